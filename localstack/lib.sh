@@ -1,0 +1,44 @@
+# Shared settings for localstack/up.sh and localstack/down.sh (sourced, not run).
+#
+# Two folders, both outside version control:
+# - the tool cache (INDUTECH_CACHE_DIR, default ~/.cache/indutech): Python venvs for LocalStack
+#   and moto, and the Tansu broker binary, built once per machine and shared by every clone;
+# - the run folder (localstack/.run, git-ignored): PID files, logs and emulator data of this clone.
+
+TESTBED_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE_DIR=${INDUTECH_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/indutech}
+RUN_DIR="$TESTBED_ROOT/localstack/.run"
+
+# Pinned versions (see shared/DESIGN.md, "Test bed").
+LOCALSTACK_SPEC='localstack-core[runtime]==2026.3.0'
+LOCALSTACK_EXTRA_SPECS=('cbor2<6' 'pyopenssl<26')
+MOTO_SPEC='moto[server]==5.2.5'
+TANSU_VERSION=0.6.0
+
+LOCALSTACK_ADDR=127.0.0.1:4566
+MOTO_ADDR=127.0.0.1:5000
+BROKER_ADDR=127.0.0.1:9092
+
+LOCALSTACK_VENV="$CACHE_DIR/venv-localstack"
+MOTO_VENV="$CACHE_DIR/venv-moto"
+TANSU_BIN="$CACHE_DIR/tansu-$TANSU_VERSION/bin/tansu"
+
+SERVICES=(localstack moto broker)
+
+log() { printf 'testbed: %s\n' "$*" >&2; }
+
+pid_file() { echo "$RUN_DIR/$1/pid"; }
+
+# The PID recorded for service $1, if that process is still alive and is the one we started
+# (its command line still contains the marker we launched it with). Guards against PID reuse.
+live_pid() {
+    local file pid marker
+    file=$(pid_file "$1")
+    [ -f "$file" ] || return 1
+    read -r pid marker <"$file" || return 1
+    [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$marker"
+    local rc=$?
+    [ $rc -eq 0 ] && echo "$pid"
+    return $rc
+}

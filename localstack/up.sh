@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Starts the local test bed on loopback, without Docker:
+#   LocalStack (host mode)   http://127.0.0.1:4566   S3, EC2, IAM, STS, KMS, SSM, Secrets Manager, Redshift
+#   moto server (sidecar)    http://127.0.0.1:5000   Glue, Redshift Data API, Directory Service
+#   Tansu (Kafka API broker) 127.0.0.1:9092          SQLite storage engine
+#
+# Installs what is missing first (idempotent; see localstack/lib.sh for where), waits until each
+# service answers, records PIDs and logs under localstack/.run/, and prints the endpoints.
+# Running it again while everything is up changes nothing. Stop with localstack/down.sh.
+set -euo pipefail
+# shellcheck source=localstack/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+mkdir -p "$CACHE_DIR" "$RUN_DIR"
+
+# --- install ---------------------------------------------------------------------------------
+
+# A Python >= 3.12 for LocalStack: PATH first, then pyenv's versions.
+find_python312() {
+    local candidate
+    for candidate in python3.14 python3.13 python3.12 python3 \
+        $(ls -d "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Creates venv $1 with interpreter $2 and installs the specs that follow, unless a marker file
+# says exactly these specs are already installed there.
+ensure_venv() {
+    local venv=$1 python=$2
+    shift 2
+    local want="$*"
+    if [ -f "$venv/.installed" ] && [ "$(cat "$venv/.installed")" = "$want" ]; then
+        return 0
+    fi
+    log "installing into $venv: $want (first run only, a few minutes)"
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip >/dev/null
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"
+    echo "$want" >"$venv/.installed"
+}
+
+ensure_tansu() {
+    [ -x "$TANSU_BIN" ] && return 0
+    command -v cargo >/dev/null || { log "cargo is required to build the Tansu broker"; exit 1; }
+    log "building the Tansu $TANSU_VERSION broker into $(dirname "$(dirname "$TANSU_BIN")") (first run only, about 12 min on 2 cores)"
+    local target
+    target=$(mktemp -d)
+    CARGO_TARGET_DIR="$target" cargo install --quiet --root "$(dirname "$(dirname "$TANSU_BIN")")" \
+        tansu --version "$TANSU_VERSION" --locked --features libsql
+    rm -rf "$target"
+}
+
+LOCALSTACK_PYTHON=$(find_python312 || true)
+if [ -n "$LOCALSTACK_PYTHON" ]; then
+    ensure_venv "$LOCALSTACK_VENV" "$LOCALSTACK_PYTHON" "$LOCALSTACK_SPEC" "${LOCALSTACK_EXTRA_SPECS[@]}"
+else
+    log "WARNING: no Python >= 3.12 found (LocalStack needs it); moto will serve every AWS service on $LOCALSTACK_ADDR as well"
+fi
+ensure_venv "$MOTO_VENV" "$(command -v python3)" "$MOTO_SPEC"
+ensure_tansu
+
+# --- start -----------------------------------------------------------------------------------
+
+if command -v curl >/dev/null 2>&1; then
+    answers_http() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+else
+    answers_http() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" 2>/dev/null; }
+fi
+answers_tcp() { (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; }
+
+# start NAME MARKER PROBE... -- COMMAND...: runs COMMAND in its own session (so down.sh can stop
+# the whole process group) with its log under .run/NAME/, unless our process is already running.
+start() {
+    local name=$1 marker=$2
+    shift 2
+    local probe=()
+    while [ "$1" != -- ]; do probe+=("$1"); shift; done
+    shift
+    local dir="$RUN_DIR/$name"
+    mkdir -p "$dir"
+    if pid=$(live_pid "$name"); then
+        log "$name already running (pid $pid)"
+        return 0
+    fi
+    if "${probe[@]}"; then
+        log "$name: something not started by this script already answers; using it as is"
+        return 0
+    fi
+    (cd "$dir" && exec setsid "$@" >>"$dir/log" 2>&1 </dev/null) &
+    echo "$! $marker" >"$(pid_file "$name")"
+    local deadline=$((SECONDS + 90))
+    until "${probe[@]}"; do
+        if ! live_pid "$name" >/dev/null; then
+            log "$name exited during start-up; last lines of $dir/log:"
+            tail -n 30 "$dir/log" >&2
+            exit 1
+        fi
+        if [ $SECONDS -ge $deadline ]; then
+            log "$name did not answer within 90 s; last lines of $dir/log:"
+            tail -n 30 "$dir/log" >&2
+            exit 1
+        fi
+        sleep 0.3
+    done
+    log "$name up (pid $(live_pid "$name"))"
+}
+
+if [ -n "$LOCALSTACK_PYTHON" ]; then
+    OVERRIDE_IN_DOCKER=0 GATEWAY_LISTEN=$LOCALSTACK_ADDR GATEWAY_SERVER=hypercorn \
+        FILESYSTEM_ROOT="$RUN_DIR/localstack/data" DNS_ADDRESS=0 SKIP_SSL_CERT_DOWNLOAD=1 \
+        DISABLE_EVENTS=1 LOCALSTACK_CLI=0 \
+        start localstack localstack.runtime.main \
+        answers_http "http://$LOCALSTACK_ADDR/_localstack/health" -- \
+        "$LOCALSTACK_VENV/bin/python" -m localstack.runtime.main
+else
+    MOTO_IAM_LOAD_MANAGED_POLICIES=true \
+        start localstack "moto_server -H ${LOCALSTACK_ADDR%:*} -p ${LOCALSTACK_ADDR#*:}" \
+        answers_http "http://$LOCALSTACK_ADDR/moto-api/" -- \
+        "$MOTO_VENV/bin/moto_server" -H "${LOCALSTACK_ADDR%:*}" -p "${LOCALSTACK_ADDR#*:}"
+fi
+
+MOTO_IAM_LOAD_MANAGED_POLICIES=true \
+    start moto "moto_server -H ${MOTO_ADDR%:*} -p ${MOTO_ADDR#*:}" \
+    answers_http "http://$MOTO_ADDR/moto-api/" -- \
+    "$MOTO_VENV/bin/moto_server" -H "${MOTO_ADDR%:*}" -p "${MOTO_ADDR#*:}"
+
+# Tansu wants a relative sqlite path: the database lives in .run/broker/tansu.db.
+start broker "$TANSU_BIN broker" answers_tcp "$BROKER_ADDR" -- \
+    "$TANSU_BIN" broker \
+    --listener-url "tcp://$BROKER_ADDR" --advertised-listener-url "tcp://$BROKER_ADDR" \
+    --storage-engine sqlite://tansu.db
+
+cat <<EOF
+test bed up:
+  aws (LocalStack)   http://$LOCALSTACK_ADDR
+  aws (moto sidecar) http://$MOTO_ADDR   glue, redshift-data, ds
+  kafka broker       $BROKER_ADDR
+  logs               $RUN_DIR/*/log
+stop it with: localstack/down.sh
+EOF

@@ -1,0 +1,172 @@
+//! Environment files: locate, read, decode and validate them, streams included.
+//!
+//! `--env dev` means `environments/dev.toml` (below the current directory); anything with a `/`
+//! or ending in `.toml` is taken as a path. The environment file names a streams folder
+//! (`streams_dir`, default `streams` next to it) whose `*.toml` files each define one stream;
+//! `[streams.NAME]` in the environment adjusts that stream's partitions and replication.
+//!
+//! Loading is pure: it reads files and nothing else, so an invalid environment never reaches
+//! AWS. It reports every problem at once as [`Diagnostic`]s.
+
+pub(crate) mod decode;
+pub mod diagnostic;
+pub mod environment;
+pub mod stream;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::config::decode::Reader;
+use crate::config::diagnostic::{Diagnostic, Source};
+use crate::config::environment::Environment;
+
+/// Why an environment could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    /// A file could not be read.
+    Read {
+        /// The file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The files were read but are invalid; every problem found, in file order.
+    Invalid(Vec<Diagnostic>),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Read { path, .. } => write!(f, "cannot read {}", path.display()),
+            LoadError::Invalid(diagnostics) => {
+                for diagnostic in diagnostics {
+                    writeln!(f, "{diagnostic}")?;
+                }
+                let n = diagnostics.len();
+                write!(f, "{n} problem{} found", if n == 1 { "" } else { "s" })
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Read { source, .. } => Some(source),
+            LoadError::Invalid(_) => None,
+        }
+    }
+}
+
+/// The file `--env VALUE` refers to: a name (`dev` -> `environments/dev.toml`) or a path.
+pub fn resolve(env: &str) -> PathBuf {
+    if env.contains('/') || env.ends_with(".toml") {
+        PathBuf::from(env)
+    } else {
+        Path::new("environments").join(format!("{env}.toml"))
+    }
+}
+
+/// Loads and validates the environment `env` (a name or a path, see [`resolve`]).
+///
+/// Errors: [`LoadError::Read`] if the environment file or its streams folder cannot be read;
+/// [`LoadError::Invalid`] with every problem (file, line, column, field) otherwise.
+pub fn load(env: &str) -> Result<Environment, LoadError> {
+    let path = resolve(env);
+    let text = read(&path)?;
+    let source = Source::new(&path, text);
+    let mut reader = Reader::new(&source);
+    let decoded = reader.parse().map(|root| environment::decode_environment(&mut reader, root));
+    let mut diagnostics = reader.into_diagnostics();
+    let Some(file) = decoded else {
+        return Err(LoadError::Invalid(diagnostics));
+    };
+
+    // Streams: one file each in the streams folder, sorted by file name.
+    let streams_dir = path.parent().unwrap_or(Path::new(".")).join(&file.streams_dir);
+    let mut stream_files: Vec<PathBuf> = std::fs::read_dir(&streams_dir)
+        .map_err(|source| LoadError::Read { path: streams_dir.clone(), source })?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    stream_files.sort();
+    let mut streams = Vec::new();
+    for stream_path in stream_files {
+        let text = read(&stream_path)?;
+        let stream_source = Source::new(&stream_path, text);
+        let mut reader = Reader::new(&stream_source);
+        if let Some(stream) = reader.parse().and_then(|root| stream::decode_stream(&mut reader, root)) {
+            if let Some(earlier) = streams.iter().find(|s: &&stream::Stream| s.name == stream.name) {
+                diagnostics.push(stream_source.diagnostic(
+                    0,
+                    "name",
+                    format!("stream `{}` is defined twice (also as topic `{}`)", stream.name, earlier.topic),
+                ));
+            }
+            streams.push(stream);
+        }
+        diagnostics.extend(reader.into_diagnostics());
+    }
+    if streams.is_empty() && diagnostics.is_empty() {
+        diagnostics.push(source.diagnostic(
+            0,
+            "streams_dir",
+            format!("no stream files (*.toml) in {}", streams_dir.display()),
+        ));
+    }
+
+    // Per-environment overrides, then checks that need both the environment and the streams.
+    for stream_override in &file.stream_overrides {
+        match streams.iter_mut().find(|s| s.name == stream_override.name.value) {
+            Some(stream) => {
+                stream.partitions = stream_override.partitions.unwrap_or(stream.partitions);
+                stream.replication = stream_override.replication.unwrap_or(stream.replication);
+            }
+            None => diagnostics.push(source.diagnostic(
+                stream_override.name.span.start,
+                &format!("streams.{}", stream_override.name.value),
+                format!("no stream `{}` in {}", stream_override.name.value, streams_dir.display()),
+            )),
+        }
+    }
+    let Some(mut environment) = file.environment else {
+        return Err(LoadError::Invalid(sorted(diagnostics, &path)));
+    };
+    if environment.redpanda.bootstrap_servers.is_empty() {
+        for stream in &streams {
+            if u32::from(stream.replication) > environment.redpanda.broker_count {
+                diagnostics.push(source.diagnostic(
+                    0,
+                    &format!("streams.{}.replication", stream.name),
+                    format!(
+                        "replication {} exceeds redpanda.broker_count {}",
+                        stream.replication, environment.redpanda.broker_count
+                    ),
+                ));
+            }
+        }
+    }
+    if !diagnostics.is_empty() {
+        return Err(LoadError::Invalid(sorted(diagnostics, &path)));
+    }
+    streams.sort_by(|a, b| a.name.cmp(&b.name));
+    environment.streams = streams;
+    Ok(environment)
+}
+
+/// The environment file's problems first, then each stream file's, each in position order.
+fn sorted(mut diagnostics: Vec<Diagnostic>, environment_file: &Path) -> Vec<Diagnostic> {
+    diagnostics.sort_by(|a, b| {
+        (a.file != environment_file, &a.file, a.line, a.column).cmp(&(
+            b.file != environment_file,
+            &b.file,
+            b.line,
+            b.column,
+        ))
+    });
+    diagnostics
+}
+
+fn read(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })
+}

@@ -1,0 +1,869 @@
+//! The validated environment: what to build in one AWS account and region.
+//!
+//! [`decode_environment`] reads an environment file's root table, checks every value and every
+//! cross-field rule (CIDR overlap, ASNs, lifecycle days, AZs), and builds an [`Environment`]
+//! only when nothing is wrong. Types here carry no spans and no AWS SDK types.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use toml_span::{Span, Spanned};
+
+use crate::config::decode::{Reader, Table, decode_enum};
+use crate::config::stream::Stream;
+
+/// One environment (`dev`, `staging`, `prod`): the desired platform.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Environment {
+    /// Environment name, used in every resource name (`indutech-<name>-...`).
+    pub name: String,
+    /// AWS region, such as `eu-west-3`.
+    pub region: String,
+    /// Endpoint overrides per service; empty for real AWS.
+    pub endpoints: Endpoints,
+    /// VPC and subnets.
+    pub network: Network,
+    /// The factory network on the other side of the VPN.
+    pub on_premises: OnPremises,
+    /// Site-to-site VPN.
+    pub vpn: Vpn,
+    /// S3 data lake.
+    pub lake: Lake,
+    /// Redshift warehouse and Spectrum.
+    pub warehouse: Warehouse,
+    /// Redpanda broker nodes.
+    pub redpanda: Redpanda,
+    /// AWS Managed Microsoft AD.
+    pub directory: Directory,
+    /// The streaming worker's deployment and tuning.
+    pub worker: Worker,
+    /// Streams deployed in this environment, sorted by name.
+    pub streams: Vec<Stream>,
+}
+
+/// Endpoint URLs: `default` applies to every service without its own entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Endpoints {
+    /// Used for every service without its own entry (LocalStack, say).
+    pub default: Option<String>,
+    /// Per-service URLs, keyed by [`SERVICES`] names.
+    pub services: BTreeMap<String, String>,
+    /// Sign requests with fixed dummy credentials (`test`/`test`) instead of the standard
+    /// credential chain: emulators accept any (default false).
+    pub test_credentials: bool,
+}
+
+/// Service names accepted in `[endpoints]`.
+pub const SERVICES: &[&str] = &[
+    "directory_service",
+    "ec2",
+    "glue",
+    "iam",
+    "kms",
+    "redshift",
+    "redshift_data",
+    "s3",
+    "secrets_manager",
+    "ssm",
+    "sts",
+];
+
+impl Endpoints {
+    /// The endpoint URL for `service` (one of [`SERVICES`]), if overridden.
+    pub fn for_service(&self, service: &str) -> Option<&str> {
+        self.services.get(service).or(self.default.as_ref()).map(String::as_str)
+    }
+}
+
+/// VPC layout.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Network {
+    /// VPC CIDR block, /16 to /24.
+    pub vpc_cidr: Ipv4Net,
+    /// Availability zones for private subnets, 2 or 3, all in the region.
+    pub availability_zones: Vec<String>,
+    /// Whether any security group may allow ingress from 0.0.0.0/0 (default false).
+    pub allow_public_ingress: bool,
+}
+
+/// The factory side.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OnPremises {
+    /// Factory networks routed through the VPN; none overlaps the VPC.
+    pub cidrs: Vec<Ipv4Net>,
+    /// DNS name of the factory's Active Directory forest.
+    pub ad_domain: String,
+    /// The factory's AD DNS servers, inside `cidrs`.
+    pub ad_dns_ips: Vec<Ipv4Addr>,
+}
+
+/// Site-to-site VPN.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Vpn {
+    /// Public IP of the factory's VPN device.
+    pub customer_gateway_ip: Ipv4Addr,
+    /// BGP ASN of the factory's device; differs from `amazon_side_asn`.
+    pub customer_gateway_asn: u32,
+    /// ASN of the virtual private gateway or transit gateway (default 64512).
+    pub amazon_side_asn: u32,
+    /// Static routes or BGP.
+    pub routing: Routing,
+    /// Virtual private gateway or transit gateway.
+    pub attachment: Attachment,
+    /// Options applied to both tunnels.
+    pub tunnel: TunnelOptions,
+}
+
+/// How routes to the factory are learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Routing {
+    /// Static routes to `on_premises.cidrs`.
+    Static,
+    /// Dynamic routing with BGP.
+    Bgp,
+}
+decode_enum!(Routing { Static => "static", Bgp => "bgp" });
+
+/// What the VPN attaches to on the AWS side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attachment {
+    /// A virtual private gateway attached to the VPC.
+    VirtualPrivateGateway,
+    /// A transit gateway with a VPC attachment.
+    TransitGateway,
+}
+decode_enum!(Attachment { VirtualPrivateGateway => "virtual_private_gateway", TransitGateway => "transit_gateway" });
+
+/// IKE options for each tunnel (AWS names: `AES256`, `SHA2-256`, `ikev2`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TunnelOptions {
+    /// IKE versions; only `ikev2` is accepted.
+    pub ike_versions: Vec<String>,
+    /// Phase 1 encryption algorithms (AES-256 family only).
+    pub phase1_encryption: Vec<String>,
+    /// Phase 1 integrity algorithms (SHA-2 family only).
+    pub phase1_integrity: Vec<String>,
+    /// Phase 1 Diffie-Hellman group numbers (>= 14).
+    pub phase1_dh_groups: Vec<u32>,
+    /// Phase 2 encryption algorithms.
+    pub phase2_encryption: Vec<String>,
+    /// Phase 2 integrity algorithms.
+    pub phase2_integrity: Vec<String>,
+    /// Phase 2 Diffie-Hellman group numbers (>= 14).
+    pub phase2_dh_groups: Vec<u32>,
+}
+
+impl Default for TunnelOptions {
+    fn default() -> Self {
+        let s = |v: &str| vec![v.to_owned()];
+        Self {
+            ike_versions: s("ikev2"),
+            phase1_encryption: s("AES256"),
+            phase1_integrity: s("SHA2-256"),
+            phase1_dh_groups: vec![14],
+            phase2_encryption: s("AES256"),
+            phase2_integrity: s("SHA2-256"),
+            phase2_dh_groups: vec![14],
+        }
+    }
+}
+
+/// S3 data lake settings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Lake {
+    /// Appended to bucket names to make them globally unique (`indutech-prod-raw-<suffix>`).
+    pub bucket_suffix: Option<String>,
+    /// Days before objects move to STANDARD_IA (> 30).
+    pub standard_ia_after_days: u32,
+    /// Days before objects move to GLACIER (> `standard_ia_after_days`).
+    pub glacier_after_days: u32,
+    /// Days after which incomplete multipart uploads are aborted (>= 1).
+    pub abort_incomplete_multipart_upload_days: u32,
+}
+
+/// Redshift warehouse.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Warehouse {
+    /// Node type, such as `ra3.xlplus`.
+    pub node_type: String,
+    /// Number of nodes (1 = single-node).
+    pub number_of_nodes: u32,
+    /// Database name.
+    pub database: String,
+    /// Master user name; its password lives in Secrets Manager, managed by Redshift.
+    pub master_username: String,
+    /// Name of the Spectrum external schema over the Glue database.
+    pub external_schema: String,
+    /// Whether `destroy` skips the final snapshot (default false).
+    pub skip_final_snapshot: bool,
+}
+
+/// Redpanda brokers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Redpanda {
+    /// Number of brokers (>= 3), spread over the AZs.
+    pub broker_count: u32,
+    /// EC2 instance type with local NVMe storage (i4i, i3en, im4gn...).
+    pub instance_type: String,
+    /// AMI the brokers boot from.
+    pub ami: String,
+    /// Kafka bootstrap servers (`host:port`) used by indutech itself to create topics and by the
+    /// worker; default: the brokers' private IPs on port 9092.
+    pub bootstrap_servers: Vec<String>,
+}
+
+/// Managed Microsoft AD and its trust.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Directory {
+    /// DNS name of the AWS-side directory, such as `aws.indutech.example`.
+    pub domain: String,
+    /// `Standard` or `Enterprise`.
+    pub edition: DirectoryEdition,
+    /// Direction of the trust with the factory forest.
+    pub trust_direction: TrustDirection,
+}
+
+/// Managed AD edition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum DirectoryEdition {
+    /// Up to about 30,000 objects.
+    Standard,
+    /// Up to about 500,000 objects.
+    Enterprise,
+}
+decode_enum!(DirectoryEdition { Standard => "Standard", Enterprise => "Enterprise" });
+
+/// Trust direction, as AWS Directory Service names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustDirection {
+    /// The factory trusts AWS.
+    OneWayOutgoing,
+    /// AWS trusts the factory.
+    OneWayIncoming,
+    /// Both.
+    TwoWay,
+}
+decode_enum!(TrustDirection { OneWayOutgoing => "one_way_outgoing", OneWayIncoming => "one_way_incoming", TwoWay => "two_way" });
+
+/// Worker deployment and tuning.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Worker {
+    /// Where the worker runs.
+    pub runtime: WorkerRuntime,
+    /// EC2 instance type (ec2 runtime).
+    pub instance_type: String,
+    /// Number of instances (ec2 runtime), >= 1.
+    pub instance_count: u32,
+    /// Flush a partition's open file at least this often, seconds (>= 1).
+    pub flush_interval_secs: u64,
+    /// Rotate a Parquet file at this size, bytes, uncompressed (>= 1 MiB).
+    pub target_file_size_bytes: u64,
+    /// Deadline for flush + upload + commit after SIGTERM, milliseconds.
+    pub drain_timeout_ms: u64,
+    /// Prometheus metrics port on 127.0.0.1 (local) or the instance (ec2).
+    pub metrics_port: u16,
+}
+
+/// Where the worker runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerRuntime {
+    /// A supervised background process on this machine (the test bed).
+    Local,
+    /// EC2 instances with a systemd unit.
+    Ec2,
+}
+decode_enum!(WorkerRuntime { Local => "local", Ec2 => "ec2" });
+
+/// Instance families with local NVMe storage, as Redpanda wants.
+pub const NVME_FAMILIES: &[&str] = &[
+    "c5ad", "c5d", "c6gd", "c6id", "c7gd", "i3", "i3en", "i4g", "i4i", "i7i", "i7ie", "i8g", "im4gn", "is4gen", "m5ad",
+    "m5d", "m6gd", "m6id", "m7gd", "r5ad", "r5d", "r6gd", "r6id", "r7gd",
+];
+
+const STRONG_ENCRYPTION: &[&str] = &["AES256", "AES256-GCM-16"];
+const STRONG_INTEGRITY: &[&str] = &["SHA2-256", "SHA2-384", "SHA2-512"];
+
+/// Reads `[section]` as a required table, decodes it with `f`, then reports unknown keys.
+fn section<T>(
+    reader: &mut Reader<'_>,
+    root: &mut Table<'_>,
+    key: &'static str,
+    f: impl FnOnce(&mut Reader<'_>, &mut Table<'_>) -> Option<T>,
+) -> Option<T> {
+    let mut table = reader.required_table(root, key)?;
+    let value = f(reader, &mut table);
+    reader.finish(table);
+    value
+}
+
+/// The parts of an environment file's root table, before the streams are merged in.
+pub(crate) struct EnvironmentFile {
+    /// None when a required value is missing or unusable (the problems are in the reader).
+    pub(crate) environment: Option<Environment>,
+    /// Stream directory, relative to the environment file.
+    pub(crate) streams_dir: String,
+    /// `[streams.NAME]` overrides: name (spanned) -> (partitions, replication).
+    pub(crate) stream_overrides: Vec<StreamOverride>,
+}
+
+/// Per-environment deployment knobs of a shared stream.
+pub(crate) struct StreamOverride {
+    pub(crate) name: Spanned<String>,
+    pub(crate) partitions: Option<u32>,
+    pub(crate) replication: Option<u16>,
+}
+
+/// Decodes and checks an environment file's root table; problems go to `reader`.
+pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -> EnvironmentFile {
+    let name = reader.required::<String>(&mut root, "name");
+    let region = reader.required::<String>(&mut root, "region");
+    let streams_dir = reader.or_default(&mut root, "streams_dir", "streams".to_owned());
+    let endpoints = match reader.optional_table(&mut root, "endpoints") {
+        Some(table) => decode_endpoints(reader, table),
+        None => Endpoints::default(),
+    };
+    let network = section(reader, &mut root, "network", decode_network);
+    let on_premises = section(reader, &mut root, "on_premises", decode_on_premises);
+    let vpn = section(reader, &mut root, "vpn", decode_vpn);
+    let lake = section(reader, &mut root, "lake", decode_lake);
+    let warehouse = section(reader, &mut root, "warehouse", decode_warehouse);
+    let redpanda = section(reader, &mut root, "redpanda", decode_redpanda);
+    let directory = section(reader, &mut root, "directory", decode_directory);
+    let worker = section(reader, &mut root, "worker", decode_worker);
+    let stream_overrides = match reader.optional_table(&mut root, "streams") {
+        Some(table) => decode_stream_overrides(reader, table),
+        None => Vec::new(),
+    };
+    reader.finish(root);
+
+    if let Some(name) = &name {
+        let ok = !name.value.is_empty()
+            && name.value.len() <= 16
+            && name.value.starts_with(|c: char| c.is_ascii_lowercase())
+            && name.value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok {
+            reader.error(name.span, "name", format!("`{}` is not a valid environment name (1-16 lower-case letters, digits and -, starting with a letter)", name.value));
+        }
+    }
+    if let Some(region) = &region {
+        let parts: Vec<&str> = region.value.split('-').collect();
+        let ok = parts.len() >= 3
+            && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        if !ok {
+            reader.error(
+                region.span,
+                "region",
+                format!("`{}` is not an AWS region name such as eu-west-3", region.value),
+            );
+        }
+    }
+    // Cross-section rules.
+    if let (Some(region), Some((network, az_spans))) = (&region, &network) {
+        for (az, span) in network.availability_zones.iter().zip(az_spans) {
+            let suffix = az.strip_prefix(region.value.as_str());
+            if !suffix.is_some_and(|s| s.len() == 1 && s.chars().all(|c| c.is_ascii_lowercase())) {
+                reader.error(
+                    *span,
+                    "network.availability_zones",
+                    format!("`{az}` is not an availability zone of region `{}`", region.value),
+                );
+            }
+        }
+    }
+    if let (Some((network, _)), Some((on_premises, cidr_spans))) = (&network, &on_premises) {
+        for (cidr, span) in on_premises.cidrs.iter().zip(cidr_spans) {
+            if overlaps(cidr, &network.vpc_cidr) {
+                reader.error(
+                    *span,
+                    "on_premises.cidrs",
+                    format!(
+                        "`{cidr}` overlaps the VPC CIDR `{}` (network.vpc_cidr); the VPN could not route it",
+                        network.vpc_cidr
+                    ),
+                );
+            }
+        }
+    }
+
+    let environment = (|| {
+        Some(Environment {
+            name: name?.value,
+            region: region?.value,
+            endpoints,
+            network: network?.0,
+            on_premises: on_premises?.0,
+            vpn: vpn?,
+            lake: lake?,
+            warehouse: warehouse?,
+            redpanda: redpanda?,
+            directory: directory?,
+            worker: worker?,
+            streams: Vec::new(),
+        })
+    })();
+    EnvironmentFile { environment, streams_dir: streams_dir.value, stream_overrides }
+}
+
+fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn decode_endpoints(reader: &mut Reader<'_>, mut table: Table<'_>) -> Endpoints {
+    let mut endpoints = Endpoints::default();
+    let check = |reader: &mut Reader<'_>, key: &str, url: Spanned<String>| {
+        let rest = url.value.strip_prefix("http://").or_else(|| url.value.strip_prefix("https://"));
+        if !rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) {
+            reader.error(
+                url.span,
+                &format!("endpoints.{key}"),
+                format!("`{}` is not an http:// or https:// URL", url.value),
+            );
+            None
+        } else {
+            Some(url.value)
+        }
+    };
+    endpoints.test_credentials = reader.or_default(&mut table, "test_credentials", false).value;
+    if let Some(url) = reader.optional::<String>(&mut table, "default") {
+        endpoints.default = check(reader, "default", url);
+    }
+    for service in SERVICES {
+        if let Some(url) = reader.optional::<String>(&mut table, service) {
+            if let Some(url) = check(reader, service, url) {
+                endpoints.services.insert((*service).to_owned(), url);
+            }
+        }
+    }
+    reader.finish(table);
+    endpoints
+}
+
+fn decode_network(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(Network, Vec<Span>)> {
+    let vpc_cidr = reader.required::<Ipv4Net>(table, "vpc_cidr");
+    let azs = reader.required::<Vec<Spanned<String>>>(table, "availability_zones");
+    let allow_public_ingress = reader.or_default(table, "allow_public_ingress", false);
+    if let Some(cidr) = &vpc_cidr {
+        if !(16..=24).contains(&cidr.value.prefix_len()) {
+            reader.error(
+                cidr.span,
+                "network.vpc_cidr",
+                format!("`{}`: the VPC prefix length must be between /16 and /24", cidr.value),
+            );
+        }
+    }
+    if let Some(azs) = &azs {
+        if !(2..=3).contains(&azs.value.len()) {
+            reader.error(
+                azs.span,
+                "network.availability_zones",
+                format!("give 2 or 3 availability zones, found {}", azs.value.len()),
+            );
+        }
+        for (i, az) in azs.value.iter().enumerate() {
+            if azs.value[..i].iter().any(|earlier| earlier.value == az.value) {
+                reader.error(az.span, "network.availability_zones", format!("`{}` is listed twice", az.value));
+            }
+        }
+    }
+    let azs = azs?.value;
+    Some((
+        Network {
+            vpc_cidr: vpc_cidr?.value,
+            availability_zones: azs.iter().map(|a| a.value.clone()).collect(),
+            allow_public_ingress: allow_public_ingress.value,
+        },
+        azs.iter().map(|a| a.span).collect(),
+    ))
+}
+
+fn decode_on_premises(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(OnPremises, Vec<Span>)> {
+    let cidrs = reader.required::<Vec<Spanned<Ipv4Net>>>(table, "cidrs");
+    let ad_domain = reader.required::<String>(table, "ad_domain");
+    let ad_dns_ips = reader.required::<Vec<Spanned<Ipv4Addr>>>(table, "ad_dns_ips");
+    if let Some(cidrs) = &cidrs {
+        if cidrs.value.is_empty() {
+            reader.error(cidrs.span, "on_premises.cidrs", "give at least one factory CIDR");
+        }
+        for (i, a) in cidrs.value.iter().enumerate() {
+            for b in &cidrs.value[..i] {
+                if overlaps(&a.value, &b.value) {
+                    reader.error(a.span, "on_premises.cidrs", format!("`{}` overlaps `{}`", a.value, b.value));
+                }
+            }
+        }
+    }
+    if let Some(domain) = &ad_domain {
+        check_domain(reader, domain, "on_premises.ad_domain");
+    }
+    if let (Some(cidrs), Some(ips)) = (&cidrs, &ad_dns_ips) {
+        for ip in &ips.value {
+            if !cidrs.value.iter().any(|c| c.value.contains(&ip.value)) {
+                reader.error(
+                    ip.span,
+                    "on_premises.ad_dns_ips",
+                    format!("`{}` is not inside any of on_premises.cidrs", ip.value),
+                );
+            }
+        }
+    }
+    let cidrs = cidrs?.value;
+    Some((
+        OnPremises {
+            cidrs: cidrs.iter().map(|c| c.value).collect(),
+            ad_domain: ad_domain?.value,
+            ad_dns_ips: ad_dns_ips?.value.into_iter().map(|i| i.value).collect(),
+        },
+        cidrs.iter().map(|c| c.span).collect(),
+    ))
+}
+
+fn check_domain(reader: &mut Reader<'_>, domain: &Spanned<String>, field: &str) {
+    let labels: Vec<&str> = domain.value.split('.').collect();
+    let ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+        });
+    if !ok {
+        reader.error(
+            domain.span,
+            field,
+            format!("`{}` is not a fully qualified domain name such as corp.example.com", domain.value),
+        );
+    }
+}
+
+fn decode_vpn(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Vpn> {
+    let customer_gateway_ip = reader.required::<Ipv4Addr>(table, "customer_gateway_ip");
+    let customer_gateway_asn = reader.required::<u32>(table, "customer_gateway_asn");
+    let amazon_side_asn = reader.or_default::<u32>(table, "amazon_side_asn", 64512);
+    let routing = reader.required::<Routing>(table, "routing");
+    let attachment = reader.or_default(table, "attachment", Attachment::VirtualPrivateGateway);
+    let tunnel = match reader.optional_table(table, "tunnel") {
+        Some(mut t) => {
+            let tunnel = decode_tunnel(reader, &mut t);
+            reader.finish(t);
+            tunnel
+        }
+        None => Some(TunnelOptions::default()),
+    };
+    if let Some(ip) = &customer_gateway_ip {
+        let v = ip.value;
+        if v.is_private()
+            || v.is_loopback()
+            || v.is_unspecified()
+            || v.is_link_local()
+            || v.is_broadcast()
+            || v.is_multicast()
+        {
+            reader.error(
+                ip.span,
+                "vpn.customer_gateway_ip",
+                format!(
+                    "`{v}` is not a public IPv4 address; the customer gateway needs the factory device's public IP"
+                ),
+            );
+        }
+    }
+    if let Some(asn) = &customer_gateway_asn {
+        if asn.value == amazon_side_asn.value {
+            reader.error(asn.span, "vpn.customer_gateway_asn", format!("{} equals the Amazon-side ASN (vpn.amazon_side_asn = {}); the two sides of a BGP session need different ASNs", asn.value, amazon_side_asn.value));
+        }
+        if asn.value == 0 {
+            reader.error(asn.span, "vpn.customer_gateway_asn", "must be between 1 and 4294967295");
+        }
+    }
+    let asn_ok = |asn: u32| (64512..=65534).contains(&asn) || (4_200_000_000..=4_294_967_294).contains(&asn);
+    if !asn_ok(amazon_side_asn.value) {
+        reader.error(
+            amazon_side_asn.span,
+            "vpn.amazon_side_asn",
+            format!("{} is not a private ASN (64512-65534 or 4200000000-4294967294)", amazon_side_asn.value),
+        );
+    }
+    Some(Vpn {
+        customer_gateway_ip: customer_gateway_ip?.value,
+        customer_gateway_asn: customer_gateway_asn?.value,
+        amazon_side_asn: amazon_side_asn.value,
+        routing: routing?.value,
+        attachment: attachment.value,
+        tunnel: tunnel?,
+    })
+}
+
+fn decode_tunnel(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<TunnelOptions> {
+    let defaults = TunnelOptions::default();
+    let mut strings =
+        |reader: &mut Reader<'_>, key: &'static str, allowed: &[&str], default: Vec<String>, why: &str| {
+            let value = reader.or_default::<Vec<String>>(table, key, default);
+            if value.value.is_empty() {
+                reader.error(value.span, &format!("vpn.tunnel.{key}"), "give at least one value");
+            }
+            for v in &value.value {
+                if !allowed.contains(&v.as_str()) {
+                    reader.error(
+                        value.span,
+                        &format!("vpn.tunnel.{key}"),
+                        format!("`{v}` is not allowed ({why}); use {}", allowed.join(" or ")),
+                    );
+                }
+            }
+            value.value
+        };
+    let ike_versions = strings(reader, "ike_versions", &["ikev2"], defaults.ike_versions, "IKEv1 is weak");
+    let phase1_encryption =
+        strings(reader, "phase1_encryption", STRONG_ENCRYPTION, defaults.phase1_encryption, "AES-256 only");
+    let phase1_integrity =
+        strings(reader, "phase1_integrity", STRONG_INTEGRITY, defaults.phase1_integrity, "SHA-2 only");
+    let phase2_encryption =
+        strings(reader, "phase2_encryption", STRONG_ENCRYPTION, defaults.phase2_encryption, "AES-256 only");
+    let phase2_integrity =
+        strings(reader, "phase2_integrity", STRONG_INTEGRITY, defaults.phase2_integrity, "SHA-2 only");
+    let mut groups = |reader: &mut Reader<'_>, key: &'static str| {
+        let value = reader.or_default::<Vec<u32>>(table, key, vec![14]);
+        if value.value.is_empty() {
+            reader.error(value.span, &format!("vpn.tunnel.{key}"), "give at least one group");
+        }
+        for g in &value.value {
+            if !(14..=24).contains(g) {
+                reader.error(
+                    value.span,
+                    &format!("vpn.tunnel.{key}"),
+                    format!("Diffie-Hellman group {g} is not allowed; use groups 14 to 24"),
+                );
+            }
+        }
+        value.value
+    };
+    let phase1_dh_groups = groups(reader, "phase1_dh_groups");
+    let phase2_dh_groups = groups(reader, "phase2_dh_groups");
+    Some(TunnelOptions {
+        ike_versions,
+        phase1_encryption,
+        phase1_integrity,
+        phase1_dh_groups,
+        phase2_encryption,
+        phase2_integrity,
+        phase2_dh_groups,
+    })
+}
+
+fn decode_lake(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Lake> {
+    let bucket_suffix = reader.optional::<String>(table, "bucket_suffix");
+    let ia = reader.required::<u32>(table, "standard_ia_after_days");
+    let glacier = reader.required::<u32>(table, "glacier_after_days");
+    let abort = reader.or_default::<u32>(table, "abort_incomplete_multipart_upload_days", 7);
+    if let Some(suffix) = &bucket_suffix {
+        let ok = !suffix.value.is_empty()
+            && suffix.value.len() <= 20
+            && suffix.value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok {
+            reader.error(
+                suffix.span,
+                "lake.bucket_suffix",
+                format!("`{}` must be 1-20 lower-case letters, digits or -", suffix.value),
+            );
+        }
+    }
+    if let Some(ia) = &ia {
+        if ia.value <= 30 {
+            reader.error(
+                ia.span,
+                "lake.standard_ia_after_days",
+                format!("{} days: objects can move to STANDARD_IA only after more than 30 days", ia.value),
+            );
+        }
+    }
+    if let (Some(ia), Some(glacier)) = (&ia, &glacier) {
+        if glacier.value <= ia.value {
+            reader.error(
+                glacier.span,
+                "lake.glacier_after_days",
+                format!("{} days: must be later than the STANDARD_IA transition ({} days)", glacier.value, ia.value),
+            );
+        }
+    }
+    if abort.value == 0 {
+        reader.error(abort.span, "lake.abort_incomplete_multipart_upload_days", "must be at least 1");
+    }
+    Some(Lake {
+        bucket_suffix: bucket_suffix.map(|s| s.value),
+        standard_ia_after_days: ia?.value,
+        glacier_after_days: glacier?.value,
+        abort_incomplete_multipart_upload_days: abort.value,
+    })
+}
+
+fn check_identifier(reader: &mut Reader<'_>, value: &Spanned<String>, field: &str) {
+    let mut chars = value.value.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && value.value.len() <= 63;
+    if !ok {
+        reader.error(
+            value.span,
+            field,
+            format!("`{}` is not a valid identifier (lower-case letters, digits and _, at most 63)", value.value),
+        );
+    }
+}
+
+fn decode_warehouse(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Warehouse> {
+    let node_type = reader.required::<String>(table, "node_type");
+    let number_of_nodes = reader.required::<u32>(table, "number_of_nodes");
+    let database = reader.or_default(table, "database", "indutech".to_owned());
+    let master_username = reader.or_default(table, "master_username", "indutech_admin".to_owned());
+    let external_schema = reader.or_default(table, "external_schema", "lake".to_owned());
+    let skip_final_snapshot = reader.or_default(table, "skip_final_snapshot", false);
+    if let Some(node_type) = &node_type {
+        if !["ra3.", "dc2."].iter().any(|p| node_type.value.starts_with(p)) {
+            reader.error(
+                node_type.span,
+                "warehouse.node_type",
+                format!("`{}` is not a Redshift node type (ra3.* or dc2.*)", node_type.value),
+            );
+        }
+    }
+    if let Some(n) = &number_of_nodes {
+        if !(1..=128).contains(&n.value) {
+            reader.error(n.span, "warehouse.number_of_nodes", format!("{}: must be between 1 and 128", n.value));
+        }
+    }
+    check_identifier(reader, &database, "warehouse.database");
+    check_identifier(reader, &master_username, "warehouse.master_username");
+    check_identifier(reader, &external_schema, "warehouse.external_schema");
+    Some(Warehouse {
+        node_type: node_type?.value,
+        number_of_nodes: number_of_nodes?.value,
+        database: database.value,
+        master_username: master_username.value,
+        external_schema: external_schema.value,
+        skip_final_snapshot: skip_final_snapshot.value,
+    })
+}
+
+fn decode_redpanda(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Redpanda> {
+    let broker_count = reader.required::<u32>(table, "broker_count");
+    let instance_type = reader.required::<String>(table, "instance_type");
+    let ami = reader.required::<String>(table, "ami");
+    let bootstrap_servers = reader.or_default::<Vec<String>>(table, "bootstrap_servers", Vec::new());
+    if let Some(count) = &broker_count {
+        if count.value < 3 {
+            reader.error(
+                count.span,
+                "redpanda.broker_count",
+                format!("{} brokers: Redpanda needs at least 3 for a fault-tolerant Raft quorum", count.value),
+            );
+        }
+    }
+    if let Some(instance_type) = &instance_type {
+        let family = instance_type.value.split('.').next().unwrap_or_default();
+        if !NVME_FAMILIES.contains(&family) {
+            reader.error(
+                instance_type.span,
+                "redpanda.instance_type",
+                format!(
+                    "`{}` has no local NVMe storage; use an NVMe family such as i4i, i3en or im4gn",
+                    instance_type.value
+                ),
+            );
+        }
+    }
+    if let Some(ami) = &ami {
+        if !ami.value.starts_with("ami-") {
+            reader.error(ami.span, "redpanda.ami", format!("`{}` is not an AMI id (ami-...)", ami.value));
+        }
+    }
+    for server in &bootstrap_servers.value {
+        let ok = server
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        if !ok {
+            reader.error(bootstrap_servers.span, "redpanda.bootstrap_servers", format!("`{server}` is not host:port"));
+        }
+    }
+    Some(Redpanda {
+        broker_count: broker_count?.value,
+        instance_type: instance_type?.value,
+        ami: ami?.value,
+        bootstrap_servers: bootstrap_servers.value,
+    })
+}
+
+fn decode_directory(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Directory> {
+    let domain = reader.required::<String>(table, "domain");
+    let edition = reader.or_default(table, "edition", DirectoryEdition::Standard);
+    let trust_direction = reader.or_default(table, "trust_direction", TrustDirection::TwoWay);
+    if let Some(domain) = &domain {
+        check_domain(reader, domain, "directory.domain");
+    }
+    Some(Directory { domain: domain?.value, edition: edition.value, trust_direction: trust_direction.value })
+}
+
+fn decode_worker(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Worker> {
+    let runtime = reader.required::<WorkerRuntime>(table, "runtime");
+    let instance_type = reader.or_default(table, "instance_type", "c7g.large".to_owned());
+    let instance_count = reader.or_default::<u32>(table, "instance_count", 2);
+    let flush_interval_secs = reader.or_default::<u64>(table, "flush_interval_secs", 60);
+    let target_file_size_bytes = reader.or_default::<u64>(table, "target_file_size_bytes", 128 * 1024 * 1024);
+    let drain_timeout_ms = reader.or_default::<u64>(table, "drain_timeout_ms", 20_000);
+    let metrics_port = reader.or_default::<u16>(table, "metrics_port", 9464);
+    if instance_count.value == 0 {
+        reader.error(instance_count.span, "worker.instance_count", "must be at least 1");
+    }
+    if flush_interval_secs.value == 0 {
+        reader.error(flush_interval_secs.span, "worker.flush_interval_secs", "must be at least 1");
+    }
+    if target_file_size_bytes.value < 1024 * 1024 {
+        reader.error(
+            target_file_size_bytes.span,
+            "worker.target_file_size_bytes",
+            format!("{} bytes: must be at least 1048576 (1 MiB)", target_file_size_bytes.value),
+        );
+    }
+    if metrics_port.value == 0 {
+        reader.error(metrics_port.span, "worker.metrics_port", "must be between 1 and 65535");
+    }
+    Some(Worker {
+        runtime: runtime?.value,
+        instance_type: instance_type.value,
+        instance_count: instance_count.value,
+        flush_interval_secs: flush_interval_secs.value,
+        target_file_size_bytes: target_file_size_bytes.value,
+        drain_timeout_ms: drain_timeout_ms.value,
+        metrics_port: metrics_port.value,
+    })
+}
+
+fn decode_stream_overrides(reader: &mut Reader<'_>, table: Table<'_>) -> Vec<StreamOverride> {
+    let mut overrides = Vec::new();
+    for (name, mut sub) in reader.entries(table) {
+        let partitions = reader.optional::<u32>(&mut sub, "partitions");
+        let replication = reader.optional::<u16>(&mut sub, "replication");
+        let path = sub.path().to_owned();
+        reader.finish(sub);
+        if let Some(p) = &partitions {
+            if p.value == 0 {
+                reader.error(p.span, &format!("{path}.partitions"), "must be at least 1");
+            }
+        }
+        if let Some(r) = &replication {
+            if r.value == 0 {
+                reader.error(r.span, &format!("{path}.replication"), "must be at least 1");
+            }
+        }
+        overrides.push(StreamOverride {
+            name,
+            partitions: partitions.map(|p| p.value),
+            replication: replication.map(|r| r.value),
+        });
+    }
+    overrides
+}

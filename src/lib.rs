@@ -1,0 +1,12 @@
+//! indutech provisions a hybrid AWS IoT data platform, deploys its streaming worker and proves
+//! it works.
+//!
+//! Map of the modules (see ARCHITECTURE.md for the invariants):
+//! - [`cli`]: one file per verb, each parsing its arguments and calling into the modules below;
+//! - [`config`]: environment and stream files -> a validated [`config::environment::Environment`],
+//!   with every problem reported at once (file, line, column, field); pure, no AWS call;
+//! - [`aws`]: the only place AWS SDK clients are configured (region, endpoints, retries).
+
+pub mod aws;
+pub mod cli;
+pub mod config;

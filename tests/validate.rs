@@ -1,0 +1,278 @@
+//! `indutech validate`: the real binary on real files, one test per kind of problem, each
+//! asserting the exact message and position.
+//!
+//! Every case starts from `tests/fixtures/environment/` (a valid environment and one stream),
+//! breaks one line, and checks what `validate` prints. Replacements keep line numbers stable.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/environment");
+
+/// A copy of the fixture in a fresh temporary folder, with edits applied.
+struct Case {
+    dir: PathBuf,
+}
+
+impl Case {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("indutech-validate-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("streams")).unwrap();
+        std::fs::copy(Path::new(FIXTURE).join("valid.toml"), dir.join("env.toml")).unwrap();
+        std::fs::copy(Path::new(FIXTURE).join("streams/readings.toml"), dir.join("streams/readings.toml")).unwrap();
+        Self { dir }
+    }
+
+    /// Replaces `from` (which must occur exactly once) by `to` in `file` (relative to the copy).
+    fn edit(self, file: &str, from: &str, to: &str) -> Self {
+        let path = self.dir.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches(from).count(), 1, "`{from}` must occur once in {file}");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+        self
+    }
+
+    fn env(self, from: &str, to: &str) -> Self {
+        self.edit("env.toml", from, to)
+    }
+
+    fn stream(self, from: &str, to: &str) -> Self {
+        self.edit("streams/readings.toml", from, to)
+    }
+
+    /// Runs `indutech validate --env <copy>/env.toml`; returns (exit code, stdout, stderr) with
+    /// the temporary folder shortened to `DIR`.
+    fn validate(&self) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_indutech"))
+            .args(["validate", "--env"])
+            .arg(self.dir.join("env.toml"))
+            .env_remove("INDUTECH_ENV")
+            .output()
+            .unwrap();
+        let shorten = |bytes: &[u8]| String::from_utf8_lossy(bytes).replace(self.dir.to_str().unwrap(), "DIR");
+        (out.status.code().unwrap_or(-1), shorten(&out.stdout), shorten(&out.stderr))
+    }
+
+    /// Asserts that validation fails with exactly these problem lines, in this order.
+    fn fails_with(&self, expected: &[&str]) {
+        let (code, _, stderr) = self.validate();
+        let n = expected.len();
+        let summary = format!("DIR/env.toml: invalid, {n} problem{}", if n == 1 { "" } else { "s" });
+        let mut want: Vec<&str> = expected.to_vec();
+        want.push(&summary);
+        assert_eq!(stderr.lines().collect::<Vec<_>>(), want, "stderr:\n{stderr}");
+        assert_eq!(code, 1);
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn fixture_is_valid() {
+    let (code, stdout, stderr) = Case::new().validate();
+    assert_eq!(stderr, "");
+    assert_eq!(stdout, "DIR/env.toml: valid (environment test, region eu-west-3, 1 streams: readings)\n");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn shipped_environments_are_valid() {
+    for env in ["dev", "staging", "prod"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_indutech"))
+            .args(["validate", "--env", env])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{env}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            stdout.trim_end(),
+            format!(
+                "environments/{env}.toml: valid (environment {env}, region {}, 3 streams: client_tickets, incident_events, sensor_readings)",
+                if env == "dev" { "us-east-1" } else { "eu-west-3" }
+            )
+        );
+    }
+}
+
+#[test]
+fn env_accepts_a_name_resolved_under_environments() {
+    let case = Case::new();
+    let root = case.dir.join("project");
+    std::fs::create_dir_all(root.join("environments/streams")).unwrap();
+    std::fs::copy(case.dir.join("env.toml"), root.join("environments/test.toml")).unwrap();
+    std::fs::copy(case.dir.join("streams/readings.toml"), root.join("environments/streams/readings.toml")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_indutech"))
+        .args(["validate", "--env", "test"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("environments/test.toml: valid"));
+}
+
+#[test]
+fn missing_file_is_an_error_naming_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_indutech"))
+        .args(["validate", "--env", "/nonexistent/env.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "error: cannot validate environment `/nonexistent/env.toml`: cannot read /nonexistent/env.toml: "
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn syntax_error() {
+    Case::new().env("name = \"test\"", "name = \"test").fails_with(&[
+        "DIR/env.toml:1:13: invalid TOML: unterminated string (no closing quote before the end of the line)",
+    ]);
+}
+
+#[test]
+fn unknown_key() {
+    Case::new().env("routing = \"static\"", "routing = \"static\"\nroute_tables = 2").fails_with(&[
+        "DIR/env.toml:17:1: vpn.route_tables: unknown key `route_tables`; expected one of: amazon_side_asn, attachment, customer_gateway_asn, customer_gateway_ip, routing, tunnel",
+    ]);
+}
+
+#[test]
+fn misspelled_required_key_reports_both_sides() {
+    Case::new().env("vpc_cidr = ", "vpc_cdir = ").fails_with(&[
+        "DIR/env.toml:4:1: network: missing required key `vpc_cidr`",
+        "DIR/env.toml:5:1: network.vpc_cdir: unknown key `vpc_cdir`; expected one of: allow_public_ingress, availability_zones, vpc_cidr",
+    ]);
+}
+
+#[test]
+fn wrong_type() {
+    Case::new()
+        .env("broker_count = 3", "broker_count = \"three\"")
+        .fails_with(&["DIR/env.toml:27:16: redpanda.broker_count: expected an integer, found a string"]);
+}
+
+#[test]
+fn cidr_syntax() {
+    Case::new().env("\"10.40.0.0/16\"", "\"10.40.0.0/33\"").fails_with(&[
+        "DIR/env.toml:5:12: network.vpc_cidr: `10.40.0.0/33` is not an IPv4 CIDR block such as 10.0.0.0/16",
+    ]);
+}
+
+#[test]
+fn cidr_overlap_between_vpc_and_on_premises() {
+    Case::new().env("cidrs = [\"192.168.0.0/16\"]", "cidrs = [\"10.40.128.0/17\"]").fails_with(&[
+        "DIR/env.toml:9:10: on_premises.cidrs: `10.40.128.0/17` overlaps the VPC CIDR `10.40.0.0/16` (network.vpc_cidr); the VPN could not route it",
+        "DIR/env.toml:11:15: on_premises.ad_dns_ips: `192.168.10.10` is not inside any of on_premises.cidrs",
+    ]);
+}
+
+#[test]
+fn availability_zone_count() {
+    Case::new()
+        .env("[\"eu-west-3a\", \"eu-west-3b\"]", "[\"eu-west-3a\"]")
+        .fails_with(&["DIR/env.toml:6:22: network.availability_zones: give 2 or 3 availability zones, found 1"]);
+}
+
+#[test]
+fn availability_zone_outside_the_region() {
+    Case::new().env("\"eu-west-3b\"", "\"us-east-1b\"").fails_with(&[
+        "DIR/env.toml:6:37: network.availability_zones: `us-east-1b` is not an availability zone of region `eu-west-3`",
+    ]);
+}
+
+#[test]
+fn customer_gateway_asn_equal_to_amazon_side_asn() {
+    Case::new().env("customer_gateway_asn = 65010", "customer_gateway_asn = 64512").fails_with(&[
+        "DIR/env.toml:15:24: vpn.customer_gateway_asn: 64512 equals the Amazon-side ASN (vpn.amazon_side_asn = 64512); the two sides of a BGP session need different ASNs",
+    ]);
+}
+
+#[test]
+fn standard_ia_needs_more_than_30_days() {
+    Case::new().env("standard_ia_after_days = 45", "standard_ia_after_days = 30").fails_with(&[
+        "DIR/env.toml:19:26: lake.standard_ia_after_days: 30 days: objects can move to STANDARD_IA only after more than 30 days",
+    ]);
+}
+
+#[test]
+fn glacier_before_standard_ia() {
+    Case::new().env("glacier_after_days = 180", "glacier_after_days = 40").fails_with(&[
+        "DIR/env.toml:20:22: lake.glacier_after_days: 40 days: must be later than the STANDARD_IA transition (45 days)",
+    ]);
+}
+
+#[test]
+fn weak_tunnel_options() {
+    Case::new()
+        .env("routing = \"static\"", "routing = \"static\"\ntunnel = { phase1_dh_groups = [2], ike_versions = [\"ikev1\"] }")
+        .fails_with(&[
+            "DIR/env.toml:17:31: vpn.tunnel.phase1_dh_groups: Diffie-Hellman group 2 is not allowed; use groups 14 to 24",
+            "DIR/env.toml:17:51: vpn.tunnel.ike_versions: `ikev1` is not allowed (IKEv1 is weak); use ikev2",
+        ]);
+}
+
+#[test]
+fn broker_instance_without_nvme() {
+    Case::new().env("\"i4i.large\"", "\"m5.large\"").fails_with(&[
+        "DIR/env.toml:28:17: redpanda.instance_type: `m5.large` has no local NVMe storage; use an NVMe family such as i4i, i3en or im4gn",
+    ]);
+}
+
+#[test]
+fn stream_unknown_type() {
+    Case::new().stream("type = \"double\"", "type = \"float\"").fails_with(&[
+        "DIR/streams/readings.toml:19:8: fields[2].type: unknown value `float`; expected one of: string, int, bigint, double, boolean, timestamp, date",
+    ]);
+}
+
+#[test]
+fn stream_partition_key_that_is_also_a_column() {
+    Case::new().stream("name = \"device\"", "name = \"dt\"").fails_with(&[
+        "DIR/streams/readings.toml:9:8: fields[0].name: `dt` is the partition key; a partition key must not also be a column",
+    ]);
+}
+
+#[test]
+fn stream_duplicate_field() {
+    Case::new()
+        .stream("name = \"value\"", "name = \"device\"")
+        .fails_with(&["DIR/streams/readings.toml:18:8: fields[2].name: duplicate field `device`"]);
+}
+
+#[test]
+fn stream_bad_timestamp_format() {
+    Case::new().stream("format = \"rfc3339\"", "format = \"%Y-%m-%!\"").fails_with(&[
+        "DIR/streams/readings.toml:15:10: fields[1].format: `%Y-%m-%!` is not a valid strftime pattern (or `rfc3339`)",
+    ]);
+}
+
+#[test]
+fn override_of_an_unknown_stream() {
+    Case::new()
+        .env("runtime = \"local\"", "runtime = \"local\"\n\n[streams.readngs]\npartitions = 2")
+        .fails_with(&["DIR/env.toml:37:10: streams.readngs: no stream `readngs` in DIR/streams"]);
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    Case::new()
+        .env("customer_gateway_asn = 65010", "customer_gateway_asn = 64512")
+        .env("standard_ia_after_days = 45", "standard_ia_after_days = 10")
+        .env("broker_count = 3", "broker_count = 2")
+        .stream("type = \"double\"", "type = \"real\"")
+        .fails_with(&[
+            "DIR/env.toml:15:24: vpn.customer_gateway_asn: 64512 equals the Amazon-side ASN (vpn.amazon_side_asn = 64512); the two sides of a BGP session need different ASNs",
+            "DIR/env.toml:19:26: lake.standard_ia_after_days: 10 days: objects can move to STANDARD_IA only after more than 30 days",
+            "DIR/env.toml:27:16: redpanda.broker_count: 2 brokers: Redpanda needs at least 3 for a fault-tolerant Raft quorum",
+            "DIR/streams/readings.toml:19:8: fields[2].type: unknown value `real`; expected one of: string, int, bigint, double, boolean, timestamp, date",
+        ]);
+}
