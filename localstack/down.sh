@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stops exactly the processes localstack/up.sh started (by recorded PID and command line, each
-# with its whole process group): SIGTERM, then SIGKILL after 15 s. Logs and data stay in
+# with its whole process group): SIGINT (LocalStack can hang in its SIGTERM handler; SIGINT stops
+# it in about 2 s), then SIGTERM after 10 s, then SIGKILL after 5 more. Logs and data stay in
 # localstack/.run/; pass --clean to delete them too.
 set -euo pipefail
 # shellcheck source=localstack/lib.sh
@@ -11,15 +12,15 @@ for name in "${SERVICES[@]}"; do
         rm -f "$(pid_file "$name")"
         continue
     fi
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 150); do
-        [ -d "/proc/$pid" ] || break
-        sleep 0.1
+    for step in INT:100 TERM:50 KILL:20; do
+        signal=${step%:*}
+        kill "-$signal" -- "-$pid" 2>/dev/null || kill "-$signal" "$pid" 2>/dev/null || true
+        for _ in $(seq 1 "${step#*:}"); do
+            [ -d "/proc/$pid" ] || break 2
+            sleep 0.1
+        done
+        log "$name (pid $pid) still running after SIG$signal"
     done
-    if [ -d "/proc/$pid" ]; then
-        log "$name (pid $pid) ignored SIGTERM for 15 s; sending SIGKILL"
-        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    fi
     rm -f "$(pid_file "$name")"
     log "$name stopped (pid $pid)"
 done

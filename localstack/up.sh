@@ -15,13 +15,14 @@ mkdir -p "$CACHE_DIR" "$RUN_DIR"
 
 # --- install ---------------------------------------------------------------------------------
 
-# A Python >= 3.12 for LocalStack: PATH first, then pyenv's versions.
-find_python312() {
+# A Python >= 3.13 for LocalStack (2026.3 imports warnings.deprecated, new in 3.13): PATH
+# first, then pyenv's versions.
+find_python313() {
     local candidate
-    for candidate in python3.14 python3.13 python3.12 python3 \
-        $(ls -d "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do
+    for candidate in python3.14 python3.13 python3 \
+        $(ls -d "$HOME"/.pyenv/versions/3.1[3-9]*/bin/python3 2>/dev/null | sort -rV); do
         if command -v "$candidate" >/dev/null 2>&1 &&
-            "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then
+            "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 13) else 1)' 2>/dev/null; then
             command -v "$candidate"
             return 0
         fi
@@ -30,11 +31,12 @@ find_python312() {
 }
 
 # Creates venv $1 with interpreter $2 and installs the specs that follow, unless a marker file
-# says exactly these specs are already installed there.
+# says exactly these specs are already installed there with that interpreter version.
 ensure_venv() {
     local venv=$1 python=$2
     shift 2
-    local want="$*"
+    local want
+    want="$("$python" -c 'import platform; print(platform.python_version())') $*"
     if [ -f "$venv/.installed" ] && [ "$(cat "$venv/.installed")" = "$want" ]; then
         return 0
     fi
@@ -57,11 +59,11 @@ ensure_tansu() {
     rm -rf "$target"
 }
 
-LOCALSTACK_PYTHON=$(find_python312 || true)
+LOCALSTACK_PYTHON=$(find_python313 || true)
 if [ -n "$LOCALSTACK_PYTHON" ]; then
     ensure_venv "$LOCALSTACK_VENV" "$LOCALSTACK_PYTHON" "$LOCALSTACK_SPEC" "${LOCALSTACK_EXTRA_SPECS[@]}"
 else
-    log "WARNING: no Python >= 3.12 found (LocalStack needs it); moto will serve every AWS service on $LOCALSTACK_ADDR as well"
+    log "WARNING: no Python >= 3.13 found (LocalStack 2026.3 needs it); moto will serve every AWS service on $LOCALSTACK_ADDR as well"
 fi
 ensure_venv "$MOTO_VENV" "$(command -v python3)" "$MOTO_SPEC"
 ensure_tansu
@@ -69,7 +71,7 @@ ensure_tansu
 # --- start -----------------------------------------------------------------------------------
 
 if command -v curl >/dev/null 2>&1; then
-    answers_http() { curl -fsS -o /dev/null --max-time 2 "$1"; }
+    answers_http() { curl -fs -o /dev/null --max-time 2 "$1"; }
 else
     answers_http() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" 2>/dev/null; }
 fi

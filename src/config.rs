@@ -170,3 +170,66 @@ fn sorted(mut diagnostics: Vec<Diagnostic>, environment_file: &Path) -> Vec<Diag
 fn read(path: &Path) -> Result<String, LoadError> {
     std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::stream::FieldType;
+
+    fn dev() -> Environment {
+        load(concat!(env!("CARGO_MANIFEST_DIR"), "/environments/dev.toml")).unwrap()
+    }
+
+    #[test]
+    fn resolve_names_and_paths() {
+        assert_eq!(resolve("dev"), Path::new("environments/dev.toml"));
+        assert_eq!(resolve("./x/dev.toml"), Path::new("./x/dev.toml"));
+        assert_eq!(resolve("other.toml"), Path::new("other.toml"));
+    }
+
+    #[test]
+    fn environment_overrides_apply_to_shared_streams() {
+        let environment = dev();
+        let names: Vec<&str> = environment.streams.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["client_tickets", "incident_events", "sensor_readings"]);
+        // Shared definitions say 6 partitions and replication 3; dev overrides both.
+        assert!(environment.streams.iter().all(|s| s.partitions == 3 && s.replication == 1));
+        assert_eq!(environment.endpoints.for_service("glue"), Some("http://127.0.0.1:5000"));
+        assert_eq!(environment.endpoints.for_service("s3"), Some("http://127.0.0.1:4566"));
+    }
+
+    #[test]
+    fn columns_are_fields_then_derived_columns_without_the_partition_key() {
+        let environment = dev();
+        let tickets = environment.streams.iter().find(|s| s.name == "client_tickets").unwrap();
+        let names: Vec<String> = tickets.columns().into_iter().map(|c| c.0).collect();
+        assert_eq!(
+            names,
+            [
+                "ticket_id",
+                "client_id",
+                "created_at",
+                "channel",
+                "priority",
+                "subject",
+                "body",
+                "customer_tier",
+                "category",
+                "ingested_at"
+            ]
+        );
+        let readings = environment.streams.iter().find(|s| s.name == "sensor_readings").unwrap();
+        let columns = readings.columns();
+        assert_eq!(columns[5], ("pm2_5".to_owned(), FieldType::Double));
+        assert_eq!(readings.fields[5].source, "PM2.5");
+        let tail: Vec<&(String, FieldType)> = columns.iter().rev().take(2).collect();
+        assert_eq!(
+            tail,
+            [&("ingested_at".to_owned(), FieldType::Timestamp), &("observed_at".to_owned(), FieldType::Timestamp)]
+        );
+        assert!(environment.streams.iter().all(|s| s.columns().iter().all(|c| c.0 != s.partition_key)));
+        let incidents = environment.streams.iter().find(|s| s.name == "incident_events").unwrap();
+        assert_eq!(incidents.fields.len(), 36);
+        assert_eq!(incidents.fields[9].format.as_deref(), Some("%d/%m/%Y %H:%M"));
+    }
+}
