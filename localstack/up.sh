@@ -59,7 +59,12 @@ ensure_tansu() {
     rm -rf "$target"
 }
 
-LOCALSTACK_PYTHON=$(find_python313 || true)
+# INDUTECH_LOCALSTACK_PYTHON picks the interpreter; set it empty to run moto for everything.
+if [ -n "${INDUTECH_LOCALSTACK_PYTHON+set}" ]; then
+    LOCALSTACK_PYTHON=$INDUTECH_LOCALSTACK_PYTHON
+else
+    LOCALSTACK_PYTHON=$(find_python313 || true)
+fi
 if [ -n "$LOCALSTACK_PYTHON" ]; then
     ensure_venv "$LOCALSTACK_VENV" "$LOCALSTACK_PYTHON" "$LOCALSTACK_SPEC" "${LOCALSTACK_EXTRA_SPECS[@]}"
 else

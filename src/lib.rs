@@ -5,8 +5,11 @@
 //! - [`cli`]: one file per verb, each parsing its arguments and calling into the modules below;
 //! - [`config`]: environment and stream files -> a validated [`config::environment::Environment`],
 //!   with every problem reported at once (file, line, column, field); pure, no AWS call;
+//! - [`model`]: desired-state building blocks derived from an environment: deterministic names,
+//!   tags, subnet layout and fixed broker addresses; pure, no SDK types;
 //! - [`aws`]: the only place AWS SDK clients are configured (region, endpoints, retries).
 
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod model;
