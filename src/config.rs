@@ -96,12 +96,10 @@ pub fn load(env: &str) -> Result<Environment, LoadError> {
         let stream_source = Source::new(&stream_path, text);
         let mut reader = Reader::new(&stream_source);
         if let Some(stream) = reader.parse().and_then(|root| stream::decode_stream(&mut reader, root)) {
-            if let Some(earlier) = streams.iter().find(|s: &&stream::Stream| s.name == stream.name) {
-                diagnostics.push(stream_source.diagnostic(
-                    0,
-                    "name",
-                    format!("stream `{}` is defined twice (also as topic `{}`)", stream.name, earlier.topic),
-                ));
+            if streams.iter().any(|s: &stream::Stream| s.name == stream.name) {
+                let message =
+                    format!("stream `{}` is already defined by another file in {}", stream.name, streams_dir.display());
+                diagnostics.push(stream_source.diagnostic(0, "name", message));
             }
             streams.push(stream);
         }

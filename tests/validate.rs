@@ -276,3 +276,12 @@ fn every_problem_is_reported_at_once() {
             "DIR/streams/readings.toml:19:8: fields[2].type: unknown value `real`; expected one of: string, int, bigint, double, boolean, timestamp, date",
         ]);
 }
+
+#[test]
+fn stream_defined_twice() {
+    let case = Case::new();
+    std::fs::copy(case.dir.join("streams/readings.toml"), case.dir.join("streams/readings_copy.toml")).unwrap();
+    case.fails_with(&[
+        "DIR/streams/readings_copy.toml:1:1: name: stream `readings` is already defined by another file in DIR/streams",
+    ]);
+}
