@@ -7,6 +7,7 @@ set -euo pipefail
 # shellcheck source=localstack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+failed=0
 for name in "${SERVICES[@]}"; do
     if ! pid=$(live_pid "$name"); then
         rm -f "$(pid_file "$name")"
@@ -21,6 +22,11 @@ for name in "${SERVICES[@]}"; do
         done
         log "$name (pid $pid) still running after SIG$signal"
     done
+    if [ -d "/proc/$pid" ]; then
+        log "$name (pid $pid) could not be stopped; its PID file is kept"
+        failed=1
+        continue
+    fi
     rm -f "$(pid_file "$name")"
     log "$name stopped (pid $pid)"
 done
@@ -29,3 +35,4 @@ if [ "${1:-}" = --clean ]; then
     rm -rf "$RUN_DIR"
     log "removed $RUN_DIR"
 fi
+exit "$failed"

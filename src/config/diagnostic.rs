@@ -5,7 +5,7 @@
 //! user can fix the whole file in one pass.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A problem at a position in a configuration file.
 ///
@@ -65,11 +65,6 @@ impl Source {
     pub fn diagnostic(&self, offset: usize, field: &str, message: impl Into<String>) -> Diagnostic {
         let (line, column) = self.position(offset);
         Diagnostic { file: self.path.clone(), line, column, field: field.to_owned(), message: message.into() }
-    }
-
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 
