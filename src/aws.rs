@@ -13,6 +13,17 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::config::environment::{Endpoints, Environment};
 
+/// A client of SDK crate `$krate` with the endpoint override of `$service`, if any.
+macro_rules! client {
+    ($aws:expr, $krate:ident, $service:literal) => {{
+        let mut builder = $krate::config::Builder::from(&$aws.config);
+        if let Some(url) = $aws.endpoint($service) {
+            builder = builder.endpoint_url(url);
+        }
+        $krate::Client::from_conf(builder.build())
+    }};
+}
+
 /// Shared AWS configuration of one environment; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Aws {
@@ -61,10 +72,46 @@ impl Aws {
 
     /// Glue client.
     pub fn glue(&self) -> aws_sdk_glue::Client {
-        let mut builder = aws_sdk_glue::config::Builder::from(&self.config);
-        if let Some(url) = self.endpoint("glue") {
-            builder = builder.endpoint_url(url);
-        }
-        aws_sdk_glue::Client::from_conf(builder.build())
+        client!(self, aws_sdk_glue, "glue")
+    }
+
+    /// EC2 client (VPC, subnets, security groups, VPN, instances).
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        client!(self, aws_sdk_ec2, "ec2")
+    }
+
+    /// KMS client.
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        client!(self, aws_sdk_kms, "kms")
+    }
+
+    /// IAM client.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        client!(self, aws_sdk_iam, "iam")
+    }
+
+    /// Secrets Manager client.
+    pub fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
+        client!(self, aws_sdk_secretsmanager, "secrets_manager")
+    }
+
+    /// Redshift (control plane) client.
+    pub fn redshift(&self) -> aws_sdk_redshift::Client {
+        client!(self, aws_sdk_redshift, "redshift")
+    }
+
+    /// Redshift Data API client.
+    pub fn redshift_data(&self) -> aws_sdk_redshiftdata::Client {
+        client!(self, aws_sdk_redshiftdata, "redshift_data")
+    }
+
+    /// Directory Service client.
+    pub fn directory(&self) -> aws_sdk_directory::Client {
+        client!(self, aws_sdk_directory, "directory_service")
+    }
+
+    /// STS client.
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        client!(self, aws_sdk_sts, "sts")
     }
 }

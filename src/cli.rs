@@ -4,10 +4,13 @@
 //! does little more than call into the library modules. Exit codes follow Terraform: 0 success,
 //! 1 error (an invalid environment included).
 
+pub mod apply;
+pub mod plan;
 pub mod validate;
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 /// indutech: provision the IoT data platform, deploy its streaming worker, prove it works.
@@ -27,6 +30,14 @@ pub struct Cli {
 pub enum Command {
     /// Check an environment file and its streams; report every problem with its position.
     Validate(validate::Args),
+    /// Show what apply would change, resource by resource, attribute by attribute.
+    Plan(plan::Args),
+    /// Make AWS match the environment (or perform a saved plan exactly).
+    Apply(apply::Args),
+    /// Delete every resource of the environment, dependents first.
+    Destroy(apply::DestroyArgs),
+    /// Remove the lock left by an apply or destroy that died.
+    ForceUnlock(apply::UnlockArgs),
 }
 
 /// Runs the parsed command line.
@@ -35,7 +46,31 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Plan(args) => plan::run(args).await,
+        Command::Apply(args) => apply::run(args).await,
+        Command::Destroy(args) => apply::destroy(args).await,
+        Command::ForceUnlock(args) => apply::force_unlock(args).await,
     }
+}
+
+/// Loads the environment and builds the provider context. An invalid environment prints every
+/// problem on stderr and fails before any AWS call.
+///
+/// Errors: the files cannot be read, or they are invalid.
+pub async fn context(env: &str) -> anyhow::Result<std::sync::Arc<crate::provider::Context>> {
+    let path = crate::config::resolve(env);
+    let environment = match crate::config::load(env) {
+        Ok(environment) => environment,
+        Err(crate::config::LoadError::Invalid(diagnostics)) => {
+            for diagnostic in &diagnostics {
+                eprintln!("{diagnostic}");
+            }
+            anyhow::bail!("{}: invalid, {} problem(s); nothing was sent to AWS", path.display(), diagnostics.len());
+        }
+        Err(error) => return Err(error).with_context(|| format!("cannot load environment `{env}`")),
+    };
+    let aws = crate::aws::Aws::new(&environment).await;
+    Ok(std::sync::Arc::new(crate::provider::Context::new(environment, aws)))
 }
 
 /// Logs to stderr; `RUST_LOG` wins over `-v`.

@@ -12,4 +12,9 @@
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod desired;
+pub mod engine;
+pub mod lock;
 pub mod model;
+pub mod plan;
+pub mod provider;

@@ -433,10 +433,10 @@ fn decode_endpoints(reader: &mut Reader<'_>, mut table: Table<'_>) -> Endpoints 
         endpoints.default = check(reader, "default", url);
     }
     for service in SERVICES {
-        if let Some(url) = reader.optional::<String>(&mut table, service) {
-            if let Some(url) = check(reader, service, url) {
-                endpoints.services.insert((*service).to_owned(), url);
-            }
+        if let Some(url) = reader.optional::<String>(&mut table, service)
+            && let Some(url) = check(reader, service, url)
+        {
+            endpoints.services.insert((*service).to_owned(), url);
         }
     }
     reader.finish(table);
@@ -447,14 +447,14 @@ fn decode_network(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(Net
     let vpc_cidr = reader.required::<Ipv4Net>(table, "vpc_cidr");
     let azs = reader.required::<Vec<Spanned<String>>>(table, "availability_zones");
     let allow_public_ingress = reader.or_default(table, "allow_public_ingress", false);
-    if let Some(cidr) = &vpc_cidr {
-        if !(16..=24).contains(&cidr.value.prefix_len()) {
-            reader.error(
-                cidr.span,
-                "network.vpc_cidr",
-                format!("`{}`: the VPC prefix length must be between /16 and /24", cidr.value),
-            );
-        }
+    if let Some(cidr) = &vpc_cidr
+        && !(16..=24).contains(&cidr.value.prefix_len())
+    {
+        reader.error(
+            cidr.span,
+            "network.vpc_cidr",
+            format!("`{}`: the VPC prefix length must be between /16 and /24", cidr.value),
+        );
     }
     if let Some(azs) = &azs {
         if !(2..=3).contains(&azs.value.len()) {
@@ -672,23 +672,23 @@ fn decode_lake(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Lake> {
             );
         }
     }
-    if let Some(ia) = &ia {
-        if ia.value <= 30 {
-            reader.error(
-                ia.span,
-                "lake.standard_ia_after_days",
-                format!("{} days: objects can move to STANDARD_IA only after more than 30 days", ia.value),
-            );
-        }
+    if let Some(ia) = &ia
+        && ia.value <= 30
+    {
+        reader.error(
+            ia.span,
+            "lake.standard_ia_after_days",
+            format!("{} days: objects can move to STANDARD_IA only after more than 30 days", ia.value),
+        );
     }
-    if let (Some(ia), Some(glacier)) = (&ia, &glacier) {
-        if glacier.value <= ia.value {
-            reader.error(
-                glacier.span,
-                "lake.glacier_after_days",
-                format!("{} days: must be later than the STANDARD_IA transition ({} days)", glacier.value, ia.value),
-            );
-        }
+    if let (Some(ia), Some(glacier)) = (&ia, &glacier)
+        && glacier.value <= ia.value
+    {
+        reader.error(
+            glacier.span,
+            "lake.glacier_after_days",
+            format!("{} days: must be later than the STANDARD_IA transition ({} days)", glacier.value, ia.value),
+        );
     }
     if abort.value == 0 {
         reader.error(abort.span, "lake.abort_incomplete_multipart_upload_days", "must be at least 1");
@@ -722,19 +722,19 @@ fn decode_warehouse(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Wa
     let master_username = reader.or_default(table, "master_username", "indutech_admin".to_owned());
     let external_schema = reader.or_default(table, "external_schema", "lake".to_owned());
     let skip_final_snapshot = reader.or_default(table, "skip_final_snapshot", false);
-    if let Some(node_type) = &node_type {
-        if !["ra3.", "dc2."].iter().any(|p| node_type.value.starts_with(p)) {
-            reader.error(
-                node_type.span,
-                "warehouse.node_type",
-                format!("`{}` is not a Redshift node type (ra3.* or dc2.*)", node_type.value),
-            );
-        }
+    if let Some(node_type) = &node_type
+        && !["ra3.", "dc2."].iter().any(|p| node_type.value.starts_with(p))
+    {
+        reader.error(
+            node_type.span,
+            "warehouse.node_type",
+            format!("`{}` is not a Redshift node type (ra3.* or dc2.*)", node_type.value),
+        );
     }
-    if let Some(n) = &number_of_nodes {
-        if !(1..=128).contains(&n.value) {
-            reader.error(n.span, "warehouse.number_of_nodes", format!("{}: must be between 1 and 128", n.value));
-        }
+    if let Some(n) = &number_of_nodes
+        && !(1..=128).contains(&n.value)
+    {
+        reader.error(n.span, "warehouse.number_of_nodes", format!("{}: must be between 1 and 128", n.value));
     }
     check_identifier(reader, &database, "warehouse.database");
     check_identifier(reader, &master_username, "warehouse.master_username");
@@ -754,14 +754,14 @@ fn decode_redpanda(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Red
     let instance_type = reader.required::<String>(table, "instance_type");
     let ami = reader.required::<String>(table, "ami");
     let bootstrap_servers = reader.or_default::<Vec<String>>(table, "bootstrap_servers", Vec::new());
-    if let Some(count) = &broker_count {
-        if count.value < 3 {
-            reader.error(
-                count.span,
-                "redpanda.broker_count",
-                format!("{} brokers: Redpanda needs at least 3 for a fault-tolerant Raft quorum", count.value),
-            );
-        }
+    if let Some(count) = &broker_count
+        && count.value < 3
+    {
+        reader.error(
+            count.span,
+            "redpanda.broker_count",
+            format!("{} brokers: Redpanda needs at least 3 for a fault-tolerant Raft quorum", count.value),
+        );
     }
     if let Some(instance_type) = &instance_type {
         let family = instance_type.value.split('.').next().unwrap_or_default();
@@ -776,10 +776,10 @@ fn decode_redpanda(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Red
             );
         }
     }
-    if let Some(ami) = &ami {
-        if !ami.value.starts_with("ami-") {
-            reader.error(ami.span, "redpanda.ami", format!("`{}` is not an AMI id (ami-...)", ami.value));
-        }
+    if let Some(ami) = &ami
+        && !ami.value.starts_with("ami-")
+    {
+        reader.error(ami.span, "redpanda.ami", format!("`{}` is not an AMI id (ami-...)", ami.value));
     }
     for server in &bootstrap_servers.value {
         let ok = server
@@ -849,15 +849,15 @@ fn decode_stream_overrides(reader: &mut Reader<'_>, table: Table<'_>) -> Vec<Str
         let replication = reader.optional::<u16>(&mut sub, "replication");
         let path = sub.path().to_owned();
         reader.finish(sub);
-        if let Some(p) = &partitions {
-            if p.value == 0 {
-                reader.error(p.span, &format!("{path}.partitions"), "must be at least 1");
-            }
+        if let Some(p) = &partitions
+            && p.value == 0
+        {
+            reader.error(p.span, &format!("{path}.partitions"), "must be at least 1");
         }
-        if let Some(r) = &replication {
-            if r.value == 0 {
-                reader.error(r.span, &format!("{path}.replication"), "must be at least 1");
-            }
+        if let Some(r) = &replication
+            && r.value == 0
+        {
+            reader.error(r.span, &format!("{path}.replication"), "must be at least 1");
         }
         overrides.push(StreamOverride {
             name,

@@ -207,19 +207,19 @@ pub(crate) fn decode_stream(reader: &mut Reader<'_>, mut root: Table<'_>) -> Opt
     let categorize = reader.optional_table(&mut root, "categorize").and_then(|t| decode_categorize(reader, t));
     reader.finish(root);
 
-    if let Some(name) = &name {
-        if !is_identifier(&name.value) {
-            reader.error(
-                name.span,
-                "name",
-                format!("`{}` is not a valid stream name (lower-case letters, digits and _)", name.value),
-            );
-        }
+    if let Some(name) = &name
+        && !is_identifier(&name.value)
+    {
+        reader.error(
+            name.span,
+            "name",
+            format!("`{}` is not a valid stream name (lower-case letters, digits and _)", name.value),
+        );
     }
-    if let Some(topic) = &topic {
-        if !is_topic_name(&topic.value) {
-            reader.error(topic.span, "topic", format!("`{}` is not a valid Kafka topic name", topic.value));
-        }
+    if let Some(topic) = &topic
+        && !is_topic_name(&topic.value)
+    {
+        reader.error(topic.span, "topic", format!("`{}` is not a valid Kafka topic name", topic.value));
     }
     for (key, value) in [
         ("partitions", partitions.as_ref().map(|p| (p.span, u64::from(p.value)))),
@@ -277,10 +277,10 @@ pub(crate) fn decode_stream(reader: &mut Reader<'_>, mut root: Table<'_>) -> Opt
     }
 
     let field_by_name = |name: &str| fields.iter().find(|f| f.value.name == name).map(|f| &f.value);
-    if let Some(key) = &message_key {
-        if !fields.iter().any(|f| f.value.source == key.value) {
-            reader.error(key.span, "message_key", format!("`{}` is not the source of any field", key.value));
-        }
+    if let Some(key) = &message_key
+        && !fields.iter().any(|f| f.value.source == key.value)
+    {
+        reader.error(key.span, "message_key", format!("`{}` is not the source of any field", key.value));
     }
     match &event_time_value {
         Some(EventTime::Field(field)) => match field_by_name(field) {
@@ -347,10 +347,10 @@ fn decode_field(reader: &mut Reader<'_>, mut table: Table<'_>) -> Option<Spanned
     let allowed = reader.or_default::<Vec<String>>(&mut table, "allowed", Vec::new());
     reader.finish(table);
 
-    if let Some(name) = &name {
-        if !is_identifier(&name.value) {
-            reader.error(name.span, &format!("{path}.name"), format!("`{}` is not a valid column name (lower-case letters, digits and _, not starting with a digit); use `source` for the input key", name.value));
-        }
+    if let Some(name) = &name
+        && !is_identifier(&name.value)
+    {
+        reader.error(name.span, &format!("{path}.name"), format!("`{}` is not a valid column name (lower-case letters, digits and _, not starting with a digit); use `source` for the input key", name.value));
     }
     let field_type = field_type?;
     let is_time = matches!(field_type.value, FieldType::Timestamp | FieldType::Date);
@@ -482,12 +482,11 @@ fn decode_categorize(reader: &mut Reader<'_>, mut table: Table<'_>) -> Option<Sp
         let category = reader.required::<String>(&mut rule, "category");
         let keywords = reader.required::<Vec<String>>(&mut rule, "keywords");
         reader.finish(rule);
-        if let Some(keywords) = &keywords {
-            if keywords.value.is_empty()
-                || keywords.value.iter().any(|k| k.trim().is_empty() || k.contains(char::is_whitespace))
-            {
-                reader.error(keywords.span, &format!("{path}.keywords"), "keywords must be non-empty single words");
-            }
+        if let Some(keywords) = &keywords
+            && (keywords.value.is_empty()
+                || keywords.value.iter().any(|k| k.trim().is_empty() || k.contains(char::is_whitespace)))
+        {
+            reader.error(keywords.span, &format!("{path}.keywords"), "keywords must be non-empty single words");
         }
         if let (Some(category), Some(keywords)) = (category, keywords) {
             rules.push(CategoryRule { category: category.value, keywords: keywords.value });

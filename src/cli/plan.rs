@@ -1,0 +1,81 @@
+//! `indutech plan --env NAME`: what apply would change, resource by resource, attribute by
+//! attribute. Read-only: takes no lock and changes nothing.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::engine;
+use crate::plan::{Component, Mode, Plan, render};
+
+/// Arguments of `plan`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Environment name (`dev` means environments/dev.toml) or path to an environment file.
+    #[arg(long, env = "INDUTECH_ENV")]
+    pub env: String,
+    /// Only these components (repeatable): network, vpn, lake, catalog, warehouse, redpanda,
+    /// directory. Default: all.
+    #[arg(long = "component", value_name = "COMPONENT")]
+    pub components: Vec<Component>,
+    /// Plan the destruction of every resource instead.
+    #[arg(long)]
+    pub destroy: bool,
+    /// Print the plan as JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Save the plan to FILE, for `indutech apply --env NAME FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// No colours, even on a terminal.
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+/// A plan saved with `--out`: the plan and the components it covers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedPlan {
+    /// Components planned (empty: all).
+    pub components: Vec<Component>,
+    /// The plan itself.
+    pub plan: Plan,
+}
+
+/// Whether to colour output written to stdout.
+pub fn color(no_color: bool) -> bool {
+    !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+}
+
+/// Observes, diffs and prints the plan.
+///
+/// Errors: an invalid environment (before any AWS call), a failed read, an unwritable `--out`.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let ctx = super::context(&args.env).await?;
+    let mode = if args.destroy { Mode::Destroy } else { Mode::Apply };
+    let plan = engine::plan(&ctx, mode, &args.components).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print!("{}", render::text(&plan, color(args.no_color)));
+    }
+    if let Some(out) = &args.out {
+        let saved = SavedPlan { components: args.components.clone(), plan: plan.clone() };
+        std::fs::write(out, serde_json::to_vec_pretty(&saved)?)
+            .with_context(|| format!("cannot save the plan to {}", out.display()))?;
+        if !args.json {
+            println!(
+                "\nSaved the plan to {}. To perform exactly these actions, run:\n    indutech apply --env {} {}",
+                out.display(),
+                args.env,
+                out.display()
+            );
+        }
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}

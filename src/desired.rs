@@ -1,0 +1,416 @@
+//! Desired state: an [`Environment`] -> the [`Resource`]s indutech manages, with their
+//! attributes, the attributes that force replacement, and their dependencies. Pure.
+//!
+//! Attribute names follow the Terraform AWS provider where one exists, so that a plan reads
+//! like Terraform's and the Terraform export maps one to one. Secrets are never attributes:
+//! a resource that needs one refers to the Secrets Manager secret by name.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::config::environment::Environment;
+use crate::model;
+use crate::plan::{Attributes, Component, Resource};
+
+/// Ports of a Redpanda broker: Kafka API, internal RPC, admin API and metrics, schema
+/// registry, HTTP proxy.
+pub const BROKER_PORTS: [u16; 5] = [9092, 33145, 9644, 8081, 8082];
+/// Redshift's port.
+pub const WAREHOUSE_PORT: u16 = 5439;
+
+/// Every resource of `environment`'s platform (or only `components`' when not empty), in
+/// dependency order.
+pub fn resources(environment: &Environment, components: &[Component]) -> Vec<Resource> {
+    let wanted = |c: Component| components.is_empty() || components.contains(&c);
+    let mut out = Vec::new();
+    if wanted(Component::Network) {
+        network(environment, &mut out);
+    }
+    if wanted(Component::Lake) {
+        lake(environment, &mut out);
+    }
+    if wanted(Component::Catalog) {
+        catalog(environment, &mut out);
+    }
+    out
+}
+
+/// `name = value` pairs to a JSON object.
+fn attributes(pairs: &[(&str, Value)]) -> Attributes {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+}
+
+fn tags(environment: &Environment, component: Component, name: Option<&str>) -> Value {
+    let mut tags = model::tags(environment, component.as_str());
+    if let Some(name) = name {
+        tags.insert("Name".to_owned(), name.to_owned());
+    }
+    json!(tags)
+}
+
+struct Builder<'a> {
+    out: &'a mut Vec<Resource>,
+    component: Component,
+}
+
+impl Builder<'_> {
+    fn add(&mut self, address: String, name: String, attrs: Attributes, replace_on: &[&str], depends_on: Vec<String>) {
+        self.out.push(Resource {
+            address,
+            component: self.component,
+            name,
+            attributes: attrs,
+            replace_on: replace_on.iter().map(|s| (*s).to_owned()).collect(),
+            depends_on,
+        });
+    }
+}
+
+/// The Terraform-style key of an availability zone: `us-east-1a` -> `us_east_1a`.
+pub fn zone_key(zone: &str) -> String {
+    zone.replace('-', "_")
+}
+
+/// Name of a security group: `indutech-<env>-<role>` for `brokers`, `warehouse`, `worker`.
+pub fn security_group_name(environment: &Environment, role: &str) -> String {
+    model::resource_name(environment, &format!("{role}-sg"))
+}
+
+fn network(environment: &Environment, out: &mut Vec<Resource>) {
+    let mut b = Builder { out, component: Component::Network };
+    let c = Component::Network;
+    let vpc = model::resource_name(environment, "vpc");
+    b.add(
+        "aws_vpc.main".into(),
+        vpc.clone(),
+        attributes(&[
+            ("cidr_block", json!(environment.network.vpc_cidr.to_string())),
+            ("enable_dns_hostnames", json!(true)),
+            ("enable_dns_support", json!(true)),
+            ("tags", tags(environment, c, Some(&vpc))),
+        ]),
+        &["cidr_block"],
+        vec![],
+    );
+    let route_table = model::resource_name(environment, "private-rt");
+    b.add(
+        "aws_route_table.private".into(),
+        route_table.clone(),
+        attributes(&[("tags", tags(environment, c, Some(&route_table)))]),
+        &[],
+        vec!["aws_vpc.main".into()],
+    );
+    for (zone, cidr) in model::private_subnets(environment) {
+        let key = zone_key(&zone);
+        let name = model::resource_name(environment, &format!("private-{zone}"));
+        b.add(
+            format!("aws_subnet.{key}"),
+            name.clone(),
+            attributes(&[
+                ("availability_zone", json!(zone)),
+                ("cidr_block", json!(cidr.to_string())),
+                ("map_public_ip_on_launch", json!(false)),
+                ("tags", tags(environment, c, Some(&name))),
+            ]),
+            &["availability_zone", "cidr_block"],
+            vec!["aws_vpc.main".into()],
+        );
+        b.add(
+            format!("aws_route_table_association.{key}"),
+            format!("{name}/{route_table}"),
+            attributes(&[("route_table", json!(route_table)), ("subnet", json!(name))]),
+            &[],
+            vec![format!("aws_subnet.{key}"), "aws_route_table.private".into()],
+        );
+    }
+
+    let mut sources: Vec<String> = vec![environment.network.vpc_cidr.to_string()];
+    sources.extend(environment.on_premises.cidrs.iter().map(|c| c.to_string()));
+    let rules = |ports: &[u16]| -> Value {
+        let mut rules: Vec<Value> = ports
+            .iter()
+            .flat_map(|port| {
+                sources
+                    .iter()
+                    .map(move |cidr| json!({"protocol": "tcp", "from_port": port, "to_port": port, "cidr": cidr}))
+            })
+            .collect();
+        rules.sort_by_key(|r| r.to_string());
+        Value::Array(rules)
+    };
+    let groups: [(&str, &str, Value); 3] = [
+        ("brokers", "Redpanda brokers: Kafka, RPC, admin, schema registry, HTTP proxy", rules(&BROKER_PORTS)),
+        ("warehouse", "Redshift warehouse", rules(&[WAREHOUSE_PORT])),
+        ("worker", "indutech streaming workers (metrics)", rules(&[environment.worker.metrics_port])),
+    ];
+    for (role, description, ingress) in groups {
+        let name = security_group_name(environment, role);
+        b.add(
+            format!("aws_security_group.{role}"),
+            name.clone(),
+            attributes(&[
+                ("description", json!(description)),
+                ("ingress", ingress),
+                ("tags", tags(environment, c, Some(&name))),
+            ]),
+            &["description"],
+            vec!["aws_vpc.main".into()],
+        );
+    }
+
+    let endpoint = model::resource_name(environment, "s3-endpoint");
+    b.add(
+        "aws_vpc_endpoint.s3".into(),
+        endpoint.clone(),
+        attributes(&[
+            ("route_tables", json!([route_table])),
+            ("service_name", json!(format!("com.amazonaws.{}.s3", environment.region))),
+            ("tags", tags(environment, c, Some(&endpoint))),
+            ("vpc_endpoint_type", json!("Gateway")),
+        ]),
+        &["service_name", "vpc_endpoint_type"],
+        vec!["aws_vpc.main".into(), "aws_route_table.private".into()],
+    );
+}
+
+/// The alias of the lake's KMS key: `alias/indutech-<env>-lake`.
+pub fn lake_key_alias(environment: &Environment) -> String {
+    format!("alias/{}", model::resource_name(environment, "lake"))
+}
+
+/// The TLS-only bucket policy of `bucket`, in the form S3 returns it.
+pub fn tls_only_policy(bucket: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+        }]
+    })
+}
+
+fn lake(environment: &Environment, out: &mut Vec<Resource>) {
+    let mut b = Builder { out, component: Component::Lake };
+    let c = Component::Lake;
+    let key_name = model::resource_name(environment, "lake");
+    let alias = lake_key_alias(environment);
+    b.add(
+        "aws_kms_key.lake".into(),
+        key_name.clone(),
+        attributes(&[
+            ("description", json!(format!("indutech {}: lake buckets' default encryption", environment.name))),
+            ("enable_key_rotation", json!(true)),
+            ("tags", tags(environment, c, Some(&key_name))),
+        ]),
+        &[],
+        vec![],
+    );
+    b.add(
+        "aws_kms_alias.lake".into(),
+        alias.clone(),
+        attributes(&[("name", json!(alias)), ("target_key", json!(key_name))]),
+        &[],
+        vec!["aws_kms_key.lake".into()],
+    );
+    let lake = &environment.lake;
+    for zone in model::LAKE_ZONES {
+        let bucket = model::bucket_name(environment, zone);
+        let bucket_address = format!("aws_s3_bucket.{zone}");
+        let on_bucket = || vec![bucket_address.clone()];
+        b.add(
+            bucket_address.clone(),
+            bucket.clone(),
+            attributes(&[("bucket", json!(bucket)), ("tags", tags(environment, c, None))]),
+            &[],
+            vec![],
+        );
+        b.add(
+            format!("aws_s3_bucket_versioning.{zone}"),
+            bucket.clone(),
+            attributes(&[("status", json!("Enabled"))]),
+            &[],
+            on_bucket(),
+        );
+        b.add(
+            format!("aws_s3_bucket_server_side_encryption_configuration.{zone}"),
+            bucket.clone(),
+            attributes(&[
+                ("bucket_key_enabled", json!(true)),
+                ("kms_master_key_id", json!(alias)),
+                ("sse_algorithm", json!("aws:kms")),
+            ]),
+            &[],
+            vec![bucket_address.clone(), "aws_kms_alias.lake".into()],
+        );
+        b.add(
+            format!("aws_s3_bucket_public_access_block.{zone}"),
+            bucket.clone(),
+            attributes(&[
+                ("block_public_acls", json!(true)),
+                ("block_public_policy", json!(true)),
+                ("ignore_public_acls", json!(true)),
+                ("restrict_public_buckets", json!(true)),
+            ]),
+            &[],
+            on_bucket(),
+        );
+        b.add(
+            format!("aws_s3_bucket_policy.{zone}"),
+            bucket.clone(),
+            attributes(&[("policy", tls_only_policy(&bucket))]),
+            &[],
+            vec![bucket_address.clone(), format!("aws_s3_bucket_public_access_block.{zone}")],
+        );
+        let mut rule = BTreeMap::from([
+            ("id", json!("indutech-lifecycle")),
+            ("status", json!("Enabled")),
+            ("abort_incomplete_multipart_upload_days", json!(lake.abort_incomplete_multipart_upload_days)),
+        ]);
+        // The artifacts zone holds binaries that are read at every deploy: no cold tiers.
+        if *zone != "artifacts" {
+            rule.insert(
+                "transitions",
+                json!([
+                    {"days": lake.standard_ia_after_days, "storage_class": "STANDARD_IA"},
+                    {"days": lake.glacier_after_days, "storage_class": "GLACIER"},
+                ]),
+            );
+        } else {
+            rule.insert("transitions", json!([]));
+        }
+        b.add(
+            format!("aws_s3_bucket_lifecycle_configuration.{zone}"),
+            bucket.clone(),
+            attributes(&[("rules", json!([rule]))]),
+            &[],
+            on_bucket(),
+        );
+    }
+}
+
+/// Glue's Parquet input format, output format and SerDe.
+pub const PARQUET_INPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
+/// See [`PARQUET_INPUT_FORMAT`].
+pub const PARQUET_OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
+/// See [`PARQUET_INPUT_FORMAT`].
+pub const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
+
+fn catalog(environment: &Environment, out: &mut Vec<Resource>) {
+    let mut b = Builder { out, component: Component::Catalog };
+    let database = model::glue_database_name(environment);
+    b.add(
+        "aws_glue_catalog_database.main".into(),
+        database.clone(),
+        attributes(&[
+            ("description", json!(format!("indutech {}: the lake's curated zone", environment.name))),
+            ("name", json!(database)),
+        ]),
+        &[],
+        vec![],
+    );
+    let curated = model::bucket_name(environment, "curated");
+    for stream in &environment.streams {
+        let columns: Vec<Value> =
+            stream.columns().into_iter().map(|(name, ty)| json!({"name": name, "type": ty.as_str()})).collect();
+        b.add(
+            format!("aws_glue_catalog_table.{}", stream.name),
+            stream.name.clone(),
+            attributes(&[
+                ("columns", Value::Array(columns)),
+                ("input_format", json!(PARQUET_INPUT_FORMAT)),
+                ("location", json!(format!("s3://{curated}/{}/", stream.name))),
+                ("output_format", json!(PARQUET_OUTPUT_FORMAT)),
+                ("parameters", json!({"classification": "parquet", "parquet.compression": "ZSTD"})),
+                ("partition_keys", json!([{"name": stream.partition_key, "type": "string"}])),
+                ("serialization_library", json!(PARQUET_SERDE)),
+                ("table_type", json!("EXTERNAL_TABLE")),
+            ]),
+            &[],
+            vec!["aws_glue_catalog_database.main".into()],
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn environment(name: &str) -> Environment {
+        let path = format!("{}/environments/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+        crate::config::load(&path).unwrap()
+    }
+
+    #[test]
+    fn addresses_are_unique_and_dependencies_exist() {
+        for name in ["dev", "staging", "prod"] {
+            let resources = resources(&environment(name), &[]);
+            let mut addresses: Vec<&str> = resources.iter().map(|r| r.address.as_str()).collect();
+            for r in &resources {
+                for d in &r.depends_on {
+                    assert!(addresses.contains(&d.as_str()), "{name}: {} needs unknown {d}", r.address);
+                }
+                for a in &r.replace_on {
+                    assert!(r.attributes.contains_key(a), "{name}: {} replace_on unknown {a}", r.address);
+                }
+            }
+            let count = addresses.len();
+            addresses.sort();
+            addresses.dedup();
+            assert_eq!(addresses.len(), count, "{name}: duplicate addresses");
+        }
+    }
+
+    #[test]
+    fn no_ingress_from_anywhere_and_brokers_open_their_five_ports() {
+        let dev = environment("dev");
+        let resources = resources(&dev, &[Component::Network]);
+        let brokers = resources.iter().find(|r| r.address == "aws_security_group.brokers").unwrap();
+        let ingress = brokers.attributes["ingress"].as_array().unwrap();
+        // 5 ports x (VPC + one on-prem CIDR).
+        assert_eq!(ingress.len(), 10);
+        for r in resources.iter().filter(|r| r.kind() == "aws_security_group") {
+            for rule in r.attributes["ingress"].as_array().unwrap() {
+                assert_ne!(rule["cidr"], "0.0.0.0/0", "{}", r.address);
+            }
+        }
+    }
+
+    #[test]
+    fn glue_tables_come_from_the_stream_schema_without_the_partition_key() {
+        let dev = environment("dev");
+        let resources = resources(&dev, &[Component::Catalog]);
+        let tickets = resources.iter().find(|r| r.address == "aws_glue_catalog_table.client_tickets").unwrap();
+        let columns: Vec<&str> =
+            tickets.attributes["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        let stream = dev.streams.iter().find(|s| s.name == "client_tickets").unwrap();
+        let want: Vec<String> = stream.columns().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(columns, want);
+        assert!(!columns.contains(&"dt"));
+        assert_eq!(tickets.attributes["partition_keys"], json!([{"name": "dt", "type": "string"}]));
+    }
+
+    #[test]
+    fn lake_buckets_get_every_setting() {
+        let dev = environment("dev");
+        let resources = resources(&dev, &[Component::Lake]);
+        for zone in model::LAKE_ZONES {
+            for kind in [
+                "aws_s3_bucket",
+                "aws_s3_bucket_versioning",
+                "aws_s3_bucket_server_side_encryption_configuration",
+                "aws_s3_bucket_public_access_block",
+                "aws_s3_bucket_policy",
+                "aws_s3_bucket_lifecycle_configuration",
+            ] {
+                assert!(resources.iter().any(|r| r.address == format!("{kind}.{zone}")), "{kind}.{zone}");
+            }
+        }
+        let raw = resources.iter().find(|r| r.address == "aws_s3_bucket_lifecycle_configuration.raw").unwrap();
+        assert_eq!(raw.attributes["rules"][0]["transitions"][0], json!({"days": 45, "storage_class": "STANDARD_IA"}));
+    }
+}

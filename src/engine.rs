@@ -1,0 +1,321 @@
+//! Plan and apply: observe every desired resource in parallel, diff, and execute a plan's
+//! changes concurrently in dependency order.
+//!
+//! Execution has two phases: first every delete (and the delete half of each replace),
+//! dependents before what they need; then every create and update (and the create half of each
+//! replace), dependencies first. Within a phase a change starts as soon as the changes it
+//! waits for are done, up to `parallelism` at a time. A failed change blocks only what depends
+//! on it; independent changes go on. Apply performs exactly the plan's changes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::config::environment::Environment;
+use crate::desired;
+use crate::plan::diff::{Input, diff};
+use crate::plan::{Action, Change, Component, Mode, Observed, Orphan, Plan, Resource};
+use crate::provider::{self, Context, NotImplemented, Step};
+
+/// Reads at most this many resources at once while planning.
+const READ_CONCURRENCY: usize = 16;
+
+/// SHA-256 (hex) of the validated environment: what a plan was computed from. Comments and
+/// formatting of the files do not change it; any value does.
+pub fn inputs_digest(environment: &Environment) -> String {
+    let json = serde_json::to_vec(environment).expect("an environment serialises");
+    hex(&Sha256::digest(json))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Everything read from AWS for one plan.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// Desired resources.
+    pub resources: Vec<Resource>,
+    /// Observed state per address.
+    pub observed: BTreeMap<String, Observed>,
+    /// Existing resources the environment no longer describes.
+    pub orphans: Vec<Orphan>,
+}
+
+impl Observation {
+    /// SHA-256 (hex) of what was observed; a saved plan is stale when this changes.
+    pub fn digest(&self) -> String {
+        let json = serde_json::to_vec(&(&self.observed, &self.orphans)).expect("observations serialise");
+        hex(&Sha256::digest(json))
+    }
+}
+
+/// Reads every desired resource of `components` (all when empty) and the orphans, in parallel.
+///
+/// Errors: a read failed (with the resource's address); emulator gaps are not errors but
+/// [`Observed::Unverifiable`].
+pub async fn observe(ctx: &Arc<Context>, components: &[Component]) -> anyhow::Result<Observation> {
+    let resources = desired::resources(&ctx.environment, components);
+    let limit = Arc::new(Semaphore::new(READ_CONCURRENCY));
+    let mut reads = JoinSet::new();
+    for resource in resources.iter().cloned() {
+        let (ctx, limit) = (ctx.clone(), limit.clone());
+        reads.spawn(async move {
+            let _permit = limit.acquire_owned().await.expect("semaphore open");
+            let observed = provider::observe(&ctx, &resource).await;
+            (resource.address, observed)
+        });
+    }
+    let orphans = {
+        let ctx = ctx.clone();
+        let (resources, components) = (resources.clone(), components.to_vec());
+        tokio::spawn(async move { provider::orphans(&ctx, &resources, &components).await })
+    };
+    let mut observed = BTreeMap::new();
+    let mut errors = Vec::new();
+    while let Some(joined) = reads.join_next().await {
+        let (address, result) = joined.context("a read task panicked")?;
+        match result {
+            Ok(o) => {
+                observed.insert(address, o);
+            }
+            Err(err) => errors.push(format!("{err:#}")),
+        }
+    }
+    let orphans = orphans.await.context("the orphan listing panicked")??;
+    if !errors.is_empty() {
+        errors.sort();
+        anyhow::bail!("could not read {} resource(s):\n  {}", errors.len(), errors.join("\n  "));
+    }
+    Ok(Observation { resources, observed, orphans })
+}
+
+/// Observes and diffs: the plan for `mode`.
+///
+/// Errors: as [`observe`].
+pub async fn plan(ctx: &Arc<Context>, mode: Mode, components: &[Component]) -> anyhow::Result<Plan> {
+    let observation = observe(ctx, components).await?;
+    Ok(plan_from(ctx, mode, &observation))
+}
+
+/// The diff of an observation.
+pub fn plan_from(ctx: &Context, mode: Mode, observation: &Observation) -> Plan {
+    diff(Input {
+        mode,
+        environment: &ctx.environment.name,
+        inputs_digest: &inputs_digest(&ctx.environment),
+        observed_digest: &observation.digest(),
+        resources: &observation.resources,
+        observed: &observation.observed,
+        orphans: &observation.orphans,
+    })
+}
+
+/// How one planned change ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done.
+    Done,
+    /// The AWS call failed.
+    Failed(String),
+    /// The target does not implement a needed API (an emulator's gap): not performed.
+    NotPerformed(String),
+    /// Not attempted because a change it waits for did not succeed, or apply was interrupted.
+    NotAttempted(String),
+}
+
+/// The result of executing a plan: one outcome per change, in plan order.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// `(address, action, outcome)`.
+    pub outcomes: Vec<(String, Action, Outcome)>,
+    /// Whether an interrupt (SIGINT) stopped new changes from starting.
+    pub interrupted: bool,
+}
+
+impl Report {
+    /// Whether every change was done.
+    pub fn complete(&self) -> bool {
+        self.outcomes.iter().all(|(_, _, o)| *o == Outcome::Done)
+    }
+
+    /// Changes that failed.
+    pub fn failed(&self) -> impl Iterator<Item = &(String, Action, Outcome)> {
+        self.outcomes.iter().filter(|(_, _, o)| matches!(o, Outcome::Failed(_)))
+    }
+}
+
+/// Progress lines on stderr while applying, Terraform style.
+fn progress(line: &str) {
+    eprintln!("{line}");
+}
+
+fn verb(action: Action, step: Step) -> (&'static str, &'static str) {
+    match (action, step) {
+        (Action::Create, _) | (Action::Replace, Step::Put) => ("Creating", "Creation"),
+        (Action::Update, _) => ("Modifying", "Modifications"),
+        (_, Step::Delete) => ("Destroying", "Destruction"),
+        (Action::Delete, Step::Put) => ("Destroying", "Destruction"),
+    }
+}
+
+/// Executes `plan` (already observed, so `ctx` knows the ids of existing resources).
+///
+/// `interrupt` set to true stops new changes from starting; running ones finish.
+pub async fn execute(ctx: &Arc<Context>, plan: &Plan, parallelism: usize, interrupt: Arc<AtomicBool>) -> Report {
+    let mut outcomes: HashMap<String, Outcome> = HashMap::new();
+    for phase in [Step::Delete, Step::Put] {
+        let in_phase: Vec<&Change> =
+            plan.changes.iter().filter(|c| provider::steps(c.action).contains(&phase)).collect();
+        let addresses: HashSet<&str> = in_phase.iter().map(|c| c.address.as_str()).collect();
+        // For each change, the changes of this phase it must wait for.
+        let waits: HashMap<&str, Vec<&str>> = in_phase
+            .iter()
+            .map(|c| {
+                let waits: Vec<&str> = match phase {
+                    Step::Put => c.depends_on.iter().map(String::as_str).filter(|d| addresses.contains(d)).collect(),
+                    Step::Delete => in_phase
+                        .iter()
+                        .filter(|other| other.depends_on.contains(&c.address))
+                        .map(|other| other.address.as_str())
+                        .collect(),
+                };
+                (c.address.as_str(), waits)
+            })
+            .collect();
+        let mut pending: Vec<&Change> = in_phase.clone();
+        let mut finished: HashMap<String, bool> = HashMap::new(); // address -> succeeded
+        let mut running: JoinSet<(String, anyhow::Result<()>, Duration)> = JoinSet::new();
+        let limit = parallelism.max(1);
+        loop {
+            // Start (or give up on) what is ready.
+            let mut i = 0;
+            while i < pending.len() {
+                let change = pending[i];
+                let waits_for = &waits[change.address.as_str()];
+                if let Some(blocker) = waits_for.iter().find(|w| finished.get(**w) == Some(&false)) {
+                    let reason = format!("{blocker} did not succeed");
+                    outcomes.entry(change.address.clone()).or_insert(Outcome::NotAttempted(reason));
+                    finished.insert(change.address.clone(), false);
+                    pending.remove(i);
+                    continue;
+                }
+                if previous_failure(&outcomes, change) {
+                    finished.insert(change.address.clone(), false);
+                    pending.remove(i);
+                    continue;
+                }
+                if interrupt.load(Ordering::SeqCst) {
+                    outcomes.entry(change.address.clone()).or_insert(Outcome::NotAttempted("interrupted".into()));
+                    finished.insert(change.address.clone(), false);
+                    pending.remove(i);
+                    continue;
+                }
+                let ready = waits_for.iter().all(|w| finished.get(*w) == Some(&true));
+                if ready && running.len() < limit {
+                    let (ctx, change_owned) = (ctx.clone(), change.clone());
+                    let (doing, _) = verb(change.action, phase);
+                    progress(&format!("{}: {doing}...", change.address));
+                    running.spawn(async move {
+                        let started = Instant::now();
+                        let result = provider::perform(&ctx, &change_owned, phase).await;
+                        (change_owned.address, result, started.elapsed())
+                    });
+                    pending.remove(i);
+                    continue;
+                }
+                i += 1;
+            }
+            if running.is_empty() {
+                break;
+            }
+            let Some(joined) = running.join_next().await else { break };
+            let (address, result, elapsed) = match joined {
+                Ok(done) => done,
+                Err(err) => {
+                    progress(&format!("a change panicked: {err}"));
+                    continue;
+                }
+            };
+            let change = in_phase.iter().find(|c| c.address == address).expect("a change of this phase");
+            let (_, done) = verb(change.action, phase);
+            match result {
+                Ok(()) => {
+                    let is_last_step = *provider::steps(change.action).last().expect("a step") == phase;
+                    if is_last_step {
+                        outcomes.insert(address.clone(), Outcome::Done);
+                    }
+                    progress(&format!("{address}: {done} complete after {:.1}s", elapsed.as_secs_f64()));
+                    finished.insert(address, true);
+                }
+                Err(err) => {
+                    let outcome = match err.downcast_ref::<NotImplemented>() {
+                        Some(gap) => {
+                            progress(&format!("{address}: NOT PERFORMED: {gap}"));
+                            Outcome::NotPerformed(gap.to_string())
+                        }
+                        None => {
+                            progress(&format!("{address}: FAILED: {err:#}"));
+                            Outcome::Failed(format!("{err:#}"))
+                        }
+                    };
+                    outcomes.insert(address.clone(), outcome);
+                    finished.insert(address, false);
+                }
+            }
+        }
+    }
+    let outcomes = plan
+        .changes
+        .iter()
+        .map(|c| {
+            let outcome = outcomes.remove(&c.address).unwrap_or(Outcome::NotAttempted("interrupted".into()));
+            (c.address.clone(), c.action, outcome)
+        })
+        .collect();
+    Report { outcomes, interrupted: interrupt.load(Ordering::SeqCst) }
+}
+
+/// A replace whose delete half failed must not attempt its create half.
+fn previous_failure(outcomes: &HashMap<String, Outcome>, change: &Change) -> bool {
+    outcomes.get(&change.address).is_some_and(|o| *o != Outcome::Done)
+}
+
+/// A Terraform-like closing line for a report.
+pub fn report_text(report: &Report, mode: Mode) -> String {
+    let count = |f: &dyn Fn(&Action, &Outcome) -> bool| report.outcomes.iter().filter(|(_, a, o)| f(a, o)).count();
+    let done = |a: Action| count(&|action, o| *action == a && *o == Outcome::Done);
+    let mut out = String::new();
+    let word = if mode == Mode::Destroy { "Destroy" } else { "Apply" };
+    let headline = if report.complete() {
+        format!("{word} complete!")
+    } else if report.interrupted {
+        format!("{word} interrupted: run it again to finish (nothing done so far is lost or duplicated).")
+    } else {
+        format!("{word} incomplete!")
+    };
+    out.push_str(&format!(
+        "{headline} Resources: {} added, {} changed, {} replaced, {} destroyed.\n",
+        done(Action::Create),
+        done(Action::Update),
+        done(Action::Replace),
+        done(Action::Delete)
+    ));
+    for (address, _, outcome) in &report.outcomes {
+        match outcome {
+            Outcome::Done => {}
+            Outcome::Failed(why) => out.push_str(&format!("  failed: {address}: {why}\n")),
+            Outcome::NotPerformed(why) => {
+                out.push_str(&format!("  not performed (the target lacks the API): {address}: {why}\n"))
+            }
+            Outcome::NotAttempted(why) => out.push_str(&format!("  not attempted: {address}: {why}\n")),
+        }
+    }
+    out
+}

@@ -1,0 +1,388 @@
+//! The diff: desired resources + observations -> a [`Plan`]. Pure and synchronous.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::{Action, AttributeChange, Change, Mode, Notice, Observed, Orphan, Plan, Resource};
+
+/// Everything the diff needs, already read.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// Apply (converge) or destroy.
+    pub mode: Mode,
+    /// Environment name.
+    pub environment: &'a str,
+    /// Digest of the environment files ([`Plan::inputs_digest`]).
+    pub inputs_digest: &'a str,
+    /// Digest of the observations ([`Plan::observed_digest`]).
+    pub observed_digest: &'a str,
+    /// Desired resources; any order (sorted here by dependencies).
+    pub resources: &'a [Resource],
+    /// Observation per address; a missing entry counts as [`Observed::Absent`].
+    pub observed: &'a BTreeMap<String, Observed>,
+    /// Resources that exist but are not desired.
+    pub orphans: &'a [Orphan],
+}
+
+/// Computes the plan.
+///
+/// Apply mode: absent -> create; present and different -> update, or replace when a
+/// `replace_on` attribute differs or a dependency is replaced; unverifiable -> a notice, never
+/// a silent skip; orphans -> delete. Destroy mode: every present resource and orphan -> delete.
+/// Changes come out deletes first (dependents before what they need), then the rest in
+/// dependency order.
+pub fn diff(input: Input<'_>) -> Plan {
+    let resources = dependency_order(input.resources);
+    let mut changes: Vec<Change> = Vec::new();
+    let mut notices = Vec::new();
+    let mut replaced: HashMap<&str, ()> = HashMap::new();
+
+    for resource in &resources {
+        let observed = input.observed.get(&resource.address).unwrap_or(&Observed::Absent);
+        match (input.mode, observed) {
+            (_, Observed::Unverifiable { reason }) => {
+                notices.push(Notice { address: resource.address.clone(), message: reason.clone() })
+            }
+            (Mode::Destroy, Observed::Absent) => {}
+            (Mode::Destroy, Observed::Present { id, attributes }) => changes.push(Change {
+                address: resource.address.clone(),
+                component: resource.component,
+                name: resource.name.clone(),
+                action: Action::Delete,
+                id: Some(id.clone()),
+                attributes: attributes
+                    .iter()
+                    .map(|(name, value)| AttributeChange {
+                        name: name.clone(),
+                        before: Some(value.clone()),
+                        after: None,
+                        forces_replacement: false,
+                    })
+                    .collect(),
+                replace_reasons: Vec::new(),
+                desired: None,
+                depends_on: resource.depends_on.clone(),
+            }),
+            (Mode::Apply, Observed::Absent) => changes.push(Change {
+                address: resource.address.clone(),
+                component: resource.component,
+                name: resource.name.clone(),
+                action: Action::Create,
+                id: None,
+                attributes: resource
+                    .attributes
+                    .iter()
+                    .map(|(name, value)| AttributeChange {
+                        name: name.clone(),
+                        before: None,
+                        after: Some(value.clone()),
+                        forces_replacement: false,
+                    })
+                    .collect(),
+                replace_reasons: Vec::new(),
+                desired: Some(resource.clone()),
+                depends_on: resource.depends_on.clone(),
+            }),
+            (Mode::Apply, Observed::Present { id, attributes }) => {
+                let differences: Vec<AttributeChange> = resource
+                    .attributes
+                    .iter()
+                    .filter(|(name, want)| attributes.get(*name) != Some(*want))
+                    .map(|(name, want)| AttributeChange {
+                        name: name.clone(),
+                        before: attributes.get(name).cloned(),
+                        after: Some(want.clone()),
+                        forces_replacement: resource.replace_on.contains(name),
+                    })
+                    .collect();
+                let mut reasons: Vec<String> = differences
+                    .iter()
+                    .filter(|c| c.forces_replacement)
+                    .map(|c| format!("`{}` cannot change in place", c.name))
+                    .collect();
+                for dependency in &resource.depends_on {
+                    if replaced.contains_key(dependency.as_str()) {
+                        reasons.push(format!("it depends on {dependency}, which is replaced"));
+                    }
+                }
+                let action = if !reasons.is_empty() {
+                    replaced.insert(resource.address.as_str(), ());
+                    Action::Replace
+                } else if !differences.is_empty() {
+                    Action::Update
+                } else {
+                    continue;
+                };
+                changes.push(Change {
+                    address: resource.address.clone(),
+                    component: resource.component,
+                    name: resource.name.clone(),
+                    action,
+                    id: Some(id.clone()),
+                    attributes: differences,
+                    replace_reasons: reasons,
+                    desired: Some(resource.clone()),
+                    depends_on: resource.depends_on.clone(),
+                });
+            }
+        }
+    }
+
+    for orphan in input.orphans {
+        changes.push(Change {
+            address: orphan.address.clone(),
+            component: orphan.component,
+            name: orphan.name.clone(),
+            action: Action::Delete,
+            id: Some(orphan.id.clone()),
+            attributes: orphan
+                .attributes
+                .iter()
+                .map(|(name, value)| AttributeChange {
+                    name: name.clone(),
+                    before: Some(value.clone()),
+                    after: None,
+                    forces_replacement: false,
+                })
+                .collect(),
+            replace_reasons: Vec::new(),
+            desired: None,
+            depends_on: orphan.depends_on.clone(),
+        });
+    }
+
+    Plan {
+        format_version: Plan::FORMAT_VERSION,
+        mode: input.mode,
+        environment: input.environment.to_owned(),
+        inputs_digest: input.inputs_digest.to_owned(),
+        observed_digest: input.observed_digest.to_owned(),
+        resource_count: input.resources.len(),
+        changes: apply_order(changes),
+        notices,
+    }
+}
+
+/// Stable topological sort: a resource comes after everything it depends on; otherwise the
+/// given order is kept. Unknown dependencies are ignored; a cycle (a bug in
+/// [`crate::desired`]) leaves the remaining resources in their given order.
+fn dependency_order(resources: &[Resource]) -> Vec<Resource> {
+    let known: BTreeSet<&str> = resources.iter().map(|r| r.address.as_str()).collect();
+    let mut placed: BTreeSet<&str> = BTreeSet::new();
+    let mut out = Vec::with_capacity(resources.len());
+    let mut remaining: Vec<&Resource> = resources.iter().collect();
+    while !remaining.is_empty() {
+        let ready = remaining
+            .iter()
+            .position(|r| r.depends_on.iter().all(|d| !known.contains(d.as_str()) || placed.contains(d.as_str())));
+        let next = remaining.remove(ready.unwrap_or(0));
+        placed.insert(next.address.as_str());
+        out.push(next.clone());
+    }
+    out
+}
+
+/// Deletes first, dependents before what they need (the reverse of dependency order); then
+/// creates, updates and replaces in dependency order.
+fn apply_order(changes: Vec<Change>) -> Vec<Change> {
+    let (deletes, rest): (Vec<Change>, Vec<Change>) = changes.into_iter().partition(|c| c.action == Action::Delete);
+    let as_resources = |changes: &[Change]| -> Vec<Resource> {
+        changes
+            .iter()
+            .map(|c| Resource {
+                address: c.address.clone(),
+                component: c.component,
+                name: c.name.clone(),
+                attributes: Default::default(),
+                replace_on: Vec::new(),
+                depends_on: c.depends_on.clone(),
+            })
+            .collect()
+    };
+    let mut by_address: HashMap<String, Change> =
+        deletes.iter().chain(rest.iter()).map(|c| (c.address.clone(), c.clone())).collect();
+    let mut ordered: Vec<Change> = Vec::new();
+    let mut delete_order = dependency_order(&as_resources(&deletes));
+    delete_order.reverse();
+    for r in delete_order.into_iter().chain(dependency_order(&as_resources(&rest))) {
+        if let Some(change) = by_address.remove(&r.address) {
+            ordered.push(change);
+        }
+    }
+    ordered
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::{Attributes, Component};
+
+    fn resource(address: &str, attributes: serde_json::Value, replace_on: &[&str], depends_on: &[&str]) -> Resource {
+        Resource {
+            address: address.to_owned(),
+            component: Component::Network,
+            name: format!("indutech-t-{}", address.replace('.', "-")),
+            attributes: serde_json::from_value::<Attributes>(attributes).unwrap(),
+            replace_on: replace_on.iter().map(|s| s.to_string()).collect(),
+            depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn present(id: &str, attributes: serde_json::Value) -> Observed {
+        Observed::Present { id: id.to_owned(), attributes: serde_json::from_value(attributes).unwrap() }
+    }
+
+    fn run(mode: Mode, resources: &[Resource], observed: &[(&str, Observed)], orphans: &[Orphan]) -> Plan {
+        let observed: BTreeMap<String, Observed> = observed.iter().map(|(a, o)| (a.to_string(), o.clone())).collect();
+        diff(Input {
+            mode,
+            environment: "t",
+            inputs_digest: "in",
+            observed_digest: "obs",
+            resources,
+            observed: &observed,
+            orphans,
+        })
+    }
+
+    fn actions(plan: &Plan) -> Vec<(String, Action)> {
+        plan.changes.iter().map(|c| (c.address.clone(), c.action)).collect()
+    }
+
+    #[test]
+    fn absent_resources_are_created_in_dependency_order() {
+        // Given out of order on purpose: the subnet needs the VPC.
+        let resources = [
+            resource("aws_subnet.a", json!({"cidr_block": "10.0.0.0/20"}), &["cidr_block"], &["aws_vpc.main"]),
+            resource("aws_vpc.main", json!({"cidr_block": "10.0.0.0/16"}), &["cidr_block"], &[]),
+        ];
+        let plan = run(Mode::Apply, &resources, &[], &[]);
+        assert_eq!(actions(&plan), [("aws_vpc.main".into(), Action::Create), ("aws_subnet.a".into(), Action::Create)]);
+        let vpc = &plan.changes[0];
+        assert_eq!(
+            vpc.attributes,
+            [AttributeChange {
+                name: "cidr_block".into(),
+                before: None,
+                after: Some(json!("10.0.0.0/16")),
+                forces_replacement: false
+            }]
+        );
+        assert_eq!(plan.summary(), crate::plan::Summary { add: 2, change: 0, replace: 0, destroy: 0 });
+    }
+
+    #[test]
+    fn equal_resources_make_no_change() {
+        let resources = [resource("aws_s3_bucket_versioning.raw", json!({"status": "Enabled"}), &[], &[])];
+        let plan = run(
+            Mode::Apply,
+            &resources,
+            &[("aws_s3_bucket_versioning.raw", present("b", json!({"status": "Enabled"})))],
+            &[],
+        );
+        assert!(!plan.has_changes());
+        assert_eq!(plan.resource_count, 1);
+    }
+
+    #[test]
+    fn drift_in_a_mutable_attribute_is_an_update_with_before_and_after() {
+        let resources =
+            [resource("aws_s3_bucket_versioning.raw", json!({"status": "Enabled", "mfa_delete": false}), &[], &[])];
+        let observed = present("b", json!({"status": "Suspended", "mfa_delete": false}));
+        let plan = run(Mode::Apply, &resources, &[("aws_s3_bucket_versioning.raw", observed)], &[]);
+        assert_eq!(actions(&plan), [("aws_s3_bucket_versioning.raw".into(), Action::Update)]);
+        assert_eq!(
+            plan.changes[0].attributes,
+            [AttributeChange {
+                name: "status".into(),
+                before: Some(json!("Suspended")),
+                after: Some(json!("Enabled")),
+                forces_replacement: false
+            }]
+        );
+        assert_eq!(plan.changes[0].id.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn an_immutable_difference_replaces_and_cascades_to_dependents() {
+        let resources = [
+            resource("aws_vpc.main", json!({"cidr_block": "10.1.0.0/16", "tags": {"a": "b"}}), &["cidr_block"], &[]),
+            resource("aws_subnet.a", json!({"cidr_block": "10.1.0.0/20"}), &["cidr_block"], &["aws_vpc.main"]),
+            resource("aws_security_group.x", json!({"ingress": []}), &[], &["aws_vpc.main"]),
+        ];
+        let observed = [
+            ("aws_vpc.main", present("vpc-1", json!({"cidr_block": "10.0.0.0/16", "tags": {"a": "b"}}))),
+            ("aws_subnet.a", present("subnet-1", json!({"cidr_block": "10.1.0.0/20"}))),
+            ("aws_security_group.x", present("sg-1", json!({"ingress": []}))),
+        ];
+        let plan = run(Mode::Apply, &resources, &observed, &[]);
+        assert_eq!(
+            actions(&plan),
+            [
+                ("aws_vpc.main".into(), Action::Replace),
+                ("aws_subnet.a".into(), Action::Replace),
+                ("aws_security_group.x".into(), Action::Replace)
+            ]
+        );
+        assert_eq!(plan.changes[0].replace_reasons, ["`cidr_block` cannot change in place"]);
+        assert!(plan.changes[0].attributes[0].forces_replacement);
+        assert_eq!(plan.changes[1].replace_reasons, ["it depends on aws_vpc.main, which is replaced"]);
+        assert!(plan.changes[1].attributes.is_empty());
+        assert_eq!(plan.summary().replace, 3);
+    }
+
+    #[test]
+    fn unverifiable_resources_become_notices_not_changes() {
+        let resources = [resource("aws_vpn_connection_route.a", json!({"cidr": "192.168.0.0/16"}), &[], &[])];
+        let observed = Observed::Unverifiable { reason: "DescribeX is not implemented by http://x (501)".into() };
+        let plan = run(Mode::Apply, &resources, &[("aws_vpn_connection_route.a", observed)], &[]);
+        assert!(!plan.has_changes());
+        assert_eq!(
+            plan.notices,
+            [Notice {
+                address: "aws_vpn_connection_route.a".into(),
+                message: "DescribeX is not implemented by http://x (501)".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn orphans_are_deleted_before_anything_else() {
+        let resources = [resource("aws_glue_catalog_database.main", json!({"name": "d"}), &[], &[])];
+        let orphan = Orphan {
+            address: "aws_glue_catalog_table.old".into(),
+            component: Component::Catalog,
+            name: "old".into(),
+            id: "d.old".into(),
+            attributes: serde_json::from_value(json!({"columns": []})).unwrap(),
+            depends_on: vec!["aws_glue_catalog_database.main".into()],
+        };
+        let plan = run(Mode::Apply, &resources, &[], &[orphan]);
+        assert_eq!(
+            actions(&plan),
+            [
+                ("aws_glue_catalog_table.old".into(), Action::Delete),
+                ("aws_glue_catalog_database.main".into(), Action::Create)
+            ]
+        );
+        assert_eq!(plan.changes[0].attributes[0].before, Some(json!([])));
+    }
+
+    #[test]
+    fn destroy_deletes_present_resources_dependents_first() {
+        let resources = [
+            resource("aws_vpc.main", json!({"cidr_block": "10.0.0.0/16"}), &[], &[]),
+            resource("aws_subnet.a", json!({"cidr_block": "10.0.0.0/20"}), &[], &["aws_vpc.main"]),
+            resource("aws_subnet.b", json!({"cidr_block": "10.0.16.0/20"}), &[], &["aws_vpc.main"]),
+        ];
+        let observed = [
+            ("aws_vpc.main", present("vpc-1", json!({"cidr_block": "10.0.0.0/16"}))),
+            ("aws_subnet.a", present("subnet-1", json!({"cidr_block": "10.0.0.0/20"}))),
+        ];
+        let plan = run(Mode::Destroy, &resources, &observed, &[]);
+        assert_eq!(actions(&plan), [("aws_subnet.a".into(), Action::Delete), ("aws_vpc.main".into(), Action::Delete)]);
+        assert_eq!(plan.summary().destroy, 2);
+        assert!(plan.changes.iter().all(|c| c.desired.is_none()));
+    }
+}

@@ -1,0 +1,242 @@
+//! Observed state and the calls that change it: one module per AWS service.
+//!
+//! Every provider finds resources by their deterministic name (and the environment's tags),
+//! never by a remembered ID, so a run that was killed half-way is picked up by the next one.
+//! Creates pass the tags in the create call itself (no untagged window) and use idempotency
+//! tokens where the API has them.
+//!
+//! An API the target does not implement (HTTP 501 from an emulator) is reported as
+//! [`NotImplemented`]: observations become [`Observed::Unverifiable`] and apply reports the
+//! step as not performed; neither is ever silently skipped.
+
+mod ec2;
+mod glue;
+mod kms;
+mod s3;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use anyhow::{Context as _, bail};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
+use crate::aws::Aws;
+use crate::config::environment::Environment;
+use crate::plan::{Action, Change, Component, Observed, Orphan, Resource};
+
+/// What the providers share during one plan or apply.
+#[derive(Debug)]
+pub struct Context {
+    /// The environment being planned or applied.
+    pub environment: Environment,
+    /// Its SDK configuration.
+    pub aws: Aws,
+    /// Whether destroy may delete lake buckets that hold objects (`--force-delete-data`).
+    pub force_delete_data: bool,
+    ids: Mutex<HashMap<String, String>>,
+}
+
+impl Context {
+    /// A context for `environment`.
+    pub fn new(environment: Environment, aws: Aws) -> Self {
+        Self { environment, aws, force_delete_data: false, ids: Mutex::new(HashMap::new()) }
+    }
+
+    /// Records the AWS id of the resource at `address` (observed or just created).
+    pub fn set_id(&self, address: &str, id: &str) {
+        self.ids.lock().expect("ids lock").insert(address.to_owned(), id.to_owned());
+    }
+
+    /// The AWS id of `address`, which apply has created or observed before its dependents.
+    ///
+    /// Errors: the dependency is unknown (it does not exist and was not created in this run).
+    pub fn id(&self, address: &str) -> anyhow::Result<String> {
+        self.ids
+            .lock()
+            .expect("ids lock")
+            .get(address)
+            .cloned()
+            .with_context(|| format!("{address} does not exist (it is a dependency; apply it first)"))
+    }
+
+    fn endpoint_label(&self, service: &str) -> String {
+        self.aws.endpoint(service).map_or_else(|| format!("AWS {service}"), str::to_owned)
+    }
+}
+
+/// An API the target answered with HTTP 501 (not implemented): an emulator's gap.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} is not implemented by {endpoint} (HTTP 501)")]
+pub struct NotImplemented {
+    /// The API operation, such as `CreateVpnConnectionRoute`.
+    pub operation: String,
+    /// The endpoint that answered.
+    pub endpoint: String,
+}
+
+/// Turns an SDK error into an error that names the operation and the resource, or into
+/// [`NotImplemented`] for HTTP 501.
+fn sdk_error<E, R>(ctx: &Context, service: &str, operation: &str, what: &str, err: SdkError<E, R>) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+    SdkError<E, R>: HasStatus,
+{
+    if err.status() == Some(501) {
+        return NotImplemented { operation: operation.to_owned(), endpoint: ctx.endpoint_label(service) }.into();
+    }
+    let detail = match err.as_service_error() {
+        Some(service_error) => {
+            format!("{}: {}", service_error.code().unwrap_or("error"), service_error.message().unwrap_or("no message"))
+        }
+        None => format!("{}", aws_sdk_s3::error::DisplayErrorContext(&err)),
+    };
+    anyhow::anyhow!("{operation} {what} failed: {detail}")
+}
+
+/// The HTTP status of an SDK error's response, if it got one.
+trait HasStatus {
+    fn status(&self) -> Option<u16>;
+}
+
+impl<E> HasStatus for SdkError<E, aws_sdk_s3::config::http::HttpResponse> {
+    fn status(&self) -> Option<u16> {
+        self.raw_response().map(|r| r.status().as_u16())
+    }
+}
+
+/// The error code of an SDK service error (`NoSuchBucket`...), if it is one.
+fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    err.as_service_error().and_then(|e| e.code())
+}
+
+/// Which provider module serves a resource type.
+fn service_of(kind: &str) -> anyhow::Result<&'static str> {
+    Ok(match kind {
+        k if k.starts_with("aws_s3_") => "s3",
+        "aws_kms_key" | "aws_kms_alias" => "kms",
+        "aws_glue_catalog_database" | "aws_glue_catalog_table" => "glue",
+        "aws_vpc"
+        | "aws_subnet"
+        | "aws_route_table"
+        | "aws_route_table_association"
+        | "aws_security_group"
+        | "aws_vpc_endpoint" => "ec2",
+        other => bail!("indutech has no provider for resource type {other} (a bug: desired state made it)"),
+    })
+}
+
+/// Reads what AWS has for `resource`; records its id in `ctx` when present.
+///
+/// Errors: the read failed for another reason than "does not exist" or "not implemented".
+pub async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
+    let result = match service_of(resource.kind())? {
+        "s3" => s3::observe(ctx, resource).await,
+        "kms" => kms::observe(ctx, resource).await,
+        "glue" => glue::observe(ctx, resource).await,
+        "ec2" => ec2::observe(ctx, resource).await,
+        _ => unreachable!("service_of returns one of the above"),
+    };
+    match result {
+        Ok(observed) => {
+            if let Observed::Present { id, .. } = &observed {
+                ctx.set_id(&resource.address, id);
+            }
+            Ok(observed)
+        }
+        Err(err) => match err.downcast_ref::<NotImplemented>() {
+            Some(gap) => Ok(Observed::Unverifiable { reason: format!("cannot read it: {gap}") }),
+            None => Err(err.context(format!("reading {}", resource.address))),
+        },
+    }
+}
+
+/// Resources of `components` that exist in AWS for this environment but are not in `desired`.
+///
+/// Errors: a listing call failed.
+pub async fn orphans(ctx: &Context, desired: &[Resource], components: &[Component]) -> anyhow::Result<Vec<Orphan>> {
+    let wanted = |c: Component| components.is_empty() || components.contains(&c);
+    let mut out = Vec::new();
+    if wanted(Component::Catalog) {
+        out.extend(glue::orphans(ctx, desired).await?);
+    }
+    if wanted(Component::Network) {
+        out.extend(ec2::orphans(ctx, desired).await?);
+    }
+    Ok(out)
+}
+
+/// The half of a change a step performs: replace is a delete (with the other deletes, dependents
+/// first) followed by a put (with the creates, dependencies first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Delete the existing resource (delete, first half of replace).
+    Delete,
+    /// Create or update it (create, update, second half of replace).
+    Put,
+}
+
+/// The steps a change needs, in order.
+pub fn steps(action: Action) -> &'static [Step] {
+    match action {
+        Action::Create | Action::Update => &[Step::Put],
+        Action::Replace => &[Step::Delete, Step::Put],
+        Action::Delete => &[Step::Delete],
+    }
+}
+
+/// Performs one step of a planned change.
+///
+/// Errors: the AWS call failed ([`NotImplemented`] in the chain when the target lacks it).
+pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Result<()> {
+    let service = service_of(crate::plan::kind_of(&change.address))?;
+    if step == Step::Delete {
+        return match service {
+            "s3" => s3::delete(ctx, change).await,
+            "kms" => kms::delete(ctx, change).await,
+            "glue" => glue::delete(ctx, change).await,
+            "ec2" => ec2::delete(ctx, change).await,
+            _ => unreachable!("service_of returns one of these"),
+        };
+    }
+    let resource = change.desired.as_ref().context("a create or update without a desired resource (a bug)")?;
+    if change.action == Action::Update {
+        match service {
+            "s3" => s3::update(ctx, resource, change).await,
+            "kms" => kms::update(ctx, resource, change).await,
+            "glue" => glue::update(ctx, resource, change).await,
+            "ec2" => ec2::update(ctx, resource, change).await,
+            _ => unreachable!("service_of returns one of these"),
+        }
+    } else {
+        match service {
+            "s3" => s3::create(ctx, resource).await,
+            "kms" => kms::create(ctx, resource).await,
+            "glue" => glue::create(ctx, resource).await,
+            "ec2" => ec2::create(ctx, resource).await,
+            _ => unreachable!("service_of returns one of these"),
+        }
+    }
+}
+
+/// The string attribute `name` of `resource`.
+fn str_attr<'a>(resource: &'a Resource, name: &str) -> anyhow::Result<&'a str> {
+    resource.attributes.get(name).and_then(|v| v.as_str()).with_context(|| format!("{}: no `{name}`", resource.address))
+}
+
+/// The `tags` attribute of `resource` as pairs.
+fn tags_attr(resource: &Resource) -> Vec<(String, String)> {
+    resource
+        .attributes
+        .get("tags")
+        .and_then(|t| t.as_object())
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+        .unwrap_or_default()
+}
+
+/// Tags as the JSON object the attributes hold, without AWS's own `aws:` tags.
+fn tags_value<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> serde_json::Value {
+    let map: std::collections::BTreeMap<&str, &str> =
+        pairs.into_iter().filter(|(k, _)| !k.starts_with("aws:")).collect();
+    serde_json::json!(map)
+}

@@ -1,0 +1,503 @@
+//! EC2 networking: VPC, private subnets, the private route table and its associations,
+//! security groups (ingress rules as one attribute) and the S3 gateway endpoint. Everything is
+//! found by its `Name` tag and the environment tag, and tagged in the create call itself.
+
+use anyhow::{Context as _, bail};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification, VpcAttributeName,
+    VpcEndpointType,
+};
+use serde_json::{Value, json};
+
+use super::{Context, code, sdk_error, str_attr, tags_attr, tags_value};
+use crate::desired::zone_key;
+use crate::model::TAG_ENV;
+use crate::plan::{Attributes, Change, Component, Observed, Orphan, Resource};
+
+fn filters(ctx: &Context, name: Option<&str>) -> Vec<Filter> {
+    let mut filters = vec![Filter::builder().name(format!("tag:{TAG_ENV}")).values(&ctx.environment.name).build()];
+    if let Some(name) = name {
+        filters.push(Filter::builder().name("tag:Name").values(name).build());
+    }
+    filters
+}
+
+fn ec2_tags(tags: &[Tag]) -> Value {
+    tags_value(tags.iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())))
+}
+
+fn tag_specification(resource: &Resource, resource_type: ResourceType) -> TagSpecification {
+    let tags = tags_attr(resource).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    TagSpecification::builder().resource_type(resource_type).set_tags(Some(tags)).build()
+}
+
+fn attributes(pairs: Vec<(&str, Value)>) -> Attributes {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// `(id, name)` of this environment's subnets, optionally only those with these ids.
+async fn subnet_names(ctx: &Context, ids: Option<Vec<String>>) -> anyhow::Result<Vec<(String, String, String)>> {
+    let out = ctx
+        .aws
+        .ec2()
+        .describe_subnets()
+        .set_subnet_ids(ids)
+        .set_filters(Some(filters(ctx, None)))
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeSubnets", "of the environment", e))?;
+    Ok(out
+        .subnets()
+        .iter()
+        .map(|s| {
+            let name = s.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or_default();
+            (
+                s.subnet_id().unwrap_or_default().to_owned(),
+                name.to_owned(),
+                s.availability_zone().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect())
+}
+
+/// The private route table's id and associations `(association id, subnet id)`.
+async fn route_table(ctx: &Context, name: &str) -> anyhow::Result<Option<(String, Vec<(String, String)>, Value)>> {
+    let out = ctx
+        .aws
+        .ec2()
+        .describe_route_tables()
+        .set_filters(Some(filters(ctx, Some(name))))
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeRouteTables", name, e))?;
+    Ok(out.route_tables().first().map(|rt| {
+        let associations = rt
+            .associations()
+            .iter()
+            .filter_map(|a| Some((a.route_table_association_id()?.to_owned(), a.subnet_id()?.to_owned())))
+            .collect();
+        (rt.route_table_id().unwrap_or_default().to_owned(), associations, ec2_tags(rt.tags()))
+    }))
+}
+
+fn ingress_value(permissions: &[IpPermission]) -> Value {
+    let mut rules: Vec<Value> = permissions
+        .iter()
+        .flat_map(|p| {
+            p.ip_ranges().iter().map(move |r| {
+                json!({"protocol": p.ip_protocol(), "from_port": p.from_port(), "to_port": p.to_port(), "cidr": r.cidr_ip()})
+            })
+        })
+        .collect();
+    rules.sort_by_key(|r| r.to_string());
+    Value::Array(rules)
+}
+
+pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
+    let ec2 = ctx.aws.ec2();
+    let name = resource.name.as_str();
+    match resource.kind() {
+        "aws_vpc" => {
+            let out = ec2
+                .describe_vpcs()
+                .set_filters(Some(filters(ctx, Some(name))))
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "ec2", "DescribeVpcs", name, e))?;
+            let Some(vpc) = out.vpcs().first() else { return Ok(Observed::Absent) };
+            let id = vpc.vpc_id().unwrap_or_default().to_owned();
+            let mut flags = Vec::new();
+            for attribute in [VpcAttributeName::EnableDnsHostnames, VpcAttributeName::EnableDnsSupport] {
+                let out = ec2
+                    .describe_vpc_attribute()
+                    .vpc_id(&id)
+                    .attribute(attribute.clone())
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(ctx, "ec2", "DescribeVpcAttribute", name, e))?;
+                let value = match attribute {
+                    VpcAttributeName::EnableDnsHostnames => out.enable_dns_hostnames(),
+                    _ => out.enable_dns_support(),
+                };
+                flags.push(value.and_then(|v| v.value()).unwrap_or(false));
+            }
+            Ok(Observed::Present {
+                id,
+                attributes: attributes(vec![
+                    ("cidr_block", json!(vpc.cidr_block())),
+                    ("enable_dns_hostnames", json!(flags[0])),
+                    ("enable_dns_support", json!(flags[1])),
+                    ("tags", ec2_tags(vpc.tags())),
+                ]),
+            })
+        }
+        "aws_subnet" => {
+            let out = ec2
+                .describe_subnets()
+                .set_filters(Some(filters(ctx, Some(name))))
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "ec2", "DescribeSubnets", name, e))?;
+            let Some(subnet) = out.subnets().first() else { return Ok(Observed::Absent) };
+            Ok(Observed::Present {
+                id: subnet.subnet_id().unwrap_or_default().to_owned(),
+                attributes: subnet_attributes(subnet),
+            })
+        }
+        "aws_route_table" => match route_table(ctx, name).await? {
+            None => Ok(Observed::Absent),
+            Some((id, _, tags)) => Ok(Observed::Present { id, attributes: attributes(vec![("tags", tags)]) }),
+        },
+        "aws_route_table_association" => {
+            let table_name = str_attr(resource, "route_table")?;
+            let subnet_name = str_attr(resource, "subnet")?;
+            let Some((_, associations, _)) = route_table(ctx, table_name).await? else { return Ok(Observed::Absent) };
+            let subnets = subnet_names(ctx, None).await?;
+            let found = associations
+                .iter()
+                .find(|(_, subnet_id)| subnets.iter().any(|(id, name, _)| id == subnet_id && name == subnet_name));
+            Ok(match found {
+                None => Observed::Absent,
+                Some((association, _)) => Observed::Present {
+                    id: association.clone(),
+                    attributes: attributes(vec![("route_table", json!(table_name)), ("subnet", json!(subnet_name))]),
+                },
+            })
+        }
+        "aws_security_group" => {
+            let out = ec2
+                .describe_security_groups()
+                .set_filters(Some(filters(ctx, Some(name))))
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "ec2", "DescribeSecurityGroups", name, e))?;
+            let Some(group) = out.security_groups().first() else { return Ok(Observed::Absent) };
+            Ok(Observed::Present {
+                id: group.group_id().unwrap_or_default().to_owned(),
+                attributes: attributes(vec![
+                    ("description", json!(group.description())),
+                    ("ingress", ingress_value(group.ip_permissions())),
+                    ("tags", ec2_tags(group.tags())),
+                ]),
+            })
+        }
+        "aws_vpc_endpoint" => {
+            let out = ec2
+                .describe_vpc_endpoints()
+                .set_filters(Some(filters(ctx, Some(name))))
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "ec2", "DescribeVpcEndpoints", name, e))?;
+            let Some(endpoint) = out.vpc_endpoints().iter().find(|e| {
+                !matches!(e.state().map(|s| s.as_str().to_ascii_lowercase()).as_deref(), Some("deleted" | "deleting"))
+            }) else {
+                return Ok(Observed::Absent);
+            };
+            let mut tables = Vec::new();
+            if !endpoint.route_table_ids().is_empty() {
+                let out = ec2
+                    .describe_route_tables()
+                    .set_route_table_ids(Some(endpoint.route_table_ids().to_vec()))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(ctx, "ec2", "DescribeRouteTables", name, e))?;
+                for rt in out.route_tables() {
+                    let rt_name = rt.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value());
+                    tables.push(rt_name.or(rt.route_table_id()).unwrap_or_default().to_owned());
+                }
+                tables.sort();
+            }
+            Ok(Observed::Present {
+                id: endpoint.vpc_endpoint_id().unwrap_or_default().to_owned(),
+                attributes: attributes(vec![
+                    ("route_tables", json!(tables)),
+                    ("service_name", json!(endpoint.service_name())),
+                    ("tags", ec2_tags(endpoint.tags())),
+                    ("vpc_endpoint_type", json!(endpoint.vpc_endpoint_type().map(|t| t.as_str()))),
+                ]),
+            })
+        }
+        other => bail!("ec2 provider: unknown resource type {other}"),
+    }
+}
+
+fn subnet_attributes(subnet: &aws_sdk_ec2::types::Subnet) -> Attributes {
+    attributes(vec![
+        ("availability_zone", json!(subnet.availability_zone())),
+        ("cidr_block", json!(subnet.cidr_block())),
+        ("map_public_ip_on_launch", json!(subnet.map_public_ip_on_launch().unwrap_or(false))),
+        ("tags", ec2_tags(subnet.tags())),
+    ])
+}
+
+async fn set_dns(ctx: &Context, vpc_id: &str, resource: &Resource) -> anyhow::Result<()> {
+    let ec2 = ctx.aws.ec2();
+    let flag = |name: &str| resource.attributes.get(name).and_then(Value::as_bool).unwrap_or(true);
+    // One attribute per call, as the API requires; support before hostnames.
+    ec2.modify_vpc_attribute()
+        .vpc_id(vpc_id)
+        .enable_dns_support(AttributeBooleanValue::builder().value(flag("enable_dns_support")).build())
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "ModifyVpcAttribute", vpc_id, e))?;
+    ec2.modify_vpc_attribute()
+        .vpc_id(vpc_id)
+        .enable_dns_hostnames(AttributeBooleanValue::builder().value(flag("enable_dns_hostnames")).build())
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "ModifyVpcAttribute", vpc_id, e))?;
+    Ok(())
+}
+
+fn permission(rule: &Value) -> IpPermission {
+    IpPermission::builder()
+        .ip_protocol(rule["protocol"].as_str().unwrap_or("tcp"))
+        .from_port(rule["from_port"].as_i64().unwrap_or_default() as i32)
+        .to_port(rule["to_port"].as_i64().unwrap_or_default() as i32)
+        .ip_ranges(IpRange::builder().cidr_ip(rule["cidr"].as_str().unwrap_or_default()).build())
+        .build()
+}
+
+async fn authorize(ctx: &Context, group_id: &str, rules: &[&Value]) -> anyhow::Result<()> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    match ctx
+        .aws
+        .ec2()
+        .authorize_security_group_ingress()
+        .group_id(group_id)
+        .set_ip_permissions(Some(rules.iter().map(|r| permission(r)).collect()))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if code(&err) == Some("InvalidPermission.Duplicate") => Ok(()),
+        Err(err) => Err(sdk_error(ctx, "ec2", "AuthorizeSecurityGroupIngress", group_id, err)),
+    }
+}
+
+pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+    let ec2 = ctx.aws.ec2();
+    let name = resource.name.as_str();
+    let id = match resource.kind() {
+        "aws_vpc" => {
+            let out = ec2
+                .create_vpc()
+                .cidr_block(str_attr(resource, "cidr_block")?)
+                .tag_specifications(tag_specification(resource, ResourceType::Vpc))
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "ec2", "CreateVpc", name, e))?;
+            let id = out.vpc().and_then(|v| v.vpc_id()).context("CreateVpc returned no id")?.to_owned();
+            ctx.set_id(&resource.address, &id);
+            set_dns(ctx, &id, resource).await?;
+            id
+        }
+        "aws_subnet" => {
+            let out = ec2
+                .create_subnet()
+                .vpc_id(ctx.id("aws_vpc.main")?)
+                .cidr_block(str_attr(resource, "cidr_block")?)
+                .availability_zone(str_attr(resource, "availability_zone")?)
+                .tag_specifications(tag_specification(resource, ResourceType::Subnet))
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "ec2", "CreateSubnet", name, e))?;
+            out.subnet().and_then(|s| s.subnet_id()).context("CreateSubnet returned no id")?.to_owned()
+        }
+        "aws_route_table" => {
+            let out = ec2
+                .create_route_table()
+                .vpc_id(ctx.id("aws_vpc.main")?)
+                .tag_specifications(tag_specification(resource, ResourceType::RouteTable))
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "ec2", "CreateRouteTable", name, e))?;
+            out.route_table().and_then(|r| r.route_table_id()).context("CreateRouteTable returned no id")?.to_owned()
+        }
+        "aws_route_table_association" => {
+            let subnet = resource.depends_on.iter().find(|d| d.starts_with("aws_subnet.")).context("no subnet")?;
+            let out = ec2
+                .associate_route_table()
+                .route_table_id(ctx.id("aws_route_table.private")?)
+                .subnet_id(ctx.id(subnet)?)
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "ec2", "AssociateRouteTable", name, e))?;
+            out.association_id().context("AssociateRouteTable returned no id")?.to_owned()
+        }
+        "aws_security_group" => {
+            let out = ec2
+                .create_security_group()
+                .group_name(name)
+                .description(str_attr(resource, "description")?)
+                .vpc_id(ctx.id("aws_vpc.main")?)
+                .tag_specifications(tag_specification(resource, ResourceType::SecurityGroup))
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "ec2", "CreateSecurityGroup", name, e))?;
+            let id = out.group_id().context("CreateSecurityGroup returned no id")?.to_owned();
+            let rules: Vec<&Value> = resource.attributes["ingress"].as_array().into_iter().flatten().collect();
+            authorize(ctx, &id, &rules).await?;
+            id
+        }
+        "aws_vpc_endpoint" => {
+            let out = ec2
+                .create_vpc_endpoint()
+                .vpc_id(ctx.id("aws_vpc.main")?)
+                .service_name(str_attr(resource, "service_name")?)
+                .vpc_endpoint_type(VpcEndpointType::from(str_attr(resource, "vpc_endpoint_type")?))
+                .route_table_ids(ctx.id("aws_route_table.private")?)
+                .client_token(format!("{name}-{}", ctx.id("aws_vpc.main")?))
+                .tag_specifications(tag_specification(resource, ResourceType::VpcEndpoint))
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "ec2", "CreateVpcEndpoint", name, e))?;
+            out.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).context("CreateVpcEndpoint returned no id")?.to_owned()
+        }
+        other => bail!("ec2 provider: unknown resource type {other}"),
+    };
+    ctx.set_id(&resource.address, &id);
+    Ok(())
+}
+
+async fn retag(ctx: &Context, id: &str, resource: &Resource, before: Option<&Value>) -> anyhow::Result<()> {
+    let ec2 = ctx.aws.ec2();
+    let want = tags_attr(resource);
+    let extra: Vec<Tag> = before
+        .and_then(Value::as_object)
+        .map(|b| {
+            b.keys().filter(|k| !want.iter().any(|(w, _)| w == *k)).map(|k| Tag::builder().key(k).build()).collect()
+        })
+        .unwrap_or_default();
+    if !extra.is_empty() {
+        ec2.delete_tags()
+            .resources(id)
+            .set_tags(Some(extra))
+            .send()
+            .await
+            .map_err(|e| sdk_error(ctx, "ec2", "DeleteTags", id, e))?;
+    }
+    let tags = want.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    ec2.create_tags()
+        .resources(id)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "CreateTags", id, e))?;
+    Ok(())
+}
+
+pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) -> anyhow::Result<()> {
+    let ec2 = ctx.aws.ec2();
+    let id = change.id.as_deref().context("update without an id")?;
+    for attribute in &change.attributes {
+        match (resource.kind(), attribute.name.as_str()) {
+            (_, "tags") => retag(ctx, id, resource, attribute.before.as_ref()).await?,
+            ("aws_vpc", "enable_dns_hostnames" | "enable_dns_support") => set_dns(ctx, id, resource).await?,
+            ("aws_subnet", "map_public_ip_on_launch") => {
+                let on = resource.attributes["map_public_ip_on_launch"].as_bool().unwrap_or(false);
+                ec2.modify_subnet_attribute()
+                    .subnet_id(id)
+                    .map_public_ip_on_launch(AttributeBooleanValue::builder().value(on).build())
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(ctx, "ec2", "ModifySubnetAttribute", id, e))?;
+            }
+            ("aws_security_group", "ingress") => {
+                let before: Vec<&Value> =
+                    attribute.before.as_ref().and_then(Value::as_array).into_iter().flatten().collect();
+                let after: Vec<&Value> = resource.attributes["ingress"].as_array().into_iter().flatten().collect();
+                let extra: Vec<IpPermission> =
+                    before.iter().filter(|r| !after.contains(r)).map(|r| permission(r)).collect();
+                if !extra.is_empty() {
+                    ec2.revoke_security_group_ingress()
+                        .group_id(id)
+                        .set_ip_permissions(Some(extra))
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error(ctx, "ec2", "RevokeSecurityGroupIngress", id, e))?;
+                }
+                let missing: Vec<&Value> = after.iter().filter(|r| !before.contains(r)).copied().collect();
+                authorize(ctx, id, &missing).await?;
+            }
+            ("aws_vpc_endpoint", "route_tables") => {
+                let want = ctx.id("aws_route_table.private")?;
+                let out = ec2
+                    .describe_vpc_endpoints()
+                    .vpc_endpoint_ids(id)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(ctx, "ec2", "DescribeVpcEndpoints", id, e))?;
+                let have: Vec<String> =
+                    out.vpc_endpoints().first().map(|e| e.route_table_ids().to_vec()).unwrap_or_default();
+                let remove: Vec<String> = have.iter().filter(|t| **t != want).cloned().collect();
+                ec2.modify_vpc_endpoint()
+                    .vpc_endpoint_id(id)
+                    .set_add_route_table_ids((!have.contains(&want)).then(|| vec![want.clone()]))
+                    .set_remove_route_table_ids((!remove.is_empty()).then_some(remove))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(ctx, "ec2", "ModifyVpcEndpoint", id, e))?;
+            }
+            (kind, name) => bail!("{kind}.{name} cannot change in place (a bug: it should force replacement)"),
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
+    let ec2 = ctx.aws.ec2();
+    let id = change.id.as_deref().context("delete without an id")?;
+    let gone = |c: Option<&str>| c.is_some_and(|c| c.ends_with(".NotFound") || c.ends_with("NotFound"));
+    macro_rules! call {
+        ($operation:literal, $request:expr) => {
+            match $request.send().await {
+                Ok(_) => Ok(()),
+                Err(err) if gone(code(&err)) => Ok(()),
+                Err(err) => Err(sdk_error(ctx, "ec2", $operation, &change.name, err)),
+            }
+        };
+    }
+    match crate::plan::kind_of(&change.address) {
+        "aws_vpc" => call!("DeleteVpc", ec2.delete_vpc().vpc_id(id)),
+        "aws_subnet" => call!("DeleteSubnet", ec2.delete_subnet().subnet_id(id)),
+        "aws_route_table" => call!("DeleteRouteTable", ec2.delete_route_table().route_table_id(id)),
+        "aws_route_table_association" => {
+            call!("DisassociateRouteTable", ec2.disassociate_route_table().association_id(id))
+        }
+        "aws_security_group" => call!("DeleteSecurityGroup", ec2.delete_security_group().group_id(id)),
+        "aws_vpc_endpoint" => call!("DeleteVpcEndpoints", ec2.delete_vpc_endpoints().vpc_endpoint_ids(id)),
+        other => bail!("ec2 provider: unknown resource type {other}"),
+    }
+}
+
+/// Subnets of this environment in zones the environment no longer lists.
+pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Result<Vec<Orphan>> {
+    let out = ctx
+        .aws
+        .ec2()
+        .describe_subnets()
+        .set_filters(Some(filters(ctx, None)))
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeSubnets", "of the environment", e))?;
+    let mut orphans = Vec::new();
+    for subnet in out.subnets() {
+        let name = subnet.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or_default();
+        if desired.iter().any(|r| r.kind() == "aws_subnet" && r.name == name) {
+            continue;
+        }
+        let zone = subnet.availability_zone().unwrap_or_default();
+        orphans.push(Orphan {
+            address: format!("aws_subnet.{}", zone_key(zone)),
+            component: Component::Network,
+            name: name.to_owned(),
+            id: subnet.subnet_id().unwrap_or_default().to_owned(),
+            attributes: subnet_attributes(subnet),
+            depends_on: vec!["aws_vpc.main".into()],
+        });
+    }
+    Ok(orphans)
+}

@@ -1,0 +1,274 @@
+//! KMS: the lake's key (`aws_kms_key`, found by its alias, or by its `Name` tag when a run was
+//! interrupted between creating the key and its alias) and its alias (`aws_kms_alias`).
+
+use anyhow::{Context as _, bail};
+use aws_sdk_kms::types::{KeyState, Tag};
+use serde_json::json;
+
+use super::{Context, code, sdk_error, str_attr, tags_attr, tags_value};
+use crate::plan::{Attributes, Change, Observed, Resource};
+
+/// The key id the alias `alias` points at, if the alias exists.
+async fn alias_target(ctx: &Context, alias: &str) -> anyhow::Result<Option<String>> {
+    let kms = ctx.aws.kms();
+    let mut marker = None;
+    loop {
+        let out = kms
+            .list_aliases()
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| sdk_error(ctx, "kms", "ListAliases", alias, e))?;
+        if let Some(entry) = out.aliases().iter().find(|a| a.alias_name() == Some(alias)) {
+            return Ok(entry.target_key_id().map(str::to_owned));
+        }
+        match out.next_marker() {
+            Some(next) if out.truncated() => marker = Some(next.to_owned()),
+            _ => return Ok(None),
+        }
+    }
+}
+
+async fn key_tags(ctx: &Context, key_id: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let out = ctx
+        .aws
+        .kms()
+        .list_resource_tags()
+        .key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "kms", "ListResourceTags", key_id, e))?;
+    Ok(out.tags().iter().map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned())).collect())
+}
+
+async fn is_enabled(ctx: &Context, key_id: &str) -> anyhow::Result<bool> {
+    let out = ctx
+        .aws
+        .kms()
+        .describe_key()
+        .key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "kms", "DescribeKey", key_id, e))?;
+    Ok(out.key_metadata().is_some_and(|m| m.key_state() == Some(&KeyState::Enabled)))
+}
+
+/// The enabled key of this environment named `name`: through `alias`, else by tags.
+async fn find_key(ctx: &Context, name: &str, alias: &str) -> anyhow::Result<Option<String>> {
+    if let Some(key_id) = alias_target(ctx, alias).await?
+        && is_enabled(ctx, &key_id).await?
+    {
+        return Ok(Some(key_id));
+    }
+    let kms = ctx.aws.kms();
+    let mut marker = None;
+    loop {
+        let out =
+            kms.list_keys().set_marker(marker).send().await.map_err(|e| sdk_error(ctx, "kms", "ListKeys", name, e))?;
+        for key_id in out.keys().iter().filter_map(|k| k.key_id()) {
+            let tags = key_tags(ctx, key_id).await?;
+            let has = |k: &str, v: &str| tags.iter().any(|(tk, tv)| tk == k && tv == v);
+            if has("Name", name) && has(crate::model::TAG_ENV, &ctx.environment.name) && is_enabled(ctx, key_id).await?
+            {
+                return Ok(Some(key_id.to_owned()));
+            }
+        }
+        match out.next_marker() {
+            Some(next) if out.truncated() => marker = Some(next.to_owned()),
+            _ => return Ok(None),
+        }
+    }
+}
+
+fn alias_of(resource_name: &str) -> String {
+    format!("alias/{resource_name}")
+}
+
+pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
+    let kms = ctx.aws.kms();
+    match resource.kind() {
+        "aws_kms_key" => {
+            let Some(key_id) = find_key(ctx, &resource.name, &alias_of(&resource.name)).await? else {
+                return Ok(Observed::Absent);
+            };
+            let described = kms
+                .describe_key()
+                .key_id(&key_id)
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "kms", "DescribeKey", &key_id, e))?;
+            let rotation = kms
+                .get_key_rotation_status()
+                .key_id(&key_id)
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "kms", "GetKeyRotationStatus", &key_id, e))?;
+            let tags = key_tags(ctx, &key_id).await?;
+            let attributes: Attributes = [
+                ("description", json!(described.key_metadata().and_then(|m| m.description()).unwrap_or_default())),
+                ("enable_key_rotation", json!(rotation.key_rotation_enabled())),
+                ("tags", tags_value(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            Ok(Observed::Present { id: key_id, attributes })
+        }
+        "aws_kms_alias" => {
+            let Some(key_id) = alias_target(ctx, &resource.name).await? else { return Ok(Observed::Absent) };
+            let tags = key_tags(ctx, &key_id).await?;
+            let target = tags.iter().find(|(k, _)| k == "Name").map_or_else(|| key_id.clone(), |(_, v)| v.clone());
+            let attributes: Attributes = [("name", json!(resource.name)), ("target_key", json!(target))]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+            Ok(Observed::Present { id: resource.name.clone(), attributes })
+        }
+        other => bail!("kms provider: unknown resource type {other}"),
+    }
+}
+
+fn kms_tags(resource: &Resource) -> anyhow::Result<Vec<Tag>> {
+    Ok(tags_attr(resource)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().tag_key(k).tag_value(v).build())
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+    let kms = ctx.aws.kms();
+    match resource.kind() {
+        "aws_kms_key" => {
+            // An interrupted run may have created the key but not its alias: adopt that key.
+            let key_id = match find_key(ctx, &resource.name, &alias_of(&resource.name)).await? {
+                Some(key_id) => key_id,
+                None => {
+                    let out = kms
+                        .create_key()
+                        .description(str_attr(resource, "description")?)
+                        .set_tags(Some(kms_tags(resource)?))
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error(ctx, "kms", "CreateKey", &resource.name, e))?;
+                    out.key_metadata().map(|m| m.key_id().to_owned()).context("CreateKey returned no key id")?
+                }
+            };
+            ctx.set_id(&resource.address, &key_id);
+            set_rotation(ctx, &key_id, resource).await
+        }
+        "aws_kms_alias" => {
+            let key_id = ctx.id("aws_kms_key.lake")?;
+            match kms.create_alias().alias_name(&resource.name).target_key_id(&key_id).send().await {
+                Ok(_) => {}
+                Err(err) if code(&err) == Some("AlreadyExistsException") => {
+                    kms.update_alias()
+                        .alias_name(&resource.name)
+                        .target_key_id(&key_id)
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error(ctx, "kms", "UpdateAlias", &resource.name, e))?;
+                }
+                Err(err) => return Err(sdk_error(ctx, "kms", "CreateAlias", &resource.name, err)),
+            }
+            ctx.set_id(&resource.address, &resource.name);
+            Ok(())
+        }
+        other => bail!("kms provider: unknown resource type {other}"),
+    }
+}
+
+async fn set_rotation(ctx: &Context, key_id: &str, resource: &Resource) -> anyhow::Result<()> {
+    let kms = ctx.aws.kms();
+    if resource.attributes.get("enable_key_rotation").and_then(|v| v.as_bool()).unwrap_or(true) {
+        kms.enable_key_rotation()
+            .key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error(ctx, "kms", "EnableKeyRotation", key_id, e))?;
+    } else {
+        kms.disable_key_rotation()
+            .key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error(ctx, "kms", "DisableKeyRotation", key_id, e))?;
+    }
+    Ok(())
+}
+
+pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) -> anyhow::Result<()> {
+    let kms = ctx.aws.kms();
+    let id = change.id.as_deref().context("update without an id")?;
+    match resource.kind() {
+        "aws_kms_key" => {
+            for attribute in &change.attributes {
+                match attribute.name.as_str() {
+                    "description" => {
+                        kms.update_key_description()
+                            .key_id(id)
+                            .description(str_attr(resource, "description")?)
+                            .send()
+                            .await
+                            .map_err(|e| sdk_error(ctx, "kms", "UpdateKeyDescription", id, e))?;
+                    }
+                    "enable_key_rotation" => set_rotation(ctx, id, resource).await?,
+                    "tags" => {
+                        let want = tags_attr(resource);
+                        let extra: Vec<String> = attribute
+                            .before
+                            .as_ref()
+                            .and_then(|b| b.as_object())
+                            .map(|b| b.keys().filter(|k| !want.iter().any(|(w, _)| w == *k)).cloned().collect())
+                            .unwrap_or_default();
+                        if !extra.is_empty() {
+                            kms.untag_resource()
+                                .key_id(id)
+                                .set_tag_keys(Some(extra))
+                                .send()
+                                .await
+                                .map_err(|e| sdk_error(ctx, "kms", "UntagResource", id, e))?;
+                        }
+                        kms.tag_resource()
+                            .key_id(id)
+                            .set_tags(Some(kms_tags(resource)?))
+                            .send()
+                            .await
+                            .map_err(|e| sdk_error(ctx, "kms", "TagResource", id, e))?;
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+        "aws_kms_alias" => {
+            let key_id = ctx.id("aws_kms_key.lake")?;
+            kms.update_alias()
+                .alias_name(&resource.name)
+                .target_key_id(key_id)
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "kms", "UpdateAlias", &resource.name, e))?;
+            Ok(())
+        }
+        other => bail!("kms provider: unknown resource type {other}"),
+    }
+}
+
+pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
+    let kms = ctx.aws.kms();
+    let id = change.id.as_deref().context("delete without an id")?;
+    match crate::plan::kind_of(&change.address) {
+        // KMS never deletes a key at once: the shortest waiting period is 7 days, during which
+        // the key is disabled (PendingDeletion) and plan no longer finds it.
+        "aws_kms_key" => match kms.schedule_key_deletion().key_id(id).pending_window_in_days(7).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if code(&err) == Some("NotFoundException") => Ok(()),
+            Err(err) => Err(sdk_error(ctx, "kms", "ScheduleKeyDeletion", id, err)),
+        },
+        "aws_kms_alias" => match kms.delete_alias().alias_name(id).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if code(&err) == Some("NotFoundException") => Ok(()),
+            Err(err) => Err(sdk_error(ctx, "kms", "DeleteAlias", id, err)),
+        },
+        other => bail!("kms provider: unknown resource type {other}"),
+    }
+}

@@ -1,0 +1,415 @@
+//! S3: the lake buckets and their settings, one resource per setting as in Terraform
+//! (`aws_s3_bucket`, `_versioning`, `_server_side_encryption_configuration`,
+//! `_public_access_block`, `_policy`, `_lifecycle_configuration`). Every one is found by the
+//! bucket's deterministic name, which is also its id.
+
+use std::future::Future;
+
+use anyhow::{Context as _, bail};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::types::{
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus,
+    CreateBucketConfiguration, Delete, ExpirationStatus, LifecycleRule, LifecycleRuleFilter, ObjectIdentifier,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, Transition, TransitionStorageClass,
+    VersioningConfiguration,
+};
+use serde_json::{Value, json};
+
+use super::{Context, code, sdk_error, str_attr, tags_attr, tags_value};
+use crate::plan::{Attributes, Change, Observed, Resource};
+
+/// Runs a read; `Ok(None)` when the answer is 404 or one of the `absent` error codes.
+async fn read<T, E>(
+    ctx: &Context,
+    operation: &str,
+    bucket: &str,
+    call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    absent: &[&str],
+) -> anyhow::Result<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match call.await {
+        Ok(out) => Ok(Some(out)),
+        Err(err) => {
+            let status = err.raw_response().map(|r| r.status().as_u16());
+            if status == Some(404) || code(&err).is_some_and(|c| c == "NoSuchBucket" || absent.contains(&c)) {
+                Ok(None)
+            } else {
+                Err(sdk_error(ctx, "s3", operation, bucket, err))
+            }
+        }
+    }
+}
+
+fn present(bucket: &str, pairs: Vec<(&str, Value)>) -> Observed {
+    let attributes: Attributes = pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    Observed::Present { id: bucket.to_owned(), attributes }
+}
+
+pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
+    let s3 = ctx.aws.s3();
+    let bucket = resource.name.as_str();
+    Ok(match resource.kind() {
+        "aws_s3_bucket" => {
+            if read(ctx, "HeadBucket", bucket, s3.head_bucket().bucket(bucket).send(), &[]).await?.is_none() {
+                return Ok(Observed::Absent);
+            }
+            let tags =
+                read(ctx, "GetBucketTagging", bucket, s3.get_bucket_tagging().bucket(bucket).send(), &["NoSuchTagSet"])
+                    .await?;
+            let tags = tags.as_ref().map(|t| t.tag_set()).unwrap_or_default();
+            present(
+                bucket,
+                vec![("bucket", json!(bucket)), ("tags", tags_value(tags.iter().map(|t| (t.key(), t.value()))))],
+            )
+        }
+        "aws_s3_bucket_versioning" => {
+            let out =
+                read(ctx, "GetBucketVersioning", bucket, s3.get_bucket_versioning().bucket(bucket).send(), &[]).await?;
+            match out.as_ref().and_then(|o| o.status()) {
+                Some(status) => present(bucket, vec![("status", json!(status.as_str()))]),
+                None => Observed::Absent,
+            }
+        }
+        "aws_s3_bucket_server_side_encryption_configuration" => {
+            let out = read(
+                ctx,
+                "GetBucketEncryption",
+                bucket,
+                s3.get_bucket_encryption().bucket(bucket).send(),
+                &["ServerSideEncryptionConfigurationNotFoundError"],
+            )
+            .await?;
+            let Some(rule) =
+                out.as_ref().and_then(|o| o.server_side_encryption_configuration()).and_then(|c| c.rules().first())
+            else {
+                return Ok(Observed::Absent);
+            };
+            let default = rule.apply_server_side_encryption_by_default();
+            present(
+                bucket,
+                vec![
+                    ("bucket_key_enabled", json!(rule.bucket_key_enabled().unwrap_or(false))),
+                    (
+                        "kms_master_key_id",
+                        default.and_then(|d| d.kms_master_key_id()).map_or(Value::Null, |k| json!(k)),
+                    ),
+                    ("sse_algorithm", json!(default.map(|d| d.sse_algorithm().as_str()).unwrap_or_default())),
+                ],
+            )
+        }
+        "aws_s3_bucket_public_access_block" => {
+            let out = read(
+                ctx,
+                "GetPublicAccessBlock",
+                bucket,
+                s3.get_public_access_block().bucket(bucket).send(),
+                &["NoSuchPublicAccessBlockConfiguration"],
+            )
+            .await?;
+            let Some(c) = out.as_ref().and_then(|o| o.public_access_block_configuration()) else {
+                return Ok(Observed::Absent);
+            };
+            present(
+                bucket,
+                vec![
+                    ("block_public_acls", json!(c.block_public_acls().unwrap_or(false))),
+                    ("block_public_policy", json!(c.block_public_policy().unwrap_or(false))),
+                    ("ignore_public_acls", json!(c.ignore_public_acls().unwrap_or(false))),
+                    ("restrict_public_buckets", json!(c.restrict_public_buckets().unwrap_or(false))),
+                ],
+            )
+        }
+        "aws_s3_bucket_policy" => {
+            let out = read(
+                ctx,
+                "GetBucketPolicy",
+                bucket,
+                s3.get_bucket_policy().bucket(bucket).send(),
+                &["NoSuchBucketPolicy"],
+            )
+            .await?;
+            let Some(policy) = out.as_ref().and_then(|o| o.policy()) else { return Ok(Observed::Absent) };
+            let policy: Value = serde_json::from_str(policy).unwrap_or_else(|_| json!(policy));
+            present(bucket, vec![("policy", policy)])
+        }
+        "aws_s3_bucket_lifecycle_configuration" => {
+            let out = read(
+                ctx,
+                "GetBucketLifecycleConfiguration",
+                bucket,
+                s3.get_bucket_lifecycle_configuration().bucket(bucket).send(),
+                &["NoSuchLifecycleConfiguration"],
+            )
+            .await?;
+            let Some(out) = out else { return Ok(Observed::Absent) };
+            let rules: Vec<Value> = out
+                .rules()
+                .iter()
+                .map(|rule| {
+                    let transitions: Vec<Value> = rule
+                        .transitions()
+                        .iter()
+                        .map(|t| json!({"days": t.days(), "storage_class": t.storage_class().map(|c| c.as_str())}))
+                        .collect();
+                    json!({
+                        "abort_incomplete_multipart_upload_days":
+                            rule.abort_incomplete_multipart_upload().and_then(|a| a.days_after_initiation()),
+                        "id": rule.id(),
+                        "status": rule.status().as_str(),
+                        "transitions": transitions,
+                    })
+                })
+                .collect();
+            present(bucket, vec![("rules", Value::Array(rules))])
+        }
+        other => bail!("s3 provider: unknown resource type {other}"),
+    })
+}
+
+fn tagging(resource: &Resource) -> anyhow::Result<Tagging> {
+    let tags = tags_attr(resource)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Tagging::builder().set_tag_set(Some(tags)).build()?)
+}
+
+pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+    let s3 = ctx.aws.s3();
+    let bucket = resource.name.as_str();
+    if resource.kind() == "aws_s3_bucket" {
+        let mut request = s3.create_bucket().bucket(bucket);
+        if ctx.environment.region != "us-east-1" {
+            request = request.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(ctx.environment.region.as_str()))
+                    .build(),
+            );
+        }
+        match request.send().await {
+            Ok(_) => {}
+            // A previous, interrupted apply created it: carry on.
+            Err(err) if code(&err) == Some("BucketAlreadyOwnedByYou") => {}
+            Err(err) if code(&err) == Some("BucketAlreadyExists") => {
+                bail!(
+                    "bucket {bucket} already exists in another AWS account; set lake.bucket_suffix to pick other names"
+                )
+            }
+            Err(err) => return Err(sdk_error(ctx, "s3", "CreateBucket", bucket, err)),
+        }
+        ctx.set_id(&resource.address, bucket);
+    }
+    put(ctx, resource).await
+}
+
+pub(super) async fn update(ctx: &Context, resource: &Resource, _change: &Change) -> anyhow::Result<()> {
+    put(ctx, resource).await
+}
+
+/// Writes the desired setting; every S3 setting is a whole-document put.
+async fn put(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+    let s3 = ctx.aws.s3();
+    let bucket = resource.name.as_str();
+    let a = &resource.attributes;
+    match resource.kind() {
+        "aws_s3_bucket" => {
+            s3.put_bucket_tagging()
+                .bucket(bucket)
+                .tagging(tagging(resource)?)
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "s3", "PutBucketTagging", bucket, e))?;
+        }
+        "aws_s3_bucket_versioning" => {
+            let status = BucketVersioningStatus::from(str_attr(resource, "status")?);
+            s3.put_bucket_versioning()
+                .bucket(bucket)
+                .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "s3", "PutBucketVersioning", bucket, e))?;
+        }
+        "aws_s3_bucket_server_side_encryption_configuration" => {
+            let default = ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(ServerSideEncryption::from(str_attr(resource, "sse_algorithm")?))
+                .kms_master_key_id(str_attr(resource, "kms_master_key_id")?)
+                .build()?;
+            let rule = ServerSideEncryptionRule::builder()
+                .apply_server_side_encryption_by_default(default)
+                .bucket_key_enabled(a["bucket_key_enabled"].as_bool().unwrap_or(true))
+                .build();
+            s3.put_bucket_encryption()
+                .bucket(bucket)
+                .server_side_encryption_configuration(ServerSideEncryptionConfiguration::builder().rules(rule).build()?)
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "s3", "PutBucketEncryption", bucket, e))?;
+        }
+        "aws_s3_bucket_public_access_block" => {
+            let flag = |name: &str| a.get(name).and_then(Value::as_bool).unwrap_or(true);
+            let config = PublicAccessBlockConfiguration::builder()
+                .block_public_acls(flag("block_public_acls"))
+                .block_public_policy(flag("block_public_policy"))
+                .ignore_public_acls(flag("ignore_public_acls"))
+                .restrict_public_buckets(flag("restrict_public_buckets"))
+                .build();
+            s3.put_public_access_block()
+                .bucket(bucket)
+                .public_access_block_configuration(config)
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "s3", "PutPublicAccessBlock", bucket, e))?;
+        }
+        "aws_s3_bucket_policy" => {
+            let policy = serde_json::to_string(&a["policy"])?;
+            s3.put_bucket_policy()
+                .bucket(bucket)
+                .policy(policy)
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "s3", "PutBucketPolicy", bucket, e))?;
+        }
+        "aws_s3_bucket_lifecycle_configuration" => {
+            let mut rules = Vec::new();
+            for rule in a["rules"].as_array().context("lifecycle rules")? {
+                let mut builder = LifecycleRule::builder()
+                    .id(rule["id"].as_str().unwrap_or("indutech-lifecycle"))
+                    .status(ExpirationStatus::from(rule["status"].as_str().unwrap_or("Enabled")))
+                    .filter(LifecycleRuleFilter::builder().prefix("").build());
+                if let Some(days) = rule["abort_incomplete_multipart_upload_days"].as_i64() {
+                    builder = builder.abort_incomplete_multipart_upload(
+                        AbortIncompleteMultipartUpload::builder().days_after_initiation(days as i32).build(),
+                    );
+                }
+                for t in rule["transitions"].as_array().into_iter().flatten() {
+                    builder = builder.transitions(
+                        Transition::builder()
+                            .days(t["days"].as_i64().unwrap_or_default() as i32)
+                            .storage_class(TransitionStorageClass::from(
+                                t["storage_class"].as_str().unwrap_or_default(),
+                            ))
+                            .build(),
+                    );
+                }
+                rules.push(builder.build()?);
+            }
+            s3.put_bucket_lifecycle_configuration()
+                .bucket(bucket)
+                .lifecycle_configuration(BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build()?)
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "s3", "PutBucketLifecycleConfiguration", bucket, e))?;
+        }
+        other => bail!("s3 provider: unknown resource type {other}"),
+    }
+    Ok(())
+}
+
+/// Whether `zone`'s objects are indutech's own (the artifacts zone: binaries and the lock),
+/// which destroy may remove without `--force-delete-data`.
+fn holds_only_indutech_objects(address: &str) -> bool {
+    address.ends_with(".artifacts")
+}
+
+pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
+    let s3 = ctx.aws.s3();
+    let bucket = change.name.as_str();
+    match crate::plan::kind_of(&change.address) {
+        "aws_s3_bucket" => {
+            let mut versions = list_versions(ctx, bucket).await?;
+            if !versions.is_empty() && !ctx.force_delete_data && !holds_only_indutech_objects(&change.address) {
+                bail!(
+                    "bucket {bucket} holds data ({}{} object versions); nothing was deleted. Rerun with \
+                     --force-delete-data to delete the data too",
+                    versions.len(),
+                    if versions.len() >= 1000 { "+" } else { "" }
+                );
+            }
+            while !versions.is_empty() {
+                s3.delete_objects()
+                    .bucket(bucket)
+                    .delete(Delete::builder().set_objects(Some(versions)).quiet(true).build()?)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(ctx, "s3", "DeleteObjects", bucket, e))?;
+                versions = list_versions(ctx, bucket).await?;
+            }
+            match s3.delete_bucket().bucket(bucket).send().await {
+                Ok(_) => Ok(()),
+                Err(err) if code(&err) == Some("NoSuchBucket") => Ok(()),
+                Err(err) => Err(sdk_error(ctx, "s3", "DeleteBucket", bucket, err)),
+            }
+        }
+        "aws_s3_bucket_versioning" => {
+            // Versioning cannot be removed from a bucket, only suspended (as Terraform does).
+            let result = s3
+                .put_bucket_versioning()
+                .bucket(bucket)
+                .versioning_configuration(
+                    VersioningConfiguration::builder().status(BucketVersioningStatus::Suspended).build(),
+                )
+                .send()
+                .await;
+            tolerate_no_bucket(ctx, "PutBucketVersioning", bucket, result)
+        }
+        "aws_s3_bucket_server_side_encryption_configuration" => {
+            let result = s3.delete_bucket_encryption().bucket(bucket).send().await;
+            tolerate_no_bucket(ctx, "DeleteBucketEncryption", bucket, result)
+        }
+        "aws_s3_bucket_public_access_block" => {
+            let result = s3.delete_public_access_block().bucket(bucket).send().await;
+            tolerate_no_bucket(ctx, "DeletePublicAccessBlock", bucket, result)
+        }
+        "aws_s3_bucket_policy" => {
+            let result = s3.delete_bucket_policy().bucket(bucket).send().await;
+            tolerate_no_bucket(ctx, "DeleteBucketPolicy", bucket, result)
+        }
+        "aws_s3_bucket_lifecycle_configuration" => {
+            let result = s3.delete_bucket_lifecycle().bucket(bucket).send().await;
+            tolerate_no_bucket(ctx, "DeleteBucketLifecycle", bucket, result)
+        }
+        other => bail!("s3 provider: unknown resource type {other}"),
+    }
+}
+
+fn tolerate_no_bucket<T, E>(
+    ctx: &Context,
+    operation: &str,
+    bucket: &str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> anyhow::Result<()>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(err) if code(&err) == Some("NoSuchBucket") => Ok(()),
+        Err(err) => Err(sdk_error(ctx, "s3", operation, bucket, err)),
+    }
+}
+
+/// Up to 1000 object versions and delete markers of `bucket`.
+async fn list_versions(ctx: &Context, bucket: &str) -> anyhow::Result<Vec<ObjectIdentifier>> {
+    let s3 = ctx.aws.s3();
+    let out = match s3.list_object_versions().bucket(bucket).max_keys(1000).send().await {
+        Ok(out) => out,
+        Err(err) if code(&err) == Some("NoSuchBucket") => return Ok(Vec::new()),
+        Err(err) => return Err(sdk_error(ctx, "s3", "ListObjectVersions", bucket, err)),
+    };
+    let mut ids = Vec::new();
+    for (key, version) in out
+        .versions()
+        .iter()
+        .map(|v| (v.key(), v.version_id()))
+        .chain(out.delete_markers().iter().map(|m| (m.key(), m.version_id())))
+    {
+        if let Some(key) = key {
+            ids.push(ObjectIdentifier::builder().key(key).set_version_id(version.map(str::to_owned)).build()?);
+        }
+    }
+    Ok(ids)
+}

@@ -1,0 +1,484 @@
+//! plan / apply / destroy of the real binary against the test bed (LocalStack for S3, KMS and
+//! EC2; the moto sidecar for Glue), per component: create -> plan is empty -> drift injected
+//! with a plain SDK call -> plan shows it -> apply repairs it -> destroy leaves nothing tagged
+//! for the environment. Each test uses its own environment (a copy of `dev` with a unique
+//! name), so every name is unique and tests run in parallel on the shared bed.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Tag};
+use indutech::aws::Aws;
+use indutech::config::environment::Environment;
+
+/// A throw-away environment: `dev` with a unique name, in a temporary folder.
+struct TestEnv {
+    path: PathBuf,
+    name: String,
+    environment: Environment,
+    aws: Aws,
+}
+
+fn bed_is_up() {
+    for address in ["127.0.0.1:4566", "127.0.0.1:5000"] {
+        let socket: SocketAddr = address.parse().unwrap();
+        if TcpStream::connect_timeout(&socket, Duration::from_secs(2)).is_err() {
+            panic!("the test bed is not running ({address} does not answer): start it with localstack/up.sh");
+        }
+    }
+}
+
+/// Writes `dev.toml` under a unique name; `edit` may change the text further.
+fn write_env(edit: impl Fn(String) -> String) -> (PathBuf, String) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let dev = std::fs::read_to_string(format!("{root}/environments/dev.toml")).unwrap();
+    let text =
+        dev.replacen("name = \"dev\"", &format!("name = \"{name}\"\nstreams_dir = \"{root}/environments/streams\""), 1);
+    let dir = std::env::temp_dir().join(format!("indutech-test-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, edit(text)).unwrap();
+    (path, name)
+}
+
+async fn test_env() -> TestEnv {
+    bed_is_up();
+    let (path, name) = write_env(|t| t);
+    let environment = indutech::config::load(path.to_str().unwrap()).expect("the test environment is valid");
+    let aws = Aws::new(&environment).await;
+    TestEnv { path, name, environment, aws }
+}
+
+impl TestEnv {
+    fn run(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_indutech"));
+        command.args(args).arg("--env").arg(&self.path).env("NO_COLOR", "1").stdin(Stdio::null());
+        command.output().expect("run indutech")
+    }
+
+    /// Runs and asserts the exit code, returning stdout.
+    fn expect(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "indutech {args:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+        stdout
+    }
+
+    fn plan_is_empty(&self, component: &str) {
+        let out = self.expect(&["plan", "--component", component, "--detailed-exitcode"], 0);
+        assert!(out.contains("No changes."), "{out}");
+    }
+
+    fn bucket(&self, zone: &str) -> String {
+        indutech::model::bucket_name(&self.environment, zone)
+    }
+
+    /// Destroys everything and asserts nothing tagged or named for the environment remains.
+    async fn destroy_all(&self) {
+        self.expect(&["destroy", "--auto-approve", "--force-delete-data"], 0);
+        let out = self.expect(&["plan", "--destroy", "--detailed-exitcode"], 0);
+        assert!(out.contains("Nothing of environment"), "{out}");
+        self.assert_nothing_left().await;
+    }
+
+    async fn assert_nothing_left(&self) {
+        let buckets = self.aws.s3().list_buckets().send().await.unwrap();
+        let prefix = format!("indutech-{}-", self.name);
+        let left: Vec<&str> =
+            buckets.buckets().iter().filter_map(|b| b.name()).filter(|n| n.starts_with(&prefix)).collect();
+        assert!(left.is_empty(), "buckets left: {left:?}");
+        let ec2 = self.aws.ec2();
+        let tagged = Filter::builder().name("tag:indutech:env").values(&self.name).build();
+        let vpcs = ec2.describe_vpcs().filters(tagged.clone()).send().await.unwrap();
+        assert!(vpcs.vpcs().is_empty(), "VPCs left: {:?}", vpcs.vpcs());
+        let subnets = ec2.describe_subnets().filters(tagged.clone()).send().await.unwrap();
+        assert!(subnets.subnets().is_empty(), "subnets left");
+        let groups = ec2.describe_security_groups().filters(tagged.clone()).send().await.unwrap();
+        assert!(groups.security_groups().is_empty(), "security groups left");
+        let endpoints = ec2.describe_vpc_endpoints().filters(tagged).send().await.unwrap();
+        assert!(
+            endpoints
+                .vpc_endpoints()
+                .iter()
+                .all(|e| e.state().is_some_and(|s| s.as_str().eq_ignore_ascii_case("deleted"))),
+            "VPC endpoints left"
+        );
+        let database = indutech::model::glue_database_name(&self.environment);
+        assert!(self.aws.glue().get_database().name(&database).send().await.is_err(), "Glue database {database} left");
+        // KMS cannot delete a key at once: the key must be pending deletion, its alias gone.
+        let kms = self.aws.kms();
+        let aliases = kms.list_aliases().send().await.unwrap();
+        let alias = indutech::desired::lake_key_alias(&self.environment);
+        assert!(aliases.aliases().iter().all(|a| a.alias_name() != Some(alias.as_str())), "alias {alias} left");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lake_apply_converges_drift_is_repaired_and_destroy_guards_data() {
+    let t = test_env().await;
+    let out = t.expect(&["apply", "--component", "lake", "--auto-approve"], 0);
+    assert!(out.contains("Apply complete!"), "{out}");
+    t.plan_is_empty("lake");
+
+    // Drift, made outside indutech: versioning suspended, a lifecycle rule deleted, a tag removed.
+    let s3 = t.aws.s3();
+    let (raw, curated, rejected) = (t.bucket("raw"), t.bucket("curated"), t.bucket("rejected"));
+    s3.put_bucket_versioning()
+        .bucket(&raw)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s3.delete_bucket_lifecycle().bucket(&curated).send().await.unwrap();
+    let tag = |k: &str, v: &str| aws_sdk_s3::types::Tag::builder().key(k).value(v).build().unwrap();
+    s3.put_bucket_tagging()
+        .bucket(&rejected)
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(tag("indutech:env", &t.name))
+                .tag_set(tag("managed-by", "indutech"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let plan = t.expect(&["plan", "--component", "lake", "--detailed-exitcode"], 2);
+    assert!(plan.contains("# aws_s3_bucket_versioning.raw will be updated in place"), "{plan}");
+    assert!(plan.contains(r#"~ status = "Suspended" -> "Enabled""#), "{plan}");
+    assert!(plan.contains("# aws_s3_bucket_lifecycle_configuration.curated will be created"), "{plan}");
+    assert!(plan.contains("# aws_s3_bucket.rejected will be updated in place"), "{plan}");
+    assert!(plan.contains("Plan: 1 to add, 2 to change, 0 to replace, 0 to destroy."), "{plan}");
+    t.expect(&["apply", "--component", "lake", "--auto-approve"], 0);
+    t.plan_is_empty("lake");
+
+    // The JSON plan says the same as the text, for machines.
+    s3.delete_public_access_block().bucket(&raw).send().await.unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&t.expect(&["plan", "--component", "lake", "--json"], 0)).unwrap();
+    let changes = json["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{json}");
+    assert_eq!(changes[0]["address"], "aws_s3_bucket_public_access_block.raw");
+    assert_eq!(changes[0]["action"], "create");
+    t.expect(&["apply", "--component", "lake", "--auto-approve"], 0);
+
+    // Data in a lake bucket: destroy refuses without --force-delete-data and deletes nothing.
+    s3.put_object()
+        .bucket(&curated)
+        .key("client_tickets/dt=2026-11-21/part-0.parquet")
+        .body(b"PAR1".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let refused = t.run(&["destroy", "--component", "lake", "--auto-approve"]);
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert_eq!(refused.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains(&format!("bucket {curated} holds data")), "{stdout}");
+    assert!(stdout.contains("--force-delete-data"), "{stdout}");
+    assert!(s3.head_bucket().bucket(&curated).send().await.is_ok(), "the curated bucket must survive");
+    assert!(
+        s3.head_object().bucket(&curated).key("client_tickets/dt=2026-11-21/part-0.parquet").send().await.is_ok(),
+        "its data must survive"
+    );
+    t.destroy_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn catalog_tables_follow_the_streams_and_orphans_are_removed() {
+    let t = test_env().await;
+    t.expect(&["apply", "--component", "catalog", "--auto-approve"], 0);
+    t.plan_is_empty("catalog");
+    let glue = t.aws.glue();
+    let database = indutech::model::glue_database_name(&t.environment);
+
+    // Drift: a column dropped from a table by hand, and a table no stream describes.
+    let table = glue.get_table().database_name(&database).name("client_tickets").send().await.unwrap();
+    let table = table.table().unwrap();
+    let sd = table.storage_descriptor().unwrap();
+    let columns: Vec<aws_sdk_glue::types::Column> =
+        sd.columns().iter().filter(|c| c.name() != "category").cloned().collect();
+    let input = aws_sdk_glue::types::TableInput::builder()
+        .name("client_tickets")
+        .table_type("EXTERNAL_TABLE")
+        .set_partition_keys(Some(table.partition_keys().to_vec()))
+        .set_parameters(table.parameters().cloned())
+        .storage_descriptor(
+            aws_sdk_glue::types::StorageDescriptor::builder()
+                .set_columns(Some(columns))
+                .set_location(sd.location().map(str::to_owned))
+                .set_input_format(sd.input_format().map(str::to_owned))
+                .set_output_format(sd.output_format().map(str::to_owned))
+                .set_serde_info(sd.serde_info().cloned())
+                .build(),
+        )
+        .build()
+        .unwrap();
+    glue.update_table().database_name(&database).table_input(input).send().await.unwrap();
+    glue.create_table()
+        .database_name(&database)
+        .table_input(aws_sdk_glue::types::TableInput::builder().name("old_stream").build().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let plan = t.expect(&["plan", "--component", "catalog", "--detailed-exitcode"], 2);
+    assert!(plan.contains("# aws_glue_catalog_table.client_tickets will be updated in place"), "{plan}");
+    assert!(
+        plan.contains("# aws_glue_catalog_table.old_stream will be destroyed (no longer in the environment)"),
+        "{plan}"
+    );
+    assert!(plan.contains("Plan: 0 to add, 1 to change, 0 to replace, 1 to destroy."), "{plan}");
+    t.expect(&["apply", "--component", "catalog", "--auto-approve"], 0);
+    t.plan_is_empty("catalog");
+    let repaired = glue.get_table().database_name(&database).name("client_tickets").send().await.unwrap();
+    let names: Vec<&str> =
+        repaired.table().unwrap().storage_descriptor().unwrap().columns().iter().map(|c| c.name()).collect();
+    assert!(names.contains(&"category"), "{names:?}");
+    assert!(glue.get_table().database_name(&database).name("old_stream").send().await.is_err());
+    t.destroy_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn network_drift_an_open_port_and_a_lost_tag_are_repaired() {
+    let t = test_env().await;
+    t.expect(&["apply", "--component", "network", "--auto-approve"], 0);
+    t.plan_is_empty("network");
+    let ec2 = t.aws.ec2();
+    let by_name = |name: String| {
+        vec![
+            Filter::builder().name("tag:Name").values(name).build(),
+            Filter::builder().name("tag:indutech:env").values(&t.name).build(),
+        ]
+    };
+    let groups = ec2
+        .describe_security_groups()
+        .set_filters(Some(by_name(indutech::desired::security_group_name(&t.environment, "brokers"))))
+        .send()
+        .await
+        .unwrap();
+    let group_id = groups.security_groups()[0].group_id().unwrap().to_owned();
+    ec2.authorize_security_group_ingress()
+        .group_id(&group_id)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let vpcs = ec2.describe_vpcs().set_filters(Some(by_name(format!("indutech-{}-vpc", t.name)))).send().await.unwrap();
+    assert_eq!(vpcs.vpcs().len(), 1);
+    let vpc_id = vpcs.vpcs()[0].vpc_id().unwrap().to_owned();
+    ec2.delete_tags().resources(&vpc_id).tags(Tag::builder().key("managed-by").build()).send().await.unwrap();
+
+    let plan = t.expect(&["plan", "--component", "network", "--detailed-exitcode"], 2);
+    assert!(plan.contains("# aws_security_group.brokers will be updated in place"), "{plan}");
+    assert!(plan.contains("0.0.0.0/0"), "{plan}");
+    assert!(plan.contains("# aws_vpc.main will be updated in place"), "{plan}");
+    t.expect(&["apply", "--component", "network", "--auto-approve"], 0);
+    t.plan_is_empty("network");
+    let group = ec2.describe_security_groups().group_ids(&group_id).send().await.unwrap();
+    let open: Vec<&IpPermission> = group.security_groups()[0]
+        .ip_permissions()
+        .iter()
+        .filter(|p| p.ip_ranges().iter().any(|r| r.cidr_ip() == Some("0.0.0.0/0")))
+        .collect();
+    assert!(open.is_empty(), "the 0.0.0.0/0 rule is still there: {open:?}");
+    t.destroy_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_lock_refuses_apply_and_force_unlock_needs_its_id() {
+    let t = test_env().await;
+    let artifacts = t.bucket("artifacts");
+    let s3 = t.aws.s3();
+    s3.create_bucket().bucket(&artifacts).send().await.unwrap();
+    let lock = r#"{"id":"0123456789abcdef","operation":"apply","who":"alice@ci-runner-7 (pid 4242)","created":"2026-11-21T08:00:00Z"}"#;
+    s3.put_object()
+        .bucket(&artifacts)
+        .key("_indutech/lock.json")
+        .body(lock.as_bytes().to_vec().into())
+        .send()
+        .await
+        .unwrap();
+
+    let refused = t.run(&["apply", "--component", "catalog", "--auto-approve"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr.contains("is locked: apply by alice@ci-runner-7 (pid 4242) since 2026-11-21T08:00:00Z"), "{stderr}");
+    assert!(stderr.contains(&format!("indutech force-unlock --env {} 0123456789abcdef", t.name)), "{stderr}");
+    let database = indutech::model::glue_database_name(&t.environment);
+    assert!(t.aws.glue().get_database().name(&database).send().await.is_err(), "a refused apply changed something");
+
+    let wrong = t.run(&["force-unlock", "ffffffffffffffff"]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("nothing was removed"));
+    t.expect(&["force-unlock", "0123456789abcdef"], 0);
+    t.expect(&["apply", "--component", "catalog", "--auto-approve"], 0);
+    // The lock is released after a successful apply.
+    assert!(s3.head_object().bucket(&artifacts).key("_indutech/lock.json").send().await.is_err());
+    t.destroy_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn while_one_holds_the_lock_a_second_apply_is_refused() {
+    let t = test_env().await;
+    let ctx = indutech::provider::Context::new(t.environment.clone(), t.aws.clone());
+    // The conditional put lets exactly one of several concurrent takers win.
+    let take = || indutech::lock::acquire(&ctx, "apply");
+    let (a, b, c, d) = tokio::join!(take(), take(), take(), take());
+    let held: Vec<indutech::lock::Lock> = [a, b, c, d].into_iter().filter_map(Result::ok).collect();
+    assert_eq!(held.len(), 1, "exactly one concurrent taker gets the lock");
+    let holder = held.into_iter().next().unwrap();
+
+    let refused = t.run(&["apply", "--component", "catalog", "--auto-approve"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("is locked: apply by {}", holder.info().who)), "{stderr}");
+    let destroy = t.run(&["destroy", "--auto-approve"]);
+    assert_eq!(destroy.status.code(), Some(1));
+
+    holder.release(&ctx).await.unwrap();
+    t.expect(&["apply", "--component", "catalog", "--auto-approve"], 0);
+    t.destroy_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_applied_exactly_and_refused_when_stale() {
+    let t = test_env().await;
+    let dir = t.path.parent().unwrap();
+    let saved = dir.join("catalog.plan");
+    let saved = saved.to_str().unwrap();
+    t.expect(&["plan", "--component", "catalog", "--out", saved], 0);
+    // Something changes in AWS after the plan was saved: the plan is stale.
+    let database = indutech::model::glue_database_name(&t.environment);
+    t.aws
+        .glue()
+        .create_database()
+        .database_input(aws_sdk_glue::types::DatabaseInput::builder().name(&database).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let stale = t.run(&["apply", saved]);
+    assert_eq!(stale.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&stale.stderr);
+    assert!(stderr.contains("the saved plan is stale: AWS changed since it was made"), "{stderr}");
+    // A fresh saved plan is applied exactly: one update (the description) and three tables.
+    t.expect(&["plan", "--component", "catalog", "--out", saved], 0);
+    let out = t.expect(&["apply", saved], 0);
+    assert!(out.contains("Apply complete! Resources: 3 added, 1 changed, 0 replaced, 0 destroyed."), "{out}");
+    t.plan_is_empty("catalog");
+    t.destroy_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_environment_makes_no_aws_call() {
+    // Every endpoint points at a listener that counts connections.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    {
+        let connections = connections.clone();
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            loop {
+                if listener.accept().is_ok() {
+                    connections.fetch_add(1, Ordering::SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+    }
+    let (path, _) = write_env(|text| {
+        text.replace("http://127.0.0.1:4566", &format!("http://127.0.0.1:{port}"))
+            .replace("http://127.0.0.1:5000", &format!("http://127.0.0.1:{port}"))
+            .replace("vpc_cidr = \"10.40.0.0/16\"", "vpc_cidr = \"10.40.0.0/33\"")
+    });
+    for args in [&["plan"][..], &["apply", "--auto-approve"], &["destroy", "--auto-approve"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_indutech"))
+            .args(args)
+            .arg("--env")
+            .arg(&path)
+            .output()
+            .expect("run indutech");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("network.vpc_cidr"), "{args:?}: {stderr}");
+        assert!(stderr.contains("nothing was sent to AWS"), "{args:?}: {stderr}");
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "an invalid environment reached an endpoint");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_apply_leaves_nothing_the_next_apply_duplicates() {
+    let t = test_env().await;
+    // SIGKILL the apply as soon as it reports its first completed create.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_indutech"))
+        .args([
+            "apply",
+            "--component",
+            "network",
+            "--component",
+            "lake",
+            "--auto-approve",
+            "--parallelism",
+            "2",
+            "--env",
+        ])
+        .arg(&t.path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut reader = std::io::BufReader::new(stderr);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+        assert!(n > 0, "apply ended before creating anything");
+        if line.contains("Creation complete") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The lock of the dead apply stays; the next apply says who holds it.
+    let refused = t.run(&["apply", "--component", "network", "--component", "lake", "--auto-approve"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(stderr.contains("is locked: apply by"), "{stderr}");
+    let id = stderr.split("(lock id ").nth(1).and_then(|s| s.split(')').next()).unwrap().to_owned();
+    t.expect(&["force-unlock", &id], 0);
+
+    let out = t.expect(&["apply", "--component", "network", "--component", "lake", "--auto-approve"], 0);
+    assert!(out.contains("Apply complete!"), "{out}");
+    t.plan_is_empty("network");
+    t.plan_is_empty("lake");
+    let vpcs = t
+        .aws
+        .ec2()
+        .describe_vpcs()
+        .filters(Filter::builder().name("tag:indutech:env").values(&t.name).build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(vpcs.vpcs().len(), 1, "the VPC was duplicated");
+    t.destroy_all().await;
+}
