@@ -27,6 +27,9 @@ pub fn resources(environment: &Environment, components: &[Component]) -> Vec<Res
     if wanted(Component::Network) {
         network(environment, &mut out);
     }
+    if wanted(Component::Vpn) {
+        vpn(environment, &mut out);
+    }
     if wanted(Component::Lake) {
         lake(environment, &mut out);
     }
@@ -172,6 +175,112 @@ fn network(environment: &Environment, out: &mut Vec<Resource>) {
         &["service_name", "vpc_endpoint_type"],
         vec!["aws_vpc.main".into(), "aws_route_table.private".into()],
     );
+}
+
+/// The two tunnels' option sets, in the form the provider reports them (both explicit, or
+/// AWS leaves tunnel 2 on weak defaults).
+pub fn tunnel_options(environment: &Environment) -> Value {
+    let t = &environment.vpn.tunnel;
+    let one = json!({
+        "ike_versions": t.ike_versions,
+        "phase1_dh_groups": t.phase1_dh_groups,
+        "phase1_encryption": t.phase1_encryption,
+        "phase1_integrity": t.phase1_integrity,
+        "phase2_dh_groups": t.phase2_dh_groups,
+        "phase2_encryption": t.phase2_encryption,
+        "phase2_integrity": t.phase2_integrity,
+    });
+    json!([one.clone(), one])
+}
+
+fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
+    use crate::config::environment::{Attachment, Routing};
+    let mut b = Builder { out, component: Component::Vpn };
+    let c = Component::Vpn;
+    let vpn = &environment.vpn;
+    let cgw = model::resource_name(environment, "factory-cgw");
+    b.add(
+        "aws_customer_gateway.factory".into(),
+        cgw.clone(),
+        attributes(&[
+            ("bgp_asn", json!(vpn.customer_gateway_asn)),
+            ("ip_address", json!(vpn.customer_gateway_ip.to_string())),
+            ("tags", tags(environment, c, Some(&cgw))),
+            ("type", json!("ipsec.1")),
+        ]),
+        &["bgp_asn", "ip_address", "type"],
+        vec![],
+    );
+    let gateway_address = match vpn.attachment {
+        Attachment::VirtualPrivateGateway => "aws_vpn_gateway.main",
+        Attachment::TransitGateway => "aws_ec2_transit_gateway.main",
+    };
+    let gateway = model::resource_name(environment, "vgw");
+    b.add(
+        gateway_address.into(),
+        gateway.clone(),
+        attributes(&[("amazon_side_asn", json!(vpn.amazon_side_asn)), ("tags", tags(environment, c, Some(&gateway)))]),
+        &["amazon_side_asn"],
+        vec![],
+    );
+    b.add(
+        "aws_vpn_gateway_attachment.main".into(),
+        format!("{gateway}/{}", model::resource_name(environment, "vpc")),
+        attributes(&[("vpc", json!(model::resource_name(environment, "vpc"))), ("vpn_gateway", json!(gateway))]),
+        &[],
+        vec![gateway_address.into(), "aws_vpc.main".into()],
+    );
+    let connection = model::resource_name(environment, "factory-vpn");
+    let static_routes = vpn.routing == Routing::Static;
+    b.add(
+        "aws_vpn_connection.factory".into(),
+        connection.clone(),
+        attributes(&[
+            ("customer_gateway", json!(cgw)),
+            ("static_routes_only", json!(static_routes)),
+            ("tags", tags(environment, c, Some(&connection))),
+            ("tunnels", tunnel_options(environment)),
+            ("type", json!("ipsec.1")),
+            ("vpn_gateway", json!(gateway)),
+        ]),
+        &["customer_gateway", "static_routes_only", "type", "vpn_gateway"],
+        vec!["aws_customer_gateway.factory".into(), gateway_address.into()],
+    );
+    let route_table = model::resource_name(environment, "private-rt");
+    for (i, cidr) in environment.on_premises.cidrs.iter().enumerate() {
+        if static_routes {
+            b.add(
+                format!("aws_vpn_connection_route.onprem_{i}"),
+                format!("{connection}/{cidr}"),
+                attributes(&[
+                    ("destination_cidr_block", json!(cidr.to_string())),
+                    ("vpn_connection", json!(connection)),
+                ]),
+                &["destination_cidr_block"],
+                vec!["aws_vpn_connection.factory".into()],
+            );
+            b.add(
+                format!("aws_route.onprem_{i}"),
+                format!("{route_table}/{cidr}"),
+                attributes(&[
+                    ("destination_cidr_block", json!(cidr.to_string())),
+                    ("gateway", json!(gateway)),
+                    ("route_table", json!(route_table)),
+                ]),
+                &["destination_cidr_block"],
+                vec!["aws_route_table.private".into(), "aws_vpn_gateway_attachment.main".into()],
+            );
+        }
+    }
+    if !static_routes {
+        b.add(
+            "aws_vpn_gateway_route_propagation.private".into(),
+            format!("{gateway}/{route_table}"),
+            attributes(&[("route_table", json!(route_table)), ("vpn_gateway", json!(gateway))]),
+            &[],
+            vec!["aws_route_table.private".into(), "aws_vpn_gateway_attachment.main".into()],
+        );
+    }
 }
 
 /// The alias of the lake's KMS key: `alias/indutech-<env>-lake`.

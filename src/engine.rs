@@ -46,12 +46,14 @@ pub struct Observation {
     pub observed: BTreeMap<String, Observed>,
     /// Existing resources the environment no longer describes.
     pub orphans: Vec<Orphan>,
+    /// Creates the target could not perform at the last apply ([`crate::lock::read_gaps`]).
+    pub gaps: BTreeMap<String, String>,
 }
 
 impl Observation {
     /// SHA-256 (hex) of what was observed; a saved plan is stale when this changes.
     pub fn digest(&self) -> String {
-        let json = serde_json::to_vec(&(&self.observed, &self.orphans)).expect("observations serialise");
+        let json = serde_json::to_vec(&(&self.observed, &self.orphans, &self.gaps)).expect("observations serialise");
         hex(&Sha256::digest(json))
     }
 }
@@ -62,9 +64,22 @@ impl Observation {
 /// [`Observed::Unverifiable`].
 pub async fn observe(ctx: &Arc<Context>, components: &[Component]) -> anyhow::Result<Observation> {
     let resources = desired::resources(&ctx.environment, components);
+    // Dependencies in components outside the selection are read too (their ids are needed to
+    // create what depends on them) but are not part of the plan.
+    let everything = desired::resources(&ctx.environment, &[]);
+    let mut outside: Vec<Resource> = Vec::new();
+    let mut frontier: Vec<&str> = resources.iter().flat_map(|r| r.depends_on.iter().map(String::as_str)).collect();
+    while let Some(address) = frontier.pop() {
+        let known = resources.iter().chain(outside.iter()).any(|r| r.address == address);
+        if let Some(dependency) = everything.iter().find(|r| r.address == address).filter(|_| !known) {
+            frontier.extend(dependency.depends_on.iter().map(String::as_str));
+            outside.push(dependency.clone());
+        }
+    }
     let limit = Arc::new(Semaphore::new(READ_CONCURRENCY));
     let mut reads = JoinSet::new();
-    for resource in resources.iter().cloned() {
+    let plan_addresses: HashSet<String> = resources.iter().map(|r| r.address.clone()).collect();
+    for resource in resources.iter().chain(outside.iter()).cloned() {
         let (ctx, limit) = (ctx.clone(), limit.clone());
         reads.spawn(async move {
             let _permit = limit.acquire_owned().await.expect("semaphore open");
@@ -82,18 +97,20 @@ pub async fn observe(ctx: &Arc<Context>, components: &[Component]) -> anyhow::Re
     while let Some(joined) = reads.join_next().await {
         let (address, result) = joined.context("a read task panicked")?;
         match result {
-            Ok(o) => {
+            Ok(o) if plan_addresses.contains(&address) => {
                 observed.insert(address, o);
             }
+            Ok(_) => {}
             Err(err) => errors.push(format!("{err:#}")),
         }
     }
     let orphans = orphans.await.context("the orphan listing panicked")??;
+    let gaps = crate::lock::read_gaps(ctx).await?;
     if !errors.is_empty() {
         errors.sort();
         anyhow::bail!("could not read {} resource(s):\n  {}", errors.len(), errors.join("\n  "));
     }
-    Ok(Observation { resources, observed, orphans })
+    Ok(Observation { resources, observed, orphans, gaps })
 }
 
 /// Observes and diffs: the plan for `mode`.
@@ -114,6 +131,7 @@ pub fn plan_from(ctx: &Context, mode: Mode, observation: &Observation) -> Plan {
         resources: &observation.resources,
         observed: &observation.observed,
         orphans: &observation.orphans,
+        gaps: &observation.gaps,
     })
 }
 
@@ -287,14 +305,37 @@ fn previous_failure(outcomes: &HashMap<String, Outcome>, change: &Change) -> boo
     outcomes.get(&change.address).is_some_and(|o| *o != Outcome::Done)
 }
 
+/// The gaps record after `report`: creates the target did not implement are added, done ones
+/// removed.
+pub fn updated_gaps(mut gaps: BTreeMap<String, String>, report: &Report) -> BTreeMap<String, String> {
+    for (address, action, outcome) in &report.outcomes {
+        match outcome {
+            Outcome::NotPerformed(why) if *action == Action::Create => {
+                gaps.insert(address.clone(), format!("at the last apply, {why}"));
+            }
+            Outcome::Done => {
+                gaps.remove(address);
+            }
+            _ => {}
+        }
+    }
+    gaps
+}
+
 /// A Terraform-like closing line for a report.
 pub fn report_text(report: &Report, mode: Mode) -> String {
     let count = |f: &dyn Fn(&Action, &Outcome) -> bool| report.outcomes.iter().filter(|(_, a, o)| f(a, o)).count();
     let done = |a: Action| count(&|action, o| *action == a && *o == Outcome::Done);
     let mut out = String::new();
     let word = if mode == Mode::Destroy { "Destroy" } else { "Apply" };
+    let gaps = report.outcomes.iter().filter(|(_, _, o)| matches!(o, Outcome::NotPerformed(_))).count();
+    let only_gaps = report.outcomes.iter().all(|(_, _, o)| matches!(o, Outcome::Done | Outcome::NotPerformed(_)));
     let headline = if report.complete() {
         format!("{word} complete!")
+    } else if only_gaps && !report.interrupted {
+        format!(
+            "{word} complete except {gaps} step(s) this target does not implement (listed below; plan will show them)."
+        )
     } else if report.interrupted {
         format!("{word} interrupted: run it again to finish (nothing done so far is lost or duplicated).")
     } else {

@@ -178,6 +178,59 @@ impl Lock {
     }
 }
 
+/// Key of the record of steps the target could not perform at the last apply.
+pub const GAPS_KEY: &str = "_indutech/gaps.json";
+
+/// Address -> why the target could not create it, as recorded by the last apply (empty when
+/// there is no record or no artifacts bucket yet).
+///
+/// Errors: S3 failed, or the record is not JSON.
+pub async fn read_gaps(ctx: &Context) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let bucket = bucket(ctx);
+    match ctx.aws.s3().get_object().bucket(&bucket).key(GAPS_KEY).send().await {
+        Ok(out) => {
+            let bytes = out.body.collect().await.context("reading the gaps record")?.into_bytes();
+            serde_json::from_slice(&bytes).with_context(|| format!("s3://{bucket}/{GAPS_KEY} is not a gaps record"))
+        }
+        Err(err) => {
+            let code = err.as_service_error().map(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(e));
+            if matches!(code, Some(Some("NoSuchKey" | "NoSuchBucket"))) {
+                Ok(Default::default())
+            } else {
+                Err(anyhow::anyhow!(
+                    "reading s3://{bucket}/{GAPS_KEY}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&err)
+                ))
+            }
+        }
+    }
+}
+
+/// Writes the gaps record (deletes it when empty). Call it while holding the lock.
+///
+/// Errors: S3 failed.
+pub async fn write_gaps(ctx: &Context, gaps: &std::collections::BTreeMap<String, String>) -> anyhow::Result<()> {
+    let bucket = bucket(ctx);
+    let s3 = ctx.aws.s3();
+    let failed = |e: &dyn std::fmt::Display| anyhow::anyhow!("writing s3://{bucket}/{GAPS_KEY}: {e}");
+    if gaps.is_empty() {
+        if let Err(err) = s3.delete_object().bucket(&bucket).key(GAPS_KEY).send().await {
+            return Err(failed(&aws_sdk_s3::error::DisplayErrorContext(&err)));
+        }
+    } else if let Err(err) = s3
+        .put_object()
+        .bucket(&bucket)
+        .key(GAPS_KEY)
+        .content_type("application/json")
+        .body(ByteStream::from(serde_json::to_vec_pretty(gaps)?))
+        .send()
+        .await
+    {
+        return Err(failed(&aws_sdk_s3::error::DisplayErrorContext(&err)));
+    }
+    Ok(())
+}
+
 /// Removes the lock whose id is `id` (for a holder that died).
 ///
 /// Errors: there is no lock, or it has another id (someone else took it since), or S3 failed.

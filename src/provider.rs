@@ -13,6 +13,7 @@ mod ec2;
 mod glue;
 mod kms;
 mod s3;
+mod vpn;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -122,6 +123,14 @@ fn service_of(kind: &str) -> anyhow::Result<&'static str> {
         | "aws_route_table_association"
         | "aws_security_group"
         | "aws_vpc_endpoint" => "ec2",
+        "aws_customer_gateway"
+        | "aws_vpn_gateway"
+        | "aws_ec2_transit_gateway"
+        | "aws_vpn_gateway_attachment"
+        | "aws_vpn_connection"
+        | "aws_vpn_connection_route"
+        | "aws_route"
+        | "aws_vpn_gateway_route_propagation" => "vpn",
         other => bail!("indutech has no provider for resource type {other} (a bug: desired state made it)"),
     })
 }
@@ -135,6 +144,7 @@ pub async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Obser
         "kms" => kms::observe(ctx, resource).await,
         "glue" => glue::observe(ctx, resource).await,
         "ec2" => ec2::observe(ctx, resource).await,
+        "vpn" => vpn::observe(ctx, resource).await,
         _ => unreachable!("service_of returns one of the above"),
     };
     match result {
@@ -196,6 +206,7 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "kms" => kms::delete(ctx, change).await,
             "glue" => glue::delete(ctx, change).await,
             "ec2" => ec2::delete(ctx, change).await,
+            "vpn" => vpn::delete(ctx, change).await,
             _ => unreachable!("service_of returns one of these"),
         };
     }
@@ -206,6 +217,7 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "kms" => kms::update(ctx, resource, change).await,
             "glue" => glue::update(ctx, resource, change).await,
             "ec2" => ec2::update(ctx, resource, change).await,
+            "vpn" => vpn::update(ctx, resource, change).await,
             _ => unreachable!("service_of returns one of these"),
         }
     } else {
@@ -214,6 +226,7 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "kms" => kms::create(ctx, resource).await,
             "glue" => glue::create(ctx, resource).await,
             "ec2" => ec2::create(ctx, resource).await,
+            "vpn" => vpn::create(ctx, resource).await,
             _ => unreachable!("service_of returns one of these"),
         }
     }

@@ -21,6 +21,9 @@ pub struct Input<'a> {
     pub observed: &'a BTreeMap<String, Observed>,
     /// Resources that exist but are not desired.
     pub orphans: &'a [Orphan],
+    /// Address -> why the target could not create it at the last apply (recorded then); such
+    /// a create becomes a notice instead of a change, so that `dev` converges honestly.
+    pub gaps: &'a BTreeMap<String, String>,
 }
 
 /// Computes the plan.
@@ -43,6 +46,10 @@ pub fn diff(input: Input<'_>) -> Plan {
                 notices.push(Notice { address: resource.address.clone(), message: reason.clone() })
             }
             (Mode::Destroy, Observed::Absent) => {}
+            (Mode::Apply, Observed::Absent) if input.gaps.contains_key(&resource.address) => notices.push(Notice {
+                address: resource.address.clone(),
+                message: format!("not created: {}", input.gaps[&resource.address]),
+            }),
             (Mode::Destroy, Observed::Present { id, attributes }) => changes.push(Change {
                 address: resource.address.clone(),
                 component: resource.component,
@@ -83,10 +90,18 @@ pub fn diff(input: Input<'_>) -> Plan {
                 depends_on: resource.depends_on.clone(),
             }),
             (Mode::Apply, Observed::Present { id, attributes }) => {
+                // An attribute the provider could not read from the target is missing from
+                // the observation: say so instead of planning a change that never converges.
+                for name in resource.attributes.keys().filter(|name| !attributes.contains_key(*name)) {
+                    notices.push(Notice {
+                        address: resource.address.clone(),
+                        message: format!("`{name}` is not reported by the target, so it cannot be verified"),
+                    });
+                }
                 let differences: Vec<AttributeChange> = resource
                     .attributes
                     .iter()
-                    .filter(|(name, want)| attributes.get(*name) != Some(*want))
+                    .filter(|(name, want)| attributes.get(*name).is_some_and(|have| have != *want))
                     .map(|(name, want)| AttributeChange {
                         name: name.clone(),
                         before: attributes.get(name).cloned(),
@@ -243,6 +258,7 @@ mod tests {
             resources,
             observed: &observed,
             orphans,
+            gaps: &BTreeMap::new(),
         })
     }
 
@@ -344,6 +360,39 @@ mod tests {
                 address: "aws_vpn_connection_route.a".into(),
                 message: "DescribeX is not implemented by http://x (501)".into()
             }]
+        );
+    }
+
+    #[test]
+    fn unreported_attributes_and_recorded_gaps_are_notices() {
+        let resources = [
+            resource("aws_vpn_connection.f", json!({"tunnels": [1, 2], "type": "ipsec.1"}), &[], &[]),
+            resource("aws_vpn_connection_route.r", json!({"cidr": "192.168.0.0/16"}), &[], &[]),
+        ];
+        let observed =
+            BTreeMap::from([("aws_vpn_connection.f".to_owned(), present("vpn-1", json!({"type": "ipsec.1"})))]);
+        let gaps = BTreeMap::from([(
+            "aws_vpn_connection_route.r".to_owned(),
+            "CreateVpnConnectionRoute is not implemented by x (HTTP 501)".to_owned(),
+        )]);
+        let plan = diff(Input {
+            mode: Mode::Apply,
+            environment: "t",
+            inputs_digest: "",
+            observed_digest: "",
+            resources: &resources,
+            observed: &observed,
+            orphans: &[],
+            gaps: &gaps,
+        });
+        assert!(!plan.has_changes(), "{:?}", plan.changes);
+        let messages: Vec<String> = plan.notices.iter().map(|n| format!("{}: {}", n.address, n.message)).collect();
+        assert_eq!(
+            messages,
+            [
+                "aws_vpn_connection.f: `tunnels` is not reported by the target, so it cannot be verified",
+                "aws_vpn_connection_route.r: not created: CreateVpnConnectionRoute is not implemented by x (HTTP 501)"
+            ]
         );
     }
 

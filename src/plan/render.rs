@@ -195,6 +195,7 @@ mod tests {
             resources: &resources,
             observed: &observed,
             orphans: &[],
+            gaps: &BTreeMap::new(),
         });
         plan.notices.push(Notice {
             address: "aws_vpn_connection_route.onprem_0".into(),
@@ -238,6 +239,7 @@ Plan: 1 to add, 1 to change, 1 to replace, 0 to destroy.
             resources: &[],
             observed: &BTreeMap::new(),
             orphans: &[],
+            gaps: &BTreeMap::new(),
         });
         assert_eq!(text(&plan, false), "No changes. AWS matches environment dev (0 resources).\n");
     }

@@ -14,7 +14,7 @@ use crate::desired::zone_key;
 use crate::model::TAG_ENV;
 use crate::plan::{Attributes, Change, Component, Observed, Orphan, Resource};
 
-fn filters(ctx: &Context, name: Option<&str>) -> Vec<Filter> {
+pub(super) fn filters(ctx: &Context, name: Option<&str>) -> Vec<Filter> {
     let mut filters = vec![Filter::builder().name(format!("tag:{TAG_ENV}")).values(&ctx.environment.name).build()];
     if let Some(name) = name {
         filters.push(Filter::builder().name("tag:Name").values(name).build());
@@ -22,16 +22,24 @@ fn filters(ctx: &Context, name: Option<&str>) -> Vec<Filter> {
     filters
 }
 
-fn ec2_tags(tags: &[Tag]) -> Value {
+/// Whether `tags` carry this environment's tag and, if given, the `Name`. Emulators do not
+/// all apply `Describe*` filters (LocalStack ignores them for customer gateways), so every
+/// lookup checks the tags itself instead of trusting the filter.
+pub(super) fn is_ours(ctx: &Context, tags: &[Tag], name: Option<&str>) -> bool {
+    let has = |k: &str, v: &str| tags.iter().any(|t| t.key() == Some(k) && t.value() == Some(v));
+    has(TAG_ENV, &ctx.environment.name) && name.is_none_or(|n| has("Name", n))
+}
+
+pub(super) fn ec2_tags(tags: &[Tag]) -> Value {
     tags_value(tags.iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())))
 }
 
-fn tag_specification(resource: &Resource, resource_type: ResourceType) -> TagSpecification {
+pub(super) fn tag_specification(resource: &Resource, resource_type: ResourceType) -> TagSpecification {
     let tags = tags_attr(resource).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
     TagSpecification::builder().resource_type(resource_type).set_tags(Some(tags)).build()
 }
 
-fn attributes(pairs: Vec<(&str, Value)>) -> Attributes {
+pub(super) fn attributes(pairs: Vec<(&str, Value)>) -> Attributes {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
@@ -49,6 +57,7 @@ async fn subnet_names(ctx: &Context, ids: Option<Vec<String>>) -> anyhow::Result
     Ok(out
         .subnets()
         .iter()
+        .filter(|s| is_ours(ctx, s.tags(), None))
         .map(|s| {
             let name = s.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or_default();
             (
@@ -70,7 +79,7 @@ async fn route_table(ctx: &Context, name: &str) -> anyhow::Result<Option<(String
         .send()
         .await
         .map_err(|e| sdk_error(ctx, "ec2", "DescribeRouteTables", name, e))?;
-    Ok(out.route_tables().first().map(|rt| {
+    Ok(out.route_tables().iter().find(|rt| is_ours(ctx, rt.tags(), Some(name))).map(|rt| {
         let associations = rt
             .associations()
             .iter()
@@ -104,7 +113,9 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 .send()
                 .await
                 .map_err(|e| sdk_error(ctx, "ec2", "DescribeVpcs", name, e))?;
-            let Some(vpc) = out.vpcs().first() else { return Ok(Observed::Absent) };
+            let Some(vpc) = out.vpcs().iter().find(|v| is_ours(ctx, v.tags(), Some(name))) else {
+                return Ok(Observed::Absent);
+            };
             let id = vpc.vpc_id().unwrap_or_default().to_owned();
             let mut flags = Vec::new();
             for attribute in [VpcAttributeName::EnableDnsHostnames, VpcAttributeName::EnableDnsSupport] {
@@ -138,7 +149,9 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 .send()
                 .await
                 .map_err(|e| sdk_error(ctx, "ec2", "DescribeSubnets", name, e))?;
-            let Some(subnet) = out.subnets().first() else { return Ok(Observed::Absent) };
+            let Some(subnet) = out.subnets().iter().find(|s| is_ours(ctx, s.tags(), Some(name))) else {
+                return Ok(Observed::Absent);
+            };
             Ok(Observed::Present {
                 id: subnet.subnet_id().unwrap_or_default().to_owned(),
                 attributes: subnet_attributes(subnet),
@@ -171,7 +184,9 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 .send()
                 .await
                 .map_err(|e| sdk_error(ctx, "ec2", "DescribeSecurityGroups", name, e))?;
-            let Some(group) = out.security_groups().first() else { return Ok(Observed::Absent) };
+            let Some(group) = out.security_groups().iter().find(|g| is_ours(ctx, g.tags(), Some(name))) else {
+                return Ok(Observed::Absent);
+            };
             Ok(Observed::Present {
                 id: group.group_id().unwrap_or_default().to_owned(),
                 attributes: attributes(vec![
@@ -189,7 +204,11 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 .await
                 .map_err(|e| sdk_error(ctx, "ec2", "DescribeVpcEndpoints", name, e))?;
             let Some(endpoint) = out.vpc_endpoints().iter().find(|e| {
-                !matches!(e.state().map(|s| s.as_str().to_ascii_lowercase()).as_deref(), Some("deleted" | "deleting"))
+                is_ours(ctx, e.tags(), Some(name))
+                    && !matches!(
+                        e.state().map(|s| s.as_str().to_ascii_lowercase()).as_deref(),
+                        Some("deleted" | "deleting")
+                    )
             }) else {
                 return Ok(Observed::Absent);
             };
@@ -362,7 +381,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
     Ok(())
 }
 
-async fn retag(ctx: &Context, id: &str, resource: &Resource, before: Option<&Value>) -> anyhow::Result<()> {
+pub(super) async fn retag(ctx: &Context, id: &str, resource: &Resource, before: Option<&Value>) -> anyhow::Result<()> {
     let ec2 = ctx.aws.ec2();
     let want = tags_attr(resource);
     let extra: Vec<Tag> = before
@@ -484,7 +503,7 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
         .await
         .map_err(|e| sdk_error(ctx, "ec2", "DescribeSubnets", "of the environment", e))?;
     let mut orphans = Vec::new();
-    for subnet in out.subnets() {
+    for subnet in out.subnets().iter().filter(|s| is_ours(ctx, s.tags(), None)) {
         let name = subnet.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or_default();
         if desired.iter().any(|r| r.kind() == "aws_subnet" && r.name == name) {
             continue;
