@@ -56,15 +56,7 @@ pub fn diff(input: Input<'_>) -> Plan {
                 name: resource.name.clone(),
                 action: Action::Delete,
                 id: Some(id.clone()),
-                attributes: attributes
-                    .iter()
-                    .map(|(name, value)| AttributeChange {
-                        name: name.clone(),
-                        before: Some(value.clone()),
-                        after: None,
-                        forces_replacement: false,
-                    })
-                    .collect(),
+                attributes: removed(attributes),
                 replace_reasons: Vec::new(),
                 desired: None,
                 depends_on: resource.depends_on.clone(),
@@ -149,16 +141,7 @@ pub fn diff(input: Input<'_>) -> Plan {
             name: orphan.name.clone(),
             action: Action::Delete,
             id: Some(orphan.id.clone()),
-            attributes: orphan
-                .attributes
-                .iter()
-                .map(|(name, value)| AttributeChange {
-                    name: name.clone(),
-                    before: Some(value.clone()),
-                    after: None,
-                    forces_replacement: false,
-                })
-                .collect(),
+            attributes: removed(&orphan.attributes),
             replace_reasons: Vec::new(),
             desired: None,
             depends_on: orphan.depends_on.clone(),
@@ -175,6 +158,19 @@ pub fn diff(input: Input<'_>) -> Plan {
         changes: apply_order(changes),
         notices,
     }
+}
+
+/// Every attribute of a resource that is deleted: before only.
+fn removed(attributes: &crate::plan::Attributes) -> Vec<AttributeChange> {
+    attributes
+        .iter()
+        .map(|(name, value)| AttributeChange {
+            name: name.clone(),
+            before: Some(value.clone()),
+            after: None,
+            forces_replacement: false,
+        })
+        .collect()
 }
 
 /// Stable topological sort: a resource comes after everything it depends on; otherwise the

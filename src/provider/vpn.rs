@@ -112,56 +112,41 @@ fn ints(value: &Value, key: &str) -> Vec<i32> {
     value[key].as_array().into_iter().flatten().filter_map(|v| v.as_i64().map(|n| n as i32)).collect()
 }
 
+/// One tunnel's options as `$builder` (create and modify take the same fields in two types).
+macro_rules! tunnel_options {
+    ($builder:expr, $t:expr) => {{
+        let (mut b, t) = ($builder, $t);
+        for v in strs(t, "ike_versions") {
+            b = b.ike_versions(IkeVersionsRequestListValue::builder().value(v).build());
+        }
+        for v in strs(t, "phase1_encryption") {
+            b = b.phase1_encryption_algorithms(Phase1EncryptionAlgorithmsRequestListValue::builder().value(v).build());
+        }
+        for v in strs(t, "phase1_integrity") {
+            b = b.phase1_integrity_algorithms(Phase1IntegrityAlgorithmsRequestListValue::builder().value(v).build());
+        }
+        for v in ints(t, "phase1_dh_groups") {
+            b = b.phase1_dh_group_numbers(Phase1DhGroupNumbersRequestListValue::builder().value(v).build());
+        }
+        for v in strs(t, "phase2_encryption") {
+            b = b.phase2_encryption_algorithms(Phase2EncryptionAlgorithmsRequestListValue::builder().value(v).build());
+        }
+        for v in strs(t, "phase2_integrity") {
+            b = b.phase2_integrity_algorithms(Phase2IntegrityAlgorithmsRequestListValue::builder().value(v).build());
+        }
+        for v in ints(t, "phase2_dh_groups") {
+            b = b.phase2_dh_group_numbers(Phase2DhGroupNumbersRequestListValue::builder().value(v).build());
+        }
+        b.build()
+    }};
+}
+
 fn tunnel_specification(t: &Value) -> VpnTunnelOptionsSpecification {
-    let mut b = VpnTunnelOptionsSpecification::builder();
-    for v in strs(t, "ike_versions") {
-        b = b.ike_versions(IkeVersionsRequestListValue::builder().value(v).build());
-    }
-    for v in strs(t, "phase1_encryption") {
-        b = b.phase1_encryption_algorithms(Phase1EncryptionAlgorithmsRequestListValue::builder().value(v).build());
-    }
-    for v in strs(t, "phase1_integrity") {
-        b = b.phase1_integrity_algorithms(Phase1IntegrityAlgorithmsRequestListValue::builder().value(v).build());
-    }
-    for v in ints(t, "phase1_dh_groups") {
-        b = b.phase1_dh_group_numbers(Phase1DhGroupNumbersRequestListValue::builder().value(v).build());
-    }
-    for v in strs(t, "phase2_encryption") {
-        b = b.phase2_encryption_algorithms(Phase2EncryptionAlgorithmsRequestListValue::builder().value(v).build());
-    }
-    for v in strs(t, "phase2_integrity") {
-        b = b.phase2_integrity_algorithms(Phase2IntegrityAlgorithmsRequestListValue::builder().value(v).build());
-    }
-    for v in ints(t, "phase2_dh_groups") {
-        b = b.phase2_dh_group_numbers(Phase2DhGroupNumbersRequestListValue::builder().value(v).build());
-    }
-    b.build()
+    tunnel_options!(VpnTunnelOptionsSpecification::builder(), t)
 }
 
 fn modify_specification(t: &Value) -> ModifyVpnTunnelOptionsSpecification {
-    let mut b = ModifyVpnTunnelOptionsSpecification::builder();
-    for v in strs(t, "ike_versions") {
-        b = b.ike_versions(IkeVersionsRequestListValue::builder().value(v).build());
-    }
-    for v in strs(t, "phase1_encryption") {
-        b = b.phase1_encryption_algorithms(Phase1EncryptionAlgorithmsRequestListValue::builder().value(v).build());
-    }
-    for v in strs(t, "phase1_integrity") {
-        b = b.phase1_integrity_algorithms(Phase1IntegrityAlgorithmsRequestListValue::builder().value(v).build());
-    }
-    for v in ints(t, "phase1_dh_groups") {
-        b = b.phase1_dh_group_numbers(Phase1DhGroupNumbersRequestListValue::builder().value(v).build());
-    }
-    for v in strs(t, "phase2_encryption") {
-        b = b.phase2_encryption_algorithms(Phase2EncryptionAlgorithmsRequestListValue::builder().value(v).build());
-    }
-    for v in strs(t, "phase2_integrity") {
-        b = b.phase2_integrity_algorithms(Phase2IntegrityAlgorithmsRequestListValue::builder().value(v).build());
-    }
-    for v in ints(t, "phase2_dh_groups") {
-        b = b.phase2_dh_group_numbers(Phase2DhGroupNumbersRequestListValue::builder().value(v).build());
-    }
-    b.build()
+    tunnel_options!(ModifyVpnTunnelOptionsSpecification::builder(), t)
 }
 
 pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
