@@ -169,13 +169,20 @@ fn read(path: &Path) -> Result<String, LoadError> {
     std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })
 }
 
+/// One of the environments shipped in `environments/` (tests only).
+#[cfg(test)]
+pub(crate) fn shipped(name: &str) -> Environment {
+    let path = format!("{}/environments/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    load(&path).unwrap_or_else(|e| panic!("environments/{name}.toml must load: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::stream::FieldType;
 
     fn dev() -> Environment {
-        load(concat!(env!("CARGO_MANIFEST_DIR"), "/environments/dev.toml")).unwrap()
+        shipped("dev")
     }
 
     #[test]

@@ -449,10 +449,7 @@ fn catalog(environment: &Environment, out: &mut Vec<Resource>) {
 mod tests {
     use super::*;
 
-    fn environment(name: &str) -> Environment {
-        let path = format!("{}/environments/{name}.toml", env!("CARGO_MANIFEST_DIR"));
-        crate::config::load(&path).unwrap()
-    }
+    use crate::config::shipped as environment;
 
     #[test]
     fn addresses_are_unique_and_dependencies_exist() {

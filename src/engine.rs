@@ -162,11 +162,6 @@ impl Report {
     pub fn complete(&self) -> bool {
         self.outcomes.iter().all(|(_, _, o)| *o == Outcome::Done)
     }
-
-    /// Changes that failed.
-    pub fn failed(&self) -> impl Iterator<Item = &(String, Action, Outcome)> {
-        self.outcomes.iter().filter(|(_, _, o)| matches!(o, Outcome::Failed(_)))
-    }
 }
 
 /// Progress lines on stderr while applying, Terraform style.

@@ -93,10 +93,7 @@ pub fn broker_placements(environment: &Environment) -> Vec<BrokerPlacement> {
 mod tests {
     use super::*;
 
-    fn environment(name: &str) -> Environment {
-        let path = format!("{}/environments/{name}.toml", env!("CARGO_MANIFEST_DIR"));
-        crate::config::load(&path).unwrap()
-    }
+    use crate::config::shipped as environment;
 
     #[test]
     fn names_are_deterministic() {

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use anyhow::{Context as _, bail};
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use crate::aws::Aws;
@@ -77,13 +78,17 @@ pub struct NotImplemented {
 
 /// Turns an SDK error into an error that names the operation and the resource, or into
 /// [`NotImplemented`] for HTTP 501.
-fn sdk_error<E, R>(ctx: &Context, service: &str, operation: &str, what: &str, err: SdkError<E, R>) -> anyhow::Error
+fn sdk_error<E>(
+    ctx: &Context,
+    service: &str,
+    operation: &str,
+    what: &str,
+    err: SdkError<E, HttpResponse>,
+) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-    SdkError<E, R>: HasStatus,
 {
-    if err.status() == Some(501) {
+    if err.raw_response().map(|r| r.status().as_u16()) == Some(501) {
         return NotImplemented { operation: operation.to_owned(), endpoint: ctx.endpoint_label(service) }.into();
     }
     let detail = match err.as_service_error() {
@@ -95,14 +100,24 @@ where
     anyhow::anyhow!("{operation} {what} failed: {detail}")
 }
 
-/// The HTTP status of an SDK error's response, if it got one.
-trait HasStatus {
-    fn status(&self) -> Option<u16>;
-}
-
-impl<E> HasStatus for SdkError<E, aws_sdk_s3::config::http::HttpResponse> {
-    fn status(&self) -> Option<u16> {
-        self.raw_response().map(|r| r.status().as_u16())
+/// The result of a delete call: done, or already gone (an error code for which `gone` is
+/// true), or an error from [`sdk_error`]. Deletes are idempotent so that an interrupted
+/// destroy can simply run again.
+fn deleted<T, E>(
+    ctx: &Context,
+    service: &str,
+    operation: &str,
+    what: &str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+    gone: impl Fn(&str) -> bool,
+) -> anyhow::Result<()>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(err) if code(&err).is_some_and(&gone) => Ok(()),
+        Err(err) => Err(sdk_error(ctx, service, operation, what, err)),
     }
 }
 

@@ -140,6 +140,15 @@ impl TestEnv {
         let aliases = kms.list_aliases().send().await.unwrap();
         let alias = indutech::desired::lake_key_alias(&self.environment);
         assert!(aliases.aliases().iter().all(|a| a.alias_name() != Some(alias.as_str())), "alias {alias} left");
+        let keys = kms.list_keys().limit(1000).send().await.unwrap();
+        for key in keys.keys().iter().filter_map(|k| k.key_id()) {
+            let tags = kms.list_resource_tags().key_id(key).send().await.unwrap();
+            if tags.tags().iter().any(|t| t.tag_key() == "indutech:env" && t.tag_value() == self.name) {
+                let described = kms.describe_key().key_id(key).send().await.unwrap();
+                let state = described.key_metadata().and_then(|m| m.key_state()).cloned();
+                assert_eq!(state, Some(aws_sdk_kms::types::KeyState::PendingDeletion), "KMS key {key} left");
+            }
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! The diff: desired resources + observations -> a [`Plan`]. Pure and synchronous.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{Action, AttributeChange, Change, Mode, Notice, Observed, Orphan, Plan, Resource};
 
@@ -37,7 +37,7 @@ pub fn diff(input: Input<'_>) -> Plan {
     let resources = dependency_order(input.resources);
     let mut changes: Vec<Change> = Vec::new();
     let mut notices = Vec::new();
-    let mut replaced: HashMap<&str, ()> = HashMap::new();
+    let mut replaced: HashSet<&str> = HashSet::new();
 
     for resource in &resources {
         let observed = input.observed.get(&resource.address).unwrap_or(&Observed::Absent);
@@ -107,12 +107,12 @@ pub fn diff(input: Input<'_>) -> Plan {
                     .map(|c| format!("`{}` cannot change in place", c.name))
                     .collect();
                 for dependency in &resource.depends_on {
-                    if replaced.contains_key(dependency.as_str()) {
+                    if replaced.contains(dependency.as_str()) {
                         reasons.push(format!("it depends on {dependency}, which is replaced"));
                     }
                 }
                 let action = if !reasons.is_empty() {
-                    replaced.insert(resource.address.as_str(), ());
+                    replaced.insert(resource.address.as_str());
                     Action::Replace
                 } else if !differences.is_empty() {
                     Action::Update

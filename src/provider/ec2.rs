@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::{
 };
 use serde_json::{Value, json};
 
-use super::{Context, code, sdk_error, str_attr, tags_attr, tags_value};
+use super::{Context, code, deleted, sdk_error, str_attr, tags_attr, tags_value};
 use crate::desired::zone_key;
 use crate::model::TAG_ENV;
 use crate::plan::{Attributes, Change, Component, Observed, Orphan, Resource};
@@ -20,6 +20,12 @@ pub(super) fn filters(ctx: &Context, name: Option<&str>) -> Vec<Filter> {
         filters.push(Filter::builder().name("tag:Name").values(name).build());
     }
     filters
+}
+
+/// Whether an EC2 error code says the resource is already gone (`InvalidVpcID.NotFound`, ...,
+/// or a gateway that is no longer attached).
+pub(super) fn not_found(code: &str) -> bool {
+    code.contains("NotFound") || code == "Gateway.NotAttached"
 }
 
 /// Whether `tags` carry this environment's tag and, if given, the `Name`. Emulators do not
@@ -469,14 +475,9 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
 pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
     let ec2 = ctx.aws.ec2();
     let id = change.id.as_deref().context("delete without an id")?;
-    let gone = |c: Option<&str>| c.is_some_and(|c| c.ends_with(".NotFound") || c.ends_with("NotFound"));
     macro_rules! call {
         ($operation:literal, $request:expr) => {
-            match $request.send().await {
-                Ok(_) => Ok(()),
-                Err(err) if gone(code(&err)) => Ok(()),
-                Err(err) => Err(sdk_error(ctx, "ec2", $operation, &change.name, err)),
-            }
+            deleted(ctx, "ec2", $operation, &change.name, $request.send().await, not_found)
         };
     }
     match crate::plan::kind_of(&change.address) {

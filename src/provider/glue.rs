@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use aws_sdk_glue::types::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, TableInput};
 use serde_json::{Value, json};
 
-use super::{Context, code, sdk_error, str_attr};
+use super::{Context, code, deleted, sdk_error, str_attr};
 use crate::plan::{Attributes, Change, Component, Observed, Orphan, Resource};
 
 const NOT_FOUND: &str = "EntityNotFoundException";
@@ -159,17 +159,13 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, _change: &Change)
 pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
     let glue = ctx.aws.glue();
     match crate::plan::kind_of(&change.address) {
-        "aws_glue_catalog_database" => match glue.delete_database().name(&change.name).send().await {
-            Ok(_) => Ok(()),
-            Err(err) if code(&err) == Some(NOT_FOUND) => Ok(()),
-            Err(err) => Err(sdk_error(ctx, "glue", "DeleteDatabase", &change.name, err)),
-        },
+        "aws_glue_catalog_database" => {
+            let result = glue.delete_database().name(&change.name).send().await;
+            deleted(ctx, "glue", "DeleteDatabase", &change.name, result, |c| c == NOT_FOUND)
+        }
         "aws_glue_catalog_table" => {
-            match glue.delete_table().database_name(database_of(ctx)).name(&change.name).send().await {
-                Ok(_) => Ok(()),
-                Err(err) if code(&err) == Some(NOT_FOUND) => Ok(()),
-                Err(err) => Err(sdk_error(ctx, "glue", "DeleteTable", &change.name, err)),
-            }
+            let result = glue.delete_table().database_name(database_of(ctx)).name(&change.name).send().await;
+            deleted(ctx, "glue", "DeleteTable", &change.name, result, |c| c == NOT_FOUND)
         }
         other => bail!("glue provider: unknown resource type {other}"),
     }

@@ -2,10 +2,10 @@
 //! interrupted between creating the key and its alias) and its alias (`aws_kms_alias`).
 
 use anyhow::{Context as _, bail};
-use aws_sdk_kms::types::{KeyState, Tag};
+use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use serde_json::json;
 
-use super::{Context, code, sdk_error, str_attr, tags_attr, tags_value};
+use super::{Context, code, deleted, sdk_error, str_attr, tags_attr, tags_value};
 use crate::plan::{Attributes, Change, Observed, Resource};
 
 /// The key id the alias `alias` points at, if the alias exists.
@@ -41,7 +41,8 @@ async fn key_tags(ctx: &Context, key_id: &str) -> anyhow::Result<Vec<(String, St
     Ok(out.tags().iter().map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned())).collect())
 }
 
-async fn is_enabled(ctx: &Context, key_id: &str) -> anyhow::Result<bool> {
+/// The key's metadata if it is enabled (not disabled or pending deletion).
+async fn enabled(ctx: &Context, key_id: &str) -> anyhow::Result<Option<KeyMetadata>> {
     let out = ctx
         .aws
         .kms()
@@ -50,15 +51,15 @@ async fn is_enabled(ctx: &Context, key_id: &str) -> anyhow::Result<bool> {
         .send()
         .await
         .map_err(|e| sdk_error(ctx, "kms", "DescribeKey", key_id, e))?;
-    Ok(out.key_metadata().is_some_and(|m| m.key_state() == Some(&KeyState::Enabled)))
+    Ok(out.key_metadata().filter(|m| m.key_state() == Some(&KeyState::Enabled)).cloned())
 }
 
 /// The enabled key of this environment named `name`: through `alias`, else by tags.
-async fn find_key(ctx: &Context, name: &str, alias: &str) -> anyhow::Result<Option<String>> {
+async fn find_key(ctx: &Context, name: &str, alias: &str) -> anyhow::Result<Option<KeyMetadata>> {
     if let Some(key_id) = alias_target(ctx, alias).await?
-        && is_enabled(ctx, &key_id).await?
+        && let Some(key) = enabled(ctx, &key_id).await?
     {
-        return Ok(Some(key_id));
+        return Ok(Some(key));
     }
     let kms = ctx.aws.kms();
     let mut marker = None;
@@ -68,9 +69,11 @@ async fn find_key(ctx: &Context, name: &str, alias: &str) -> anyhow::Result<Opti
         for key_id in out.keys().iter().filter_map(|k| k.key_id()) {
             let tags = key_tags(ctx, key_id).await?;
             let has = |k: &str, v: &str| tags.iter().any(|(tk, tv)| tk == k && tv == v);
-            if has("Name", name) && has(crate::model::TAG_ENV, &ctx.environment.name) && is_enabled(ctx, key_id).await?
+            if has("Name", name)
+                && has(crate::model::TAG_ENV, &ctx.environment.name)
+                && let Some(key) = enabled(ctx, key_id).await?
             {
-                return Ok(Some(key_id.to_owned()));
+                return Ok(Some(key));
             }
         }
         match out.next_marker() {
@@ -88,15 +91,10 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
     let kms = ctx.aws.kms();
     match resource.kind() {
         "aws_kms_key" => {
-            let Some(key_id) = find_key(ctx, &resource.name, &alias_of(&resource.name)).await? else {
+            let Some(key) = find_key(ctx, &resource.name, &alias_of(&resource.name)).await? else {
                 return Ok(Observed::Absent);
             };
-            let described = kms
-                .describe_key()
-                .key_id(&key_id)
-                .send()
-                .await
-                .map_err(|e| sdk_error(ctx, "kms", "DescribeKey", &key_id, e))?;
+            let key_id = key.key_id().to_owned();
             let rotation = kms
                 .get_key_rotation_status()
                 .key_id(&key_id)
@@ -105,7 +103,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 .map_err(|e| sdk_error(ctx, "kms", "GetKeyRotationStatus", &key_id, e))?;
             let tags = key_tags(ctx, &key_id).await?;
             let attributes: Attributes = [
-                ("description", json!(described.key_metadata().and_then(|m| m.description()).unwrap_or_default())),
+                ("description", json!(key.description().unwrap_or_default())),
                 ("enable_key_rotation", json!(rotation.key_rotation_enabled())),
                 ("tags", tags_value(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))),
             ]
@@ -141,7 +139,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
         "aws_kms_key" => {
             // An interrupted run may have created the key but not its alias: adopt that key.
             let key_id = match find_key(ctx, &resource.name, &alias_of(&resource.name)).await? {
-                Some(key_id) => key_id,
+                Some(key) => key.key_id().to_owned(),
                 None => {
                     let out = kms
                         .create_key()
@@ -259,16 +257,14 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
     match crate::plan::kind_of(&change.address) {
         // KMS never deletes a key at once: the shortest waiting period is 7 days, during which
         // the key is disabled (PendingDeletion) and plan no longer finds it.
-        "aws_kms_key" => match kms.schedule_key_deletion().key_id(id).pending_window_in_days(7).send().await {
-            Ok(_) => Ok(()),
-            Err(err) if code(&err) == Some("NotFoundException") => Ok(()),
-            Err(err) => Err(sdk_error(ctx, "kms", "ScheduleKeyDeletion", id, err)),
-        },
-        "aws_kms_alias" => match kms.delete_alias().alias_name(id).send().await {
-            Ok(_) => Ok(()),
-            Err(err) if code(&err) == Some("NotFoundException") => Ok(()),
-            Err(err) => Err(sdk_error(ctx, "kms", "DeleteAlias", id, err)),
-        },
+        "aws_kms_key" => {
+            let result = kms.schedule_key_deletion().key_id(id).pending_window_in_days(7).send().await;
+            deleted(ctx, "kms", "ScheduleKeyDeletion", id, result, |c| c == "NotFoundException")
+        }
+        "aws_kms_alias" => {
+            let result = kms.delete_alias().alias_name(id).send().await;
+            deleted(ctx, "kms", "DeleteAlias", id, result, |c| c == "NotFoundException")
+        }
         other => bail!("kms provider: unknown resource type {other}"),
     }
 }

@@ -17,7 +17,7 @@ use aws_sdk_s3::types::{
 };
 use serde_json::{Value, json};
 
-use super::{Context, code, sdk_error, str_attr, tags_attr, tags_value};
+use super::{Context, code, deleted, sdk_error, str_attr, tags_attr, tags_value};
 use crate::plan::{Attributes, Change, Observed, Resource};
 
 /// Runs a read; `Ok(None)` when the answer is 404 or one of the `absent` error codes.
@@ -338,11 +338,8 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
                     .map_err(|e| sdk_error(ctx, "s3", "DeleteObjects", bucket, e))?;
                 versions = list_versions(ctx, bucket).await?;
             }
-            match s3.delete_bucket().bucket(bucket).send().await {
-                Ok(_) => Ok(()),
-                Err(err) if code(&err) == Some("NoSuchBucket") => Ok(()),
-                Err(err) => Err(sdk_error(ctx, "s3", "DeleteBucket", bucket, err)),
-            }
+            let result = s3.delete_bucket().bucket(bucket).send().await;
+            deleted(ctx, "s3", "DeleteBucket", bucket, result, |c| c == "NoSuchBucket")
         }
         "aws_s3_bucket_versioning" => {
             // Versioning cannot be removed from a bucket, only suspended (as Terraform does).
@@ -354,41 +351,25 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
                 )
                 .send()
                 .await;
-            tolerate_no_bucket(ctx, "PutBucketVersioning", bucket, result)
+            deleted(ctx, "s3", "PutBucketVersioning", bucket, result, |c| c == "NoSuchBucket")
         }
         "aws_s3_bucket_server_side_encryption_configuration" => {
             let result = s3.delete_bucket_encryption().bucket(bucket).send().await;
-            tolerate_no_bucket(ctx, "DeleteBucketEncryption", bucket, result)
+            deleted(ctx, "s3", "DeleteBucketEncryption", bucket, result, |c| c == "NoSuchBucket")
         }
         "aws_s3_bucket_public_access_block" => {
             let result = s3.delete_public_access_block().bucket(bucket).send().await;
-            tolerate_no_bucket(ctx, "DeletePublicAccessBlock", bucket, result)
+            deleted(ctx, "s3", "DeletePublicAccessBlock", bucket, result, |c| c == "NoSuchBucket")
         }
         "aws_s3_bucket_policy" => {
             let result = s3.delete_bucket_policy().bucket(bucket).send().await;
-            tolerate_no_bucket(ctx, "DeleteBucketPolicy", bucket, result)
+            deleted(ctx, "s3", "DeleteBucketPolicy", bucket, result, |c| c == "NoSuchBucket")
         }
         "aws_s3_bucket_lifecycle_configuration" => {
             let result = s3.delete_bucket_lifecycle().bucket(bucket).send().await;
-            tolerate_no_bucket(ctx, "DeleteBucketLifecycle", bucket, result)
+            deleted(ctx, "s3", "DeleteBucketLifecycle", bucket, result, |c| c == "NoSuchBucket")
         }
         other => bail!("s3 provider: unknown resource type {other}"),
-    }
-}
-
-fn tolerate_no_bucket<T, E>(
-    ctx: &Context,
-    operation: &str,
-    bucket: &str,
-    result: Result<T, SdkError<E, HttpResponse>>,
-) -> anyhow::Result<()>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match result {
-        Ok(_) => Ok(()),
-        Err(err) if code(&err) == Some("NoSuchBucket") => Ok(()),
-        Err(err) => Err(sdk_error(ctx, "s3", operation, bucket, err)),
     }
 }
 

@@ -13,8 +13,8 @@ use aws_sdk_ec2::types::{
 };
 use serde_json::{Value, json};
 
-use super::ec2::{attributes, ec2_tags, filters, is_ours, tag_specification};
-use super::{Context, code, sdk_error, str_attr};
+use super::ec2::{attributes, ec2_tags, filters, is_ours, not_found, tag_specification};
+use super::{Context, deleted, sdk_error, str_attr};
 use crate::plan::{Change, Observed, Resource};
 
 fn live(state: Option<&str>) -> bool {
@@ -439,14 +439,9 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
 pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
     let ec2 = ctx.aws.ec2();
     let id = change.id.as_deref().context("delete without an id")?;
-    let gone = |c: Option<&str>| c.is_some_and(|c| c.contains("NotFound") || c == "Gateway.NotAttached");
     macro_rules! call {
         ($operation:literal, $request:expr) => {
-            match $request.send().await {
-                Ok(_) => Ok(()),
-                Err(err) if gone(code(&err)) => Ok(()),
-                Err(err) => Err(sdk_error(ctx, "ec2", $operation, &change.name, err)),
-            }
+            deleted(ctx, "ec2", $operation, &change.name, $request.send().await, not_found)
         };
     }
     let (first, second) = id.split_once('/').unwrap_or((id, ""));
