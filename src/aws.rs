@@ -100,9 +100,15 @@ impl Aws {
         client!(self, aws_sdk_redshift, "redshift")
     }
 
-    /// Redshift Data API client.
+    /// Redshift Data API client. Against an emulator it does not retry: the moto sidecar
+    /// answers the operations it lacks (`ListSchemas`) with a bare HTTP 500, which retrying only
+    /// makes slower.
     pub fn redshift_data(&self) -> aws_sdk_redshiftdata::Client {
-        client!(self, aws_sdk_redshiftdata, "redshift_data")
+        let mut builder = aws_sdk_redshiftdata::config::Builder::from(&self.config);
+        if let Some(url) = self.endpoint("redshift_data") {
+            builder = builder.endpoint_url(url).retry_config(RetryConfig::disabled());
+        }
+        aws_sdk_redshiftdata::Client::from_conf(builder.build())
     }
 
     /// Directory Service client.

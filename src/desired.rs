@@ -36,6 +36,9 @@ pub fn resources(environment: &Environment, components: &[Component]) -> Vec<Res
     if wanted(Component::Catalog) {
         catalog(environment, &mut out);
     }
+    if wanted(Component::Warehouse) {
+        warehouse(environment, &mut out);
+    }
     out
 }
 
@@ -66,7 +69,15 @@ impl Builder<'_> {
             attributes: attrs,
             replace_on: replace_on.iter().map(|s| (*s).to_owned()).collect(),
             depends_on,
+            idempotent_create: false,
         });
+    }
+
+    /// Marks the resource added last as safe to create again (see `Resource::idempotent_create`).
+    fn idempotent(&mut self) {
+        if let Some(last) = self.out.last_mut() {
+            last.idempotent_create = true;
+        }
     }
 }
 
@@ -443,6 +454,169 @@ fn catalog(environment: &Environment, out: &mut Vec<Resource>) {
             vec!["aws_glue_catalog_database.main".into()],
         );
     }
+}
+
+/// The Spectrum role's trust policy: only Redshift may assume it.
+pub fn redshift_trust_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "redshift.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+/// The Spectrum role's inline policy, least privilege: list and read the streams' prefixes of
+/// the curated bucket, read the environment's Glue database and its tables and partitions, and
+/// decrypt with the lake key only through S3. ARNs name the account through the
+/// `${aws:PrincipalAccount}` policy variable, so the desired state needs no account id.
+pub fn spectrum_policy(environment: &Environment) -> Value {
+    let curated = model::bucket_name(environment, "curated");
+    let database = model::glue_database_name(environment);
+    let region = &environment.region;
+    let glue = |suffix: &str| format!("arn:aws:glue:{region}:${{aws:PrincipalAccount}}:{suffix}");
+    let prefixes: Vec<String> = environment.streams.iter().map(|s| format!("{}/*", s.name)).collect();
+    let objects: Vec<String> =
+        environment.streams.iter().map(|s| format!("arn:aws:s3:::{curated}/{}/*", s.name)).collect();
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ListStreamPrefixes",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                "Resource": [format!("arn:aws:s3:::{curated}")],
+                "Condition": {"StringLike": {"s3:prefix": prefixes}}
+            },
+            {
+                "Sid": "ReadStreamObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": objects
+            },
+            {
+                "Sid": "ReadCatalog",
+                "Effect": "Allow",
+                "Action": [
+                    "glue:GetDatabase",
+                    "glue:GetTable",
+                    "glue:GetTables",
+                    "glue:GetPartition",
+                    "glue:GetPartitions",
+                    "glue:BatchGetPartition"
+                ],
+                "Resource": [glue("catalog"), glue(&format!("database/{database}")), glue(&format!("table/{database}/*"))]
+            },
+            {
+                "Sid": "DecryptLakeThroughS3",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": ["*"],
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": format!("s3.{region}.amazonaws.com")},
+                    "ForAnyValue:StringEquals": {"kms:ResourceAliases": [lake_key_alias(environment)]}
+                }
+            }
+        ]
+    })
+}
+
+/// The warehouse's cluster identifier (also its subnet group's name): `indutech-<env>-warehouse`.
+pub fn cluster_identifier(environment: &Environment) -> String {
+    model::resource_name(environment, "warehouse")
+}
+
+fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
+    let mut b = Builder { out, component: Component::Warehouse };
+    let c = Component::Warehouse;
+    let w = &environment.warehouse;
+    let role = model::resource_name(environment, "spectrum");
+    b.add(
+        "aws_iam_role.spectrum".into(),
+        role.clone(),
+        attributes(&[
+            ("assume_role_policy", redshift_trust_policy()),
+            ("description", json!(format!("indutech {}: Redshift Spectrum reads the lake", environment.name))),
+            ("tags", tags(environment, c, None)),
+        ]),
+        &[],
+        vec![],
+    );
+    b.add(
+        "aws_iam_role_policy.spectrum_lake_read".into(),
+        format!("{role}/lake-read"),
+        attributes(&[("name", json!("lake-read")), ("policy", spectrum_policy(environment)), ("role", json!(role))]),
+        &[],
+        vec!["aws_iam_role.spectrum".into()],
+    );
+    let cluster = cluster_identifier(environment);
+    let subnets: Vec<String> = model::private_subnets(environment)
+        .into_iter()
+        .map(|(zone, _)| model::resource_name(environment, &format!("private-{zone}")))
+        .collect();
+    let subnet_addresses: Vec<String> =
+        environment.network.availability_zones.iter().map(|z| format!("aws_subnet.{}", zone_key(z))).collect();
+    b.add(
+        "aws_redshift_subnet_group.main".into(),
+        cluster.clone(),
+        attributes(&[
+            ("description", json!(format!("indutech {}: the warehouse's private subnets", environment.name))),
+            ("subnets", json!(subnets)),
+            ("tags", tags(environment, c, None)),
+        ]),
+        &[],
+        subnet_addresses,
+    );
+    b.add(
+        "aws_redshift_cluster.main".into(),
+        cluster.clone(),
+        attributes(&[
+            ("cluster_subnet_group_name", json!(cluster)),
+            ("database_name", json!(w.database)),
+            ("encrypted", json!(true)),
+            ("iam_roles", json!([role])),
+            ("manage_master_password", json!(true)),
+            ("master_username", json!(w.master_username)),
+            ("node_type", json!(w.node_type)),
+            ("number_of_nodes", json!(w.number_of_nodes)),
+            ("publicly_accessible", json!(false)),
+            ("tags", tags(environment, c, None)),
+            ("vpc_security_groups", json!([security_group_name(environment, "warehouse")])),
+        ]),
+        &["cluster_subnet_group_name", "database_name", "master_username"],
+        vec![
+            "aws_redshift_subnet_group.main".into(),
+            "aws_security_group.warehouse".into(),
+            "aws_iam_role.spectrum".into(),
+            "aws_iam_role_policy.spectrum_lake_read".into(),
+        ],
+    );
+    b.add(
+        "aws_redshiftdata_statement.external_schema".into(),
+        w.external_schema.clone(),
+        attributes(&[
+            ("cluster_identifier", json!(cluster)),
+            ("database", json!(w.database)),
+            ("db_user", json!(w.master_username)),
+            ("external_schema", json!(w.external_schema)),
+            ("glue_database", json!(model::glue_database_name(environment))),
+            ("iam_role", json!(role)),
+        ]),
+        &["cluster_identifier", "database", "db_user", "external_schema", "glue_database", "iam_role"],
+        vec!["aws_redshift_cluster.main".into(), "aws_glue_catalog_database.main".into()],
+    );
+    b.idempotent(); // CREATE EXTERNAL SCHEMA IF NOT EXISTS
+}
+
+/// The Spectrum DDL for `external_schema` over `glue_database`, assumed through `role_arn`:
+/// one statement, never batched (Redshift refuses external DDL inside a transaction).
+pub fn external_schema_sql(external_schema: &str, glue_database: &str, role_arn: &str) -> String {
+    format!(
+        "CREATE EXTERNAL SCHEMA IF NOT EXISTS {external_schema} FROM DATA CATALOG DATABASE '{glue_database}' IAM_ROLE \
+         '{role_arn}'"
+    )
 }
 
 #[cfg(test)]

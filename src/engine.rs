@@ -164,6 +164,9 @@ impl Report {
     }
 }
 
+/// How often a running change says it is still running.
+const STILL_EVERY: Duration = Duration::from_secs(10);
+
 /// Progress lines on stderr while applying, Terraform style.
 fn progress(line: &str) {
     eprintln!("{line}");
@@ -235,10 +238,27 @@ pub async fn execute(ctx: &Arc<Context>, plan: &Plan, parallelism: usize, interr
                     let (ctx, change_owned) = (ctx.clone(), change.clone());
                     let (doing, _) = verb(change.action, phase);
                     progress(&format!("{}: {doing}...", change.address));
+                    let still = format!("{}: Still {}...", change.address, doing.to_lowercase());
+                    let address = change.address.clone();
                     running.spawn(async move {
                         let started = Instant::now();
-                        let result = provider::perform(&ctx, &change_owned, phase).await;
-                        (change_owned.address, result, started.elapsed())
+                        let work = provider::perform(&ctx, &change_owned, phase);
+                        tokio::pin!(work);
+                        // Terraform's heartbeat for long waits (cluster available, instances
+                        // running): a line every STILL_EVERY while the change runs.
+                        let mut ticks = tokio::time::interval_at(
+                            tokio::time::Instant::from_std(started) + STILL_EVERY,
+                            STILL_EVERY,
+                        );
+                        let result = loop {
+                            tokio::select! {
+                                result = &mut work => break result,
+                                _ = ticks.tick() => {
+                                    progress(&format!("{still} [{}s elapsed]", started.elapsed().as_secs()));
+                                }
+                            }
+                        };
+                        (address, result, started.elapsed())
                     });
                     pending.remove(i);
                     continue;

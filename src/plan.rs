@@ -103,6 +103,10 @@ pub struct Resource {
     pub replace_on: Vec<String>,
     /// Addresses of the resources this one needs (created before it, deleted after it).
     pub depends_on: Vec<String>,
+    /// Whether creating it again when it exists changes nothing (`CREATE ... IF NOT EXISTS`):
+    /// such a resource is created even when the target cannot report whether it exists.
+    #[serde(default)]
+    pub idempotent_create: bool,
 }
 
 impl Resource {

@@ -11,12 +11,15 @@
 
 mod ec2;
 mod glue;
+mod iam;
 mod kms;
+mod redshift;
 mod s3;
 mod vpn;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use aws_sdk_s3::config::http::HttpResponse;
@@ -36,12 +39,40 @@ pub struct Context {
     /// Whether destroy may delete lake buckets that hold objects (`--force-delete-data`).
     pub force_delete_data: bool,
     ids: Mutex<HashMap<String, String>>,
+    account: tokio::sync::OnceCell<String>,
 }
 
 impl Context {
     /// A context for `environment`.
     pub fn new(environment: Environment, aws: Aws) -> Self {
-        Self { environment, aws, force_delete_data: false, ids: Mutex::new(HashMap::new()) }
+        Self {
+            environment,
+            aws,
+            force_delete_data: false,
+            ids: Mutex::new(HashMap::new()),
+            account: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The AWS account id of the credentials in use (STS `GetCallerIdentity`, asked once),
+    /// for the ARNs some APIs want (Redshift tagging).
+    ///
+    /// Errors: STS refused the credentials.
+    pub async fn account_id(&self) -> anyhow::Result<&str> {
+        let account = self
+            .account
+            .get_or_try_init(|| async {
+                let out = self
+                    .aws
+                    .sts()
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(self, "sts", "GetCallerIdentity", "of the credentials", e))?;
+                out.account.context("GetCallerIdentity returned no account")
+            })
+            .await?;
+        Ok(account)
     }
 
     /// Records the AWS id of the resource at `address` (observed or just created).
@@ -66,14 +97,19 @@ impl Context {
     }
 }
 
-/// An API the target answered with HTTP 501 (not implemented): an emulator's gap.
+/// A step the target cannot perform: an emulator's gap. An API answered with HTTP 501, an
+/// emulated API that answered HTTP 500 without any AWS error (moto's "not implemented"), or an
+/// emulator that accepts work it never does (moto's Redshift Data API statements stay
+/// `STARTED`).
 #[derive(Debug, thiserror::Error)]
-#[error("{operation} is not implemented by {endpoint} (HTTP 501)")]
+#[error("{operation} is not implemented by {endpoint} ({detail})")]
 pub struct NotImplemented {
     /// The API operation, such as `CreateVpnConnectionRoute`.
     pub operation: String,
     /// The endpoint that answered.
     pub endpoint: String,
+    /// How the gap showed, such as `HTTP 501`.
+    pub detail: String,
 }
 
 /// Turns an SDK error into an error that names the operation and the resource, or into
@@ -88,10 +124,29 @@ fn sdk_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    if err.raw_response().map(|r| r.status().as_u16()) == Some(501) {
-        return NotImplemented { operation: operation.to_owned(), endpoint: ctx.endpoint_label(service) }.into();
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let gap = |detail: &str| NotImplemented {
+        operation: operation.to_owned(),
+        endpoint: ctx.endpoint_label(service),
+        detail: detail.to_owned(),
+    };
+    if status == Some(501) {
+        return gap("HTTP 501").into();
     }
-    let detail = match err.as_service_error() {
+    // AWS itself always names its error; an emulator that lacks an operation may answer a bare
+    // 500 page instead. Only an overridden endpoint gets this reading.
+    let emulated = ctx.aws.endpoint(service).is_some();
+    if status == Some(500) && code(&err).is_none() && emulated {
+        return gap("HTTP 500 without an AWS error").into();
+    }
+    // An emulator's success answer that the SDK cannot decode (moto's Redshift Data API sends
+    // timestamps as ISO strings where the AWS JSON protocol has epoch seconds).
+    if status == Some(200) && emulated {
+        let why = format!("{}", aws_sdk_s3::error::DisplayErrorContext(&err));
+        let why = why.split(" (").next().unwrap_or_default().trim_start_matches("service error: unhandled error: ");
+        return gap(&format!("it answered, but not in the AWS protocol: {why}")).into();
+    }
+    let detail = match err.as_service_error().filter(|e| e.code().is_some()) {
         Some(service_error) => {
             format!("{}: {}", service_error.code().unwrap_or("error"), service_error.message().unwrap_or("no message"))
         }
@@ -146,6 +201,8 @@ fn service_of(kind: &str) -> anyhow::Result<&'static str> {
         | "aws_vpn_connection_route"
         | "aws_route"
         | "aws_vpn_gateway_route_propagation" => "vpn",
+        "aws_iam_role" | "aws_iam_role_policy" => "iam",
+        "aws_redshift_subnet_group" | "aws_redshift_cluster" | "aws_redshiftdata_statement" => "redshift",
         other => bail!("indutech has no provider for resource type {other} (a bug: desired state made it)"),
     })
 }
@@ -160,6 +217,8 @@ pub async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Obser
         "glue" => glue::observe(ctx, resource).await,
         "ec2" => ec2::observe(ctx, resource).await,
         "vpn" => vpn::observe(ctx, resource).await,
+        "iam" => iam::observe(ctx, resource).await,
+        "redshift" => redshift::observe(ctx, resource).await,
         _ => unreachable!("service_of returns one of the above"),
     };
     match result {
@@ -222,6 +281,8 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "glue" => glue::delete(ctx, change).await,
             "ec2" => ec2::delete(ctx, change).await,
             "vpn" => vpn::delete(ctx, change).await,
+            "iam" => iam::delete(ctx, change).await,
+            "redshift" => redshift::delete(ctx, change).await,
             _ => unreachable!("service_of returns one of these"),
         };
     }
@@ -233,6 +294,8 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "glue" => glue::update(ctx, resource, change).await,
             "ec2" => ec2::update(ctx, resource, change).await,
             "vpn" => vpn::update(ctx, resource, change).await,
+            "iam" => iam::update(ctx, resource, change).await,
+            "redshift" => redshift::update(ctx, resource, change).await,
             _ => unreachable!("service_of returns one of these"),
         }
     } else {
@@ -242,8 +305,42 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "glue" => glue::create(ctx, resource).await,
             "ec2" => ec2::create(ctx, resource).await,
             "vpn" => vpn::create(ctx, resource).await,
+            "iam" => iam::create(ctx, resource).await,
+            "redshift" => redshift::create(ctx, resource).await,
             _ => unreachable!("service_of returns one of these"),
         }
+    }
+}
+
+/// Polls `check` until it yields a value: at once, then after 0.2 s, doubling up to every 15 s
+/// (every 1 s against an emulator), for at most `bound`.
+///
+/// Errors: `check` failed, or `bound` passed: "`what` after <bound>: `next`" (what the user
+/// should do next, since AWS usually goes on with the work).
+async fn wait_until<T, F, Fut>(
+    ctx: &Context,
+    service: &str,
+    bound: Duration,
+    what: &str,
+    next: &str,
+    mut check: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let started = Instant::now();
+    let ceiling = if ctx.aws.endpoint(service).is_some() { Duration::from_secs(1) } else { Duration::from_secs(15) };
+    let mut pause = Duration::from_millis(200).min(ceiling);
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        if started.elapsed() >= bound {
+            bail!("{what} after {}s: {next}", bound.as_secs());
+        }
+        tokio::time::sleep(pause.min(bound.saturating_sub(started.elapsed()))).await;
+        pause = (pause * 2).min(ceiling);
     }
 }
 

@@ -47,8 +47,13 @@ fn write_env(edit: impl Fn(String) -> String) -> (PathBuf, String) {
 }
 
 async fn test_env() -> TestEnv {
+    test_env_with(|t| t).await
+}
+
+/// A throw-away environment whose file text `edit` changes.
+async fn test_env_with(edit: impl Fn(String) -> String) -> TestEnv {
     bed_is_up();
-    let (path, name) = write_env(|t| t);
+    let (path, name) = write_env(edit);
     let environment = indutech::config::load(path.to_str().unwrap()).expect("the test environment is valid");
     let aws = Aws::new(&environment).await;
     TestEnv { path, name, environment, aws }
@@ -133,6 +138,16 @@ impl TestEnv {
                 .all(|c| c.state().is_some_and(|s| s.as_str() == "deleted")),
             "VPN connections left"
         );
+        let cluster = indutech::desired::cluster_identifier(&self.environment);
+        let redshift = self.aws.redshift();
+        assert!(
+            redshift.describe_clusters().cluster_identifier(&cluster).send().await.is_err(),
+            "cluster {cluster} left"
+        );
+        let groups = redshift.describe_cluster_subnet_groups().cluster_subnet_group_name(&cluster).send().await;
+        assert!(groups.is_err(), "Redshift subnet group {cluster} left");
+        let role = format!("indutech-{}-spectrum", self.name);
+        assert!(self.aws.iam().get_role().role_name(&role).send().await.is_err(), "IAM role {role} left");
         let database = indutech::model::glue_database_name(&self.environment);
         assert!(self.aws.glue().get_database().name(&database).send().await.is_err(), "Glue database {database} left");
         // KMS cannot delete a key at once: the key must be pending deletion, its alias gone.
@@ -333,6 +348,61 @@ async fn network_drift_an_open_port_and_a_lost_tag_are_repaired() {
         .collect();
     assert!(open.is_empty(), "the 0.0.0.0/0 rule is still there: {open:?}");
     t.destroy_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn warehouse_cluster_role_and_schema_converge_drift_is_repaired_and_destroy_snapshots() {
+    let t = test_env_with(|text| text.replace("skip_final_snapshot = true", "skip_final_snapshot = false")).await;
+    let components = ["--component", "network", "--component", "catalog", "--component", "warehouse"];
+    let out = t.expect(&[&["apply", "--auto-approve"][..], &components].concat(), 0);
+    // The moto sidecar cannot run SQL: apply says the external schema was not performed.
+    assert!(
+        out.contains("not performed (the target lacks the API): aws_redshiftdata_statement.external_schema"),
+        "{out}"
+    );
+    let plan = t.expect(&["plan", "--component", "warehouse", "--detailed-exitcode"], 0);
+    assert!(plan.contains("No changes."), "{plan}");
+    assert!(plan.contains("aws_redshiftdata_statement.external_schema: cannot read it: ListSchemas"), "{plan}");
+
+    let cluster_id = indutech::desired::cluster_identifier(&t.environment);
+    let redshift = t.aws.redshift();
+    let described = redshift.describe_clusters().cluster_identifier(&cluster_id).send().await.unwrap();
+    let cluster = &described.clusters()[0];
+    assert_eq!(cluster.encrypted(), Some(true));
+    assert_eq!(cluster.publicly_accessible(), Some(false));
+    let role = format!("indutech-{}-spectrum", t.name);
+    let iam = t.aws.iam();
+    let role_arn = iam.get_role().role_name(&role).send().await.unwrap().role.unwrap().arn;
+    assert_eq!(cluster.iam_roles().iter().filter_map(|r| r.iam_role_arn()).collect::<Vec<_>>(), [role_arn.as_str()]);
+
+    // Drift: the cluster made public, the role's policy widened, a tag removed from the role.
+    redshift.modify_cluster().cluster_identifier(&cluster_id).publicly_accessible(true).send().await.unwrap();
+    let wide = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+    iam.put_role_policy().role_name(&role).policy_name("lake-read").policy_document(wide).send().await.unwrap();
+    iam.untag_role().role_name(&role).tag_keys("managed-by").send().await.unwrap();
+    let plan = t.expect(&["plan", "--component", "warehouse", "--detailed-exitcode"], 2);
+    assert!(plan.contains("# aws_redshift_cluster.main will be updated in place"), "{plan}");
+    assert!(plan.contains("publicly_accessible"), "{plan}");
+    assert!(plan.contains("# aws_iam_role_policy.spectrum_lake_read will be updated in place"), "{plan}");
+    assert!(plan.contains("# aws_iam_role.spectrum will be updated in place"), "{plan}");
+    t.expect(&["apply", "--component", "warehouse", "--auto-approve"], 0);
+    t.plan_is_empty("warehouse");
+
+    // The warehouse holds data: destroy refuses without --force-delete-data.
+    let out = t.run(&["destroy", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("refusing to delete Redshift cluster"), "{stdout}");
+    t.destroy_all().await;
+    let snapshots = redshift.describe_cluster_snapshots().cluster_identifier(&cluster_id).send().await.unwrap();
+    assert!(
+        snapshots
+            .snapshots()
+            .iter()
+            .any(|s| s.snapshot_identifier().is_some_and(|i| i.starts_with(&format!("{cluster_id}-final-")))),
+        "no final snapshot of {cluster_id}: {:?}",
+        snapshots.snapshots()
+    );
 }
 
 fn tagged_again(name: &str) -> Filter {

@@ -199,6 +199,9 @@ pub struct Warehouse {
     pub external_schema: String,
     /// Whether `destroy` skips the final snapshot (default false).
     pub skip_final_snapshot: bool,
+    /// How long apply and plan wait for a Redshift Data API statement to reach a terminal
+    /// state, seconds (default 120, 1 to 3600).
+    pub statement_timeout_secs: u64,
 }
 
 /// Redpanda brokers.
@@ -722,6 +725,14 @@ fn decode_warehouse(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Wa
     let master_username = reader.or_default(table, "master_username", "indutech_admin".to_owned());
     let external_schema = reader.or_default(table, "external_schema", "lake".to_owned());
     let skip_final_snapshot = reader.or_default(table, "skip_final_snapshot", false);
+    let statement_timeout_secs = reader.or_default(table, "statement_timeout_secs", 120u64);
+    if !(1..=3600).contains(&statement_timeout_secs.value) {
+        reader.error(
+            statement_timeout_secs.span,
+            "warehouse.statement_timeout_secs",
+            format!("{}: must be between 1 and 3600 seconds", statement_timeout_secs.value),
+        );
+    }
     if let Some(node_type) = &node_type
         && !["ra3.", "dc2."].iter().any(|p| node_type.value.starts_with(p))
     {
@@ -746,6 +757,7 @@ fn decode_warehouse(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Wa
         master_username: master_username.value,
         external_schema: external_schema.value,
         skip_final_snapshot: skip_final_snapshot.value,
+        statement_timeout_secs: statement_timeout_secs.value,
     })
 }
 

@@ -26,6 +26,30 @@ pub struct Input<'a> {
     pub gaps: &'a BTreeMap<String, String>,
 }
 
+/// The change that creates `resource`.
+fn create(resource: &Resource) -> Change {
+    Change {
+        address: resource.address.clone(),
+        component: resource.component,
+        name: resource.name.clone(),
+        action: Action::Create,
+        id: None,
+        attributes: resource
+            .attributes
+            .iter()
+            .map(|(name, value)| AttributeChange {
+                name: name.clone(),
+                before: None,
+                after: Some(value.clone()),
+                forces_replacement: false,
+            })
+            .collect(),
+        replace_reasons: Vec::new(),
+        desired: Some(resource.clone()),
+        depends_on: resource.depends_on.clone(),
+    }
+}
+
 /// Computes the plan.
 ///
 /// Apply mode: absent -> create; present and different -> update, or replace when a
@@ -42,6 +66,20 @@ pub fn diff(input: Input<'_>) -> Plan {
     for resource in &resources {
         let observed = input.observed.get(&resource.address).unwrap_or(&Observed::Absent);
         match (input.mode, observed) {
+            (Mode::Apply, Observed::Unverifiable { reason })
+                if resource.idempotent_create && !input.gaps.contains_key(&resource.address) =>
+            {
+                notices.push(Notice {
+                    address: resource.address.clone(),
+                    message: format!("{reason}; its create is idempotent, so apply runs it"),
+                });
+                changes.push(create(resource));
+            }
+            (Mode::Apply, Observed::Unverifiable { reason }) if input.gaps.contains_key(&resource.address) => notices
+                .push(Notice {
+                    address: resource.address.clone(),
+                    message: format!("{reason}; {}", input.gaps[&resource.address]),
+                }),
             (_, Observed::Unverifiable { reason }) => {
                 notices.push(Notice { address: resource.address.clone(), message: reason.clone() })
             }
@@ -61,26 +99,7 @@ pub fn diff(input: Input<'_>) -> Plan {
                 desired: None,
                 depends_on: resource.depends_on.clone(),
             }),
-            (Mode::Apply, Observed::Absent) => changes.push(Change {
-                address: resource.address.clone(),
-                component: resource.component,
-                name: resource.name.clone(),
-                action: Action::Create,
-                id: None,
-                attributes: resource
-                    .attributes
-                    .iter()
-                    .map(|(name, value)| AttributeChange {
-                        name: name.clone(),
-                        before: None,
-                        after: Some(value.clone()),
-                        forces_replacement: false,
-                    })
-                    .collect(),
-                replace_reasons: Vec::new(),
-                desired: Some(resource.clone()),
-                depends_on: resource.depends_on.clone(),
-            }),
+            (Mode::Apply, Observed::Absent) => changes.push(create(resource)),
             (Mode::Apply, Observed::Present { id, attributes }) => {
                 // An attribute the provider could not read from the target is missing from
                 // the observation: say so instead of planning a change that never converges.
@@ -206,6 +225,7 @@ fn apply_order(changes: Vec<Change>) -> Vec<Change> {
                 attributes: Default::default(),
                 replace_on: Vec::new(),
                 depends_on: c.depends_on.clone(),
+                idempotent_create: false,
             })
             .collect()
     };
@@ -237,6 +257,7 @@ mod tests {
             attributes: serde_json::from_value::<Attributes>(attributes).unwrap(),
             replace_on: replace_on.iter().map(|s| s.to_string()).collect(),
             depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
+            idempotent_create: false,
         }
     }
 
@@ -342,6 +363,39 @@ mod tests {
         assert_eq!(plan.changes[1].replace_reasons, ["it depends on aws_vpc.main, which is replaced"]);
         assert!(plan.changes[1].attributes.is_empty());
         assert_eq!(plan.summary().replace, 3);
+    }
+
+    #[test]
+    fn an_idempotent_create_runs_when_unverifiable_until_a_gap_is_recorded() {
+        let mut schema = resource("aws_redshiftdata_statement.s", json!({"external_schema": "lake"}), &[], &[]);
+        schema.idempotent_create = true;
+        let observed = [("aws_redshiftdata_statement.s", Observed::Unverifiable { reason: "cannot read it".into() })];
+        let plan = run(Mode::Apply, std::slice::from_ref(&schema), &observed, &[]);
+        assert_eq!(actions(&plan), [("aws_redshiftdata_statement.s".to_owned(), Action::Create)]);
+        assert!(plan.notices[0].message.contains("idempotent"), "{:?}", plan.notices);
+
+        let gaps = BTreeMap::from([("aws_redshiftdata_statement.s".to_owned(), "at the last apply, X".to_owned())]);
+        let observed: BTreeMap<String, Observed> = observed.iter().map(|(a, o)| (a.to_string(), o.clone())).collect();
+        let plan = diff(Input {
+            mode: Mode::Apply,
+            environment: "t",
+            inputs_digest: "in",
+            observed_digest: "obs",
+            resources: std::slice::from_ref(&schema),
+            observed: &observed,
+            orphans: &[],
+            gaps: &gaps,
+        });
+        assert!(!plan.has_changes());
+        assert_eq!(plan.notices[0].message, "cannot read it; at the last apply, X");
+        // Destroy never deletes what it cannot see.
+        let plan = run(
+            Mode::Destroy,
+            &[schema],
+            &[("aws_redshiftdata_statement.s", observed["aws_redshiftdata_statement.s"].clone())],
+            &[],
+        );
+        assert!(!plan.has_changes());
     }
 
     #[test]

@@ -156,6 +156,7 @@ mod tests {
             attributes: serde_json::from_value::<Attributes>(attributes).unwrap(),
             replace_on: replace_on.iter().map(|s| s.to_string()).collect(),
             depends_on: vec![],
+            idempotent_create: false,
         }
     }
 

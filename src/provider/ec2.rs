@@ -49,8 +49,11 @@ pub(super) fn attributes(pairs: Vec<(&str, Value)>) -> Attributes {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
-/// `(id, name)` of this environment's subnets, optionally only those with these ids.
-async fn subnet_names(ctx: &Context, ids: Option<Vec<String>>) -> anyhow::Result<Vec<(String, String, String)>> {
+/// `(id, name, zone)` of this environment's subnets, optionally only those with these ids.
+pub(super) async fn subnet_names(
+    ctx: &Context,
+    ids: Option<Vec<String>>,
+) -> anyhow::Result<Vec<(String, String, String)>> {
     let out = ctx
         .aws
         .ec2()
@@ -73,6 +76,23 @@ async fn subnet_names(ctx: &Context, ids: Option<Vec<String>>) -> anyhow::Result
             )
         })
         .collect())
+}
+
+/// The id of this environment's security group called `name`, if it exists.
+pub(super) async fn security_group_id(ctx: &Context, name: &str) -> anyhow::Result<Option<String>> {
+    let out = ctx
+        .aws
+        .ec2()
+        .describe_security_groups()
+        .set_filters(Some(filters(ctx, Some(name))))
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeSecurityGroups", name, e))?;
+    Ok(out
+        .security_groups()
+        .iter()
+        .find(|g| is_ours(ctx, g.tags(), Some(name)))
+        .and_then(|g| g.group_id().map(str::to_owned)))
 }
 
 /// The private route table's id and associations `(association id, subnet id)`.
