@@ -3,7 +3,7 @@
 //! `--env dev` means `environments/dev.toml` (below the current directory); anything with a `/`
 //! or ending in `.toml` is taken as a path. The environment file names a streams folder
 //! (`streams_dir`, default `streams` next to it) whose `*.toml` files each define one stream;
-//! `[streams.NAME]` in the environment adjusts that stream's partitions and replication.
+//! `[streams.NAME]` in the environment adjusts that stream's partitions, replication and topic.
 //!
 //! Loading is pure: it reads files and nothing else, so an invalid environment never reaches
 //! AWS. It reports every problem at once as [`Diagnostic`]s.
@@ -119,6 +119,9 @@ pub fn load(env: &str) -> Result<Environment, LoadError> {
             Some(stream) => {
                 stream.partitions = stream_override.partitions.unwrap_or(stream.partitions);
                 stream.replication = stream_override.replication.unwrap_or(stream.replication);
+                if let Some(topic) = &stream_override.topic {
+                    stream.topic = topic.clone();
+                }
             }
             None => diagnostics.push(source.diagnostic(
                 stream_override.name.span.start,

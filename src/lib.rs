@@ -18,3 +18,4 @@ pub mod lock;
 pub mod model;
 pub mod plan;
 pub mod provider;
+pub mod render;

@@ -12,6 +12,8 @@
 mod ec2;
 mod glue;
 mod iam;
+mod instances;
+pub mod kafka;
 mod kms;
 mod redshift;
 mod s3;
@@ -203,6 +205,8 @@ fn service_of(kind: &str) -> anyhow::Result<&'static str> {
         | "aws_vpn_gateway_route_propagation" => "vpn",
         "aws_iam_role" | "aws_iam_role_policy" => "iam",
         "aws_redshift_subnet_group" | "aws_redshift_cluster" | "aws_redshiftdata_statement" => "redshift",
+        "aws_instance" => "instances",
+        "kafka_topic" => "kafka",
         other => bail!("indutech has no provider for resource type {other} (a bug: desired state made it)"),
     })
 }
@@ -219,6 +223,8 @@ pub async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Obser
         "vpn" => vpn::observe(ctx, resource).await,
         "iam" => iam::observe(ctx, resource).await,
         "redshift" => redshift::observe(ctx, resource).await,
+        "instances" => instances::observe(ctx, resource).await,
+        "kafka" => kafka::observe(ctx, resource).await,
         _ => unreachable!("service_of returns one of the above"),
     };
     match result {
@@ -283,6 +289,8 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "vpn" => vpn::delete(ctx, change).await,
             "iam" => iam::delete(ctx, change).await,
             "redshift" => redshift::delete(ctx, change).await,
+            "instances" => instances::delete(ctx, change).await,
+            "kafka" => kafka::delete(ctx, change).await,
             _ => unreachable!("service_of returns one of these"),
         };
     }
@@ -296,6 +304,8 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "vpn" => vpn::update(ctx, resource, change).await,
             "iam" => iam::update(ctx, resource, change).await,
             "redshift" => redshift::update(ctx, resource, change).await,
+            "instances" => instances::update(ctx, resource, change).await,
+            "kafka" => kafka::update(ctx, resource, change).await,
             _ => unreachable!("service_of returns one of these"),
         }
     } else {
@@ -307,6 +317,8 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "vpn" => vpn::create(ctx, resource).await,
             "iam" => iam::create(ctx, resource).await,
             "redshift" => redshift::create(ctx, resource).await,
+            "instances" => instances::create(ctx, resource).await,
+            "kafka" => kafka::create(ctx, resource).await,
             _ => unreachable!("service_of returns one of these"),
         }
     }

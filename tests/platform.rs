@@ -138,6 +138,16 @@ impl TestEnv {
                 .all(|c| c.state().is_some_and(|s| s.as_str() == "deleted")),
             "VPN connections left"
         );
+        let instances = ec2.describe_instances().filters(tagged_again(&self.name)).send().await.unwrap();
+        let live: Vec<&str> = instances
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| ours(i.tags()))
+            .filter(|i| i.state().and_then(|s| s.name()).is_none_or(|n| n.as_str() != "terminated"))
+            .filter_map(|i| i.instance_id())
+            .collect();
+        assert!(live.is_empty(), "instances left: {live:?}");
         let cluster = indutech::desired::cluster_identifier(&self.environment);
         let redshift = self.aws.redshift();
         assert!(
@@ -403,6 +413,94 @@ async fn warehouse_cluster_role_and_schema_converge_drift_is_repaired_and_destro
         "no final snapshot of {cluster_id}: {:?}",
         snapshots.snapshots()
     );
+}
+
+/// `(partitions, replicas)` of `topic` on the local broker, None when it does not exist.
+fn topic_on_broker(topic: &str) -> Option<(usize, usize)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", "127.0.0.1:9092").create().unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let t = metadata.topics().iter().find(|t| t.name() == topic)?;
+    if t.error().is_some() || t.partitions().is_empty() {
+        return None;
+    }
+    Some((t.partitions().len(), t.partitions()[0].replicas().len()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redpanda_brokers_and_topics_converge_drift_is_repaired_and_destroy_removes_them() {
+    // Topic names are global on the shared broker: give this environment its own.
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let t = test_env_with(|text| {
+        let mut text = text;
+        for stream in ["client_tickets", "incident_events", "sensor_readings"] {
+            let header = format!("[streams.{stream}]\n");
+            text = text.replacen(&header, &format!("{header}topic = \"{prefix}_{stream}\"\n"), 1);
+        }
+        text
+    })
+    .await;
+    t.expect(&["apply", "--component", "network", "--component", "redpanda", "--auto-approve"], 0);
+    t.plan_is_empty("redpanda");
+    assert_eq!(topic_on_broker(&format!("{prefix}_client_tickets")), Some((3, 1)));
+
+    // Three brokers at their fixed addresses, spread over the two zones, rack tag = zone.
+    let ec2 = t.aws.ec2();
+    let running = ec2
+        .describe_instances()
+        .filters(tagged_again(&t.name))
+        .filters(Filter::builder().name("instance-state-name").values("running").build())
+        .send()
+        .await
+        .unwrap();
+    let mut placed: Vec<(String, String)> = running
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| i.tags().iter().any(|tag| tag.key() == Some("indutech:env") && tag.value() == Some(&t.name)))
+        .map(|i| {
+            let zone = i.placement().and_then(|p| p.availability_zone()).unwrap_or_default().to_owned();
+            (i.private_ip_address().unwrap_or_default().to_owned(), zone)
+        })
+        .collect();
+    placed.sort();
+    let want = [("10.40.0.10", "us-east-1a"), ("10.40.0.11", "us-east-1a"), ("10.40.16.10", "us-east-1b")];
+    assert_eq!(placed, want.map(|(ip, z)| (ip.to_owned(), z.to_owned())));
+
+    // Drift: a broker loses a tag and is moved into the worker security group.
+    let broker = indutech::desired::broker_name(&t.environment, 0);
+    let instances = ec2
+        .describe_instances()
+        .filters(Filter::builder().name("tag:Name").values(&broker).build())
+        .filters(Filter::builder().name("instance-state-name").values("running").build())
+        .send()
+        .await
+        .unwrap();
+    let instance = instances.reservations()[0].instances()[0].instance_id().unwrap().to_owned();
+    ec2.delete_tags().resources(&instance).tags(Tag::builder().key("indutech:rack").build()).send().await.unwrap();
+    let worker_sg = indutech::desired::security_group_name(&t.environment, "worker");
+    let groups = ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("group-name").values(&worker_sg).build())
+        .send()
+        .await
+        .unwrap();
+    let worker_sg_id = groups.security_groups()[0].group_id().unwrap().to_owned();
+    ec2.modify_instance_attribute().instance_id(&instance).groups(&worker_sg_id).send().await.unwrap();
+    let plan = t.expect(&["plan", "--component", "redpanda", "--detailed-exitcode"], 2);
+    assert!(plan.contains("# aws_instance.broker_0 will be updated in place"), "{plan}");
+    assert!(plan.contains("indutech:rack"), "{plan}");
+    assert!(plan.contains("vpc_security_groups"), "{plan}");
+    t.expect(&["apply", "--component", "redpanda", "--auto-approve"], 0);
+    t.plan_is_empty("redpanda");
+
+    // Topics hold records: destroy refuses without --force-delete-data.
+    let out = t.run(&["destroy", "--component", "redpanda", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("refusing to delete topic"));
+    t.destroy_all().await;
+    assert_eq!(topic_on_broker(&format!("{prefix}_client_tickets")), None);
 }
 
 fn tagged_again(name: &str) -> Filter {

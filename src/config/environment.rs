@@ -319,6 +319,7 @@ pub(crate) struct StreamOverride {
     pub(crate) name: Spanned<String>,
     pub(crate) partitions: Option<u32>,
     pub(crate) replication: Option<u16>,
+    pub(crate) topic: Option<String>,
 }
 
 /// Decodes and checks an environment file's root table; problems go to `reader`.
@@ -859,7 +860,13 @@ fn decode_stream_overrides(reader: &mut Reader<'_>, table: Table<'_>) -> Vec<Str
     for (name, mut sub) in reader.entries(table) {
         let partitions = reader.optional::<u32>(&mut sub, "partitions");
         let replication = reader.optional::<u16>(&mut sub, "replication");
+        let topic = reader.optional::<String>(&mut sub, "topic");
         let path = sub.path().to_owned();
+        if let Some(t) = &topic
+            && !super::stream::is_topic_name(&t.value)
+        {
+            reader.error(t.span, &format!("{path}.topic"), format!("`{}` is not a valid Kafka topic name", t.value));
+        }
         reader.finish(sub);
         if let Some(p) = &partitions
             && p.value == 0
@@ -875,6 +882,7 @@ fn decode_stream_overrides(reader: &mut Reader<'_>, table: Table<'_>) -> Vec<Str
             name,
             partitions: partitions.map(|p| p.value),
             replication: replication.map(|r| r.value),
+            topic: topic.map(|t| t.value),
         });
     }
     overrides

@@ -160,7 +160,7 @@ fn is_identifier(name: &str) -> bool {
 }
 
 /// Is `name` a valid Kafka topic name?
-fn is_topic_name(name: &str) -> bool {
+pub(crate) fn is_topic_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 249
         && name != "."

@@ -1,0 +1,212 @@
+//! EC2 instances (the Redpanda brokers): found by `Name` and environment tags among instances
+//! that are not terminated; created with their fixed private IP (an IP already in use makes
+//! AWS refuse a duplicate), IMDSv2 required, tags in the launch call, and the rendered cloud-init
+//! as user data; apply waits (bounded) until they run, destroy until they are terminated.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use aws_sdk_ec2::types::{
+    HttpTokensState, Instance, InstanceMetadataOptionsRequest, InstanceStateName, InstanceType, ResourceType,
+};
+use serde_json::{Value, json};
+
+use super::ec2::{attributes, ec2_tags, filters, is_ours, security_group_id, subnet_names, tag_specification};
+use super::{Context, deleted, sdk_error, str_attr, wait_until};
+use crate::plan::{Change, Observed, Resource};
+
+/// How long an instance may take to run or to terminate.
+const INSTANCE_WAIT: Duration = Duration::from_secs(10 * 60);
+
+fn gone(state: Option<&InstanceStateName>) -> bool {
+    matches!(state, Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown))
+}
+
+/// This environment's live instance called `name`, if any.
+async fn instance(ctx: &Context, name: &str) -> anyhow::Result<Option<Instance>> {
+    let out = ctx
+        .aws
+        .ec2()
+        .describe_instances()
+        .set_filters(Some(filters(ctx, Some(name))))
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeInstances", name, e))?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| is_ours(ctx, i.tags(), Some(name)) && !gone(i.state().and_then(|s| s.name())))
+        .cloned())
+}
+
+/// The user data of `resource`, rendered again from the environment (its digest is the
+/// attribute; the text is never kept in the plan).
+fn user_data(ctx: &Context, resource: &Resource) -> anyhow::Result<String> {
+    let index: u32 = resource
+        .address
+        .rsplit('_')
+        .next()
+        .and_then(|i| i.parse().ok())
+        .with_context(|| format!("{}: not a broker address", resource.address))?;
+    let placement = crate::model::broker_placements(&ctx.environment)
+        .into_iter()
+        .find(|p| p.index == index)
+        .with_context(|| format!("{}: no such broker in the environment", resource.address))?;
+    let text = crate::render::broker_cloud_init(&ctx.environment, &placement)?;
+    let want = str_attr(resource, "user_data_sha256")?;
+    if crate::render::sha256_hex(&text) != want {
+        bail!(
+            "{}: the rendered user data no longer matches the plan (the binary changed); plan again",
+            resource.address
+        );
+    }
+    Ok(text)
+}
+
+pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
+    let Some(i) = instance(ctx, &resource.name).await? else { return Ok(Observed::Absent) };
+    let id = i.instance_id().unwrap_or_default().to_owned();
+    let subnets = subnet_names(ctx, i.subnet_id().map(|s| vec![s.to_owned()])).await?;
+    let subnet = subnets.first().map_or_else(|| json!(i.subnet_id()), |(_, name, _)| json!(name));
+    let mut groups: Vec<&str> = i.security_groups().iter().filter_map(|g| g.group_name()).collect();
+    groups.sort();
+    let mut attrs = attributes(vec![
+        ("ami", json!(i.image_id())),
+        ("availability_zone", json!(i.placement().and_then(|p| p.availability_zone()))),
+        ("instance_type", json!(i.instance_type().map(|t| t.as_str()))),
+        ("private_ip", json!(i.private_ip_address())),
+        ("subnet", subnet),
+        ("tags", ec2_tags(i.tags())),
+        ("vpc_security_groups", json!(groups)),
+    ]);
+    if let Some(tokens) = i.metadata_options().and_then(|m| m.http_tokens()) {
+        attrs.insert("metadata_http_tokens".into(), json!(tokens.as_str()));
+    }
+    let user_data = ctx
+        .aws
+        .ec2()
+        .describe_instance_attribute()
+        .instance_id(&id)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeInstanceAttribute", &resource.name, e))?;
+    if let Some(encoded) = user_data.user_data().and_then(|u| u.value()) {
+        let bytes = aws_smithy_types::base64::decode(encoded).context("user data is not base64")?;
+        attrs.insert("user_data_sha256".into(), json!(crate::render::sha256_hex(&String::from_utf8_lossy(&bytes))));
+    }
+    Ok(Observed::Present { id, attributes: attrs })
+}
+
+async fn wait_state(ctx: &Context, name: &str, id: &str, want: InstanceStateName) -> anyhow::Result<()> {
+    let what = format!("instance {name} ({id}) is not {} yet", want.as_str());
+    let next = format!("check it with `aws ec2 describe-instances --instance-ids {id}`, then run apply again");
+    wait_until(ctx, "ec2", INSTANCE_WAIT, &what, &next, || async {
+        let out = ctx
+            .aws
+            .ec2()
+            .describe_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .map_err(|e| sdk_error(ctx, "ec2", "DescribeInstances", name, e))?;
+        let state = out.reservations().iter().flat_map(|r| r.instances()).find_map(|i| i.state()?.name().cloned());
+        if want == InstanceStateName::Running && gone(state.as_ref()) {
+            bail!("instance {name} ({id}) stopped by itself ({:?}): see its console output", state);
+        }
+        Ok((state.as_ref() == Some(&want)).then_some(()))
+    })
+    .await
+}
+
+pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+    let name = resource.name.as_str();
+    let subnet_name = str_attr(resource, "subnet")?;
+    let subnet = subnet_names(ctx, None)
+        .await?
+        .into_iter()
+        .find(|(_, n, _)| n == subnet_name)
+        .map(|(id, _, _)| id)
+        .with_context(|| format!("subnet {subnet_name} does not exist (apply the network component first)"))?;
+    let mut groups = Vec::new();
+    for group in resource.attributes["vpc_security_groups"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        groups.push(
+            security_group_id(ctx, group).await?.with_context(|| format!("security group {group} does not exist"))?,
+        );
+    }
+    let user_data = aws_smithy_types::base64::encode(user_data(ctx, resource)?);
+    let out = ctx
+        .aws
+        .ec2()
+        .run_instances()
+        .image_id(str_attr(resource, "ami")?)
+        .instance_type(InstanceType::from(str_attr(resource, "instance_type")?))
+        .min_count(1)
+        .max_count(1)
+        .subnet_id(subnet)
+        .private_ip_address(str_attr(resource, "private_ip")?)
+        .set_security_group_ids(Some(groups))
+        .user_data(user_data)
+        .metadata_options(InstanceMetadataOptionsRequest::builder().http_tokens(HttpTokensState::Required).build())
+        .tag_specifications(tag_specification(resource, ResourceType::Instance))
+        .tag_specifications(tag_specification(resource, ResourceType::Volume))
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "RunInstances", name, e))?;
+    let id = out.instances().first().and_then(|i| i.instance_id()).context("RunInstances returned no instance")?;
+    ctx.set_id(&resource.address, id);
+    wait_state(ctx, name, id, InstanceStateName::Running).await
+}
+
+pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) -> anyhow::Result<()> {
+    let id = ctx.id(&resource.address)?;
+    for attribute in &change.attributes {
+        match attribute.name.as_str() {
+            "tags" => super::ec2::retag(ctx, &id, resource, attribute.before.as_ref()).await?,
+            "vpc_security_groups" => {
+                let mut groups = Vec::new();
+                for group in resource.attributes["vpc_security_groups"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    groups.push(
+                        security_group_id(ctx, group)
+                            .await?
+                            .with_context(|| format!("security group {group} does not exist"))?,
+                    );
+                }
+                ctx.aws
+                    .ec2()
+                    .modify_instance_attribute()
+                    .instance_id(&id)
+                    .set_groups(Some(groups))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(ctx, "ec2", "ModifyInstanceAttribute", &resource.name, e))?;
+            }
+            "metadata_http_tokens" => {
+                ctx.aws
+                    .ec2()
+                    .modify_instance_metadata_options()
+                    .instance_id(&id)
+                    .http_tokens(HttpTokensState::from(str_attr(resource, "metadata_http_tokens")?))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(ctx, "ec2", "ModifyInstanceMetadataOptions", &resource.name, e))?;
+            }
+            other => bail!("{}: `{other}` cannot be updated in place (a bug in desired state)", resource.address),
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
+    let Some(i) = instance(ctx, &change.name).await? else { return Ok(()) };
+    let id = i.instance_id().unwrap_or_default().to_owned();
+    let result = ctx.aws.ec2().terminate_instances().instance_ids(&id).send().await;
+    deleted(ctx, "ec2", "TerminateInstances", &change.name, result, super::ec2::not_found)?;
+    wait_state(ctx, &change.name, &id, InstanceStateName::Terminated).await
+}

@@ -1,0 +1,153 @@
+//! Kafka topics, one per stream, through the Kafka admin API (rdkafka) of the bootstrap
+//! servers: `redpanda.bootstrap_servers`, or the brokers' fixed IPs on port 9092. A topic is
+//! observed in the cluster metadata (partitions, replicas of partition 0); partitions can only
+//! grow; a topic is deleted only with `--force-delete-data` (it holds records).
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::RDKafkaErrorCode;
+use serde_json::json;
+
+use super::{Context, str_attr};
+use crate::plan::{Change, Observed, Resource};
+
+/// How long a metadata request or an admin operation may take.
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// `host:port,...` of the cluster indutech talks to for `environment`.
+pub fn bootstrap_servers(environment: &crate::config::environment::Environment) -> String {
+    if environment.redpanda.bootstrap_servers.is_empty() {
+        crate::model::broker_placements(environment)
+            .iter()
+            .map(|p| format!("{}:{}", p.private_ip, crate::desired::BROKER_PORTS[0]))
+            .collect::<Vec<_>>()
+            .join(",")
+    } else {
+        environment.redpanda.bootstrap_servers.join(",")
+    }
+}
+
+fn admin(ctx: &Context) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers(&ctx.environment))
+        .set("socket.timeout.ms", TIMEOUT.as_millis().to_string())
+        .create()
+        .context("creating the Kafka admin client")
+}
+
+fn options() -> AdminOptions {
+    AdminOptions::new().operation_timeout(Some(TIMEOUT)).request_timeout(Some(TIMEOUT))
+}
+
+/// `(partitions, replication factor)` of `topic`, or None when the cluster has no such topic.
+async fn describe(ctx: &Context, topic: &str) -> anyhow::Result<Option<(usize, usize)>> {
+    let admin = admin(ctx)?;
+    let servers = bootstrap_servers(&ctx.environment);
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let metadata = admin
+            .inner()
+            .fetch_metadata(Some(&topic), TIMEOUT)
+            .with_context(|| format!("reading the metadata of topic {topic} from {servers}"))?;
+        let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else { return Ok(None) };
+        match t.error() {
+            None => {}
+            Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => return Ok(None),
+            Some(e) => bail!("topic {topic} on {servers}: {}", RDKafkaErrorCode::from(e)),
+        }
+        let replicas = t.partitions().first().map_or(0, |p| p.replicas().len());
+        Ok(Some((t.partitions().len(), replicas)))
+    })
+    .await
+    .context("the metadata request panicked")?
+}
+
+/// The result of one admin operation on one topic; `ok_if` codes count as success.
+fn one(
+    results: Vec<Result<String, (String, RDKafkaErrorCode)>>,
+    operation: &str,
+    ok_if: &[RDKafkaErrorCode],
+) -> anyhow::Result<()> {
+    for result in results {
+        if let Err((topic, code)) = result
+            && !ok_if.contains(&code)
+        {
+            bail!("{operation} {topic} failed: {code}");
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
+    let topic = str_attr(resource, "name")?;
+    Ok(match describe(ctx, topic).await? {
+        None => Observed::Absent,
+        Some((partitions, replicas)) => Observed::Present {
+            id: topic.to_owned(),
+            attributes: [
+                ("name", json!(topic)),
+                ("partitions", json!(partitions)),
+                ("replication_factor", json!(replicas)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        },
+    })
+}
+
+pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+    let topic = str_attr(resource, "name")?;
+    let partitions = resource.attributes["partitions"].as_i64().context("partitions")? as i32;
+    let replication = resource.attributes["replication_factor"].as_i64().context("replication_factor")? as i32;
+    let results = admin(ctx)?
+        .create_topics(&[NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))], &options())
+        .await
+        .with_context(|| format!("CreateTopics {topic}"))?;
+    // A killed apply may have created it already: the next plan compares it.
+    one(results, "CreateTopics", &[RDKafkaErrorCode::TopicAlreadyExists])?;
+    ctx.set_id(&resource.address, topic);
+    Ok(())
+}
+
+pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) -> anyhow::Result<()> {
+    let topic = str_attr(resource, "name")?;
+    for attribute in &change.attributes {
+        if attribute.name != "partitions" {
+            bail!("{}: `{}` cannot be updated in place (a bug in desired state)", resource.address, attribute.name);
+        }
+        let want = resource.attributes["partitions"].as_u64().context("partitions")? as usize;
+        let have = attribute.before.as_ref().and_then(|v| v.as_u64()).unwrap_or_default() as usize;
+        if want < have {
+            bail!(
+                "topic {topic} has {have} partitions and the environment asks for {want}: Kafka cannot remove \
+                 partitions; raise the stream's partitions back, or destroy the redpanda component with \
+                 --force-delete-data and apply again (its records are lost)"
+            );
+        }
+        let results = admin(ctx)?
+            .create_partitions(&[NewPartitions::new(topic, want)], &options())
+            .await
+            .with_context(|| format!("CreatePartitions {topic}"))?;
+        one(results, "CreatePartitions", &[])?;
+    }
+    Ok(())
+}
+
+pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
+    if !ctx.force_delete_data {
+        bail!(
+            "refusing to delete topic {}: it holds the stream's records; run again with --force-delete-data",
+            change.name
+        );
+    }
+    let results = admin(ctx)?
+        .delete_topics(&[change.name.as_str()], &options())
+        .await
+        .with_context(|| format!("DeleteTopics {}", change.name))?;
+    one(results, "DeleteTopics", &[RDKafkaErrorCode::UnknownTopicOrPartition])
+}
