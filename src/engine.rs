@@ -216,8 +216,12 @@ pub async fn execute(ctx: &Arc<Context>, plan: &Plan, parallelism: usize, interr
                 let change = pending[i];
                 let waits_for = &waits[change.address.as_str()];
                 if let Some(blocker) = waits_for.iter().find(|w| finished.get(**w) == Some(&false)) {
-                    let reason = format!("{blocker} did not succeed");
-                    outcomes.entry(change.address.clone()).or_insert(Outcome::NotAttempted(reason));
+                    // What needs a step the target cannot perform cannot be performed either.
+                    let outcome = match outcomes.get(*blocker) {
+                        Some(Outcome::NotPerformed(why)) => Outcome::NotPerformed(format!("it needs {blocker}: {why}")),
+                        _ => Outcome::NotAttempted(format!("{blocker} did not succeed")),
+                    };
+                    outcomes.entry(change.address.clone()).or_insert(outcome);
                     finished.insert(change.address.clone(), false);
                     pending.remove(i);
                     continue;

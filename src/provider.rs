@@ -9,6 +9,7 @@
 //! [`NotImplemented`]: observations become [`Observed::Unverifiable`] and apply reports the
 //! step as not performed; neither is ever silently skipped.
 
+mod directory;
 mod ec2;
 mod glue;
 mod iam;
@@ -206,6 +207,7 @@ fn service_of(kind: &str) -> anyhow::Result<&'static str> {
         "aws_iam_role" | "aws_iam_role_policy" => "iam",
         "aws_redshift_subnet_group" | "aws_redshift_cluster" | "aws_redshiftdata_statement" => "redshift",
         "aws_instance" => "instances",
+        "aws_secretsmanager_secret" | "aws_directory_service_directory" | "aws_directory_service_trust" => "directory",
         "kafka_topic" => "kafka",
         other => bail!("indutech has no provider for resource type {other} (a bug: desired state made it)"),
     })
@@ -225,6 +227,7 @@ pub async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Obser
         "redshift" => redshift::observe(ctx, resource).await,
         "instances" => instances::observe(ctx, resource).await,
         "kafka" => kafka::observe(ctx, resource).await,
+        "directory" => directory::observe(ctx, resource).await,
         _ => unreachable!("service_of returns one of the above"),
     };
     match result {
@@ -291,6 +294,7 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "redshift" => redshift::delete(ctx, change).await,
             "instances" => instances::delete(ctx, change).await,
             "kafka" => kafka::delete(ctx, change).await,
+            "directory" => directory::delete(ctx, change).await,
             _ => unreachable!("service_of returns one of these"),
         };
     }
@@ -306,6 +310,7 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "redshift" => redshift::update(ctx, resource, change).await,
             "instances" => instances::update(ctx, resource, change).await,
             "kafka" => kafka::update(ctx, resource, change).await,
+            "directory" => directory::update(ctx, resource, change).await,
             _ => unreachable!("service_of returns one of these"),
         }
     } else {
@@ -319,6 +324,7 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "redshift" => redshift::create(ctx, resource).await,
             "instances" => instances::create(ctx, resource).await,
             "kafka" => kafka::create(ctx, resource).await,
+            "directory" => directory::create(ctx, resource).await,
             _ => unreachable!("service_of returns one of these"),
         }
     }
