@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod plan;
+pub mod render;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ pub enum Command {
     Destroy(apply::DestroyArgs),
     /// Remove the lock left by an apply or destroy that died.
     ForceUnlock(apply::UnlockArgs),
+    /// Write the factory-side strongSwan configuration and the brokers' cloud-init.
+    Render(render::Args),
 }
 
 /// Runs the parsed command line.
@@ -50,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply::run(args).await,
         Command::Destroy(args) => apply::destroy(args).await,
         Command::ForceUnlock(args) => apply::force_unlock(args).await,
+        Command::Render(args) => render::run(args).await,
     }
 }
 

@@ -18,7 +18,7 @@ pub mod kafka;
 mod kms;
 mod redshift;
 mod s3;
-mod vpn;
+pub mod vpn;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -1,5 +1,6 @@
 //! Files indutech renders from `templates/` (compiled into the binary, rendered with tera):
-//! the Redpanda brokers' cloud-init. Pure: no I/O, no AWS call.
+//! the Redpanda brokers' cloud-init and the factory-side strongSwan configuration. Pure: no
+//! I/O, no AWS call (the VPN tunnels' addresses are read by the caller).
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -9,6 +10,7 @@ use crate::desired::BROKER_PORTS;
 use crate::model::{self, BrokerPlacement};
 
 const BROKER_CLOUD_INIT: &str = include_str!("../templates/redpanda/cloud-init.yaml.tera");
+const SWANCTL: &str = include_str!("../templates/vpn/swanctl.conf.tera");
 
 fn render(name: &str, template: &str, context: &serde_json::Value) -> anyhow::Result<String> {
     let context = tera::Context::from_serialize(context)?;
@@ -37,6 +39,87 @@ pub fn broker_cloud_init(environment: &Environment, placement: &BrokerPlacement)
                 "kafka": kafka, "rpc": rpc, "admin": admin,
                 "schema_registry": schema_registry, "http_proxy": http_proxy,
             },
+        }),
+    )
+}
+
+/// strongSwan's name of an AWS algorithm name or DH group (`AES256` -> `aes256`, `SHA2-256`
+/// -> `sha256`, `14` -> `modp2048`).
+///
+/// Errors: a name AWS does not offer (validation keeps environments to AWS's lists).
+fn strongswan(aws: &str) -> anyhow::Result<&'static str> {
+    Ok(match aws {
+        "AES128" => "aes128",
+        "AES256" => "aes256",
+        "AES128-GCM-16" => "aes128gcm16",
+        "AES256-GCM-16" => "aes256gcm16",
+        "SHA1" => "sha1",
+        "SHA2-256" => "sha256",
+        "SHA2-384" => "sha384",
+        "SHA2-512" => "sha512",
+        "2" => "modp1024",
+        "5" => "modp1536",
+        "14" => "modp2048",
+        "15" => "modp3072",
+        "16" => "modp4096",
+        "17" => "modp6144",
+        "18" => "modp8192",
+        "19" => "ecp256",
+        "20" => "ecp384",
+        "21" => "ecp521",
+        "22" => "modp1024s160",
+        "23" => "modp2048s224",
+        "24" => "modp2048s256",
+        other => anyhow::bail!("no strongSwan name for the AWS algorithm `{other}`"),
+    })
+}
+
+/// A strongSwan proposal list: one proposal per encryption x integrity x group, strongest
+/// first as the environment lists them (`aes256-sha256-modp2048,...`). GCM needs no integrity.
+fn proposals(encryption: &[String], integrity: &[String], groups: &[u32]) -> anyhow::Result<String> {
+    let mut out = Vec::new();
+    for e in encryption {
+        let e_name = strongswan(e)?;
+        for g in groups {
+            let g_name = strongswan(&g.to_string())?;
+            if e_name.contains("gcm") {
+                out.push(format!("{e_name}-{g_name}"));
+            } else {
+                for i in integrity {
+                    out.push(format!("{e_name}-{}-{g_name}", strongswan(i)?));
+                }
+            }
+        }
+    }
+    out.dedup();
+    Ok(out.join(","))
+}
+
+/// The factory-side strongSwan `swanctl.conf` for VPN connection `connection_id` with
+/// `tunnels` (AWS-side outside address, inside CIDR): one IKEv2 connection per tunnel with the
+/// environment's phase 1 and phase 2 proposals, traffic selectors on-premises CIDRs <-> VPC.
+/// Pre-shared keys are not rendered: the file includes a secrets file the operator fills.
+///
+/// Errors: an algorithm without a strongSwan name.
+pub fn swanctl_conf(
+    environment: &Environment,
+    connection_id: &str,
+    tunnels: &[crate::provider::vpn::Tunnel],
+) -> anyhow::Result<String> {
+    let t = &environment.vpn.tunnel;
+    let on_premises: Vec<String> = environment.on_premises.cidrs.iter().map(|c| c.to_string()).collect();
+    render(
+        "templates/vpn/swanctl.conf.tera",
+        SWANCTL,
+        &json!({
+            "environment": environment.name,
+            "connection_id": connection_id,
+            "customer_gateway_ip": environment.vpn.customer_gateway_ip.to_string(),
+            "tunnels": tunnels,
+            "ike_proposals": proposals(&t.phase1_encryption, &t.phase1_integrity, &t.phase1_dh_groups)?,
+            "esp_proposals": proposals(&t.phase2_encryption, &t.phase2_integrity, &t.phase2_dh_groups)?,
+            "local_ts": on_premises.join(","),
+            "remote_ts": environment.network.vpc_cidr.to_string(),
         }),
     )
 }
@@ -70,6 +153,19 @@ mod tests {
         let placement = &model::broker_placements(&dev)[1];
         let text = broker_cloud_init(&dev, placement).unwrap();
         snapshot("broker-1-dev.cloud-init.yaml", &text);
+    }
+
+    #[test]
+    fn swanctl_snapshot() {
+        use crate::provider::vpn::Tunnel;
+        let dev = environment("dev");
+        let tunnels = [
+            Tunnel { outside_ip: "52.0.0.1".into(), inside_cidr: Some("169.254.10.0/30".into()) },
+            Tunnel { outside_ip: "52.0.0.2".into(), inside_cidr: None },
+        ];
+        let text = swanctl_conf(&dev, "vpn-0123", &tunnels).unwrap();
+        snapshot("swanctl-dev.conf", &text);
+        assert!(text.contains("proposals = aes256-sha256-modp2048"), "{text}");
     }
 
     #[test]

@@ -558,6 +558,22 @@ async fn vpn_routes_and_tags_drift_are_repaired_and_gaps_are_said_out_loud() {
     );
     assert!(plan.contains("No changes."), "{plan}");
 
+    // The factory side's strongSwan configuration comes from the live connection, keys excluded.
+    let dir = t.path.parent().unwrap().join("rendered");
+    t.expect(&["render", "--out", dir.to_str().unwrap()], 0);
+    let swanctl = std::fs::read_to_string(dir.join("swanctl.conf")).unwrap();
+    assert!(swanctl.contains("aws-tunnel-1 {") && swanctl.contains("aws-tunnel-2 {"), "{swanctl}");
+    assert!(swanctl.contains("local_addrs = 203.0.113.10"), "{swanctl}");
+    assert!(swanctl.contains("proposals = aes256-sha256-modp2048"), "{swanctl}");
+    assert!(!swanctl.to_lowercase().contains("pre_shared_key"), "{swanctl}");
+    // The brokers' cloud-init is the user data whose digest the plan shows.
+    let cloud_init = std::fs::read_to_string(dir.join("broker-0.cloud-init.yaml")).unwrap();
+    let broker = indutech::desired::resources(&t.environment, &[indutech::plan::Component::Redpanda])
+        .into_iter()
+        .find(|r| r.address == "aws_instance.broker_0")
+        .unwrap();
+    assert_eq!(broker.attributes["user_data_sha256"], indutech::render::sha256_hex(&cloud_init));
+
     let ec2 = t.aws.ec2();
     let t_name = t.name.clone();
     let tables = ec2

@@ -464,3 +464,97 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
         other => bail!("vpn provider: cannot delete {other}"),
     }
 }
+
+/// One tunnel of the VPN connection, as the factory side needs it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Tunnel {
+    /// AWS endpoint of the tunnel (public IPv4).
+    pub outside_ip: String,
+    /// Inside CIDR of the tunnel (a /30 in 169.254.0.0/16), when reported.
+    pub inside_cidr: Option<String>,
+}
+
+/// The environment's VPN connection: its id and its two tunnels' AWS-side addresses, from the
+/// tunnel options when the target reports them (AWS), else from the customer gateway
+/// configuration document (LocalStack). Pre-shared keys, which that document also holds, are
+/// never read.
+///
+/// Errors: the connection does not exist (apply the vpn component first) or reports no tunnel.
+pub async fn tunnels(ctx: &Context) -> anyhow::Result<(String, Vec<Tunnel>)> {
+    let name = crate::model::resource_name(&ctx.environment, "factory-vpn");
+    let connection = vpn_connection(ctx, &name)
+        .await?
+        .with_context(|| format!("VPN connection {name} does not exist: apply the vpn component first"))?;
+    let id = connection.vpn_connection_id().unwrap_or_default().to_owned();
+    let mut tunnels: Vec<Tunnel> = connection
+        .options()
+        .map(|o| o.tunnel_options())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| {
+            Some(Tunnel {
+                outside_ip: t.outside_ip_address()?.to_owned(),
+                inside_cidr: t.tunnel_inside_cidr().map(str::to_owned),
+            })
+        })
+        .collect();
+    if tunnels.is_empty() {
+        tunnels = connection.customer_gateway_configuration().map(tunnels_from_document).unwrap_or_default();
+    }
+    if tunnels.is_empty() {
+        bail!("VPN connection {id} reports no tunnel addresses yet; wait until it is available and render again");
+    }
+    Ok((id, tunnels))
+}
+
+/// The text of the first `<tag>...</tag>` in `text`.
+fn element<'a>(text: &'a str, tag: &str) -> Option<&'a str> {
+    let start = text.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = start + text[start..].find(&format!("</{tag}>"))?;
+    Some(text[start..end].trim())
+}
+
+/// The AWS-side (`vpn_gateway`) outside address and inside CIDR of each `ipsec_tunnel` of a
+/// customer gateway configuration document. Only those elements are read.
+fn tunnels_from_document(document: &str) -> Vec<Tunnel> {
+    document
+        .split("<ipsec_tunnel>")
+        .skip(1)
+        .filter_map(|tunnel| {
+            let aws_side = element(tunnel, "vpn_gateway")?;
+            let outside = element(element(aws_side, "tunnel_outside_address")?, "ip_address")?;
+            let inside = element(aws_side, "tunnel_inside_address");
+            let cidr = inside.and_then(|i| {
+                let ip: std::net::Ipv4Addr = element(i, "ip_address")?.parse().ok()?;
+                let bits: u8 = element(i, "network_cidr")?.parse().ok()?;
+                Some(ipnet::Ipv4Net::new(ip, bits).ok()?.trunc().to_string())
+            });
+            Some(Tunnel { outside_ip: outside.to_owned(), inside_cidr: cidr })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tunnels_are_read_from_the_configuration_document_without_keys() {
+        let document = "<vpn_connection><ipsec_tunnel><customer_gateway><tunnel_outside_address><ip_address>1.1.1.1\
+            </ip_address></tunnel_outside_address></customer_gateway><vpn_gateway><tunnel_outside_address>\
+            <ip_address>52.0.0.1</ip_address></tunnel_outside_address><tunnel_inside_address><ip_address>\
+            169.254.10.1</ip_address><network_cidr>30</network_cidr></tunnel_inside_address></vpn_gateway>\
+            <ike><pre_shared_key>SECRET</pre_shared_key></ike></ipsec_tunnel><ipsec_tunnel><vpn_gateway>\
+            <tunnel_outside_address><ip_address>52.0.0.2</ip_address></tunnel_outside_address></vpn_gateway>\
+            </ipsec_tunnel></vpn_connection>";
+        let tunnels = tunnels_from_document(document);
+        assert_eq!(
+            tunnels,
+            [
+                Tunnel { outside_ip: "52.0.0.1".into(), inside_cidr: Some("169.254.10.0/30".into()) },
+                Tunnel { outside_ip: "52.0.0.2".into(), inside_cidr: None },
+            ]
+        );
+        assert!(!format!("{tunnels:?}").contains("SECRET"));
+    }
+}
