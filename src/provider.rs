@@ -362,6 +362,16 @@ where
     }
 }
 
+/// `name = value` pairs as observed attributes.
+fn attributes(pairs: Vec<(&str, serde_json::Value)>) -> crate::plan::Attributes {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// The strings of a JSON list attribute (names of subnets, groups, roles...); empty if absent.
+fn strings(value: &serde_json::Value) -> Vec<String> {
+    value.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+}
+
 /// The string attribute `name` of `resource`.
 fn str_attr<'a>(resource: &'a Resource, name: &str) -> anyhow::Result<&'a str> {
     resource.attributes.get(name).and_then(|v| v.as_str()).with_context(|| format!("{}: no `{name}`", resource.address))

@@ -9,19 +9,11 @@
 
 use anyhow::{Context as _, bail};
 use aws_sdk_directory::types::{DirectoryEdition, DirectoryVpcSettings, TrustDirection, TrustType};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::ec2::subnet_names;
-use super::{Context, NotImplemented, code, deleted, sdk_error, str_attr, tags_attr, tags_value};
-use crate::plan::{Attributes, Change, Observed, Resource};
-
-fn attrs(pairs: Vec<(&str, Value)>) -> Attributes {
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect()
-}
+use super::{Context, NotImplemented, attributes, code, deleted, sdk_error, str_attr, strings, tags_attr, tags_value};
+use crate::plan::{Change, Observed, Resource};
 
 /// The directory of this environment called `domain`.
 async fn directory(
@@ -83,7 +75,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
             };
             Ok(Observed::Present {
                 id: out.arn().unwrap_or_default().to_owned(),
-                attributes: attrs(vec![
+                attributes: attributes(vec![
                     ("description", json!(out.description())),
                     ("name", json!(out.name())),
                     (
@@ -112,7 +104,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 .send()
                 .await
                 .map_err(|e| sdk_error(ctx, "directory_service", "ListTagsForResource", &resource.name, e))?;
-            let mut attributes = attrs(vec![
+            let mut attributes = attributes(vec![
                 ("name", json!(d.name())),
                 ("subnets", json!(subnets)),
                 ("tags", tags_value(tags.tags().iter().map(|t| (t.key(), t.value())))),
@@ -141,7 +133,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
             };
             Ok(Observed::Present {
                 id: trust.trust_id().unwrap_or_default().to_owned(),
-                attributes: attrs(vec![
+                attributes: attributes(vec![
                     ("directory", json!(d.name())),
                     ("remote_domain_name", json!(trust.remote_domain_name())),
                     ("trust_direction", json!(trust.trust_direction().map(|t| t.as_str()))),

@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::{
 };
 use serde_json::{Value, json};
 
-use super::{Context, code, deleted, sdk_error, str_attr, tags_attr, tags_value};
+use super::{Context, attributes, code, deleted, sdk_error, str_attr, tags_attr, tags_value};
 use crate::desired::zone_key;
 use crate::model::TAG_ENV;
 use crate::plan::{Attributes, Change, Component, Observed, Orphan, Resource};
@@ -43,10 +43,6 @@ pub(super) fn ec2_tags(tags: &[Tag]) -> Value {
 pub(super) fn tag_specification(resource: &Resource, resource_type: ResourceType) -> TagSpecification {
     let tags = tags_attr(resource).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
     TagSpecification::builder().resource_type(resource_type).set_tags(Some(tags)).build()
-}
-
-pub(super) fn attributes(pairs: Vec<(&str, Value)>) -> Attributes {
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 /// `(id, name, zone)` of this environment's subnets, optionally only those with these ids.

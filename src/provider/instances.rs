@@ -11,8 +11,8 @@ use aws_sdk_ec2::types::{
 };
 use serde_json::{Value, json};
 
-use super::ec2::{attributes, ec2_tags, filters, is_ours, security_group_id, subnet_names, tag_specification};
-use super::{Context, deleted, sdk_error, str_attr, wait_until};
+use super::ec2::{ec2_tags, filters, is_ours, security_group_id, subnet_names, tag_specification};
+use super::{Context, attributes, deleted, sdk_error, str_attr, wait_until};
 use crate::plan::{Change, Observed, Resource};
 
 /// How long an instance may take to run or to terminate.

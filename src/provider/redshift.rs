@@ -15,16 +15,14 @@ use serde_json::{Value, json};
 
 use super::ec2::{security_group_id, subnet_names};
 use super::iam::role_arn;
-use super::{Context, NotImplemented, code, deleted, sdk_error, str_attr, tags_attr, tags_value, wait_until};
+use super::{
+    Context, NotImplemented, attributes, code, deleted, sdk_error, str_attr, strings, tags_attr, tags_value, wait_until,
+};
 use crate::desired::external_schema_sql;
-use crate::plan::{Attributes, Change, Observed, Resource};
+use crate::plan::{Change, Observed, Resource};
 
 /// How long a cluster may take to become available, be modified or be deleted.
 const CLUSTER_WAIT: Duration = Duration::from_secs(45 * 60);
-
-fn attrs(pairs: Vec<(&str, Value)>) -> Attributes {
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
 
 fn redshift_tags(resource: &Resource) -> Vec<Tag> {
     tags_attr(resource).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
@@ -37,10 +35,6 @@ fn tag_value(tags: &[Tag]) -> Value {
 /// The role name of an IAM role ARN (`arn:aws:iam::1:role/path/name` -> `name`).
 fn role_name(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect()
 }
 
 async fn cluster(ctx: &Context, id: &str) -> anyhow::Result<Option<aws_sdk_redshift::types::Cluster>> {
@@ -173,7 +167,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
             subnets.sort();
             Ok(Observed::Present {
                 id: name.to_owned(),
-                attributes: attrs(vec![
+                attributes: attributes(vec![
                     ("description", json!(group.description())),
                     ("subnets", json!(subnets)),
                     ("tags", tag_value(group.tags())),
@@ -200,7 +194,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
             groups.sort();
             let mut roles: Vec<&str> = c.iam_roles().iter().filter_map(|r| r.iam_role_arn()).map(role_name).collect();
             roles.sort();
-            let mut attributes = attrs(vec![
+            let mut attributes = attributes(vec![
                 ("cluster_subnet_group_name", json!(c.cluster_subnet_group_name())),
                 ("database_name", json!(c.db_name())),
                 ("encrypted", json!(c.encrypted())),
@@ -276,7 +270,7 @@ async fn observe_schema(ctx: &Context, resource: &Resource) -> anyhow::Result<Ob
     let role = options["IAM_ROLE"].as_str().map(role_name).unwrap_or_default().to_owned();
     Ok(Observed::Present {
         id: schema.to_owned(),
-        attributes: attrs(vec![
+        attributes: attributes(vec![
             ("cluster_identifier", json!(cluster_id)),
             ("database", json!(database)),
             ("db_user", json!(db_user)),

@@ -13,8 +13,8 @@ use aws_sdk_ec2::types::{
 };
 use serde_json::{Value, json};
 
-use super::ec2::{attributes, ec2_tags, filters, is_ours, not_found, tag_specification};
-use super::{Context, deleted, sdk_error, str_attr};
+use super::ec2::{ec2_tags, filters, is_ours, not_found, tag_specification};
+use super::{Context, attributes, deleted, sdk_error, str_attr};
 use crate::plan::{Change, Observed, Resource};
 
 fn live(state: Option<&str>) -> bool {
