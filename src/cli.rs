@@ -5,9 +5,13 @@
 //! 1 error (an invalid environment included).
 
 pub mod apply;
+pub mod bench;
 pub mod plan;
+pub mod produce;
 pub mod render;
+pub mod status;
 pub mod validate;
+pub mod worker;
 
 use std::process::ExitCode;
 
@@ -41,6 +45,14 @@ pub enum Command {
     ForceUnlock(apply::UnlockArgs),
     /// Write the factory-side strongSwan configuration and the brokers' cloud-init.
     Render(render::Args),
+    /// Run the streaming worker: topics -> typed Parquet in the lake, exactly once.
+    Worker(worker::Args),
+    /// Publish generated tickets or a replayed CSV dataset to a stream's topic.
+    Produce(produce::Args),
+    /// Per stream: produced, committed, lag, rows landed and rejected.
+    Status(status::Args),
+    /// Measure the worker's pipeline in-process.
+    Bench(bench::Args),
 }
 
 /// Runs the parsed command line.
@@ -54,6 +66,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Destroy(args) => apply::destroy(args).await,
         Command::ForceUnlock(args) => apply::force_unlock(args).await,
         Command::Render(args) => render::run(args).await,
+        Command::Worker(args) => worker::run(args).await,
+        Command::Produce(args) => produce::run(args).await,
+        Command::Status(args) => status::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 
@@ -86,5 +102,9 @@ pub fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
 }

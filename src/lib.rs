@@ -7,7 +7,9 @@
 //!   with every problem reported at once (file, line, column, field); pure, no AWS call;
 //! - [`model`]: desired-state building blocks derived from an environment: deterministic names,
 //!   tags, subnet layout and fixed broker addresses; pure, no SDK types;
-//! - [`aws`]: the only place AWS SDK clients are configured (region, endpoints, retries).
+//! - [`aws`]: the only place AWS SDK clients are configured (region, endpoints, retries);
+//! - [`worker`]: the streaming worker (topic -> typed Parquet in the lake, exactly once);
+//! - [`produce`]: the ticket generator and the CSV replay that feed the topics.
 
 pub mod aws;
 pub mod cli;
@@ -17,5 +19,7 @@ pub mod engine;
 pub mod lock;
 pub mod model;
 pub mod plan;
+pub mod produce;
 pub mod provider;
 pub mod render;
+pub mod worker;

@@ -1,0 +1,853 @@
+//! The worker's pure pipeline for one stream: JSON payload -> validated, typed, enriched row ->
+//! Arrow columns -> Parquet (zstd) bytes. No I/O; the consumer loop and `bench worker` share it.
+//!
+//! Everything comes from the stream definition ([`Stream`]): which JSON key feeds which column
+//! (`source`), the column type, null markers, input formats (`rfc3339` or a strftime pattern),
+//! allowed values, the event time (a field, or year/month/day/hour parts with a UTC offset) and
+//! the keyword categorisation. The Arrow schema has exactly [`Stream::columns`], so the Parquet
+//! files match the Glue table generated from the same definition.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef, TimeUnit};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+use crate::config::stream::{EventTime, FieldType, Stream};
+
+/// Days from 0001-01-01 (chrono's day 1) to 1970-01-01: Arrow's `Date32` counts from the epoch.
+const EPOCH_DAYS_FROM_CE: i32 = 719_163;
+
+/// Why a record was rejected: the field (when one is to blame) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The JSON key (the field's `source`) at fault, if any.
+    pub field: Option<String>,
+    /// What is wrong, such as "missing required field" or "`31/2/2016` does not match `%d/%m/%Y %H:%M`".
+    pub message: String,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "field `{field}`: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+fn reject(field: &str, message: impl Into<String>) -> Rejection {
+    Rejection { field: Some(field.to_owned()), message: message.into() }
+}
+
+/// A JSON scalar as it arrived, borrowed from the payload where possible.
+#[derive(Debug)]
+enum Raw<'a> {
+    Absent,
+    Null,
+    Str(Cow<'a, str>),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Bool(bool),
+    Nested(&'static str),
+}
+
+impl Raw<'_> {
+    fn describe(&self) -> &'static str {
+        match self {
+            Raw::Absent => "absent",
+            Raw::Null => "null",
+            Raw::Str(_) => "a string",
+            Raw::Int(_) | Raw::UInt(_) | Raw::Float(_) => "a number",
+            Raw::Bool(_) => "a boolean",
+            Raw::Nested(kind) => kind,
+        }
+    }
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = Raw<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Raw::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Raw::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Raw::Str(Cow::Owned(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Raw::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Raw::UInt(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Raw::Float(v))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Raw::Bool(v))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Raw::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Raw::Null)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Raw::Nested("an object"))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Raw::Nested("an array"))
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Raw<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RawVisitor)
+    }
+}
+
+/// Reads one JSON object into slots by the schema's key lookup; unknown keys are skipped.
+struct RecordSeed<'s, 'a> {
+    lookup: &'s HashMap<Box<str>, usize>,
+    slots: &'s mut Vec<Raw<'a>>,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match self.lookup.get(key.as_ref()) {
+                Some(&slot) => self.slots[slot] = map.next_value::<Raw<'de>>()?,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A typed cell, borrowing text from the payload where it can.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    /// SQL NULL.
+    Null,
+    /// Text.
+    Str(Cow<'a, str>),
+    /// 32-bit integer.
+    I32(i32),
+    /// 64-bit integer.
+    I64(i64),
+    /// 64-bit float.
+    F64(f64),
+    /// Boolean.
+    Bool(bool),
+    /// Timestamp, microseconds since the epoch, UTC.
+    Micros(i64),
+    /// Date, days since the epoch.
+    Days(i32),
+}
+
+/// How one field is read.
+#[derive(Debug)]
+struct FieldSpec {
+    source: String,
+    field_type: FieldType,
+    nullable: bool,
+    null_markers: Vec<String>,
+    format: Format,
+    allowed: Vec<String>,
+}
+
+#[derive(Debug)]
+enum Format {
+    None,
+    Rfc3339,
+    Uuid,
+    /// A strftime pattern and the UTC offset of the naive values it yields.
+    Pattern(String, FixedOffset),
+}
+
+/// Where the event time comes from, as slot indexes.
+#[derive(Debug)]
+enum EventSpec {
+    Field(usize),
+    Parts { year: usize, month: usize, day: usize, hour: usize, offset: FixedOffset },
+}
+
+/// Keyword categorisation compiled for lookups: lower-case keyword -> rule index.
+#[derive(Debug)]
+struct Categorizer {
+    inputs: Vec<usize>,
+    keywords: HashMap<String, usize>,
+    categories: Vec<String>,
+    default: String,
+}
+
+impl Categorizer {
+    /// The category of the first rule (in priority order) one of whose keywords occurs as a
+    /// whole word, case-insensitively, in the input texts.
+    fn categorize<'c>(&'c self, texts: &[&str]) -> &'c str {
+        let mut best = usize::MAX;
+        let mut word = String::with_capacity(32);
+        for text in texts {
+            for token in text.split(|c: char| !c.is_alphanumeric()) {
+                if token.is_empty() || token.len() > 64 {
+                    continue;
+                }
+                word.clear();
+                word.extend(token.chars().flat_map(char::to_lowercase));
+                if let Some(&rule) = self.keywords.get(word.as_str()) {
+                    best = best.min(rule);
+                    if best == 0 {
+                        return &self.categories[0];
+                    }
+                }
+            }
+        }
+        self.categories.get(best).map_or(self.default.as_str(), String::as_str)
+    }
+}
+
+fn parse_offset(text: Option<&str>) -> FixedOffset {
+    let text = text.unwrap_or("+00:00");
+    let sign = if text.starts_with('-') { -1 } else { 1 };
+    let hours: i32 = text.get(1..3).and_then(|h| h.parse().ok()).unwrap_or(0);
+    let minutes: i32 = text.get(4..6).and_then(|m| m.parse().ok()).unwrap_or(0);
+    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).unwrap_or_else(|| chrono::Offset::fix(&Utc))
+}
+
+/// The compiled form of one stream's definition: JSON key lookup, typing rules, event time,
+/// categorisation and the Arrow schema (the stream's columns, in order).
+#[derive(Debug)]
+pub struct Codec {
+    stream: Arc<Stream>,
+    lookup: HashMap<Box<str>, usize>,
+    fields: Vec<FieldSpec>,
+    event: EventSpec,
+    categorizer: Option<Categorizer>,
+    schema: SchemaRef,
+}
+
+impl Codec {
+    /// Compiles `stream` (already validated by `config`).
+    pub fn new(stream: Arc<Stream>) -> Self {
+        let fields: Vec<FieldSpec> = stream
+            .fields
+            .iter()
+            .map(|f| FieldSpec {
+                source: f.source.clone(),
+                field_type: f.field_type,
+                nullable: f.nullable,
+                null_markers: f.null_markers.clone(),
+                format: match f.format.as_deref() {
+                    Some("rfc3339") => Format::Rfc3339,
+                    Some("uuid") => Format::Uuid,
+                    Some(pattern) => Format::Pattern(pattern.to_owned(), parse_offset(f.utc_offset.as_deref())),
+                    None => Format::None,
+                },
+                allowed: f.allowed.clone(),
+            })
+            .collect();
+        let lookup = stream.fields.iter().enumerate().map(|(i, f)| (f.source.clone().into_boxed_str(), i)).collect();
+        let index = |name: &str| stream.fields.iter().position(|f| f.name == name).unwrap_or(0);
+        let event = match &stream.event_time {
+            EventTime::Field(field) => EventSpec::Field(index(field)),
+            EventTime::Parts { year, month, day, hour, utc_offset, .. } => EventSpec::Parts {
+                year: index(year),
+                month: index(month),
+                day: index(day),
+                hour: index(hour),
+                offset: parse_offset(Some(utc_offset)),
+            },
+        };
+        let categorizer = stream.categorize.as_ref().map(|c| {
+            let mut keywords = HashMap::new();
+            for (i, rule) in c.rules.iter().enumerate() {
+                for keyword in &rule.keywords {
+                    keywords.entry(keyword.to_lowercase()).or_insert(i);
+                }
+            }
+            Categorizer {
+                inputs: c.inputs.iter().map(|input| index(input)).collect(),
+                keywords,
+                categories: c.rules.iter().map(|r| r.category.clone()).collect(),
+                default: c.default.clone(),
+            }
+        });
+        let schema = Arc::new(arrow_schema(&stream));
+        Self { stream, lookup, fields, event, categorizer, schema }
+    }
+
+    /// The stream this codec was compiled from.
+    pub fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// The Arrow schema of the stream's rows: [`Stream::columns`] in order, timestamps as
+    /// microseconds in UTC, nullable exactly where the definition allows null.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Decodes, validates, types and enriches one payload and appends it to `rows`.
+    ///
+    /// `ingested_at` is microseconds since the epoch (UTC). Returns the row's partition value
+    /// (days since the epoch of the event time's UTC date). Errors: the payload is not a JSON
+    /// object, a required field is missing or null, a value has the wrong type, is not allowed,
+    /// or does not match its format; then nothing is appended.
+    pub fn decode<'a>(&'a self, payload: &'a [u8], ingested_at: i64) -> Result<(i32, Vec<Cell<'a>>), Rejection> {
+        let mut slots: Vec<Raw<'a>> = Vec::with_capacity(self.fields.len());
+        slots.resize_with(self.fields.len(), || Raw::Absent);
+        let mut deserializer = serde_json::Deserializer::from_slice(payload);
+        RecordSeed { lookup: &self.lookup, slots: &mut slots }
+            .deserialize(&mut deserializer)
+            .map_err(|e| Rejection { field: None, message: format!("not a JSON object: {e}") })?;
+        deserializer.end().map_err(|e| Rejection { field: None, message: format!("not a JSON object: {e}") })?;
+
+        let mut cells: Vec<Cell<'a>> = Vec::with_capacity(self.fields.len());
+        for (spec, raw) in self.fields.iter().zip(slots.iter_mut()) {
+            cells.push(type_cell(spec, std::mem::replace(raw, Raw::Absent))?);
+        }
+        let event_micros = match &self.event {
+            EventSpec::Field(i) => match cells[*i] {
+                Cell::Micros(m) => m,
+                _ => return Err(reject(&self.fields[*i].source, "event time missing")),
+            },
+            EventSpec::Parts { year, month, day, hour, offset } => {
+                let part = |i: usize| match cells[i] {
+                    Cell::I32(v) => i64::from(v),
+                    Cell::I64(v) => v,
+                    _ => -1,
+                };
+                let (y, mo, d, h) = (part(*year), part(*month), part(*day), part(*hour));
+                let date = i32::try_from(y)
+                    .ok()
+                    .zip(u32::try_from(mo).ok())
+                    .zip(u32::try_from(d).ok())
+                    .and_then(|((y, mo), d)| NaiveDate::from_ymd_opt(y, mo, d));
+                let time = date.zip(u32::try_from(h).ok()).and_then(|(date, h)| date.and_hms_opt(h, 0, 0));
+                match time.and_then(|t| offset.from_local_datetime(&t).single()) {
+                    Some(t) => t.timestamp_micros(),
+                    None => {
+                        return Err(Rejection {
+                            field: None,
+                            message: format!("year/month/day/hour {y}/{mo}/{d}/{h} is not a valid hour"),
+                        });
+                    }
+                }
+            }
+        };
+        let mut row = cells;
+        if matches!(self.event, EventSpec::Parts { .. }) {
+            row.push(Cell::Micros(event_micros));
+        }
+        if let Some(categorizer) = &self.categorizer {
+            let texts: Vec<&str> = categorizer
+                .inputs
+                .iter()
+                .filter_map(|&i| match &row[i] {
+                    Cell::Str(s) => Some(s.as_ref()),
+                    _ => None,
+                })
+                .collect();
+            let category = categorizer.categorize(&texts);
+            row.push(Cell::Str(Cow::Borrowed(category)));
+        }
+        row.push(Cell::Micros(ingested_at));
+        Ok((days_of_micros(event_micros), row))
+    }
+}
+
+/// Days since the epoch of the UTC date of `micros`.
+pub fn days_of_micros(micros: i64) -> i32 {
+    i32::try_from(micros.div_euclid(86_400_000_000)).unwrap_or(i32::MAX)
+}
+
+/// `YYYY-MM-DD` of a day number since the epoch.
+pub fn date_text(days: i32) -> String {
+    NaiveDate::from_num_days_from_ce_opt(days + EPOCH_DAYS_FROM_CE)
+        .map_or_else(|| format!("day{days}"), |d| d.format("%Y-%m-%d").to_string())
+}
+
+fn type_cell<'a>(spec: &FieldSpec, raw: Raw<'a>) -> Result<Cell<'a>, Rejection> {
+    let is_null = match &raw {
+        Raw::Absent | Raw::Null => true,
+        Raw::Str(s) => spec.null_markers.iter().any(|m| m == s.as_ref()),
+        _ => false,
+    };
+    if is_null {
+        if spec.nullable {
+            return Ok(Cell::Null);
+        }
+        let message = match raw {
+            Raw::Absent => "missing required field".to_owned(),
+            Raw::Null => "null in a required field".to_owned(),
+            Raw::Str(s) => format!("null marker `{s}` in a required field"),
+            _ => "null in a required field".to_owned(),
+        };
+        return Err(reject(&spec.source, message));
+    }
+    let wrong =
+        |raw: &Raw<'_>| reject(&spec.source, format!("expected {}, got {}", spec.field_type.as_str(), raw.describe()));
+    let cell = match spec.field_type {
+        FieldType::String => match raw {
+            Raw::Str(s) => {
+                if matches!(spec.format, Format::Uuid) && uuid::Uuid::try_parse(&s).is_err() {
+                    return Err(reject(&spec.source, format!("`{}` is not a UUID", clip(&s))));
+                }
+                if !spec.allowed.is_empty() && !spec.allowed.iter().any(|a| a == s.as_ref()) {
+                    return Err(reject(
+                        &spec.source,
+                        format!("`{}` is not one of {}", clip(&s), spec.allowed.join(", ")),
+                    ));
+                }
+                Cell::Str(s)
+            }
+            other => return Err(wrong(&other)),
+        },
+        FieldType::Int | FieldType::Bigint => {
+            let value: i64 = match &raw {
+                Raw::Int(v) => *v,
+                Raw::UInt(v) => i64::try_from(*v).map_err(|_| reject(&spec.source, format!("{v} is out of range")))?,
+                Raw::Str(s) => {
+                    s.trim().parse().map_err(|_| reject(&spec.source, format!("`{}` is not an integer", clip(s))))?
+                }
+                other => return Err(wrong(other)),
+            };
+            if spec.field_type == FieldType::Int {
+                Cell::I32(
+                    i32::try_from(value)
+                        .map_err(|_| reject(&spec.source, format!("{value} is out of range for int")))?,
+                )
+            } else {
+                Cell::I64(value)
+            }
+        }
+        FieldType::Double => match &raw {
+            Raw::Float(v) => Cell::F64(*v),
+            Raw::Int(v) => Cell::F64(*v as f64),
+            Raw::UInt(v) => Cell::F64(*v as f64),
+            Raw::Str(s) => match s.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => Cell::F64(v),
+                _ => return Err(reject(&spec.source, format!("`{}` is not a number", clip(s)))),
+            },
+            other => return Err(wrong(other)),
+        },
+        FieldType::Boolean => match &raw {
+            Raw::Bool(v) => Cell::Bool(*v),
+            Raw::Str(s) if s.eq_ignore_ascii_case("true") => Cell::Bool(true),
+            Raw::Str(s) if s.eq_ignore_ascii_case("false") => Cell::Bool(false),
+            Raw::Str(s) => return Err(reject(&spec.source, format!("`{}` is not true or false", clip(s)))),
+            other => return Err(wrong(other)),
+        },
+        FieldType::Timestamp => match &raw {
+            Raw::Str(s) => Cell::Micros(parse_timestamp(&spec.format, s).map_err(|m| reject(&spec.source, m))?),
+            other => return Err(wrong(other)),
+        },
+        FieldType::Date => match &raw {
+            Raw::Str(s) => {
+                let pattern = match &spec.format {
+                    Format::Pattern(p, _) => p.as_str(),
+                    _ => "%Y-%m-%d",
+                };
+                let date = NaiveDate::parse_from_str(s, pattern)
+                    .map_err(|_| reject(&spec.source, format!("`{}` does not match `{pattern}`", clip(s))))?;
+                Cell::Days(date.num_days_from_ce() - EPOCH_DAYS_FROM_CE)
+            }
+            other => return Err(wrong(other)),
+        },
+    };
+    Ok(cell)
+}
+
+use chrono::Datelike as _;
+
+fn parse_timestamp(format: &Format, text: &str) -> Result<i64, String> {
+    match format {
+        Format::Pattern(pattern, offset) => NaiveDateTime::parse_from_str(text, pattern)
+            .ok()
+            .and_then(|t| offset.from_local_datetime(&t).single())
+            .map(|t| t.timestamp_micros())
+            .ok_or_else(|| format!("`{}` does not match `{pattern}`", clip(text))),
+        _ => DateTime::parse_from_rfc3339(text)
+            .map(|t| t.timestamp_micros())
+            .map_err(|_| format!("`{}` is not an RFC 3339 timestamp", clip(text))),
+    }
+}
+
+/// At most 60 characters of an input value, for messages.
+fn clip(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(60) {
+        Some((end, _)) => Cow::Owned(format!("{}...", &text[..end])),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// The Arrow schema of `stream`'s columns.
+pub fn arrow_schema(stream: &Stream) -> Schema {
+    let nullable = |name: &str| stream.fields.iter().find(|f| f.name == name).is_some_and(|f| f.nullable);
+    let fields: Vec<ArrowField> = stream
+        .columns()
+        .into_iter()
+        .map(|(name, ty)| {
+            let data_type = arrow_type(ty);
+            let nullable = nullable(&name);
+            ArrowField::new(name, data_type, nullable)
+        })
+        .collect();
+    Schema::new(fields)
+}
+
+fn arrow_type(ty: FieldType) -> DataType {
+    match ty {
+        FieldType::String => DataType::Utf8,
+        FieldType::Int => DataType::Int32,
+        FieldType::Bigint => DataType::Int64,
+        FieldType::Double => DataType::Float64,
+        FieldType::Boolean => DataType::Boolean,
+        FieldType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        FieldType::Date => DataType::Date32,
+    }
+}
+
+/// One column being built.
+enum Column {
+    Str(StringBuilder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    F64(Float64Builder),
+    Bool(BooleanBuilder),
+    Micros(TimestampMicrosecondBuilder),
+    Days(Date32Builder),
+}
+
+/// Rows of one stream being collected into Arrow columns (one open file's worth).
+pub struct Rows {
+    schema: SchemaRef,
+    columns: Vec<Column>,
+    len: usize,
+    /// Payload bytes these rows came from (uncompressed JSON).
+    bytes: usize,
+    /// Source offset of each row, in order.
+    offsets: Vec<i64>,
+}
+
+impl Rows {
+    /// Empty columns for `schema`.
+    pub fn new(schema: SchemaRef) -> Self {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Utf8 => Column::Str(StringBuilder::new()),
+                DataType::Int32 => Column::I32(Int32Builder::new()),
+                DataType::Int64 => Column::I64(Int64Builder::new()),
+                DataType::Float64 => Column::F64(Float64Builder::new()),
+                DataType::Boolean => Column::Bool(BooleanBuilder::new()),
+                DataType::Date32 => Column::Days(Date32Builder::new()),
+                _ => Column::Micros(TimestampMicrosecondBuilder::new().with_timezone("UTC")),
+            })
+            .collect();
+        Self { schema, columns, len: 0, bytes: 0, offsets: Vec::new() }
+    }
+
+    /// Appends one row from [`Codec::decode`], read at `offset`; `payload_bytes` counts toward
+    /// [`Rows::bytes`].
+    pub fn push(&mut self, row: &[Cell<'_>], payload_bytes: usize, offset: i64) {
+        self.offsets.push(offset);
+        for (column, cell) in self.columns.iter_mut().zip(row) {
+            match (column, cell) {
+                (Column::Str(b), Cell::Str(v)) => b.append_value(v.as_ref()),
+                (Column::Str(b), _) => b.append_null(),
+                (Column::I32(b), Cell::I32(v)) => b.append_value(*v),
+                (Column::I32(b), _) => b.append_null(),
+                (Column::I64(b), Cell::I64(v)) => b.append_value(*v),
+                (Column::I64(b), _) => b.append_null(),
+                (Column::F64(b), Cell::F64(v)) => b.append_value(*v),
+                (Column::F64(b), _) => b.append_null(),
+                (Column::Bool(b), Cell::Bool(v)) => b.append_value(*v),
+                (Column::Bool(b), _) => b.append_null(),
+                (Column::Micros(b), Cell::Micros(v)) => b.append_value(*v),
+                (Column::Micros(b), _) => b.append_null(),
+                (Column::Days(b), Cell::Days(v)) => b.append_value(*v),
+                (Column::Days(b), _) => b.append_null(),
+            }
+        }
+        self.len += 1;
+        self.bytes += payload_bytes;
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Payload bytes (uncompressed JSON) of the rows.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The rows as one record batch; the builders are emptied.
+    ///
+    /// Errors: never for rows pushed through [`Rows::push`] (kept as an error, not a panic).
+    pub fn finish(&mut self) -> anyhow::Result<RecordBatch> {
+        let arrays: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|c| -> ArrayRef {
+                match c {
+                    Column::Str(b) => Arc::new(b.finish()),
+                    Column::I32(b) => Arc::new(b.finish()),
+                    Column::I64(b) => Arc::new(b.finish()),
+                    Column::F64(b) => Arc::new(b.finish()),
+                    Column::Bool(b) => Arc::new(b.finish()),
+                    Column::Micros(b) => Arc::new(b.finish()),
+                    Column::Days(b) => Arc::new(b.finish()),
+                }
+            })
+            .collect();
+        self.len = 0;
+        self.bytes = 0;
+        self.offsets.clear();
+        Ok(RecordBatch::try_new(self.schema.clone(), arrays)?)
+    }
+}
+
+/// Parquet writer settings of every lake file: zstd (level 3), statistics, `created_by` indutech.
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_created_by(format!("indutech {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Key of the Parquet footer metadata naming the rows' source: `<topic>/<partition>`.
+pub const SOURCE_KEY: &str = "indutech.source";
+/// Key of the Parquet footer metadata listing the rows' source offsets, in row order, as
+/// ranges: `0-4,7,9-12` (see [`parse_ranges`]).
+pub const OFFSETS_KEY: &str = "indutech.offsets";
+
+/// `offsets` as ranges of consecutive values: `[0,1,2,5]` -> `0-2,5`.
+pub fn format_ranges(offsets: &[i64]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < offsets.len() {
+        let start = offsets[i];
+        let mut end = start;
+        while i + 1 < offsets.len() && offsets[i + 1] == end + 1 {
+            i += 1;
+            end = offsets[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}-{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The offsets of [`format_ranges`] text; None if it is malformed.
+pub fn parse_ranges(text: &str) -> Option<Vec<i64>> {
+    let mut out = Vec::new();
+    for part in text.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => out.extend(a.parse::<i64>().ok()?..=b.parse::<i64>().ok()?),
+            None => out.push(part.parse().ok()?),
+        }
+    }
+    Some(out)
+}
+
+/// Encodes `rows` as one Parquet file (zstd) and empties them. The footer names the source
+/// (`source`, such as `client_tickets/2`, under [`SOURCE_KEY`]) and each row's offset
+/// ([`OFFSETS_KEY`]), so readers can check exactly-once without extra columns.
+///
+/// Errors: Arrow or Parquet encoding errors (not expected for rows built by [`Rows::push`]).
+pub fn encode_parquet(rows: &mut Rows, source: &str) -> anyhow::Result<Vec<u8>> {
+    let offsets = format_ranges(&rows.offsets);
+    let batch = rows.finish()?;
+    let mut out = Vec::with_capacity(batch.get_array_memory_size() / 4);
+    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(writer_properties()))?;
+    writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(SOURCE_KEY.to_owned(), source.to_owned()));
+    writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(OFFSETS_KEY.to_owned(), offsets));
+    writer.write(&batch)?;
+    writer.close()?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_ranges_round_trip() {
+        for offsets in [vec![], vec![3], vec![0, 1, 2, 5, 7, 8], vec![10, 12, 13, 14]] {
+            let text = format_ranges(&offsets);
+            assert_eq!(parse_ranges(&text).unwrap(), offsets, "{text}");
+        }
+        assert_eq!(format_ranges(&[0, 1, 2, 5]), "0-2,5");
+        assert_eq!(parse_ranges("1-x"), None);
+    }
+
+    fn stream(name: &str) -> Arc<Stream> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("environments/dev.toml");
+        let environment = crate::config::load(root.to_str().unwrap()).unwrap();
+        Arc::new(environment.streams.into_iter().find(|s| s.name == name).unwrap())
+    }
+
+    const TICKET: &str = r#"{"ticket_id":"0b7f2c1e-8d7a-4c1f-9a55-1f0f6f1d2a11","client_id":"c-17","created_at":"2026-03-01T23:30:00-02:00","channel":"email","priority":"high","subject":"Refund for INVOICE 42","body":"my login fails","customer_tier":null,"extra":{"a":[1,2]}}"#;
+
+    #[test]
+    fn ticket_is_typed_categorised_and_partitioned_by_utc_date() {
+        let codec = Codec::new(stream("client_tickets"));
+        let (day, row) = codec.decode(TICKET.as_bytes(), 7).unwrap();
+        assert_eq!(date_text(day), "2026-03-02", "23:30 at -02:00 is 01:30 UTC the next day");
+        let names: Vec<String> = codec.stream().columns().into_iter().map(|c| c.0).collect();
+        assert_eq!(row.len(), names.len());
+        let cell = |name: &str| &row[names.iter().position(|n| n == name).unwrap()];
+        assert_eq!(cell("category"), &Cell::Str("billing".into()), "billing outranks account");
+        assert_eq!(cell("customer_tier"), &Cell::Null);
+        assert_eq!(cell("ingested_at"), &Cell::Micros(7));
+        assert_eq!(cell("created_at"), &Cell::Micros(1_772_415_000_000_000));
+    }
+
+    #[test]
+    fn categories_match_whole_words_only() {
+        let codec = Codec::new(stream("client_tickets"));
+        let category = |subject: &str| {
+            let json = TICKET.replace("Refund for INVOICE 42", subject).replace("my login fails", "");
+            let (_, row) = codec.decode(json.as_bytes(), 0).unwrap();
+            match &row[row.len() - 2] {
+                Cell::Str(s) => s.to_string(),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(category("Parcel tracking?"), "logistics");
+        assert_eq!(category("errors everywhere"), "other", "`errors` is not `error`");
+        assert_eq!(category("2FA reset"), "account");
+        assert_eq!(category("Sensor-timeout"), "technical");
+    }
+
+    #[test]
+    fn invalid_records_are_rejected_with_the_field_and_reason() {
+        let codec = Codec::new(stream("client_tickets"));
+        let reason = |json: &str| codec.decode(json.as_bytes(), 0).unwrap_err().to_string();
+        assert!(reason("not json").starts_with("not a JSON object"), "{}", reason("not json"));
+        assert!(reason("[1]").starts_with("not a JSON object"));
+        assert_eq!(reason(&TICKET.replace(r#""client_id":"c-17","#, "")), "field `client_id`: missing required field");
+        assert_eq!(reason(&TICKET.replace(r#""high""#, "3")), "field `priority`: expected string, got a number");
+        assert_eq!(
+            reason(&TICKET.replace(r#""high""#, r#""urgent""#)),
+            "field `priority`: `urgent` is not one of low, medium, high, critical"
+        );
+        assert_eq!(
+            reason(&TICKET.replace("2026-03-01T23:30:00-02:00", "yesterday")),
+            "field `created_at`: `yesterday` is not an RFC 3339 timestamp"
+        );
+        assert_eq!(
+            reason(&TICKET.replace("0b7f2c1e-", "zz")),
+            "field `ticket_id`: `zz8d7a-4c1f-9a55-1f0f6f1d2a11` is not a UUID"
+        );
+    }
+
+    #[test]
+    fn csv_replays_are_typed_with_null_markers_and_patterns() {
+        let codec = Codec::new(stream("sensor_readings"));
+        let json = r#"{"No":"1","year":"2013","month":"3","day":"1","hour":"0","PM2.5":"4","PM10":"NA","SO2":"4","NO2":"7","CO":"300","O3":"77","TEMP":"-0.7","PRES":"1023","DEWP":"-18.8","RAIN":"0","wd":"NNW","WSPM":"4.4","station":"Aotizhongxin"}"#;
+        let (day, row) = codec.decode(json.as_bytes(), 0).unwrap();
+        assert_eq!(date_text(day), "2013-02-28", "midnight in Beijing is the previous UTC day");
+        assert_eq!(row[0], Cell::I64(1));
+        assert_eq!(row[5], Cell::F64(4.0));
+        assert_eq!(row[6], Cell::Null);
+        assert_eq!(row[11], Cell::F64(-0.7));
+        let bad = json.replace(r#""month":"3""#, r#""month":"13""#);
+        assert_eq!(
+            codec.decode(bad.as_bytes(), 0).unwrap_err().to_string(),
+            "year/month/day/hour 2013/13/1/0 is not a valid hour"
+        );
+
+        let codec = Codec::new(stream("incident_events"));
+        // The first row of shared/data/itsm_incident_event_log/incident_event_log.csv.
+        let header = "number,incident_state,active,reassignment_count,reopen_count,sys_mod_count,made_sla,caller_id,opened_by,opened_at,sys_created_by,sys_created_at,sys_updated_by,sys_updated_at,contact_type,location,category,subcategory,u_symptom,cmdb_ci,impact,urgency,priority,assignment_group,assigned_to,knowledge,u_priority_confirmation,notify,problem_id,rfc,vendor,caused_by,closed_code,resolved_by,resolved_at,closed_at";
+        let cells = "INC0000045,New,true,0,0,0,true,Caller 2403,Opened by  8,29/2/2016 01:16,Created by 6,29/2/2016 01:23,Updated by 21,5/3/2016 12:00,Phone,Location 143,Category 55,Subcategory 170,Symptom 72,?,2 - Medium,2 - Medium,3 - Moderate,Group 56,?,true,false,Do Not Notify,?,?,?,?,code 5,Resolved by 149,29/2/2016 11:29,5/3/2016 12:00";
+        let fields: serde_json::Map<String, serde_json::Value> =
+            header.split(',').zip(cells.split(',')).map(|(k, v)| (k.to_owned(), v.into())).collect();
+        let json = serde_json::to_string(&fields).unwrap();
+        let (day, row) = codec.decode(json.as_bytes(), 0).unwrap();
+        assert_eq!(date_text(day), "2016-03-05", "partitioned by sys_updated_at");
+        assert_eq!(row[2], Cell::Bool(true));
+        assert_eq!(row[7], Cell::Str("Caller 2403".into()));
+        let cmdb = codec.stream().fields.iter().position(|f| f.name == "cmdb_ci").unwrap();
+        assert_eq!(row[cmdb], Cell::Null, "`?` is null");
+        assert_eq!(row[9], Cell::Micros(1_456_708_560_000_000), "29/2/2016 01:16 UTC");
+        let bad = json.replace("29/2/2016 01:16", "31/2/2016 01:16");
+        assert_eq!(
+            codec.decode(bad.as_bytes(), 0).unwrap_err().to_string(),
+            "field `opened_at`: `31/2/2016 01:16` does not match `%d/%m/%Y %H:%M`"
+        );
+    }
+
+    #[test]
+    fn parquet_roundtrip_keeps_the_schema() {
+        let codec = Codec::new(stream("client_tickets"));
+        let mut rows = Rows::new(codec.schema().clone());
+        let (_, row) = codec.decode(TICKET.as_bytes(), 0).unwrap();
+        rows.push(&row, TICKET.len(), 5);
+        rows.push(&row, TICKET.len(), 9);
+        assert_eq!(rows.bytes(), 2 * TICKET.len());
+        let bytes = encode_parquet(&mut rows, "client_tickets/0").unwrap();
+        assert!(rows.is_empty());
+        let builder =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
+        let metadata = builder.metadata().file_metadata().key_value_metadata().unwrap().clone();
+        let value = |key: &str| metadata.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.clone());
+        assert_eq!(value(SOURCE_KEY).as_deref(), Some("client_tickets/0"));
+        assert_eq!(value(OFFSETS_KEY).as_deref(), Some("5,9"));
+        let reader = builder.build().unwrap();
+        let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
+        assert_eq!(batches[0].schema().fields(), codec.schema().fields());
+    }
+}

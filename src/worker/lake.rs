@@ -1,0 +1,318 @@
+//! Where the worker's output goes: object keys of the lake layout, uploads (single PUT or
+//! multipart), removal of what an uncommitted attempt left, and Glue partition registration.
+//!
+//! Layout (shared/DESIGN.md): valid rows as Parquet under `<stream>/dt=YYYY-MM-DD/` in the
+//! curated bucket, rejected records as JSON lines under the same prefix in the rejected bucket.
+//! A file is named after the flush that wrote it, as the Kafka Connect S3 sink does:
+//! `<topic>+<partition>+<first offset, 20 digits>.parquet` (or `.jsonl`). One flush covers a
+//! contiguous offset range of one topic partition and may write one file per `dt` it touched;
+//! its offsets are committed only after every one of those files exists. So any visible file
+//! whose first offset is at or after the committed offset belongs to an attempt that was never
+//! committed, and [`Lake::remove_uncommitted`] deletes those before the partition resumes.
+
+use std::collections::HashSet;
+
+use anyhow::Context as _;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use tokio::sync::Mutex;
+
+use crate::config::environment::Environment;
+use crate::config::stream::Stream;
+
+/// Objects larger than this are uploaded in parts (bytes).
+pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
+/// Part size of multipart uploads (bytes; S3's minimum is 5 MiB).
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// The file name of a flush: `<topic>+<partition>+<first offset, 20 digits>.<extension>`.
+pub fn file_name(topic: &str, partition: i32, first_offset: i64, extension: &str) -> String {
+    format!("{topic}+{partition}+{first_offset:020}.{extension}")
+}
+
+/// The key of a flush's file in `stream`'s `dt` prefix.
+pub fn object_key(stream: &str, partition_key: &str, date: &str, file_name: &str) -> String {
+    format!("{stream}/{partition_key}={date}/{file_name}")
+}
+
+/// Parses a key written by [`object_key`]: `(topic, partition, first offset)`, or None for any
+/// other object.
+pub fn parse_key(key: &str) -> Option<(&str, i32, i64)> {
+    let name = key.rsplit('/').next()?;
+    let stem = name.strip_suffix(".parquet").or_else(|| name.strip_suffix(".jsonl"))?;
+    let mut parts = stem.rsplitn(3, '+');
+    let offset = parts.next()?.parse().ok()?;
+    let partition = parts.next()?.parse().ok()?;
+    let topic = parts.next()?;
+    Some((topic, partition, offset))
+}
+
+/// The lake as the worker sees it: the curated and rejected buckets and the Glue database.
+pub struct Lake {
+    s3: aws_sdk_s3::Client,
+    glue: aws_sdk_glue::Client,
+    /// Curated bucket name.
+    pub curated: String,
+    /// Rejected bucket name.
+    pub rejected: String,
+    /// Glue database name.
+    pub database: String,
+    registered: Mutex<HashSet<(String, String)>>,
+}
+
+impl Lake {
+    /// The lake of `environment`, reached through `aws`.
+    pub fn new(environment: &Environment, aws: &crate::aws::Aws) -> Self {
+        Self {
+            s3: aws.s3(),
+            glue: aws.glue(),
+            curated: crate::model::bucket_name(environment, "curated"),
+            rejected: crate::model::bucket_name(environment, "rejected"),
+            database: crate::model::glue_database_name(environment),
+            registered: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Checks that the buckets and each stream's Glue table exist.
+    ///
+    /// Errors: one of them is missing (the platform is not applied: run `indutech apply`), or
+    /// the target cannot be reached.
+    pub async fn check(&self, streams: &[&Stream]) -> anyhow::Result<()> {
+        for bucket in [&self.curated, &self.rejected] {
+            self.s3.head_bucket().bucket(bucket).send().await.with_context(|| {
+                format!("bucket {bucket} is not reachable; is the platform applied (`indutech apply`)?")
+            })?;
+        }
+        for stream in streams {
+            self.glue.get_table().database_name(&self.database).name(&stream.name).send().await.with_context(|| {
+                format!(
+                    "Glue table {}.{} is not reachable; is the platform applied (`indutech apply`)?",
+                    self.database, stream.name
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Uploads `body` to `bucket`/`key`: one PUT, or a multipart upload above
+    /// [`MULTIPART_THRESHOLD`] (aborted on error, so no part stays behind).
+    ///
+    /// Errors: the upload failed after the SDK's retries.
+    pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>, content_type: &str) -> anyhow::Result<()> {
+        if body.len() <= MULTIPART_THRESHOLD {
+            self.s3
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .content_type(content_type)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .with_context(|| format!("uploading s3://{bucket}/{key}"))?;
+            return Ok(());
+        }
+        let upload = self
+            .s3
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .with_context(|| format!("starting a multipart upload of s3://{bucket}/{key}"))?;
+        let upload_id = upload.upload_id().unwrap_or_default().to_owned();
+        let result = self.upload_parts(bucket, key, &upload_id, &body).await;
+        if result.is_err() {
+            let _ = self.s3.abort_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).send().await;
+        }
+        result
+    }
+
+    async fn upload_parts(&self, bucket: &str, key: &str, upload_id: &str, body: &[u8]) -> anyhow::Result<()> {
+        let mut parts = Vec::new();
+        for (i, chunk) in body.chunks(PART_SIZE).enumerate() {
+            let number = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            let part = self
+                .s3
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(chunk.to_vec()))
+                .send()
+                .await
+                .with_context(|| format!("uploading part {number} of s3://{bucket}/{key}"))?;
+            parts.push(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag().map(str::to_owned)).build());
+        }
+        self.s3
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .with_context(|| format!("completing the multipart upload of s3://{bucket}/{key}"))?;
+        Ok(())
+    }
+
+    /// Deletes every file of `topic` partition `partition` under `stream`'s prefix, in both
+    /// buckets, whose first offset is `from` or later: what attempts that were never committed
+    /// left behind. Returns how many objects were deleted.
+    ///
+    /// Errors: listing or deleting failed.
+    pub async fn remove_uncommitted(
+        &self,
+        stream: &str,
+        topic: &str,
+        partition: i32,
+        from: i64,
+    ) -> anyhow::Result<usize> {
+        let mut removed = 0;
+        for bucket in [&self.curated, &self.rejected] {
+            let keys: Vec<String> = self
+                .list(bucket, &format!("{stream}/"))
+                .await?
+                .into_iter()
+                .filter(|key| parse_key(key).is_some_and(|(t, p, o)| t == topic && p == partition && o >= from))
+                .collect();
+            for chunk in keys.chunks(1000) {
+                let objects: Vec<ObjectIdentifier> =
+                    chunk.iter().filter_map(|k| ObjectIdentifier::builder().key(k).build().ok()).collect();
+                let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build()?;
+                let answer = self
+                    .s3
+                    .delete_objects()
+                    .bucket(bucket)
+                    .delete(delete)
+                    .send()
+                    .await
+                    .with_context(|| format!("deleting uncommitted files of {topic}/{partition} in {bucket}"))?;
+                if let Some(error) = answer.errors().first() {
+                    anyhow::bail!(
+                        "deleting s3://{bucket}/{}: {}",
+                        error.key().unwrap_or_default(),
+                        error.message().unwrap_or_default()
+                    );
+                }
+                removed += chunk.len();
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Every key under `prefix` in `bucket`.
+    ///
+    /// Errors: a listing call failed.
+    pub async fn list(&self, bucket: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut pages = self.s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.with_context(|| format!("listing s3://{bucket}/{prefix}"))?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        }
+        Ok(keys)
+    }
+
+    /// Key of the progress document of `topic`/`partition` for consumer group `group`.
+    pub fn progress_key(group: &str, topic: &str, partition: i32) -> String {
+        format!("_indutech/worker/{group}/{topic}+{partition}.json")
+    }
+
+    /// Reads a partition's progress document (zeros when there is none).
+    ///
+    /// Errors: the object exists but cannot be read or parsed.
+    pub async fn read_progress(&self, group: &str, topic: &str, partition: i32) -> anyhow::Result<super::Progress> {
+        let key = Self::progress_key(group, topic, partition);
+        match self.s3.get_object().bucket(&self.curated).key(&key).send().await {
+            Ok(object) => {
+                let body =
+                    object.body.collect().await.with_context(|| format!("reading s3://{}/{key}", self.curated))?;
+                serde_json::from_slice(&body.into_bytes())
+                    .with_context(|| format!("s3://{}/{key} is not a progress document", self.curated))
+            }
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                Ok(super::Progress::default())
+            }
+            Err(error) => Err(error).with_context(|| format!("reading s3://{}/{key}", self.curated)),
+        }
+    }
+
+    /// Writes a partition's progress document.
+    ///
+    /// Errors: the upload failed.
+    pub async fn write_progress(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+        progress: &super::Progress,
+    ) -> anyhow::Result<()> {
+        let key = Self::progress_key(group, topic, partition);
+        self.put(&self.curated, &key, serde_json::to_vec(progress)?, "application/json").await
+    }
+
+    /// Registers partition `partition_key=date` of `stream`'s Glue table (location
+    /// `s3://<curated>/<stream>/<partition_key>=<date>/`, the table's storage format), once per
+    /// process; an existing partition is fine.
+    ///
+    /// Errors: the table cannot be read or the partition cannot be created.
+    pub async fn register_partition(&self, stream: &str, partition_key: &str, date: &str) -> anyhow::Result<()> {
+        let id = (stream.to_owned(), date.to_owned());
+        if self.registered.lock().await.contains(&id) {
+            return Ok(());
+        }
+        let table = self
+            .glue
+            .get_table()
+            .database_name(&self.database)
+            .name(stream)
+            .send()
+            .await
+            .with_context(|| format!("reading Glue table {}.{stream}", self.database))?;
+        let descriptor = table
+            .table()
+            .and_then(|t| t.storage_descriptor())
+            .cloned()
+            .unwrap_or_else(|| aws_sdk_glue::types::StorageDescriptor::builder().build());
+        let location = format!("s3://{}/{stream}/{partition_key}={date}/", self.curated);
+        let mut descriptor = descriptor;
+        descriptor.location = Some(location);
+        let input = aws_sdk_glue::types::PartitionInput::builder().values(date).storage_descriptor(descriptor).build();
+        match self
+            .glue
+            .create_partition()
+            .database_name(&self.database)
+            .table_name(stream)
+            .partition_input(input)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_already_exists_exception()) => {}
+            Err(error) => {
+                return Err(error).with_context(|| format!("registering partition {partition_key}={date} of {stream}"));
+            }
+        }
+        self.registered.lock().await.insert(id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_foreign_objects_are_ignored() {
+        let name = file_name("client_tickets", 2, 1234, "parquet");
+        assert_eq!(name, "client_tickets+2+00000000000000001234.parquet");
+        let key = object_key("client_tickets", "dt", "2026-03-02", &name);
+        assert_eq!(key, "client_tickets/dt=2026-03-02/client_tickets+2+00000000000000001234.parquet");
+        assert_eq!(parse_key(&key), Some(("client_tickets", 2, 1234)));
+        assert_eq!(parse_key("s/dt=x/a+b+c+7+00000000000000000009.jsonl"), Some(("a+b+c", 7, 9)));
+        assert_eq!(parse_key("s/dt=x/_tmp.parquet"), None);
+        assert_eq!(parse_key("s/dt=x/part-0000.snappy.parquet"), None);
+    }
+}
