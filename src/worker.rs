@@ -22,7 +22,7 @@
 //! status 130 (uncommitted files are removed by the next start).
 //!
 //! Known limit (as for the Kafka Connect S3 sink): a worker that stalls longer than the
-//! consumer's `max.poll.interval.ms` (300 s) loses its partitions but may still finish an upload
+//! consumer's `max.poll.interval.ms` (45 s; Tansu waits that long for a killed member during a rebalance) loses its partitions but may still finish an upload
 //! after the new owner has cleaned up; such a zombie file would duplicate offsets.
 
 pub mod bench;
@@ -205,7 +205,7 @@ pub async fn run(environment: &Environment, aws: &crate::aws::Aws, options: Opti
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
-        .set("max.poll.interval.ms", "300000")
+        .set("max.poll.interval.ms", "45000")
         .set("queued.max.messages.kbytes", "16384")
         .set("fetch.max.bytes", "8388608")
         .set("statistics.interval.ms", "5000")
