@@ -22,8 +22,10 @@
 //! status 130 (uncommitted files are removed by the next start).
 //!
 //! Known limit (as for the Kafka Connect S3 sink): a worker that stalls longer than the
-//! consumer's `max.poll.interval.ms` (45 s; Tansu waits that long for a killed member during a rebalance) loses its partitions but may still finish an upload
-//! after the new owner has cleaned up; such a zombie file would duplicate offsets.
+//! consumer's `max.poll.interval.ms` loses its partitions but may still finish an upload after
+//! the new owner has cleaned up; such a zombie file would duplicate offsets. The interval is
+//! 45 s: Tansu (the test bed's broker) holds a rebalance that long for a member killed during
+//! it, and a flush must fit in it.
 
 pub mod bench;
 pub mod buffer;
@@ -145,6 +147,16 @@ impl ClientContext for WorkerContext {
 }
 
 impl ConsumerContext for WorkerContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance
+            && list.count() > 0
+        {
+            let partitions: Vec<String> =
+                list.elements().iter().map(|e| format!("{}/{}", e.topic(), e.partition())).collect();
+            tracing::info!(?partitions, "partitions assigned by the group");
+        }
+    }
+
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance
             && let Ok(mut revoked) = self.revoked.lock()
@@ -323,7 +335,8 @@ impl Worker {
             }
             buffer.expect = None;
         }
-        if offset < buffer.next_offset && buffer.first_offset.is_some() {
+        if offset < buffer.next_offset {
+            // Already in a flush of this partition (a message fetched again after a seek).
             return Ok(());
         }
         let codec = &self.codecs[stream];
@@ -375,7 +388,7 @@ impl Worker {
         let resume_from = committed_offset.unwrap_or(offset);
         let name = &self.codecs[stream].stream().name;
         let removed = self.lake.remove_uncommitted(name, topic, partition, resume_from).await?;
-        tracing::info!(topic, partition, resume_from, removed, "partition assigned");
+        tracing::info!(topic, partition, resume_from, removed, "partition resumed");
         let mut expect = None;
         if resume_from != offset {
             tokio::task::block_in_place(|| {
@@ -466,9 +479,7 @@ impl Worker {
             result?;
         }
         drop(pending);
-        for date in &dates {
-            lake.register_partition(&stream.name, &stream.partition_key, date).await?;
-        }
+        lake.register_partitions(&stream.name, &stream.partition_key, &dates).await?;
         let totals = Landed {
             offset: buffer.next_offset,
             rows: buffer.totals.rows + rows_written,

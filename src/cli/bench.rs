@@ -59,28 +59,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Some(path), _) => {
             let mut replay =
                 crate::produce::CsvReplay::new(crate::produce::csv_files(path)?, stream.message_key.clone());
-            let mut out =
-                BufWriter::new(std::fs::File::create(&temp).with_context(|| format!("creating {}", temp.display()))?);
-            while let Some(record) = replay.next_record()? {
-                out.write_all(&record.payload)?;
-                out.write_all(b"\n")?;
-            }
-            out.flush()?;
+            write_json_lines(&temp, std::iter::from_fn(|| replay.next_record().transpose()))?;
             temp.clone()
         }
         (None, records) => {
             if stream.name != "client_tickets" {
                 bail!("generated input exists for client_tickets only; give --from FILE for {}", stream.name);
             }
-            let mut out =
-                BufWriter::new(std::fs::File::create(&temp).with_context(|| format!("creating {}", temp.display()))?);
-            for record in crate::produce::TicketGenerator::new(1, args.malformed)
-                .take(usize::try_from(records.unwrap_or(1_000_000)).unwrap_or(usize::MAX))
-            {
-                out.write_all(&record.payload)?;
-                out.write_all(b"\n")?;
-            }
-            out.flush()?;
+            let count = usize::try_from(records.unwrap_or(1_000_000)).unwrap_or(usize::MAX);
+            write_json_lines(&temp, crate::produce::TicketGenerator::new(1, args.malformed).take(count).map(Ok))?;
             temp.clone()
         }
     };
@@ -106,4 +93,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     println!("{}", result.line(crate::worker::bench::peak_rss()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes each record's payload as one line of `path` (the bench's input, prepared untimed).
+fn write_json_lines(
+    path: &std::path::Path,
+    records: impl Iterator<Item = anyhow::Result<crate::produce::Record>>,
+) -> anyhow::Result<()> {
+    let mut out = BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    for record in records {
+        out.write_all(&record?.payload)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
 }

@@ -18,7 +18,7 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef, TimeUnit};
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike as _, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -491,8 +491,6 @@ fn type_cell<'a>(spec: &FieldSpec, raw: Raw<'a>) -> Result<Cell<'a>, Rejection> 
     };
     Ok(cell)
 }
-
-use chrono::Datelike as _;
 
 fn parse_timestamp(format: &Format, text: &str) -> Result<i64, String> {
     match format {

@@ -10,7 +10,7 @@
 //! whose first offset is at or after the committed offset belongs to an attempt that was never
 //! committed, and [`Lake::remove_uncommitted`] deletes those before the partition resumes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Context as _;
 use aws_sdk_s3::primitives::ByteStream;
@@ -57,7 +57,7 @@ pub struct Lake {
     pub rejected: String,
     /// Glue database name.
     pub database: String,
-    registered: Mutex<HashSet<(String, String)>>,
+    catalog: Mutex<Catalog>,
 }
 
 impl Lake {
@@ -69,7 +69,7 @@ impl Lake {
             curated: crate::model::bucket_name(environment, "curated"),
             rejected: crate::model::bucket_name(environment, "rejected"),
             database: crate::model::glue_database_name(environment),
-            registered: Mutex::new(HashSet::new()),
+            catalog: Mutex::new(Catalog::default()),
         }
     }
 
@@ -253,51 +253,79 @@ impl Lake {
         self.put(&self.curated, &key, serde_json::to_vec(progress)?, "application/json").await
     }
 
-    /// Registers partition `partition_key=date` of `stream`'s Glue table (location
-    /// `s3://<curated>/<stream>/<partition_key>=<date>/`, the table's storage format), once per
-    /// process; an existing partition is fine.
+    /// Registers partitions `partition_key=<date>` of `stream`'s Glue table (location
+    /// `s3://<curated>/<stream>/<partition_key>=<date>/`, the table's storage format) for the
+    /// `dates` not registered yet by this process: the table is read once per process, and
+    /// the new partitions are created in one BatchCreatePartition call per 100. A partition
+    /// that already exists is fine.
     ///
-    /// Errors: the table cannot be read or the partition cannot be created.
-    pub async fn register_partition(&self, stream: &str, partition_key: &str, date: &str) -> anyhow::Result<()> {
-        let id = (stream.to_owned(), date.to_owned());
-        if self.registered.lock().await.contains(&id) {
+    /// Errors: the table cannot be read or a partition cannot be created.
+    pub async fn register_partitions(&self, stream: &str, partition_key: &str, dates: &[String]) -> anyhow::Result<()> {
+        let mut catalog = self.catalog.lock().await;
+        let new: Vec<&String> =
+            dates.iter().filter(|d| !catalog.registered.contains(&(stream.to_owned(), (*d).clone()))).collect();
+        if new.is_empty() {
             return Ok(());
         }
-        let table = self
-            .glue
-            .get_table()
-            .database_name(&self.database)
-            .name(stream)
-            .send()
-            .await
-            .with_context(|| format!("reading Glue table {}.{stream}", self.database))?;
-        let descriptor = table
-            .table()
-            .and_then(|t| t.storage_descriptor())
-            .cloned()
-            .unwrap_or_else(|| aws_sdk_glue::types::StorageDescriptor::builder().build());
-        let location = format!("s3://{}/{stream}/{partition_key}={date}/", self.curated);
-        let mut descriptor = descriptor;
-        descriptor.location = Some(location);
-        let input = aws_sdk_glue::types::PartitionInput::builder().values(date).storage_descriptor(descriptor).build();
-        match self
-            .glue
-            .create_partition()
-            .database_name(&self.database)
-            .table_name(stream)
-            .partition_input(input)
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_already_exists_exception()) => {}
-            Err(error) => {
-                return Err(error).with_context(|| format!("registering partition {partition_key}={date} of {stream}"));
+        if !catalog.descriptors.contains_key(stream) {
+            let table = self
+                .glue
+                .get_table()
+                .database_name(&self.database)
+                .name(stream)
+                .send()
+                .await
+                .with_context(|| format!("reading Glue table {}.{stream}", self.database))?;
+            let descriptor = table
+                .table()
+                .and_then(|t| t.storage_descriptor())
+                .cloned()
+                .unwrap_or_else(|| aws_sdk_glue::types::StorageDescriptor::builder().build());
+            catalog.descriptors.insert(stream.to_owned(), descriptor);
+        }
+        let descriptor = catalog.descriptors[stream].clone();
+        for chunk in new.chunks(100) {
+            let inputs: Vec<aws_sdk_glue::types::PartitionInput> = chunk
+                .iter()
+                .map(|date| {
+                    let mut descriptor = descriptor.clone();
+                    descriptor.location = Some(format!("s3://{}/{stream}/{partition_key}={date}/", self.curated));
+                    aws_sdk_glue::types::PartitionInput::builder().values(*date).storage_descriptor(descriptor).build()
+                })
+                .collect();
+            let answer = self
+                .glue
+                .batch_create_partition()
+                .database_name(&self.database)
+                .table_name(stream)
+                .set_partition_input_list(Some(inputs))
+                .send()
+                .await
+                .with_context(|| format!("registering {} partition(s) of {stream}", chunk.len()))?;
+            let failed = answer.errors().iter().find(|e| {
+                e.error_detail().and_then(|d| d.error_code()).is_some_and(|code| code != "AlreadyExistsException")
+            });
+            if let Some(error) = failed {
+                let detail = error.error_detail();
+                anyhow::bail!(
+                    "registering partition {partition_key}={} of {stream}: {}: {}",
+                    error.partition_values().join("/"),
+                    detail.and_then(|d| d.error_code()).unwrap_or_default(),
+                    detail.and_then(|d| d.error_message()).unwrap_or_default()
+                );
             }
         }
-        self.registered.lock().await.insert(id);
+        catalog.registered.extend(new.into_iter().map(|d| (stream.to_owned(), d.clone())));
         Ok(())
     }
+}
+
+/// What the worker knows of the Glue catalog: each table's storage descriptor (read once) and
+/// the partitions it has registered.
+#[derive(Default)]
+struct Catalog {
+    descriptors: HashMap<String, aws_sdk_glue::types::StorageDescriptor>,
+    registered: HashSet<(String, String)>,
 }
 
 #[cfg(test)]
