@@ -80,6 +80,12 @@ if command -v curl >/dev/null 2>&1; then
 else
     answers_http() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" 2>/dev/null; }
 fi
+# Whether process $1 exists and has not exited (a child we have not reaped stays a zombie).
+running() {
+    local state
+    state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
+}
 answers_tcp() { (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; }
 
 # start NAME MARKER PROBE... -- COMMAND...: runs COMMAND in its own session (so down.sh can stop
@@ -101,10 +107,12 @@ start() {
         return 0
     fi
     (cd "$dir" && exec setsid "$@" >>"$dir/log" 2>&1 </dev/null) &
-    echo "$! $marker" >"$(pid_file "$name")"
+    local launched=$!
+    echo "$launched $marker" >"$(pid_file "$name")"
     local deadline=$((SECONDS + 90))
     until "${probe[@]}"; do
-        if ! live_pid "$name" >/dev/null; then
+        # Not live_pid: until the subshell has exec'd, its command line lacks the marker.
+        if ! running "$launched"; then
             log "$name exited during start-up; last lines of $dir/log:"
             tail -n 30 "$dir/log" >&2
             exit 1
