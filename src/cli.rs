@@ -9,6 +9,7 @@ pub mod bench;
 pub mod plan;
 pub mod produce;
 pub mod render;
+pub mod smoke;
 pub mod status;
 pub mod validate;
 pub mod worker;
@@ -53,6 +54,8 @@ pub enum Command {
     Status(status::Args),
     /// Measure the worker's pipeline in-process.
     Bench(bench::Args),
+    /// Prove the applied platform works end to end: resources, settings, data through the worker.
+    SmokeTest(smoke::Args),
 }
 
 /// Runs the parsed command line.
@@ -70,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Produce(args) => produce::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::SmokeTest(args) => smoke::run(args).await,
     }
 }
 

@@ -152,6 +152,7 @@ pub fn load(env: &str) -> Result<Environment, LoadError> {
     }
     streams.sort_by(|a, b| a.name.cmp(&b.name));
     environment.streams = streams;
+    environment.file = std::path::absolute(&path).unwrap_or(path);
     Ok(environment)
 }
 

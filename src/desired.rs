@@ -20,8 +20,9 @@ pub const BROKER_PORTS: [u16; 5] = [9092, 33145, 9644, 8081, 8082];
 pub const WAREHOUSE_PORT: u16 = 5439;
 
 /// Every resource of `environment`'s platform (or only `components`' when not empty), in
-/// dependency order.
-pub fn resources(environment: &Environment, components: &[Component]) -> Vec<Resource> {
+/// dependency order. `binary_sha256` is the digest of the binary the worker is deployed with
+/// (the running one, [`crate::artifact::Artifact::current`]): a new binary replaces the worker.
+pub fn resources(environment: &Environment, binary_sha256: &str, components: &[Component]) -> Vec<Resource> {
     let wanted = |c: Component| components.is_empty() || components.contains(&c);
     let mut out = Vec::new();
     if wanted(Component::Network) {
@@ -44,6 +45,9 @@ pub fn resources(environment: &Environment, components: &[Component]) -> Vec<Res
     }
     if wanted(Component::Directory) {
         directory(environment, &mut out);
+    }
+    if wanted(Component::Worker) {
+        worker(environment, binary_sha256, &mut out);
     }
     out
 }
@@ -744,6 +748,67 @@ fn directory(environment: &Environment, out: &mut Vec<Resource>) {
     );
 }
 
+/// Digest of what the worker reads from the environment at start (name, region, endpoints,
+/// lake, bootstrap servers, worker settings, streams): a change restarts (replaces) it.
+pub fn worker_config_sha256(environment: &Environment) -> String {
+    let relevant = json!({
+        "name": environment.name,
+        "region": environment.region,
+        "endpoints": environment.endpoints,
+        "lake": environment.lake,
+        "bootstrap_servers": crate::provider::kafka::bootstrap_servers(environment),
+        "worker": environment.worker,
+        "streams": environment.streams,
+    });
+    crate::render::sha256_hex(&relevant.to_string())
+}
+
+fn worker(environment: &Environment, binary_sha256: &str, out: &mut Vec<Resource>) {
+    use crate::config::environment::WorkerRuntime;
+    let mut b = Builder { out, component: Component::Worker };
+    // It reads the topics and writes the curated and rejected buckets and the Glue tables.
+    let mut needs: Vec<String> = vec!["aws_s3_bucket.curated".into(), "aws_s3_bucket.rejected".into()];
+    for stream in &environment.streams {
+        needs.push(format!("kafka_topic.{}", stream.name));
+        needs.push(format!("aws_glue_catalog_table.{}", stream.name));
+    }
+    match environment.worker.runtime {
+        WorkerRuntime::Local => {
+            let streams: Vec<&str> = environment.streams.iter().map(|s| s.name.as_str()).collect();
+            b.add(
+                "indutech_local_worker.worker".into(),
+                model::resource_name(environment, "worker"),
+                attributes(&[
+                    ("binary_sha256", json!(binary_sha256)),
+                    ("config_sha256", json!(worker_config_sha256(environment))),
+                    ("consumer_group", json!(crate::worker::group_id(environment))),
+                    ("metrics_port", json!(environment.worker.metrics_port)),
+                    ("running", json!(true)),
+                    ("streams", json!(streams)),
+                ]),
+                &["binary_sha256", "config_sha256", "consumer_group", "metrics_port", "streams"],
+                needs,
+            );
+        }
+        WorkerRuntime::Ec2 => {
+            // Deploying to instances (artifact object, role, instance profile, systemd unit) is
+            // not built yet: the plan says so instead of pretending (see provider::service_of).
+            b.add(
+                "indutech_ec2_worker.worker".into(),
+                model::resource_name(environment, "worker"),
+                attributes(&[
+                    ("binary_sha256", json!(binary_sha256)),
+                    ("config_sha256", json!(worker_config_sha256(environment))),
+                    ("instance_count", json!(environment.worker.instance_count)),
+                    ("instance_type", json!(environment.worker.instance_type)),
+                ]),
+                &["binary_sha256", "config_sha256", "instance_type"],
+                needs,
+            );
+        }
+    }
+}
+
 /// The Spectrum DDL for `external_schema` over `glue_database`, assumed through `role_arn`:
 /// one statement, never batched (Redshift refuses external DDL inside a transaction).
 pub fn external_schema_sql(external_schema: &str, glue_database: &str, role_arn: &str) -> String {
@@ -759,10 +824,12 @@ mod tests {
 
     use crate::config::shipped as environment;
 
+    const BINARY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
     #[test]
     fn addresses_are_unique_and_dependencies_exist() {
         for name in ["dev", "staging", "prod"] {
-            let resources = resources(&environment(name), &[]);
+            let resources = resources(&environment(name), BINARY, &[]);
             let mut addresses: Vec<&str> = resources.iter().map(|r| r.address.as_str()).collect();
             for r in &resources {
                 for d in &r.depends_on {
@@ -782,7 +849,7 @@ mod tests {
     #[test]
     fn no_ingress_from_anywhere_and_brokers_open_their_five_ports() {
         let dev = environment("dev");
-        let resources = resources(&dev, &[Component::Network]);
+        let resources = resources(&dev, BINARY, &[Component::Network]);
         let brokers = resources.iter().find(|r| r.address == "aws_security_group.brokers").unwrap();
         let ingress = brokers.attributes["ingress"].as_array().unwrap();
         // 5 ports x (VPC + one on-prem CIDR).
@@ -797,7 +864,7 @@ mod tests {
     #[test]
     fn glue_tables_come_from_the_stream_schema_without_the_partition_key() {
         let dev = environment("dev");
-        let resources = resources(&dev, &[Component::Catalog]);
+        let resources = resources(&dev, BINARY, &[Component::Catalog]);
         let tickets = resources.iter().find(|r| r.address == "aws_glue_catalog_table.client_tickets").unwrap();
         let columns: Vec<&str> =
             tickets.attributes["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
@@ -811,7 +878,7 @@ mod tests {
     #[test]
     fn lake_buckets_get_every_setting() {
         let dev = environment("dev");
-        let resources = resources(&dev, &[Component::Lake]);
+        let resources = resources(&dev, BINARY, &[Component::Lake]);
         for zone in model::LAKE_ZONES {
             for kind in [
                 "aws_s3_bucket",

@@ -63,10 +63,10 @@ impl Observation {
 /// Errors: a read failed (with the resource's address); emulator gaps are not errors but
 /// [`Observed::Unverifiable`].
 pub async fn observe(ctx: &Arc<Context>, components: &[Component]) -> anyhow::Result<Observation> {
-    let resources = desired::resources(&ctx.environment, components);
+    let resources = desired::resources(&ctx.environment, &ctx.binary_sha256()?, components);
     // Dependencies in components outside the selection are read too (their ids are needed to
     // create what depends on them) but are not part of the plan.
-    let everything = desired::resources(&ctx.environment, &[]);
+    let everything = desired::resources(&ctx.environment, &ctx.binary_sha256()?, &[]);
     let mut outside: Vec<Resource> = Vec::new();
     let mut frontier: Vec<&str> = resources.iter().flat_map(|r| r.depends_on.iter().map(String::as_str)).collect();
     while let Some(address) = frontier.pop() {

@@ -8,9 +8,13 @@
 //! - [`model`]: desired-state building blocks derived from an environment: deterministic names,
 //!   tags, subnet layout and fixed broker addresses; pure, no SDK types;
 //! - [`aws`]: the only place AWS SDK clients are configured (region, endpoints, retries);
+//! - [`artifact`]: the running binary and its digest (what apply deploys as the worker);
 //! - [`worker`]: the streaming worker (topic -> typed Parquet in the lake, exactly once);
+//! - [`smoke`]: the smoke test's checks (platform rows from one observation, data replayed
+//!   through the worker and read back);
 //! - [`produce`]: the ticket generator and the CSV replay that feed the topics.
 
+pub mod artifact;
 pub mod aws;
 pub mod cli;
 pub mod config;
@@ -22,4 +26,5 @@ pub mod plan;
 pub mod produce;
 pub mod provider;
 pub mod render;
+pub mod smoke;
 pub mod worker;

@@ -95,7 +95,7 @@ pub async fn acquire(ctx: &Context, operation: &str) -> anyhow::Result<Lock> {
     let bucket = bucket(ctx);
     let s3 = ctx.aws.s3();
     if s3.head_bucket().bucket(&bucket).send().await.is_err() {
-        let resource = crate::desired::resources(&ctx.environment, &[Component::Lake])
+        let resource = crate::desired::resources(&ctx.environment, "", &[Component::Lake])
             .into_iter()
             .find(|r| r.address == "aws_s3_bucket.artifacts")
             .context("the artifacts bucket is always desired")?;

@@ -39,11 +39,14 @@ pub enum Component {
     Redpanda,
     /// AWS Managed Microsoft AD and its trust to the on-premises forest.
     Directory,
+    /// The streaming worker's deployment: a local supervised process (`local` runtime), or the
+    /// binary in the artifacts bucket, its IAM role and instance profile and the instances (`ec2`).
+    Worker,
 }
 
 impl Component {
     /// Every component, in the order plans list them.
-    pub const ALL: [Component; 7] = [
+    pub const ALL: [Component; 8] = [
         Component::Network,
         Component::Vpn,
         Component::Lake,
@@ -51,6 +54,7 @@ impl Component {
         Component::Warehouse,
         Component::Redpanda,
         Component::Directory,
+        Component::Worker,
     ];
 
     /// The name used in tags, addresses and `--component`.
@@ -63,6 +67,7 @@ impl Component {
             Component::Warehouse => "warehouse",
             Component::Redpanda => "redpanda",
             Component::Directory => "directory",
+            Component::Worker => "worker",
         }
     }
 }

@@ -16,6 +16,7 @@ mod iam;
 mod instances;
 pub mod kafka;
 mod kms;
+pub mod local_worker;
 mod redshift;
 mod s3;
 pub mod vpn;
@@ -76,6 +77,13 @@ impl Context {
             })
             .await?;
         Ok(account)
+    }
+
+    /// SHA-256 of the running binary, the worker's artifact (hashed once per process).
+    ///
+    /// Errors: the running executable cannot be read.
+    pub fn binary_sha256(&self) -> anyhow::Result<String> {
+        Ok(crate::artifact::Artifact::current()?.sha256.clone())
     }
 
     /// Records the AWS id of the resource at `address` (observed or just created).
@@ -184,6 +192,19 @@ fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
     err.as_service_error().and_then(|e| e.code())
 }
 
+/// The `ec2` worker runtime (artifact object, IAM role and instance profile, instances with a
+/// systemd unit) is not built yet: plan and apply say so through the gap mechanism instead of
+/// skipping it or reporting success.
+fn ec2_worker_gap() -> anyhow::Error {
+    NotImplemented {
+        operation: "deploying the worker to EC2 instances (worker.runtime = \"ec2\")".into(),
+        endpoint: format!("indutech {}", env!("CARGO_PKG_VERSION")),
+        detail: "not built yet: run `indutech worker --env NAME` on a host you manage, or use runtime = \"local\""
+            .into(),
+    }
+    .into()
+}
+
 /// Which provider module serves a resource type.
 fn service_of(kind: &str) -> anyhow::Result<&'static str> {
     Ok(match kind {
@@ -209,6 +230,8 @@ fn service_of(kind: &str) -> anyhow::Result<&'static str> {
         "aws_instance" => "instances",
         "aws_secretsmanager_secret" | "aws_directory_service_directory" | "aws_directory_service_trust" => "directory",
         "kafka_topic" => "kafka",
+        "indutech_local_worker" => "local_worker",
+        "indutech_ec2_worker" => "ec2_worker",
         other => bail!("indutech has no provider for resource type {other} (a bug: desired state made it)"),
     })
 }
@@ -227,6 +250,8 @@ pub async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Obser
         "redshift" => redshift::observe(ctx, resource).await,
         "instances" => instances::observe(ctx, resource).await,
         "kafka" => kafka::observe(ctx, resource).await,
+        "local_worker" => local_worker::observe(ctx, resource).await,
+        "ec2_worker" => Err(ec2_worker_gap()),
         "directory" => directory::observe(ctx, resource).await,
         _ => unreachable!("service_of returns one of the above"),
     };
@@ -294,6 +319,8 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "redshift" => redshift::delete(ctx, change).await,
             "instances" => instances::delete(ctx, change).await,
             "kafka" => kafka::delete(ctx, change).await,
+            "local_worker" => local_worker::delete(ctx, change).await,
+            "ec2_worker" => Err(ec2_worker_gap()),
             "directory" => directory::delete(ctx, change).await,
             _ => unreachable!("service_of returns one of these"),
         };
@@ -310,6 +337,8 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "redshift" => redshift::update(ctx, resource, change).await,
             "instances" => instances::update(ctx, resource, change).await,
             "kafka" => kafka::update(ctx, resource, change).await,
+            "local_worker" => local_worker::update(ctx, resource, change).await,
+            "ec2_worker" => Err(ec2_worker_gap()),
             "directory" => directory::update(ctx, resource, change).await,
             _ => unreachable!("service_of returns one of these"),
         }
@@ -324,6 +353,8 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "redshift" => redshift::create(ctx, resource).await,
             "instances" => instances::create(ctx, resource).await,
             "kafka" => kafka::create(ctx, resource).await,
+            "local_worker" => local_worker::create(ctx, resource).await,
+            "ec2_worker" => Err(ec2_worker_gap()),
             "directory" => directory::create(ctx, resource).await,
             _ => unreachable!("service_of returns one of these"),
         }

@@ -568,7 +568,7 @@ async fn vpn_routes_and_tags_drift_are_repaired_and_gaps_are_said_out_loud() {
     assert!(!swanctl.to_lowercase().contains("pre_shared_key"), "{swanctl}");
     // The brokers' cloud-init is the user data whose digest the plan shows.
     let cloud_init = std::fs::read_to_string(dir.join("broker-0.cloud-init.yaml")).unwrap();
-    let broker = indutech::desired::resources(&t.environment, &[indutech::plan::Component::Redpanda])
+    let broker = indutech::desired::resources(&t.environment, "", &[indutech::plan::Component::Redpanda])
         .into_iter()
         .find(|r| r.address == "aws_instance.broker_0")
         .unwrap();

@@ -40,6 +40,10 @@ pub struct Environment {
     pub worker: Worker,
     /// Streams deployed in this environment, sorted by name.
     pub streams: Vec<Stream>,
+    /// The environment file it was loaded from, absolute (empty until [`crate::config::load`]
+    /// sets it). Not part of the desired state: moving the file changes nothing in AWS.
+    #[serde(skip)]
+    pub file: std::path::PathBuf,
 }
 
 /// Endpoint URLs: `default` applies to every service without its own entry.
@@ -408,6 +412,7 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
             directory: directory?,
             worker: worker?,
             streams: Vec::new(),
+            file: std::path::PathBuf::new(),
         })
     })();
     EnvironmentFile { environment, streams_dir: streams_dir.value, stream_overrides }

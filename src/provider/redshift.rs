@@ -552,7 +552,7 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
         }
         "aws_redshiftdata_statement" => {
             let Some(resource) = change.desired.clone().or_else(|| {
-                let everything = crate::desired::resources(&ctx.environment, &[]);
+                let everything = crate::desired::resources(&ctx.environment, "", &[crate::plan::Component::Warehouse]);
                 everything.into_iter().find(|r| r.address == change.address)
             }) else {
                 bail!("{}: no longer in the environment; drop the schema by hand", change.address)

@@ -215,6 +215,50 @@ impl Lake {
         Ok(keys)
     }
 
+    /// The bytes of `bucket`/`key`.
+    ///
+    /// Errors: the object does not exist or cannot be read.
+    pub async fn get(&self, bucket: &str, key: &str) -> anyhow::Result<bytes::Bytes> {
+        let object = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .with_context(|| format!("reading s3://{bucket}/{key}"))?;
+        Ok(object.body.collect().await.with_context(|| format!("reading s3://{bucket}/{key}"))?.into_bytes())
+    }
+
+    /// Deletes `bucket`/`key` (in a versioned bucket: adds a delete marker).
+    ///
+    /// Errors: the delete call failed.
+    pub async fn delete(&self, bucket: &str, key: &str) -> anyhow::Result<()> {
+        self.s3
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .with_context(|| format!("deleting s3://{bucket}/{key}"))?;
+        Ok(())
+    }
+
+    /// The values of the partitions registered in `stream`'s Glue table (the dates of `dt`).
+    ///
+    /// Errors: the table cannot be read.
+    pub async fn registered_partitions(&self, stream: &str) -> anyhow::Result<std::collections::BTreeSet<String>> {
+        let mut out = std::collections::BTreeSet::new();
+        let mut pages =
+            self.glue.get_partitions().database_name(&self.database).table_name(stream).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.with_context(|| format!("listing the partitions of Glue table {}.{stream}", self.database))?;
+            out.extend(page.partitions().iter().filter_map(|p| p.values().first().cloned()));
+        }
+        Ok(out)
+    }
+
     /// Key of the progress document of `topic`/`partition` for consumer group `group`.
     pub fn progress_key(group: &str, topic: &str, partition: i32) -> String {
         format!("_indutech/worker/{group}/{topic}+{partition}.json")

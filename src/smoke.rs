@@ -1,0 +1,677 @@
+//! `smoke-test`: proves an applied platform works end to end, as a table of checks.
+//!
+//! Platform checks come from one observation of every resource (the same reads as `plan`):
+//! every resource present, the plan empty, then one row per concern (lake bucket settings, VPN,
+//! warehouse, catalog, topics, directory, worker), each failing with the attributes that differ
+//! or saying what the target could not verify. Data checks then replay a sample of each real
+//! dataset and a batch of generated tickets (with malformed ones) into the topics, wait
+//! (bounded) until the worker group has committed past them, read the lake back (Parquet
+//! footers and schemas, rejected lines) and check that every produced offset landed exactly
+//! once, the schemas, the Glue partitions and the rejection reasons. The files that hold only
+//! the smoke test's records are deleted afterwards unless `keep_data`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::config::stream::Stream;
+use crate::engine::Observation;
+use crate::plan::{Action, Mode, Observed, Plan};
+use crate::provider::Context;
+use crate::worker::lake::{Lake, parse_key};
+
+/// Outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Holds.
+    Pass,
+    /// Does not hold; the detail says what and why.
+    Fail,
+    /// The target cannot report it (an emulator's gap); the detail says which API.
+    NotVerifiable,
+}
+
+/// One row of the smoke test's table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Check {
+    /// What is checked.
+    pub name: String,
+    /// The outcome.
+    pub status: Status,
+    /// Why (what differs, what was counted, which API the target lacks).
+    pub detail: String,
+}
+
+fn check(name: impl Into<String>, status: Status, detail: impl Into<String>) -> Check {
+    Check { name: name.into(), status, detail: detail.into() }
+}
+
+/// What the data checks replay and how long they wait.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Folder of the real datasets (`shared/data`).
+    pub data_dir: PathBuf,
+    /// Rows replayed from each real dataset.
+    pub sample_rows: u64,
+    /// Generated tickets.
+    pub tickets: u64,
+    /// Share of the tickets made malformed on purpose (0.0-1.0).
+    pub malformed_share: f64,
+    /// Seed of the ticket generator.
+    pub seed: u64,
+    /// How long to wait for the worker to commit past the replayed records.
+    pub wait: Duration,
+    /// Keep the objects written by the smoke test's records.
+    pub keep_data: bool,
+}
+
+/// Concerns checked by the platform rows: a label and the resource types it covers.
+pub const GROUPS: &[(&str, &[&str])] = &[
+    (
+        "network: VPC, subnets, routes, security groups, S3 endpoint",
+        &[
+            "aws_vpc",
+            "aws_subnet",
+            "aws_route_table",
+            "aws_route_table_association",
+            "aws_security_group",
+            "aws_vpc_endpoint",
+        ],
+    ),
+    ("lake: buckets and KMS key", &["aws_s3_bucket", "aws_kms_key", "aws_kms_alias"]),
+    ("lake: versioning enabled", &["aws_s3_bucket_versioning"]),
+    ("lake: default encryption with the KMS key", &["aws_s3_bucket_server_side_encryption_configuration"]),
+    ("lake: public access blocked", &["aws_s3_bucket_public_access_block"]),
+    ("lake: TLS-only bucket policy", &["aws_s3_bucket_policy"]),
+    ("lake: lifecycle rules", &["aws_s3_bucket_lifecycle_configuration"]),
+    (
+        "vpn: gateways, connection with two tunnel-option sets",
+        &[
+            "aws_customer_gateway",
+            "aws_vpn_gateway",
+            "aws_ec2_transit_gateway",
+            "aws_vpn_gateway_attachment",
+            "aws_vpn_connection",
+        ],
+    ),
+    (
+        "vpn: routes to the on-premises CIDRs",
+        &["aws_vpn_connection_route", "aws_route", "aws_vpn_gateway_route_propagation"],
+    ),
+    (
+        "warehouse: cluster, subnet group, Spectrum role attached",
+        &["aws_redshift_subnet_group", "aws_redshift_cluster", "aws_iam_role", "aws_iam_role_policy"],
+    ),
+    ("warehouse: external schema statement", &["aws_redshiftdata_statement"]),
+    ("catalog: database, tables match the stream schemas", &["aws_glue_catalog_database", "aws_glue_catalog_table"]),
+    ("redpanda: broker instances", &["aws_instance"]),
+    ("redpanda: topics (partitions, replication)", &["kafka_topic"]),
+    (
+        "directory: Managed AD, trust, secrets",
+        &["aws_secretsmanager_secret", "aws_directory_service_directory", "aws_directory_service_trust"],
+    ),
+    ("worker: deployed, running this binary", &["indutech_local_worker", "indutech_ec2_worker"]),
+];
+
+/// Runs every check on the applied environment of `ctx`.
+///
+/// Errors: a resource or the broker could not be read at all (checks that fail are rows, not
+/// errors).
+pub async fn run(ctx: &Arc<Context>, options: &Options) -> anyhow::Result<Vec<Check>> {
+    eprintln!("smoke test: reading every resource of {}", ctx.environment.name);
+    let observation = crate::engine::observe(ctx, &[]).await?;
+    let plan = crate::engine::plan_from(ctx, Mode::Apply, &observation);
+    let mut checks = platform_checks(&observation, &plan);
+    let worker_rows: Vec<&Check> = checks.iter().filter(|c| c.name.starts_with("worker:")).collect();
+    match worker_rows.first() {
+        Some(row) if row.status == Status::Pass => data_checks(ctx, options, &mut checks).await?,
+        Some(row) => checks.push(check(
+            "data: replay, land, read back",
+            Status::Fail,
+            format!("not attempted: the worker is not deployed as planned ({})", row.detail),
+        )),
+        None => checks.push(check("data: replay, land, read back", Status::Fail, "not attempted: no worker resource")),
+    }
+    Ok(checks)
+}
+
+/// The platform rows of an observation and its plan (pure).
+pub fn platform_checks(observation: &Observation, plan: &Plan) -> Vec<Check> {
+    let mut out = Vec::new();
+    let absent: Vec<&str> = observation
+        .resources
+        .iter()
+        .filter(|r| matches!(observation.observed.get(&r.address), Some(Observed::Absent)))
+        .map(|r| r.address.as_str())
+        .collect();
+    // Absent because the target lacks the API to create it (a recorded gap): not verifiable.
+    let (gap, missing): (Vec<&str>, Vec<&str>) =
+        absent.into_iter().partition(|a| plan.notices.iter().any(|n| n.address == *a));
+    out.push(if !missing.is_empty() {
+        check("every resource present", Status::Fail, format!("missing: {}", list(&missing)))
+    } else if !gap.is_empty() {
+        check(
+            "every resource present",
+            Status::NotVerifiable,
+            format!(
+                "{} present; not created because the target lacks the API: {}",
+                observation.resources.len() - gap.len(),
+                list(&gap)
+            ),
+        )
+    } else {
+        check("every resource present", Status::Pass, format!("{} resources", observation.resources.len()))
+    });
+    let summary = plan.summary();
+    out.push(if plan.changes.is_empty() {
+        check("plan is empty", Status::Pass, "no changes")
+    } else {
+        let changed: Vec<String> = plan.changes.iter().map(|c| format!("{} ({:?})", c.address, c.action)).collect();
+        check(
+            "plan is empty",
+            Status::Fail,
+            format!(
+                "{} to add, {} to change, {} to replace, {} to destroy: {}",
+                summary.add,
+                summary.change,
+                summary.replace,
+                summary.destroy,
+                list(&changed)
+            ),
+        )
+    });
+    for (label, kinds) in GROUPS {
+        let addresses: Vec<&str> =
+            observation.resources.iter().filter(|r| kinds.contains(&r.kind())).map(|r| r.address.as_str()).collect();
+        if addresses.is_empty() {
+            continue;
+        }
+        let problems: Vec<String> = plan
+            .changes
+            .iter()
+            .filter(|c| addresses.contains(&c.address.as_str()))
+            .map(|c| match c.action {
+                Action::Create => format!("{} does not exist", c.address),
+                _ => {
+                    let diffs: Vec<String> = c
+                        .attributes
+                        .iter()
+                        .map(|a| {
+                            format!("{} is {} (want {})", a.name, short(a.before.as_ref()), short(a.after.as_ref()))
+                        })
+                        .collect();
+                    format!("{}: {}", c.address, diffs.join(", "))
+                }
+            })
+            .collect();
+        let gaps: Vec<String> = plan
+            .notices
+            .iter()
+            .filter(|n| addresses.contains(&n.address.as_str()))
+            .map(|n| format!("{}: {}", n.address, n.message))
+            .collect();
+        out.push(if !problems.is_empty() {
+            check(*label, Status::Fail, problems.join("; "))
+        } else if !gaps.is_empty() {
+            check(*label, Status::NotVerifiable, gaps.join("; "))
+        } else {
+            check(*label, Status::Pass, format!("{} resource(s) as planned", addresses.len()))
+        });
+    }
+    out
+}
+
+fn list(items: &[impl AsRef<str>]) -> String {
+    let shown: Vec<&str> = items.iter().take(6).map(AsRef::as_ref).collect();
+    let more = items.len().saturating_sub(shown.len());
+    if more > 0 { format!("{} and {more} more", shown.join(", ")) } else { shown.join(", ") }
+}
+
+fn short(value: Option<&serde_json::Value>) -> String {
+    let text = value.map_or_else(|| "absent".to_owned(), serde_json::Value::to_string);
+    if text.chars().count() > 60 { format!("{}...", text.chars().take(57).collect::<String>()) } else { text }
+}
+
+/// Where a stream's sample comes from.
+enum Sample {
+    Tickets,
+    Csv(PathBuf),
+}
+
+/// The sample for `stream`: generated tickets for `client_tickets`, the real dataset of
+/// `shared/data` for the two replayed streams, none for other streams.
+fn sample_for(stream: &Stream, data_dir: &std::path::Path) -> Option<Sample> {
+    match stream.name.as_str() {
+        "client_tickets" => Some(Sample::Tickets),
+        "incident_events" => Some(Sample::Csv(data_dir.join("itsm_incident_event_log/incident_event_log.csv"))),
+        "sensor_readings" => Some(Sample::Csv(data_dir.join("beijing_multisite_air_quality"))),
+        _ => None,
+    }
+}
+
+/// What one stream's replay produced: the offsets window per partition and the malformed count.
+struct Produced {
+    stream: Arc<Stream>,
+    records: u64,
+    malformed: u64,
+    windows: BTreeMap<i32, (i64, i64)>,
+}
+
+async fn data_checks(ctx: &Arc<Context>, options: &Options, checks: &mut Vec<Check>) -> anyhow::Result<()> {
+    let environment = &ctx.environment;
+    let bootstrap = crate::provider::kafka::bootstrap_servers(environment);
+    let group = crate::worker::group_id(environment);
+    let lake = Lake::new(environment, &ctx.aws);
+    let mut replayed: Vec<(Arc<Stream>, u64, u64)> = Vec::new();
+    let streams: Vec<Arc<Stream>> = environment.streams.iter().map(|s| Arc::new(s.clone())).collect();
+    let before = crate::worker::status::read(&bootstrap, &group, &streams, &lake).await?;
+    for stream in &streams {
+        let name = format!("data {}: replay", stream.name);
+        let (records, malformed): (Vec<crate::produce::Record>, u64) = match sample_for(stream, &options.data_dir) {
+            None => {
+                checks.push(check(name, Status::NotVerifiable, "no sample data for this stream"));
+                continue;
+            }
+            Some(Sample::Tickets) => {
+                let generator = crate::produce::TicketGenerator::new(options.seed, options.malformed_share);
+                let records: Vec<_> = generator.take(usize::try_from(options.tickets).unwrap_or(usize::MAX)).collect();
+                let malformed = records.iter().filter(|r| r.malformed.is_some()).count() as u64;
+                (records, malformed)
+            }
+            Some(Sample::Csv(path)) => {
+                if !path.exists() {
+                    checks.push(check(
+                        name,
+                        Status::Fail,
+                        format!("dataset {} not found (give --data DIR, the shared/data folder)", path.display()),
+                    ));
+                    continue;
+                }
+                let files = crate::produce::csv_files(&path)?;
+                let mut replay = crate::produce::CsvReplay::new(files, stream.message_key.clone());
+                let mut records = Vec::new();
+                while records.len() < usize::try_from(options.sample_rows).unwrap_or(usize::MAX) {
+                    match replay.next_record()? {
+                        Some(record) => records.push(record),
+                        None => break,
+                    }
+                }
+                (records, 0)
+            }
+        };
+        let count = records.len() as u64;
+        eprintln!("smoke test: producing {count} records to {}", stream.topic);
+        let sent = crate::produce::send(&bootstrap, &stream.topic, records.into_iter().map(Ok), None, |_| {}).await?;
+        checks.push(check(
+            name,
+            if sent.records == count { Status::Pass } else { Status::Fail },
+            format!(
+                "{} of {count} records acknowledged by the broker ({malformed} malformed on purpose)",
+                sent.records
+            ),
+        ));
+        replayed.push((stream.clone(), count, malformed));
+    }
+    let after = crate::worker::status::read(&bootstrap, &group, &streams, &lake).await?;
+    let mut produced = Vec::new();
+    for (stream, records, malformed) in replayed {
+        let start = before.iter().find(|s| s.stream == stream.name);
+        let end = after.iter().find(|s| s.stream == stream.name).context("a stream vanished from the broker")?;
+        let windows = end
+            .partitions
+            .iter()
+            .map(|p| {
+                let from = start
+                    .and_then(|s| s.partitions.iter().find(|q| q.partition == p.partition))
+                    .map_or(p.low, |q| q.high);
+                (p.partition, (from, p.high))
+            })
+            .filter(|(_, (from, to))| to > from)
+            .collect();
+        produced.push(Produced { stream, records, malformed, windows });
+    }
+    if !wait_for_commits(&bootstrap, &group, &streams, &lake, &produced, options.wait, checks).await? {
+        return Ok(());
+    }
+    let mut written: Vec<(String, String)> = Vec::new();
+    for p in &produced {
+        read_back(&lake, p, checks, &mut written).await?;
+    }
+    if options.keep_data {
+        eprintln!("smoke test: kept the {} object(s) holding its records (--keep-data)", written.len());
+    } else {
+        for (bucket, key) in &written {
+            lake.delete(bucket, key).await?;
+        }
+        eprintln!(
+            "smoke test: removed the {} object(s) holding only its records (Glue partitions and progress documents stay)",
+            written.len()
+        );
+    }
+    Ok(())
+}
+
+/// Waits until the worker group has committed the end of every window; adds a failing row and
+/// returns false at `bound`.
+async fn wait_for_commits(
+    bootstrap: &str,
+    group: &str,
+    streams: &[Arc<Stream>],
+    lake: &Lake,
+    produced: &[Produced],
+    bound: Duration,
+    checks: &mut Vec<Check>,
+) -> anyhow::Result<bool> {
+    let total: i64 = produced.iter().flat_map(|p| p.windows.values()).map(|(from, to)| to - from).sum();
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    loop {
+        let status = crate::worker::status::read(bootstrap, group, streams, lake).await?;
+        let mut pending = 0i64;
+        let mut behind = Vec::new();
+        for p in produced {
+            let Some(s) = status.iter().find(|s| s.stream == p.stream.name) else { continue };
+            for (partition, (from, to)) in &p.windows {
+                let committed = s.partitions.iter().find(|q| q.partition == *partition).and_then(|q| q.committed);
+                let left = to - committed.unwrap_or(*from).clamp(*from, *to);
+                if left > 0 {
+                    pending += left;
+                    behind.push(format!("{}/{partition} committed {committed:?}, needs {to}", p.stream.topic));
+                }
+            }
+        }
+        if pending == 0 {
+            checks.push(check(
+                "data: worker committed past the replay",
+                Status::Pass,
+                format!("{total} records in {:.1} s", started.elapsed().as_secs_f64()),
+            ));
+            return Ok(true);
+        }
+        if started.elapsed() >= bound {
+            checks.push(check(
+                "data: worker committed past the replay",
+                Status::Fail,
+                format!(
+                    "{pending} of {total} records still not committed after {} s: {} (is the worker running? see `indutech status`)",
+                    bound.as_secs(),
+                    list(&behind)
+                ),
+            ));
+            return Ok(false);
+        }
+        if last_report.elapsed() >= Duration::from_secs(5) {
+            eprintln!("smoke test: waiting for the worker: {} of {total} records committed", total - pending);
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The keys of `bucket` under `stream/` that may hold offsets of `windows`: per partition, the
+/// files that start inside the window and the last one that starts before it.
+fn candidates(keys: &[String], topic: &str, windows: &BTreeMap<i32, (i64, i64)>) -> Vec<String> {
+    let mut by_partition: HashMap<i32, Vec<(i64, &String)>> = HashMap::new();
+    for key in keys {
+        if let Some((t, partition, first)) = parse_key(key)
+            && t == topic
+        {
+            by_partition.entry(partition).or_default().push((first, key));
+        }
+    }
+    let mut out = Vec::new();
+    for (partition, (from, to)) in windows {
+        let Some(files) = by_partition.get_mut(partition) else { continue };
+        files.sort();
+        let straddling = files.iter().rev().find(|(first, _)| first < from).map(|(_, k)| (*k).clone());
+        out.extend(straddling);
+        out.extend(files.iter().filter(|(first, _)| first >= from && first < to).map(|(_, k)| (*k).clone()));
+    }
+    out
+}
+
+async fn read_back(
+    lake: &Lake,
+    produced: &Produced,
+    checks: &mut Vec<Check>,
+    written: &mut Vec<(String, String)>,
+) -> anyhow::Result<()> {
+    let stream = &produced.stream;
+    let topic = &stream.topic;
+    let in_window = |partition: i32, offset: i64| {
+        produced.windows.get(&partition).is_some_and(|(from, to)| (*from..*to).contains(&offset))
+    };
+    let mut seen: HashMap<(i32, i64), u32> = HashMap::new();
+    let mut rows = 0u64;
+    let mut dates = BTreeSet::new();
+    let mut schema_problems = Vec::new();
+    let want_schema = crate::worker::codec::arrow_schema(stream);
+    let prefix = format!("{}/", stream.name);
+    for key in candidates(&lake.list(&lake.curated, &prefix).await?, topic, &produced.windows) {
+        let body = lake.get(&lake.curated, &key).await?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(body).with_context(|| format!("{key}: not Parquet"))?;
+        let kv = builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
+        let value = |k: &str| kv.iter().find(|e| e.key == k).and_then(|e| e.value.clone());
+        let partition = parse_key(&key).map_or(-1, |(_, p, _)| p);
+        let offsets = value(crate::worker::codec::OFFSETS_KEY)
+            .and_then(|v| crate::worker::codec::parse_ranges(&v))
+            .with_context(|| format!("{key}: no offsets in the footer"))?;
+        let file_rows: usize = builder.metadata().row_groups().iter().map(|g| g.num_rows() as usize).sum();
+        if file_rows != offsets.len() {
+            schema_problems.push(format!("{key}: {file_rows} rows but {} offsets in the footer", offsets.len()));
+        }
+        let fields: Vec<(String, String)> =
+            builder.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().to_string())).collect();
+        let want: Vec<(String, String)> =
+            want_schema.fields().iter().map(|f| (f.name().clone(), f.data_type().to_string())).collect();
+        if fields != want {
+            schema_problems.push(format!("{key}: columns {fields:?}, want {want:?}"));
+        }
+        let mut ours = 0;
+        for offset in &offsets {
+            if in_window(partition, *offset) {
+                *seen.entry((partition, *offset)).or_default() += 1;
+                rows += 1;
+                ours += 1;
+            }
+        }
+        if ours > 0
+            && let Some(date) = key.split('/').nth(1).and_then(|d| d.split_once('=')).map(|(_, d)| d.to_owned())
+        {
+            dates.insert(date);
+        }
+        if ours == offsets.len() {
+            written.push((lake.curated.clone(), key.clone()));
+        }
+    }
+    let mut rejected = 0u64;
+    let mut without_reason = Vec::new();
+    for key in candidates(&lake.list(&lake.rejected, &prefix).await?, topic, &produced.windows) {
+        let body = lake.get(&lake.rejected, &key).await?;
+        let text = std::str::from_utf8(&body).with_context(|| format!("{key}: not UTF-8"))?;
+        let (mut ours, mut lines) = (0, 0);
+        for (n, line) in text.lines().enumerate() {
+            lines += 1;
+            let record: serde_json::Value =
+                serde_json::from_str(line).with_context(|| format!("{key}:{}: not a JSON line", n + 1))?;
+            let partition = record["partition"].as_i64().unwrap_or(-1) as i32;
+            let offset = record["offset"].as_i64().unwrap_or(-1);
+            if in_window(partition, offset) {
+                ours += 1;
+                rejected += 1;
+                *seen.entry((partition, offset)).or_default() += 1;
+                if record["reason"].as_str().is_none_or(str::is_empty) || record["payload"].is_null() {
+                    without_reason.push(format!("{key}:{}", n + 1));
+                }
+            }
+        }
+        if ours == lines {
+            written.push((lake.rejected.clone(), key.clone()));
+        }
+    }
+    let expected: i64 = produced.windows.values().map(|(from, to)| to - from).sum();
+    let duplicates = seen.values().filter(|n| **n > 1).count();
+    let missing = expected - seen.len() as i64;
+    let name = format!("data {}: every record landed exactly once", stream.name);
+    checks.push(if duplicates == 0 && missing == 0 {
+        check(name, Status::Pass, format!("{rows} rows in Parquet + {rejected} rejected = {expected} produced"))
+    } else {
+        check(
+            name,
+            Status::Fail,
+            format!(
+                "{expected} produced: {missing} missing, {duplicates} duplicated ({rows} rows, {rejected} rejected)"
+            ),
+        )
+    });
+    let name = format!("data {}: Parquet schema is the stream's", stream.name);
+    checks.push(if schema_problems.is_empty() {
+        check(name, Status::Pass, format!("{} typed columns", want_schema.fields().len()))
+    } else {
+        check(name, Status::Fail, schema_problems.join("; "))
+    });
+    let registered = lake.registered_partitions(&stream.name).await?;
+    let unregistered: Vec<&String> = dates.iter().filter(|d| !registered.contains(*d)).collect();
+    let name = format!("data {}: Glue partitions registered", stream.name);
+    checks.push(if unregistered.is_empty() {
+        check(name, Status::Pass, format!("{} {} partition(s)", dates.len(), stream.partition_key))
+    } else {
+        check(name, Status::Fail, format!("not in the Glue table: {}", list(&unregistered)))
+    });
+    let name = format!("data {}: rejected records with reasons", stream.name);
+    checks.push(if !without_reason.is_empty() {
+        check(name, Status::Fail, format!("without a reason or payload: {}", list(&without_reason)))
+    } else if produced.malformed > 0 && rejected != produced.malformed {
+        check(name, Status::Fail, format!("{rejected} rejected, but {} were malformed on purpose", produced.malformed))
+    } else {
+        check(
+            name,
+            Status::Pass,
+            format!("{rejected} rejected, each with its reason and payload ({} records replayed)", produced.records),
+        )
+    });
+    Ok(())
+}
+
+/// The checks as a table: `CHECK  STATUS  DETAIL`.
+pub fn table(checks: &[Check]) -> String {
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(5).max(5);
+    let mut out = format!("{:<width$}  {:<6}  DETAIL\n", "CHECK", "STATUS");
+    for c in checks {
+        let status = match c.status {
+            Status::Pass => "pass",
+            Status::Fail => "FAIL",
+            Status::NotVerifiable => "n/a",
+        };
+        out.push_str(&format!("{:<width$}  {status:<6}  {}\n", c.name, c.detail));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_resource_type_of_every_shipped_environment_has_a_check() {
+        for name in ["dev", "staging", "prod"] {
+            let environment = crate::config::shipped(name);
+            for resource in crate::desired::resources(&environment, "0", &[]) {
+                assert!(
+                    GROUPS.iter().any(|(_, kinds)| kinds.contains(&resource.kind())),
+                    "{name}: no smoke check covers {}",
+                    resource.address
+                );
+            }
+        }
+    }
+
+    fn lake_rows(edit: impl Fn(&mut BTreeMap<String, Observed>)) -> Vec<Check> {
+        let environment = crate::config::shipped("dev");
+        let resources = crate::desired::resources(&environment, "0", &[crate::plan::Component::Lake]);
+        let mut observed: BTreeMap<String, Observed> = resources
+            .iter()
+            .map(|r| (r.address.clone(), Observed::Present { id: r.name.clone(), attributes: r.attributes.clone() }))
+            .collect();
+        edit(&mut observed);
+        let gaps = BTreeMap::from([(
+            "aws_s3_bucket_policy.rejected".to_owned(),
+            "PutBucketPolicy is not implemented by the emulator".to_owned(),
+        )])
+        .into_iter()
+        .filter(|(a, _)| matches!(observed.get(a), Some(Observed::Absent)))
+        .collect();
+        let plan = crate::plan::diff::diff(crate::plan::diff::Input {
+            mode: Mode::Apply,
+            environment: "dev",
+            inputs_digest: "",
+            observed_digest: "",
+            resources: &resources,
+            observed: &observed,
+            orphans: &[],
+            gaps: &gaps,
+        });
+        let observation = Observation { resources, observed, orphans: vec![], gaps };
+        platform_checks(&observation, &plan)
+    }
+
+    fn status_of(rows: &[Check], name: &str) -> (Status, String) {
+        let row = rows.iter().find(|c| c.name == name).unwrap();
+        (row.status, row.detail.clone())
+    }
+
+    #[test]
+    fn a_converged_lake_passes_every_row() {
+        let rows = lake_rows(|_| {});
+        assert!(rows.iter().all(|c| c.status == Status::Pass), "{rows:#?}");
+        assert_eq!(rows.len(), 2 + 6);
+    }
+
+    #[test]
+    fn a_suspended_versioning_fails_its_row_and_the_plan_row_with_the_attribute() {
+        let rows = lake_rows(|observed| {
+            if let Some(Observed::Present { attributes, .. }) = observed.get_mut("aws_s3_bucket_versioning.raw") {
+                attributes.insert("status".into(), serde_json::json!("Suspended"));
+            }
+        });
+        let (status, detail) = status_of(&rows, "lake: versioning enabled");
+        assert_eq!(status, Status::Fail);
+        assert_eq!(detail, "aws_s3_bucket_versioning.raw: status is \"Suspended\" (want \"Enabled\")");
+        assert_eq!(status_of(&rows, "plan is empty").0, Status::Fail);
+        assert_eq!(status_of(&rows, "lake: lifecycle rules").0, Status::Pass);
+    }
+
+    #[test]
+    fn missing_resources_fail_unless_the_target_could_not_create_them() {
+        let rows = lake_rows(|observed| {
+            observed.insert("aws_s3_bucket_lifecycle_configuration.raw".into(), Observed::Absent);
+        });
+        let (status, detail) = status_of(&rows, "every resource present");
+        assert_eq!((status, detail.as_str()), (Status::Fail, "missing: aws_s3_bucket_lifecycle_configuration.raw"));
+        let rows = lake_rows(|observed| {
+            observed.insert("aws_s3_bucket_policy.rejected".into(), Observed::Absent);
+        });
+        assert_eq!(status_of(&rows, "every resource present").0, Status::NotVerifiable);
+        let (status, detail) = status_of(&rows, "lake: TLS-only bucket policy");
+        assert_eq!(status, Status::NotVerifiable);
+        assert!(detail.contains("PutBucketPolicy is not implemented"), "{detail}");
+        assert_eq!(status_of(&rows, "plan is empty").0, Status::Pass);
+    }
+
+    #[test]
+    fn candidates_are_the_files_that_can_hold_window_offsets() {
+        let keys: Vec<String> = [0, 100, 200, 300]
+            .iter()
+            .map(|first| format!("s/dt=2026-11-01/{}", crate::worker::lake::file_name("t", 0, *first, "parquet")))
+            .chain(std::iter::once(format!("s/dt=2026-11-01/{}", crate::worker::lake::file_name("t", 1, 0, "parquet"))))
+            .collect();
+        let windows = BTreeMap::from([(0, (150, 300))]);
+        let got = candidates(&keys, "t", &windows);
+        assert_eq!(got, vec![keys[1].clone(), keys[2].clone()]);
+    }
+}

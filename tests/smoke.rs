@@ -1,0 +1,214 @@
+//! The main job end to end against the test bed: `apply` of a whole environment (a copy of
+//! `dev` with a unique name, its own topics and metrics port) deploys the local worker, and
+//! `smoke-test` passes on real data; then three sabotages made with plain SDK calls or a signal
+//! (versioning suspended, the TLS-only policy deleted, the worker stopped) each make it fail with
+//! the reason, and `apply` repairs each; `destroy` stops the worker.
+//!
+//! The real datasets are read from `$INDUTECH_DATA_DIR`, else `../shared/data` next to the
+//! repository, else `/work/shared/data`.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use indutech::aws::Aws;
+use indutech::config::environment::Environment;
+
+const STREAMS: [&str; 3] = ["client_tickets", "incident_events", "sensor_readings"];
+
+fn data_dir() -> PathBuf {
+    let candidates = [
+        std::env::var_os("INDUTECH_DATA_DIR").map(PathBuf::from),
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")),
+        Some(PathBuf::from("/work/shared/data")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.join("itsm_incident_event_log").is_dir())
+        .expect("the shared datasets are missing: set INDUTECH_DATA_DIR to the folder holding itsm_incident_event_log/")
+}
+
+struct TestEnv {
+    dir: PathBuf,
+    path: PathBuf,
+    environment: Environment,
+    aws: Aws,
+}
+
+impl TestEnv {
+    async fn new() -> TestEnv {
+        for address in ["127.0.0.1:4566", "127.0.0.1:5000", "127.0.0.1:9092"] {
+            let socket = address.parse().unwrap();
+            if std::net::TcpStream::connect_timeout(&socket, Duration::from_secs(2)).is_err() {
+                panic!("the test bed is not running ({address} does not answer): start it with localstack/up.sh");
+            }
+        }
+        let root = env!("CARGO_MANIFEST_DIR");
+        let name = format!("s{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let mut text = std::fs::read_to_string(format!("{root}/environments/dev.toml")).unwrap().replacen(
+            "name = \"dev\"",
+            &format!("name = \"{name}\"\nstreams_dir = \"{root}/environments/streams\""),
+            1,
+        );
+        for stream in STREAMS {
+            text = text.replace(
+                &format!("[streams.{stream}]\n"),
+                &format!("[streams.{stream}]\ntopic = \"{name}-{stream}\"\n"),
+            );
+        }
+        // A port of its own: other tests' workers may be running.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        text = text.replace("runtime = \"local\"\n", &format!("runtime = \"local\"\nmetrics_port = {port}\n"));
+        let dir = std::env::temp_dir().join(format!("indutech-test-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let environment = indutech::config::load(path.to_str().unwrap()).expect("the test environment is valid");
+        let aws = Aws::new(&environment).await;
+        TestEnv { dir, path, environment, aws }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_indutech"))
+            .args(args)
+            .arg("--env")
+            .arg(&self.path)
+            .env("NO_COLOR", "1")
+            .env("INDUTECH_STATE_DIR", self.dir.join("state"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn expect(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "indutech {args:?}\n--- stdout\n{stdout}\n--- stderr\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// Runs the smoke test (small samples); returns its exit code and checks by name.
+    fn smoke(&self) -> (i32, Vec<serde_json::Value>) {
+        let data = data_dir();
+        let args =
+            ["smoke-test", "--json", "--data", data.to_str().unwrap(), "--sample-rows", "500", "--tickets", "300"];
+        let out = self.run(&[&args[..], &["--timeout", "60"]].concat());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let checks: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!("smoke-test --json printed no JSON ({e})\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
+        });
+        (out.status.code().unwrap(), checks)
+    }
+
+    fn worker_pid(&self) -> Option<u32> {
+        let file = self.dir.join("state").join(&self.environment.name).join("worker.json");
+        let text = std::fs::read_to_string(file).ok()?;
+        serde_json::from_str::<serde_json::Value>(&text).ok()?["pid"].as_u64().map(|p| p as u32)
+    }
+}
+
+fn row<'a>(checks: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    checks.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no check `{name}` in {checks:#?}"))
+}
+
+fn failed(checks: &[serde_json::Value]) -> Vec<String> {
+    checks.iter().filter(|c| c["status"] == "fail").map(|c| format!("{}: {}", c["name"], c["detail"])).collect()
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_deploys_the_worker_smoke_test_passes_and_fails_on_three_sabotages() {
+    let t = TestEnv::new().await;
+    let out = t.expect(&["apply", "--auto-approve"], 0);
+    assert!(out.contains("Apply complete"), "{out}");
+    let pid = t.worker_pid().expect("apply wrote the worker's PID file");
+    assert!(alive(pid), "the worker apply started is not running");
+    let plan = t.expect(&["plan", "--detailed-exitcode"], 0);
+    assert!(plan.contains("No changes."), "{plan}");
+
+    // Healthy: every check passes or says what the target cannot verify; data landed.
+    let (code, checks) = t.smoke();
+    assert_eq!(failed(&checks), Vec::<String>::new());
+    assert_eq!(code, 0);
+    for stream in STREAMS {
+        let landed = row(&checks, &format!("data {stream}: every record landed exactly once"));
+        assert_eq!(landed["status"], "pass", "{landed}");
+    }
+    let tickets = row(&checks, "data client_tickets: every record landed exactly once");
+    assert!(tickets["detail"].as_str().unwrap().ends_with("= 300 produced"), "{tickets}");
+    assert_eq!(row(&checks, "lake: versioning enabled")["status"], "pass");
+    assert_eq!(row(&checks, "worker: deployed, running this binary")["status"], "pass");
+
+    // Sabotage 1: versioning suspended on the raw bucket.
+    let raw = indutech::model::bucket_name(&t.environment, "raw");
+    t.aws
+        .s3()
+        .put_bucket_versioning()
+        .bucket(&raw)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (code, checks) = t.smoke();
+    assert_eq!(code, 1);
+    let versioning = row(&checks, "lake: versioning enabled");
+    assert_eq!(versioning["status"], "fail");
+    let detail = versioning["detail"].as_str().unwrap();
+    assert!(detail.contains("aws_s3_bucket_versioning.raw") && detail.contains("Suspended"), "{detail}");
+    assert_eq!(row(&checks, "plan is empty")["status"], "fail");
+    t.expect(&["apply", "--auto-approve"], 0);
+
+    // Sabotage 2: the TLS-only policy of the curated bucket deleted.
+    let curated = indutech::model::bucket_name(&t.environment, "curated");
+    t.aws.s3().delete_bucket_policy().bucket(&curated).send().await.unwrap();
+    let (code, checks) = t.smoke();
+    assert_eq!(code, 1);
+    let policy = row(&checks, "lake: TLS-only bucket policy");
+    assert_eq!(policy["status"], "fail");
+    assert!(policy["detail"].as_str().unwrap().contains("aws_s3_bucket_policy.curated"), "{policy}");
+    t.expect(&["apply", "--auto-approve"], 0);
+    let (code, checks) = t.smoke();
+    assert_eq!((code, failed(&checks)), (0, vec![]), "apply did not repair the policy");
+
+    // Sabotage 3: the worker stopped. The worker row says so and no data is checked.
+    let pid = t.worker_pid().unwrap();
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while alive(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!alive(pid), "the worker did not stop on SIGTERM");
+    let (code, checks) = t.smoke();
+    assert_eq!(code, 1);
+    let worker = row(&checks, "worker: deployed, running this binary");
+    assert_eq!(worker["status"], "fail");
+    assert!(worker["detail"].as_str().unwrap().contains("running is false (want true)"), "{worker}");
+    let data = row(&checks, "data: replay, land, read back");
+    assert!(data["detail"].as_str().unwrap().starts_with("not attempted: the worker"), "{data}");
+    let plan = t.expect(&["plan"], 0);
+    assert!(plan.contains("indutech_local_worker.worker"), "{plan}");
+    t.expect(&["apply", "--auto-approve"], 0);
+    let restarted = t.worker_pid().unwrap();
+    assert!(restarted != pid && alive(restarted));
+
+    // Destroy stops the worker gracefully and removes everything.
+    t.expect(&["destroy", "--auto-approve", "--force-delete-data"], 0);
+    assert!(!alive(restarted), "destroy left the worker running");
+    assert!(t.worker_pid().is_none(), "destroy left the PID file");
+    let plan = t.expect(&["plan", "--destroy", "--detailed-exitcode"], 0);
+    assert!(plan.contains("Nothing of environment"), "{plan}");
+}
