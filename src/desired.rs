@@ -876,6 +876,39 @@ mod tests {
     }
 
     #[test]
+    fn a_new_binary_replaces_the_local_worker_and_a_stopped_one_is_started_in_place() {
+        use crate::plan::{Action, Mode, Observed};
+        let dev = environment("dev");
+        let running = resources(&dev, BINARY, &[Component::Worker]);
+        let plan_for = |wanted: &[Resource], is_running: bool| {
+            let mut attributes = running[0].attributes.clone();
+            attributes.insert("running".into(), json!(is_running));
+            let observed = BTreeMap::from([(
+                "indutech_local_worker.worker".to_owned(),
+                Observed::Present { id: "4242".into(), attributes },
+            )]);
+            crate::plan::diff::diff(crate::plan::diff::Input {
+                mode: Mode::Apply,
+                environment: "dev",
+                inputs_digest: "",
+                observed_digest: "",
+                resources: wanted,
+                observed: &observed,
+                orphans: &[],
+                gaps: &BTreeMap::new(),
+            })
+        };
+        assert!(plan_for(&running, true).changes.is_empty());
+        let stopped = plan_for(&running, false);
+        assert_eq!(stopped.changes[0].action, Action::Update, "{stopped:?}");
+        let rebuilt = resources(&dev, &"f".repeat(64), &[Component::Worker]);
+        let plan = plan_for(&rebuilt, true);
+        assert_eq!(plan.changes[0].action, Action::Replace);
+        assert_eq!(plan.changes[0].replace_reasons.len(), 1, "{:?}", plan.changes[0]);
+        assert!(plan.changes[0].attributes.iter().any(|a| a.name == "binary_sha256" && a.forces_replacement));
+    }
+
+    #[test]
     fn lake_buckets_get_every_setting() {
         let dev = environment("dev");
         let resources = resources(&dev, BINARY, &[Component::Lake]);

@@ -70,6 +70,9 @@ pub struct Options {
     pub keep_data: bool,
 }
 
+/// The platform row of the worker's deployment; the data checks run only when it passes.
+pub const WORKER_ROW: &str = "worker: deployed, running this binary";
+
 /// Concerns checked by the platform rows: a label and the resource types it covers.
 pub const GROUPS: &[(&str, &[&str])] = &[
     (
@@ -115,7 +118,7 @@ pub const GROUPS: &[(&str, &[&str])] = &[
         "directory: Managed AD, trust, secrets",
         &["aws_secretsmanager_secret", "aws_directory_service_directory", "aws_directory_service_trust"],
     ),
-    ("worker: deployed, running this binary", &["indutech_local_worker", "indutech_ec2_worker"]),
+    (WORKER_ROW, &["indutech_local_worker", "indutech_ec2_worker"]),
 ];
 
 /// Runs every check on the applied environment of `ctx`.
@@ -127,8 +130,7 @@ pub async fn run(ctx: &Arc<Context>, options: &Options) -> anyhow::Result<Vec<Ch
     let observation = crate::engine::observe(ctx, &[]).await?;
     let plan = crate::engine::plan_from(ctx, Mode::Apply, &observation);
     let mut checks = platform_checks(&observation, &plan);
-    let worker_rows: Vec<&Check> = checks.iter().filter(|c| c.name.starts_with("worker:")).collect();
-    match worker_rows.first() {
+    match checks.iter().find(|c| c.name == WORKER_ROW) {
         Some(row) if row.status == Status::Pass => data_checks(ctx, options, &mut checks).await?,
         Some(row) => checks.push(check(
             "data: replay, land, read back",
@@ -269,7 +271,7 @@ async fn data_checks(ctx: &Arc<Context>, options: &Options, checks: &mut Vec<Che
     let lake = Lake::new(environment, &ctx.aws);
     let mut replayed: Vec<(Arc<Stream>, u64, u64)> = Vec::new();
     let streams: Vec<Arc<Stream>> = environment.streams.iter().map(|s| Arc::new(s.clone())).collect();
-    let before = crate::worker::status::read(&bootstrap, &group, &streams, &lake).await?;
+    let before = crate::worker::status::read_offsets(&bootstrap, &group, &streams).await?;
     for stream in &streams {
         let name = format!("data {}: replay", stream.name);
         let (records, malformed): (Vec<crate::produce::Record>, u64) = match sample_for(stream, &options.data_dir) {
@@ -317,7 +319,7 @@ async fn data_checks(ctx: &Arc<Context>, options: &Options, checks: &mut Vec<Che
         ));
         replayed.push((stream.clone(), count, malformed));
     }
-    let after = crate::worker::status::read(&bootstrap, &group, &streams, &lake).await?;
+    let after = crate::worker::status::read_offsets(&bootstrap, &group, &streams).await?;
     let mut produced = Vec::new();
     for (stream, records, malformed) in replayed {
         let start = before.iter().find(|s| s.stream == stream.name);
@@ -335,7 +337,7 @@ async fn data_checks(ctx: &Arc<Context>, options: &Options, checks: &mut Vec<Che
             .collect();
         produced.push(Produced { stream, records, malformed, windows });
     }
-    if !wait_for_commits(&bootstrap, &group, &streams, &lake, &produced, options.wait, checks).await? {
+    if !wait_for_commits(&bootstrap, &group, &streams, &produced, options.wait, checks).await? {
         return Ok(());
     }
     let mut written: Vec<(String, String)> = Vec::new();
@@ -362,7 +364,6 @@ async fn wait_for_commits(
     bootstrap: &str,
     group: &str,
     streams: &[Arc<Stream>],
-    lake: &Lake,
     produced: &[Produced],
     bound: Duration,
     checks: &mut Vec<Check>,
@@ -371,7 +372,7 @@ async fn wait_for_commits(
     let started = Instant::now();
     let mut last_report = Instant::now();
     loop {
-        let status = crate::worker::status::read(bootstrap, group, streams, lake).await?;
+        let status = crate::worker::status::read_offsets(bootstrap, group, streams).await?;
         let mut pending = 0i64;
         let mut behind = Vec::new();
         for p in produced {

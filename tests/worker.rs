@@ -433,6 +433,9 @@ async fn sigkilled_workers_and_rebalances_still_land_every_offset_exactly_once()
         }
         std::thread::sleep(Duration::from_millis(rng.u64(300..4000)));
         assert!(!stop(child, "KILL").success());
+        // Restart after the group's session timeout (6 s), as a supervisor would: a member that
+        // joins while Tansu still counts the dead one sometimes got no partition for minutes.
+        std::thread::sleep(Duration::from_secs(7));
     }
     // Then two workers share the partitions (a rebalance) and finish the ingest.
     let workers = vec![env.spawn_worker_logged(&args), env.spawn_worker_logged(&args)];

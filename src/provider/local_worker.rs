@@ -161,7 +161,8 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
     let file = PidFile {
         pid: child.id(),
         binary_sha256: binary.sha256.clone(),
-        binary_file: file_id(Path::new(&format!("/proc/{}/exe", child.id()))).unwrap_or_default(),
+        // The child execs the same file (`/proc/self/exe` of this process).
+        binary_file: file_id(&binary.path).unwrap_or_default(),
         config_sha256: crate::desired::worker_config_sha256(environment),
         consumer_group: crate::worker::group_id(environment),
         metrics_port: environment.worker.metrics_port,

@@ -86,10 +86,7 @@ pub async fn read(
     streams: &[Arc<Stream>],
     lake: &super::lake::Lake,
 ) -> anyhow::Result<Vec<StreamStatus>> {
-    let (bootstrap, group_id, owned) = (bootstrap.to_owned(), group.to_owned(), streams.to_vec());
-    let mut statuses = tokio::task::spawn_blocking(move || read_broker(&bootstrap, &group_id, &owned))
-        .await
-        .context("status reader panicked")??;
+    let mut statuses = read_offsets(bootstrap, group, streams).await?;
     for status in &mut statuses {
         for p in &mut status.partitions {
             let progress: Progress = lake.read_progress(group, &status.topic, p.partition).await?;
@@ -97,6 +94,17 @@ pub async fn read(
         }
     }
     Ok(statuses)
+}
+
+/// The broker's half of [`read`]: watermarks and the group's committed offsets, without the
+/// progress documents (`landed` stays None). No AWS call.
+///
+/// Errors: the broker is unreachable or a topic does not exist.
+pub async fn read_offsets(bootstrap: &str, group: &str, streams: &[Arc<Stream>]) -> anyhow::Result<Vec<StreamStatus>> {
+    let (bootstrap, group, streams) = (bootstrap.to_owned(), group.to_owned(), streams.to_vec());
+    tokio::task::spawn_blocking(move || read_broker(&bootstrap, &group, &streams))
+        .await
+        .context("status reader panicked")?
 }
 
 fn read_broker(bootstrap: &str, group: &str, streams: &[Arc<Stream>]) -> anyhow::Result<Vec<StreamStatus>> {
