@@ -503,3 +503,53 @@ async fn large_files_are_uploaded_in_parts() {
     assert_eq!(head.content_length(), Some(body.len() as i64));
     assert!(head.e_tag().unwrap().contains("-3"), "a 3-part upload's ETag ends in -3: {:?}", head.e_tag());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_signal_exits_at_once_and_the_next_start_still_lands_everything_once() {
+    // One flush for the whole backlog, at the signal: big enough that the drain takes a while.
+    let env = TestEnv::new("flush_interval_secs = 3600\ntarget_file_size_bytes = 268435456\n").await;
+    let count = 150_000;
+    env.expect(&["produce", "--stream", "client_tickets", "--count", &count.to_string(), "--seed", "11"], 0);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("--metrics-addr=127.0.0.1:{port}");
+    let (mut worker, log) = env.spawn_worker_logged(&["--stream", "client_tickets", &addr]);
+    let started = Instant::now();
+    let consumed = format!("indutech_worker_records_in_total{{stream=\"client_tickets\"}} {count}");
+    while !scrape(port).contains(&consumed) {
+        assert!(started.elapsed() < Duration::from_secs(300), "the worker did not consume {count} records");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let signal = |child: &Child| Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    signal(&worker);
+    let draining = Instant::now();
+    while !std::fs::read_to_string(&log).unwrap().contains("draining") {
+        assert!(draining.elapsed() < Duration::from_secs(10), "no drain after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&worker);
+    let second = Instant::now();
+    let status = loop {
+        if let Some(status) = worker.try_wait().unwrap() {
+            break status;
+        }
+        assert!(second.elapsed() < Duration::from_secs(5), "the second signal did not end the worker at once");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(130), "a second signal exits with 130 (the drain was interrupted):\n{text}");
+    assert!(text.contains("second signal: exiting without draining"), "{text}");
+    assert!(!text.contains("worker stopped"), "the drain must not have finished:\n{text}");
+
+    // Whatever the interrupted drain uploaded is uncommitted: the next start removes it, reads
+    // everything again and (at its own SIGTERM) lands it.
+    let worker = env.spawn_worker(&["--stream", "client_tickets", &addr]);
+    let started = Instant::now();
+    while !scrape(port).contains(&consumed) {
+        assert!(started.elapsed() < Duration::from_secs(300), "the restarted worker did not consume {count} records");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(stop(worker, "TERM").success());
+    env.wait_until_caught_up(&["client_tickets"], Duration::from_secs(5));
+    let lake = env.assert_exactly_once("client_tickets").await;
+    assert_eq!(lake.rows(), count, "no malformed tickets were produced");
+}

@@ -57,8 +57,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let summary = crate::worker::run(environment, &ctx.aws, options).await?;
     eprintln!(
-        "worker stopped: {} records in, {} rows written, {} rejected, {} files; everything committed",
-        summary.records_in, summary.written, summary.rejected, summary.files
+        "worker stopped: {} records in, {} rows written, {} rejected, {} files; everything committed\n\
+         time: {}",
+        summary.records_in,
+        summary.written,
+        summary.rejected,
+        summary.files,
+        summary.time.describe()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -276,6 +276,20 @@ pub(crate) fn decode_stream(reader: &mut Reader<'_>, mut root: Table<'_>) -> Opt
         );
     }
 
+    for (i, field) in fields.iter().enumerate() {
+        if let Some(first) =
+            fields[..i].iter().find(|f| f.value.source == field.value.source && f.value.name != field.value.name)
+        {
+            reader.error(
+                field.span,
+                &format!("fields[{i}].source"),
+                format!(
+                    "fields `{}` and `{}` both read the input key `{}`: each key feeds one field",
+                    first.value.name, field.value.name, field.value.source
+                ),
+            );
+        }
+    }
     let field_by_name = |name: &str| fields.iter().find(|f| f.value.name == name).map(|f| &f.value);
     if let Some(key) = &message_key
         && !fields.iter().any(|f| f.value.source == key.value)
@@ -484,9 +498,13 @@ fn decode_categorize(reader: &mut Reader<'_>, mut table: Table<'_>) -> Option<Sp
         reader.finish(rule);
         if let Some(keywords) = &keywords
             && (keywords.value.is_empty()
-                || keywords.value.iter().any(|k| k.trim().is_empty() || k.contains(char::is_whitespace)))
+                || keywords.value.iter().any(|k| k.is_empty() || !k.chars().all(char::is_alphanumeric)))
         {
-            reader.error(keywords.span, &format!("{path}.keywords"), "keywords must be non-empty single words");
+            reader.error(
+                keywords.span,
+                &format!("{path}.keywords"),
+                "keywords must be non-empty single words of letters and digits (texts are split into words at every other character)",
+            );
         }
         if let (Some(category), Some(keywords)) = (category, keywords) {
             rules.push(CategoryRule { category: category.value, keywords: keywords.value });

@@ -8,7 +8,6 @@
 //! files match the Glue table generated from the same definition.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -127,9 +126,10 @@ impl<'de> de::Deserialize<'de> for Raw<'de> {
     }
 }
 
-/// Reads one JSON object into slots by the schema's key lookup; unknown keys are skipped.
+/// Reads one JSON object into slots by key (the field's `source`); unknown keys are skipped.
+/// Producers tend to write keys in one order, so the key after the last match is tried first.
 struct RecordSeed<'s, 'a> {
-    lookup: &'s HashMap<Box<str>, usize>,
+    keys: &'s [Box<str>],
     slots: &'s mut Vec<Raw<'a>>,
 }
 
@@ -146,9 +146,18 @@ impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut next = 0;
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match self.lookup.get(key.as_ref()) {
-                Some(&slot) => self.slots[slot] = map.next_value::<Raw<'de>>()?,
+            let key = key.as_ref();
+            let slot = match self.keys.get(next) {
+                Some(expected) if **expected == *key => Some(next),
+                _ => self.keys.iter().position(|k| **k == *key),
+            };
+            match slot {
+                Some(slot) => {
+                    self.slots[slot] = map.next_value::<Raw<'de>>()?;
+                    next = slot + 1;
+                }
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -206,31 +215,77 @@ enum EventSpec {
     Parts { year: usize, month: usize, day: usize, hour: usize, offset: FixedOffset },
 }
 
-/// Keyword categorisation compiled for lookups: lower-case keyword -> rule index.
+/// Keyword categorisation compiled for lookups: lower-case keywords grouped by byte length, so
+/// most words of a text are dismissed by their length alone and the rest by a few comparisons.
 #[derive(Debug)]
 struct Categorizer {
     inputs: Vec<usize>,
-    keywords: HashMap<String, usize>,
+    /// `by_len[n]`: the lower-case keywords of `n` bytes (UTF-8) with their rule index (first
+    /// rule wins).
+    by_len: Vec<Vec<(Box<[u8]>, usize)>>,
     categories: Vec<String>,
     default: String,
 }
 
 impl Categorizer {
-    /// The category of the first rule (in priority order) one of whose keywords occurs as a
-    /// whole word, case-insensitively, in the input texts.
-    fn categorize<'c>(&'c self, texts: &[&str]) -> &'c str {
-        let mut best = usize::MAX;
-        let mut word = String::with_capacity(32);
-        for text in texts {
-            for token in text.split(|c: char| !c.is_alphanumeric()) {
-                if token.is_empty() || token.len() > 64 {
-                    continue;
+    fn new(rules: &[crate::config::stream::CategoryRule], inputs: Vec<usize>, default: String) -> Self {
+        let mut by_len: Vec<Vec<(Box<[u8]>, usize)>> = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            for keyword in &rule.keywords {
+                let keyword = keyword.to_lowercase();
+                if by_len.len() <= keyword.len() {
+                    by_len.resize_with(keyword.len() + 1, Vec::new);
                 }
-                word.clear();
-                word.extend(token.chars().flat_map(char::to_lowercase));
-                if let Some(&rule) = self.keywords.get(word.as_str()) {
+                let bucket = &mut by_len[keyword.len()];
+                if !bucket.iter().any(|(k, _)| **k == *keyword.as_bytes()) {
+                    bucket.push((keyword.into_bytes().into_boxed_slice(), i));
+                }
+            }
+        }
+        Self { inputs, by_len, categories: rules.iter().map(|r| r.category.clone()).collect(), default }
+    }
+
+    /// The rule of lower-case `word`, if it is a keyword.
+    fn rule_of(&self, word: &[u8]) -> Option<usize> {
+        self.by_len.get(word.len())?.iter().find(|(k, _)| **k == *word).map(|&(_, rule)| rule)
+    }
+
+    /// Whether some keyword has `len` bytes.
+    fn has_len(&self, len: usize) -> bool {
+        self.by_len.get(len).is_some_and(|bucket| !bucket.is_empty())
+    }
+
+    /// The category of the first rule (in priority order) one of whose keywords occurs as a
+    /// whole word, case-insensitively, in the input texts. Words are the runs of letters and
+    /// digits (Unicode); ASCII texts take a byte-wise path.
+    fn categorize<'c, 't>(&'c self, texts: impl IntoIterator<Item = &'t str>) -> &'c str {
+        let mut best = usize::MAX;
+        let mut lower: Vec<u8> = Vec::new();
+        let mut word = String::new();
+        for text in texts {
+            let mut note = |rule: Option<usize>| {
+                if let Some(rule) = rule {
                     best = best.min(rule);
-                    if best == 0 {
+                }
+                best == 0
+            };
+            if text.is_ascii() {
+                for token in text.as_bytes().split(|b| !b.is_ascii_alphanumeric()) {
+                    // Lower-casing ASCII keeps the length: words no keyword is as long as are skipped.
+                    if self.has_len(token.len()) {
+                        lower.clear();
+                        lower.extend_from_slice(token);
+                        lower.make_ascii_lowercase();
+                        if note(self.rule_of(&lower)) {
+                            return &self.categories[0];
+                        }
+                    }
+                }
+            } else {
+                for token in text.split(|c: char| !c.is_alphanumeric()) {
+                    word.clear();
+                    word.extend(token.chars().flat_map(char::to_lowercase));
+                    if note(self.rule_of(word.as_bytes())) {
                         return &self.categories[0];
                     }
                 }
@@ -253,7 +308,8 @@ fn parse_offset(text: Option<&str>) -> FixedOffset {
 #[derive(Debug)]
 pub struct Codec {
     stream: Arc<Stream>,
-    lookup: HashMap<Box<str>, usize>,
+    /// JSON key of each field, in field order.
+    keys: Vec<Box<str>>,
     fields: Vec<FieldSpec>,
     event: EventSpec,
     categorizer: Option<Categorizer>,
@@ -280,7 +336,7 @@ impl Codec {
                 allowed: f.allowed.clone(),
             })
             .collect();
-        let lookup = stream.fields.iter().enumerate().map(|(i, f)| (f.source.clone().into_boxed_str(), i)).collect();
+        let keys = stream.fields.iter().map(|f| f.source.clone().into_boxed_str()).collect();
         let index = |name: &str| stream.fields.iter().position(|f| f.name == name).unwrap_or(0);
         let event = match &stream.event_time {
             EventTime::Field(field) => EventSpec::Field(index(field)),
@@ -293,21 +349,10 @@ impl Codec {
             },
         };
         let categorizer = stream.categorize.as_ref().map(|c| {
-            let mut keywords = HashMap::new();
-            for (i, rule) in c.rules.iter().enumerate() {
-                for keyword in &rule.keywords {
-                    keywords.entry(keyword.to_lowercase()).or_insert(i);
-                }
-            }
-            Categorizer {
-                inputs: c.inputs.iter().map(|input| index(input)).collect(),
-                keywords,
-                categories: c.rules.iter().map(|r| r.category.clone()).collect(),
-                default: c.default.clone(),
-            }
+            Categorizer::new(&c.rules, c.inputs.iter().map(|input| index(input)).collect(), c.default.clone())
         });
         let schema = Arc::new(arrow_schema(&stream));
-        Self { stream, lookup, fields, event, categorizer, schema }
+        Self { stream, keys, fields, event, categorizer, schema }
     }
 
     /// The stream this codec was compiled from.
@@ -331,7 +376,7 @@ impl Codec {
         let mut slots: Vec<Raw<'a>> = Vec::with_capacity(self.fields.len());
         slots.resize_with(self.fields.len(), || Raw::Absent);
         let mut deserializer = serde_json::Deserializer::from_slice(payload);
-        RecordSeed { lookup: &self.lookup, slots: &mut slots }
+        RecordSeed { keys: &self.keys, slots: &mut slots }
             .deserialize(&mut deserializer)
             .map_err(|e| Rejection { field: None, message: format!("not a JSON object: {e}") })?;
         deserializer.end().map_err(|e| Rejection { field: None, message: format!("not a JSON object: {e}") })?;
@@ -374,15 +419,11 @@ impl Codec {
             row.push(Cell::Micros(event_micros));
         }
         if let Some(categorizer) = &self.categorizer {
-            let texts: Vec<&str> = categorizer
-                .inputs
-                .iter()
-                .filter_map(|&i| match &row[i] {
-                    Cell::Str(s) => Some(s.as_ref()),
-                    _ => None,
-                })
-                .collect();
-            let category = categorizer.categorize(&texts);
+            let texts = categorizer.inputs.iter().filter_map(|&i| match &row[i] {
+                Cell::Str(s) => Some(s.as_ref()),
+                _ => None,
+            });
+            let category = categorizer.categorize(texts);
             row.push(Cell::Str(Cow::Borrowed(category)));
         }
         row.push(Cell::Micros(ingested_at));
@@ -766,6 +807,34 @@ mod tests {
         assert_eq!(category("errors everywhere"), "other", "`errors` is not `error`");
         assert_eq!(category("2FA reset"), "account");
         assert_eq!(category("Sensor-timeout"), "technical");
+    }
+
+    #[test]
+    fn keywords_match_any_case_and_non_ascii_words() {
+        let rules = [
+            crate::config::stream::CategoryRule { category: "first".into(), keywords: vec!["Straße".into()] },
+            crate::config::stream::CategoryRule {
+                category: "second".into(),
+                keywords: vec!["login".into(), "ÉTAT".into()],
+            },
+        ];
+        let categorizer = Categorizer::new(&rules, vec![], "other".into());
+        assert_eq!(categorizer.categorize(["LOGIN failed"]), "second");
+        assert_eq!(categorizer.categorize(["état du capteur"]), "second");
+        assert_eq!(categorizer.categorize(["logins", "strasse"]), "other");
+        assert_eq!(categorizer.categorize(["login", "STRAßE 5"]), "first", "the first rule wins across texts");
+    }
+
+    #[test]
+    fn keys_in_any_order_and_repeated_keys_are_read() {
+        let codec = Codec::new(stream("client_tickets"));
+        let reordered = r#"{"customer_tier":"pro","body":null,"subject":"x","priority":"low","channel":"web","created_at":"2026-03-01T00:00:00Z","client_id":"c-1","ticket_id":"0b7f2c1e-8d7a-4c1f-9a55-1f0f6f1d2a11","priority":"high"}"#;
+        let (_, row) = codec.decode(reordered.as_bytes(), 0).unwrap();
+        let names: Vec<String> = codec.stream().columns().into_iter().map(|c| c.0).collect();
+        let cell = |name: &str| &row[names.iter().position(|n| n == name).unwrap()];
+        assert_eq!(cell("client_id"), &Cell::Str("c-1".into()));
+        assert_eq!(cell("customer_tier"), &Cell::Str("pro".into()));
+        assert_eq!(cell("priority"), &Cell::Str("high".into()), "the last of a repeated key counts");
     }
 
     #[test]
