@@ -91,8 +91,11 @@ pub fn load(env: &str) -> Result<Environment, LoadError> {
         .collect();
     stream_files.sort();
     let mut streams = Vec::new();
+    let mut stream_texts = Vec::new();
     for stream_path in stream_files {
         let text = read(&stream_path)?;
+        let file_name = stream_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        stream_texts.push((file_name, text.clone()));
         let stream_source = Source::new(&stream_path, text);
         let mut reader = Reader::new(&stream_source);
         if let Some(stream) = reader.parse().and_then(|root| stream::decode_stream(&mut reader, root)) {
@@ -153,6 +156,11 @@ pub fn load(env: &str) -> Result<Environment, LoadError> {
     streams.sort_by(|a, b| a.name.cmp(&b.name));
     environment.streams = streams;
     environment.file = std::path::absolute(&path).unwrap_or(path);
+    environment.sources = environment::Sources {
+        environment: source.text.clone(),
+        streams_dir: file.streams_dir.clone(),
+        streams: stream_texts,
+    };
     Ok(environment)
 }
 

@@ -790,22 +790,191 @@ fn worker(environment: &Environment, binary_sha256: &str, out: &mut Vec<Resource
                 needs,
             );
         }
-        WorkerRuntime::Ec2 => {
-            // Deploying to instances (artifact object, role, instance profile, systemd unit) is
-            // not built yet: the plan says so instead of pretending (see provider::service_of).
-            b.add(
-                "indutech_ec2_worker.worker".into(),
-                model::resource_name(environment, "worker"),
-                attributes(&[
-                    ("binary_sha256", json!(binary_sha256)),
-                    ("config_sha256", json!(worker_config_sha256(environment))),
-                    ("instance_count", json!(environment.worker.instance_count)),
-                    ("instance_type", json!(environment.worker.instance_type)),
-                ]),
-                &["binary_sha256", "config_sha256", "instance_type"],
-                needs,
-            );
-        }
+        WorkerRuntime::Ec2 => ec2_worker(environment, binary_sha256, needs, &mut b),
+    }
+}
+
+/// Key of the worker binary in the artifacts bucket: `worker/indutech-<sha256>`
+/// (content-addressed: a new binary is a new object, an old one is never overwritten).
+pub fn worker_binary_key(binary_sha256: &str) -> String {
+    format!("worker/indutech-{binary_sha256}")
+}
+
+/// The worker role's trust policy: only EC2 may assume it (through the instance profile).
+pub fn ec2_trust_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+/// The worker role's inline policy, least privilege: read the worker binaries of the artifacts
+/// bucket; list, read, write and delete the streams' prefixes and the worker's progress
+/// documents in the curated and rejected buckets (a resumed partition deletes what an
+/// uncommitted attempt left); read the Glue tables and add partitions; use the lake key only
+/// through S3.
+pub fn worker_policy(environment: &Environment) -> Value {
+    let artifacts = model::bucket_name(environment, "artifacts");
+    let curated = model::bucket_name(environment, "curated");
+    let rejected = model::bucket_name(environment, "rejected");
+    let database = model::glue_database_name(environment);
+    let region = &environment.region;
+    let glue = |suffix: &str| format!("arn:aws:glue:{region}:${{aws:PrincipalAccount}}:{suffix}");
+    let mut prefixes: Vec<String> = environment.streams.iter().map(|s| format!("{}/*", s.name)).collect();
+    prefixes.push("_indutech/worker/*".into());
+    let objects: Vec<String> = [&curated, &rejected]
+        .iter()
+        .flat_map(|bucket| prefixes.iter().map(move |p| format!("arn:aws:s3:::{bucket}/{p}")))
+        .collect();
+    let tables: Vec<String> =
+        environment.streams.iter().map(|s| glue(&format!("table/{database}/{}", s.name))).collect();
+    let mut catalog = vec![glue("catalog"), glue(&format!("database/{database}"))];
+    catalog.extend(tables);
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadWorkerBinaries",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [format!("arn:aws:s3:::{artifacts}/worker/*")]
+            },
+            {
+                "Sid": "ListStreamPrefixes",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                "Resource": [format!("arn:aws:s3:::{curated}"), format!("arn:aws:s3:::{rejected}")],
+                "Condition": {"StringLike": {"s3:prefix": prefixes}}
+            },
+            {
+                "Sid": "WriteStreamObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                "Resource": objects
+            },
+            {
+                "Sid": "RegisterPartitions",
+                "Effect": "Allow",
+                "Action": [
+                    "glue:GetDatabase",
+                    "glue:GetTable",
+                    "glue:GetPartitions",
+                    "glue:BatchCreatePartition"
+                ],
+                "Resource": catalog
+            },
+            {
+                "Sid": "LakeKeyThroughS3",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": ["*"],
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": format!("s3.{region}.amazonaws.com")},
+                    "ForAnyValue:StringEquals": {"kms:ResourceAliases": [lake_key_alias(environment)]}
+                }
+            }
+        ]
+    })
+}
+
+/// The name of worker instance `index`: `indutech-<env>-worker-<index>`.
+pub fn worker_instance_name(environment: &Environment, index: u32) -> String {
+    model::resource_name(environment, &format!("worker-{index}"))
+}
+
+/// The `ec2` runtime: the running binary as a content-addressed object in the artifacts bucket,
+/// an IAM role (with its inline policy) in an instance profile, and `instance_count` instances
+/// spread over the zones, each booting cloud-init rendered from `templates/worker/` (systemd unit,
+/// environment and stream files, the binary's key and digest). A new binary or configuration
+/// changes the user data digest, which replaces the instances.
+fn ec2_worker(environment: &Environment, binary_sha256: &str, needs: Vec<String>, b: &mut Builder<'_>) {
+    let c = Component::Worker;
+    let w = &environment.worker;
+    let artifacts = model::bucket_name(environment, "artifacts");
+    let key = worker_binary_key(binary_sha256);
+    b.add(
+        "aws_s3_object.worker_binary".into(),
+        key.clone(),
+        attributes(&[("bucket", json!(artifacts)), ("key", json!(key)), ("sha256", json!(binary_sha256))]),
+        &["bucket", "key", "sha256"],
+        // Uploaded once the bucket versions and encrypts (with the lake key) what it holds.
+        vec![
+            "aws_s3_bucket.artifacts".into(),
+            "aws_s3_bucket_versioning.artifacts".into(),
+            "aws_s3_bucket_server_side_encryption_configuration.artifacts".into(),
+        ],
+    );
+    let role = model::resource_name(environment, "worker");
+    b.add(
+        "aws_iam_role.worker".into(),
+        role.clone(),
+        attributes(&[
+            ("assume_role_policy", ec2_trust_policy()),
+            ("description", json!(format!("indutech {}: the streaming worker's instances", environment.name))),
+            ("tags", tags(environment, c, None)),
+        ]),
+        &[],
+        vec![],
+    );
+    b.add(
+        "aws_iam_role_policy.worker".into(),
+        format!("{role}/worker"),
+        attributes(&[("name", json!("worker")), ("policy", worker_policy(environment)), ("role", json!(role))]),
+        &[],
+        vec!["aws_iam_role.worker".into()],
+    );
+    b.add(
+        "aws_iam_instance_profile.worker".into(),
+        role.clone(),
+        attributes(&[("role", json!(role)), ("tags", tags(environment, c, None))]),
+        &[],
+        vec!["aws_iam_role.worker".into()],
+    );
+    for placement in model::worker_placements(environment) {
+        let name = worker_instance_name(environment, placement.index);
+        let user_data = crate::render::worker_cloud_init(environment, binary_sha256)
+            .expect("the compiled-in worker template renders (unit-tested)");
+        let mut instance_needs = needs.clone();
+        instance_needs.extend([
+            format!("aws_subnet.{}", zone_key(&placement.availability_zone)),
+            "aws_security_group.worker".into(),
+            "aws_s3_object.worker_binary".into(),
+            "aws_iam_role_policy.worker".into(),
+            "aws_iam_instance_profile.worker".into(),
+        ]);
+        b.add(
+            format!("aws_instance.worker_{}", placement.index),
+            name.clone(),
+            attributes(&[
+                ("ami", json!(w.ami)),
+                ("availability_zone", json!(placement.availability_zone)),
+                ("iam_instance_profile", json!(role)),
+                ("instance_type", json!(w.instance_type)),
+                ("metadata_http_tokens", json!("required")),
+                ("private_ip", json!(placement.private_ip.to_string())),
+                (
+                    "subnet",
+                    json!(model::resource_name(environment, &format!("private-{}", placement.availability_zone))),
+                ),
+                ("tags", tags(environment, c, Some(&name))),
+                ("user_data_sha256", json!(crate::render::sha256_hex(&user_data))),
+                ("vpc_security_groups", json!([security_group_name(environment, "worker")])),
+            ]),
+            &[
+                "ami",
+                "availability_zone",
+                "iam_instance_profile",
+                "instance_type",
+                "private_ip",
+                "subnet",
+                "user_data_sha256",
+            ],
+            instance_needs,
+        );
     }
 }
 
@@ -906,6 +1075,77 @@ mod tests {
         assert_eq!(plan.changes[0].action, Action::Replace);
         assert_eq!(plan.changes[0].replace_reasons.len(), 1, "{:?}", plan.changes[0]);
         assert!(plan.changes[0].attributes.iter().any(|a| a.name == "binary_sha256" && a.forces_replacement));
+    }
+
+    #[test]
+    fn a_new_binary_replaces_the_artifact_and_every_worker_instance() {
+        let staging = environment("staging");
+        let deployed = resources(&staging, BINARY, &[Component::Worker]);
+        let addresses: Vec<&str> = deployed.iter().map(|r| r.address.as_str()).collect();
+        assert_eq!(
+            addresses,
+            [
+                "aws_s3_object.worker_binary",
+                "aws_iam_role.worker",
+                "aws_iam_role_policy.worker",
+                "aws_iam_instance_profile.worker",
+                "aws_instance.worker_0",
+                "aws_instance.worker_1",
+            ]
+        );
+        use crate::plan::{Action, Mode, Observed};
+        let observed: BTreeMap<String, Observed> = deployed
+            .iter()
+            .map(|r| (r.address.clone(), Observed::Present { id: r.name.clone(), attributes: r.attributes.clone() }))
+            .collect();
+        let plan = |wanted: &[Resource]| {
+            crate::plan::diff::diff(crate::plan::diff::Input {
+                mode: Mode::Apply,
+                environment: "staging",
+                inputs_digest: "",
+                observed_digest: "",
+                resources: wanted,
+                observed: &observed,
+                orphans: &[],
+                gaps: &BTreeMap::new(),
+            })
+        };
+        assert!(plan(&deployed).changes.is_empty());
+        let rebuilt = resources(&staging, &"f".repeat(64), &[Component::Worker]);
+        let replan = plan(&rebuilt);
+        let changes: Vec<(&str, Action, Vec<&str>)> = replan
+            .changes
+            .iter()
+            .map(|c| (c.address.as_str(), c.action, c.attributes.iter().map(|a| a.name.as_str()).collect()))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                ("aws_s3_object.worker_binary", Action::Replace, vec!["key", "sha256"]),
+                ("aws_instance.worker_0", Action::Replace, vec!["user_data_sha256"]),
+                ("aws_instance.worker_1", Action::Replace, vec!["user_data_sha256"]),
+            ]
+        );
+        // The instances sit in the worker security group, spread over the zones after the
+        // brokers' addresses, and run this architecture.
+        let first = &deployed[4].attributes;
+        assert_eq!(first["vpc_security_groups"], json!(["indutech-staging-worker-sg"]));
+        assert_eq!(first["iam_instance_profile"], json!("indutech-staging-worker"));
+        assert_eq!(
+            crate::config::environment::instance_architecture(first["instance_type"].as_str().unwrap()),
+            std::env::consts::ARCH
+        );
+    }
+
+    #[test]
+    fn instance_types_name_their_architecture() {
+        use crate::config::environment::instance_architecture as arch;
+        for t in ["c7g.large", "m6gd.xlarge", "im4gn.large", "t4g.micro", "a1.medium", "is4gen.large"] {
+            assert_eq!(arch(t), "aarch64", "{t}");
+        }
+        for t in ["c7i.large", "i4i.xlarge", "m5d.large", "g4dn.xlarge", "t3.small", "c7i-flex.large"] {
+            assert_eq!(arch(t), "x86_64", "{t}");
+        }
     }
 
     #[test]

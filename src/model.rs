@@ -89,6 +89,27 @@ pub fn broker_placements(environment: &Environment) -> Vec<BrokerPlacement> {
         .collect()
 }
 
+/// The placement of every worker instance (ec2 runtime), in index order: spread over the
+/// zones like the brokers, at fixed addresses right after the brokers' in each zone's subnet
+/// (a fixed address is what makes a relaunch after an interrupted apply impossible to
+/// duplicate: AWS refuses an address in use).
+pub fn worker_placements(environment: &Environment) -> Vec<BrokerPlacement> {
+    let subnets = private_subnets(environment);
+    let zones = subnets.len() as u32;
+    let broker_slots = environment.redpanda.broker_count.div_ceil(zones);
+    (0..environment.worker.instance_count)
+        .map(|index| {
+            let (zone, subnet) = &subnets[index as usize % subnets.len()];
+            let slot = index / zones;
+            BrokerPlacement {
+                index,
+                availability_zone: zone.clone(),
+                private_ip: Ipv4Addr::from(u32::from(subnet.network()) + 10 + broker_slots + slot),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

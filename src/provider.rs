@@ -192,19 +192,6 @@ fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
     err.as_service_error().and_then(|e| e.code())
 }
 
-/// The `ec2` worker runtime (artifact object, IAM role and instance profile, instances with a
-/// systemd unit) is not built yet: plan and apply say so through the gap mechanism instead of
-/// skipping it or reporting success.
-fn ec2_worker_gap() -> anyhow::Error {
-    NotImplemented {
-        operation: "deploying the worker to EC2 instances (worker.runtime = \"ec2\")".into(),
-        endpoint: format!("indutech {}", env!("CARGO_PKG_VERSION")),
-        detail: "not built yet: run `indutech worker --env NAME` on a host you manage, or use runtime = \"local\""
-            .into(),
-    }
-    .into()
-}
-
 /// Which provider module serves a resource type.
 fn service_of(kind: &str) -> anyhow::Result<&'static str> {
     Ok(match kind {
@@ -225,13 +212,12 @@ fn service_of(kind: &str) -> anyhow::Result<&'static str> {
         | "aws_vpn_connection_route"
         | "aws_route"
         | "aws_vpn_gateway_route_propagation" => "vpn",
-        "aws_iam_role" | "aws_iam_role_policy" => "iam",
+        "aws_iam_role" | "aws_iam_role_policy" | "aws_iam_instance_profile" => "iam",
         "aws_redshift_subnet_group" | "aws_redshift_cluster" | "aws_redshiftdata_statement" => "redshift",
         "aws_instance" => "instances",
         "aws_secretsmanager_secret" | "aws_directory_service_directory" | "aws_directory_service_trust" => "directory",
         "kafka_topic" => "kafka",
         "indutech_local_worker" => "local_worker",
-        "indutech_ec2_worker" => "ec2_worker",
         other => bail!("indutech has no provider for resource type {other} (a bug: desired state made it)"),
     })
 }
@@ -251,7 +237,6 @@ pub async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Obser
         "instances" => instances::observe(ctx, resource).await,
         "kafka" => kafka::observe(ctx, resource).await,
         "local_worker" => local_worker::observe(ctx, resource).await,
-        "ec2_worker" => Err(ec2_worker_gap()),
         "directory" => directory::observe(ctx, resource).await,
         _ => unreachable!("service_of returns one of the above"),
     };
@@ -320,7 +305,6 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "instances" => instances::delete(ctx, change).await,
             "kafka" => kafka::delete(ctx, change).await,
             "local_worker" => local_worker::delete(ctx, change).await,
-            "ec2_worker" => Err(ec2_worker_gap()),
             "directory" => directory::delete(ctx, change).await,
             _ => unreachable!("service_of returns one of these"),
         };
@@ -338,7 +322,6 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "instances" => instances::update(ctx, resource, change).await,
             "kafka" => kafka::update(ctx, resource, change).await,
             "local_worker" => local_worker::update(ctx, resource, change).await,
-            "ec2_worker" => Err(ec2_worker_gap()),
             "directory" => directory::update(ctx, resource, change).await,
             _ => unreachable!("service_of returns one of these"),
         }
@@ -354,7 +337,6 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Resu
             "instances" => instances::create(ctx, resource).await,
             "kafka" => kafka::create(ctx, resource).await,
             "local_worker" => local_worker::create(ctx, resource).await,
-            "ec2_worker" => Err(ec2_worker_gap()),
             "directory" => directory::create(ctx, resource).await,
             _ => unreachable!("service_of returns one of these"),
         }
@@ -406,6 +388,19 @@ fn strings(value: &serde_json::Value) -> Vec<String> {
 /// The string attribute `name` of `resource`.
 fn str_attr<'a>(resource: &'a Resource, name: &str) -> anyhow::Result<&'a str> {
     resource.attributes.get(name).and_then(|v| v.as_str()).with_context(|| format!("{}: no `{name}`", resource.address))
+}
+
+/// Tag keys that were there `before` (an observed `tags` attribute) and that `resource` no
+/// longer wants: what a tag update must remove before it writes the wanted tags.
+fn stale_tag_keys(before: Option<&serde_json::Value>, resource: &Resource) -> Vec<String> {
+    let wanted = resource.attributes.get("tags").and_then(serde_json::Value::as_object);
+    before
+        .and_then(serde_json::Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .filter(|k| !wanted.is_some_and(|w| w.contains_key(*k)))
+        .cloned()
+        .collect()
 }
 
 /// The `tags` attribute of `resource` as pairs.

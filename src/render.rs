@@ -11,6 +11,13 @@ use crate::model::{self, BrokerPlacement};
 
 const BROKER_CLOUD_INIT: &str = include_str!("../templates/redpanda/cloud-init.yaml.tera");
 const SWANCTL: &str = include_str!("../templates/vpn/swanctl.conf.tera");
+const WORKER_CLOUD_INIT: &str = include_str!("../templates/worker/cloud-init.yaml.tera");
+
+/// Where a worker instance keeps the environment file.
+pub const WORKER_CONFIG_DIR: &str = "/etc/indutech";
+
+/// EC2's limit on user data, bytes (before base64).
+pub const USER_DATA_LIMIT: usize = 16 * 1024;
 
 fn render(name: &str, template: &str, context: &serde_json::Value) -> anyhow::Result<String> {
     let context = tera::Context::from_serialize(context)?;
@@ -39,6 +46,43 @@ pub fn broker_cloud_init(environment: &Environment, placement: &BrokerPlacement)
                 "kafka": kafka, "rpc": rpc, "admin": admin,
                 "schema_registry": schema_registry, "http_proxy": http_proxy,
             },
+        }),
+    )
+}
+
+/// The cloud-init user data of every worker instance (ec2 runtime): a system user, the
+/// environment file and the stream files exactly as [`crate::config::load`] read them (under
+/// [`WORKER_CONFIG_DIR`], the streams where the file's `streams_dir` points from there), a
+/// systemd unit running `indutech worker` (SIGTERM, stop timeout = drain deadline + 10 s,
+/// restart always), and a script that fetches the binary `worker/indutech-<sha256>` from the
+/// artifacts bucket and checks its digest before installing it.
+///
+/// Errors: the template does not render (a bug: the template is compiled in).
+pub fn worker_cloud_init(environment: &Environment, binary_sha256: &str) -> anyhow::Result<String> {
+    let sources = &environment.sources;
+    let env_file = environment
+        .file
+        .file_name()
+        .map_or_else(|| format!("{}.toml", environment.name), |n| n.to_string_lossy().into_owned());
+    let streams_dir = std::path::Path::new(WORKER_CONFIG_DIR).join(&sources.streams_dir);
+    let streams: Vec<serde_json::Value> =
+        sources.streams.iter().map(|(file, text)| json!({"file": file, "text": text.trim_end()})).collect();
+    render(
+        "templates/worker/cloud-init.yaml.tera",
+        WORKER_CLOUD_INIT,
+        &json!({
+            "environment": environment.name,
+            "region": environment.region,
+            "config_dir": WORKER_CONFIG_DIR,
+            "env_file": env_file,
+            "environment_text": sources.environment.trim_end(),
+            "streams_dir": streams_dir.to_string_lossy(),
+            "streams": streams,
+            "metrics_port": environment.worker.metrics_port,
+            "stop_timeout_secs": environment.worker.drain_timeout_ms.div_ceil(1000) + 10,
+            "bucket": model::bucket_name(environment, "artifacts"),
+            "key": crate::desired::worker_binary_key(binary_sha256),
+            "sha256": binary_sha256,
         }),
     )
 }
@@ -179,6 +223,27 @@ mod tests {
             assert_eq!(seeds(text), seeds(&texts[0]));
             assert!(text.contains(&format!("rack: {}", placement.availability_zone)), "{text}");
             assert!(!text.contains("node_id:"), "{text}");
+        }
+    }
+
+    #[test]
+    fn worker_cloud_init_snapshot() {
+        let staging = environment("staging");
+        let text = worker_cloud_init(&staging, &"ab".repeat(32)).unwrap();
+        snapshot("worker-staging.cloud-init.yaml", &text);
+        assert!(text.len() <= USER_DATA_LIMIT, "{} bytes", text.len());
+        let key = format!("s3://{}/worker/indutech-{}", model::bucket_name(&staging, "artifacts"), "ab".repeat(32));
+        assert!(text.contains(&key), "{text}");
+        assert!(
+            text.contains(&format!("echo \"{}  /usr/local/bin/indutech.download\" | sha256sum -c -", "ab".repeat(32)))
+        );
+        assert!(text.contains("ExecStart=/usr/local/bin/indutech worker --env /etc/indutech/staging.toml"), "{text}");
+        assert!(text.contains("TimeoutStopSec=30"), "20 s drain + 10 s: {text}");
+        // Every environment and stream file travels as written, indented into the YAML block.
+        for (file, body) in &staging.sources.streams {
+            assert!(text.contains(&format!("  - path: /etc/indutech/streams/{file}")), "{file}");
+            let first = body.lines().find(|l| !l.is_empty()).unwrap();
+            assert!(text.contains(&format!("      {first}")), "{file}: {first}");
         }
     }
 }

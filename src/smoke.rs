@@ -20,7 +20,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::config::stream::Stream;
 use crate::engine::Observation;
-use crate::plan::{Action, Mode, Observed, Plan};
+use crate::plan::{Action, Component, Mode, Observed, Plan};
 use crate::provider::Context;
 use crate::worker::lake::{Lake, parse_key};
 
@@ -118,7 +118,18 @@ pub const GROUPS: &[(&str, &[&str])] = &[
         "directory: Managed AD, trust, secrets",
         &["aws_secretsmanager_secret", "aws_directory_service_directory", "aws_directory_service_trust"],
     ),
-    (WORKER_ROW, &["indutech_local_worker", "indutech_ec2_worker"]),
+    // The worker component's resources are reported here only, whatever their kind.
+    (
+        WORKER_ROW,
+        &[
+            "indutech_local_worker",
+            "aws_s3_object",
+            "aws_iam_role",
+            "aws_iam_role_policy",
+            "aws_iam_instance_profile",
+            "aws_instance",
+        ],
+    ),
 ];
 
 /// Runs every check on the applied environment of `ctx`.
@@ -188,8 +199,12 @@ pub fn platform_checks(observation: &Observation, plan: &Plan) -> Vec<Check> {
         )
     });
     for (label, kinds) in GROUPS {
-        let addresses: Vec<&str> =
-            observation.resources.iter().filter(|r| kinds.contains(&r.kind())).map(|r| r.address.as_str()).collect();
+        let addresses: Vec<&str> = observation
+            .resources
+            .iter()
+            .filter(|r| kinds.contains(&r.kind()) && (r.component == Component::Worker) == (*label == WORKER_ROW))
+            .map(|r| r.address.as_str())
+            .collect();
         if addresses.is_empty() {
             continue;
         }

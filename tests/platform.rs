@@ -782,3 +782,61 @@ async fn a_killed_apply_leaves_nothing_the_next_apply_duplicates() {
     assert_eq!(vpcs.vpcs().len(), 1, "the VPC was duplicated");
     t.destroy_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ec2_worker_runtime_uploads_this_binary_and_says_the_instance_gap_out_loud() {
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let t = test_env_with(|text| {
+        let mut text = text.replacen(
+            "[worker]\nruntime = \"local\"\n",
+            "[worker]\nruntime = \"ec2\"\nami = \"ami-df5de72bdb3b\"\ninstance_type = \"t3.small\"\ninstance_count = 2\n",
+            1,
+        );
+        for stream in ["client_tickets", "incident_events", "sensor_readings"] {
+            let header = format!("[streams.{stream}]\n");
+            text = text.replacen(&header, &format!("{header}topic = \"{prefix}_{stream}\"\n"), 1);
+        }
+        text
+    })
+    .await;
+    assert_eq!(t.environment.worker.runtime, indutech::config::environment::WorkerRuntime::Ec2);
+    // Not the redpanda component: deleting a topic on Tansu deletes every topic, which would
+    // pull the rug from the Redpanda test running alongside.
+    let components = ["network", "lake", "catalog", "worker"].map(|c| ["--component", c]).concat();
+    let mut apply = vec!["apply", "--auto-approve"];
+    apply.extend(components.iter().copied());
+    let out = t.expect(&apply, 0);
+    // LocalStack's EC2 cannot see the instance profiles its IAM holds: said, not skipped.
+    for index in 0..2 {
+        let line = format!("aws_instance.worker_{index}: RunInstances with an IAM instance profile is not implemented");
+        assert!(out.contains(&line), "{out}");
+    }
+    let plan = t.expect(&["plan", "--component", "worker", "--detailed-exitcode"], 0);
+    assert!(plan.contains("Not verifiable on this target"), "{plan}");
+    assert!(plan.contains("aws_instance.worker_1: not created"), "{plan}");
+
+    // The binary that ran apply is in the artifacts bucket under its digest.
+    let binary = indutech::artifact::Artifact::of_file(std::path::Path::new(env!("CARGO_BIN_EXE_indutech"))).unwrap();
+    let artifacts = t.bucket("artifacts");
+    let key = indutech::desired::worker_binary_key(&binary.sha256);
+    let head = t.aws.s3().head_object().bucket(&artifacts).key(&key).send().await.unwrap();
+    assert_eq!(head.content_length(), Some(binary.size_bytes as i64));
+    assert_eq!(head.metadata().and_then(|m| m.get("sha256")), Some(&binary.sha256));
+
+    // The role is in the instance profile; drift: take it out, plan shows it, apply repairs it.
+    let role = format!("indutech-{}-worker", t.name);
+    let iam = t.aws.iam();
+    let profile = iam.get_instance_profile().instance_profile_name(&role).send().await.unwrap();
+    let roles: Vec<&str> = profile.instance_profile().unwrap().roles().iter().map(|r| r.role_name()).collect();
+    assert_eq!(roles, [role.as_str()]);
+    iam.get_role_policy().role_name(&role).policy_name("worker").send().await.unwrap();
+    iam.remove_role_from_instance_profile().instance_profile_name(&role).role_name(&role).send().await.unwrap();
+    let plan = t.expect(&["plan", "--component", "worker", "--detailed-exitcode"], 2);
+    assert!(plan.contains("# aws_iam_instance_profile.worker will be updated in place"), "{plan}");
+    t.expect(&["apply", "--component", "worker", "--auto-approve"], 0);
+    t.expect(&["plan", "--component", "worker", "--detailed-exitcode"], 0);
+
+    t.destroy_all().await;
+    assert!(iam.get_instance_profile().instance_profile_name(&role).send().await.is_err(), "profile {role} left");
+    assert!(iam.get_role().role_name(&role).send().await.is_err(), "role {role} left");
+}

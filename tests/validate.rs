@@ -249,6 +249,13 @@ fn stream_duplicate_field() {
 }
 
 #[test]
+fn stream_two_fields_read_one_key() {
+    Case::new().stream("nullable = true", "nullable = true\nsource = \"device\"").fails_with(&[
+        "DIR/streams/readings.toml:18:8: fields[2].source: fields `device` and `value` both read the input key `device`: each key feeds one field",
+    ]);
+}
+
+#[test]
 fn stream_bad_timestamp_format() {
     Case::new().stream("format = \"rfc3339\"", "format = \"%Y-%m-%!\"").fails_with(&[
         "DIR/streams/readings.toml:15:10: fields[1].format: `%Y-%m-%!` is not a valid strftime pattern (or `rfc3339`)",
@@ -284,4 +291,28 @@ fn stream_defined_twice() {
     case.fails_with(&[
         "DIR/streams/readings_copy.toml:1:1: name: stream `readings` is already defined by another file in DIR/streams",
     ]);
+}
+
+#[test]
+fn ec2_worker_needs_an_ami() {
+    Case::new().env("runtime = \"local\"", "runtime = \"ec2\"").fails_with(&[
+        "DIR/env.toml:35:11: worker.ami: required when runtime = \"ec2\": the image the worker instances boot (a systemd distribution with the AWS CLI, such as Amazon Linux 2023)",
+    ]);
+}
+
+#[test]
+fn ec2_worker_type_must_run_this_binary() {
+    let (graviton, other) = if std::env::consts::ARCH == "x86_64" {
+        ("c7g.large", "an aarch64 type, but this indutech binary is built for x86_64")
+    } else {
+        ("c7i.large", "an x86_64 type, but this indutech binary is built for aarch64")
+    };
+    let message = format!(
+        "DIR/env.toml:36:17: worker.instance_type: `{graviton}` is {other} and apply deploys this very binary to the instances; choose an {arch} type (such as c7i.large) or run indutech built for {theirs}",
+        arch = std::env::consts::ARCH,
+        theirs = if std::env::consts::ARCH == "x86_64" { "aarch64" } else { "x86_64" },
+    );
+    Case::new()
+        .env("runtime = \"local\"", &format!("runtime = \"ec2\"\ninstance_type = \"{graviton}\"\nami = \"ami-1\""))
+        .fails_with(&[&message]);
 }

@@ -1,7 +1,8 @@
 //! `indutech render --env NAME [--out DIR]`: writes the files indutech renders from
 //! `templates/` for people and machines outside AWS: the factory-side strongSwan configuration
-//! of the VPN (read from the live connection; pre-shared keys excluded) and each Redpanda
-//! broker's cloud-init (the user data whose digest `plan` shows). Read-only on AWS.
+//! of the VPN (read from the live connection; pre-shared keys excluded), each Redpanda broker's
+//! cloud-init and, with `worker.runtime = "ec2"`, the worker instances' cloud-init for this
+//! binary (the user data whose digests `plan` shows). Read-only on AWS.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     for placement in crate::model::broker_placements(environment) {
         let text = crate::render::broker_cloud_init(environment, &placement)?;
         files.push((format!("broker-{}.cloud-init.yaml", placement.index), text));
+    }
+    if environment.worker.runtime == crate::config::environment::WorkerRuntime::Ec2 {
+        let text = crate::render::worker_cloud_init(environment, &ctx.binary_sha256()?)?;
+        files.push(("worker.cloud-init.yaml".to_owned(), text));
     }
     let (connection, tunnels) = crate::provider::vpn::tunnels(&ctx).await?;
     files.push(("swanctl.conf".to_owned(), crate::render::swanctl_conf(environment, &connection, &tunnels)?));

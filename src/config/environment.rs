@@ -44,6 +44,21 @@ pub struct Environment {
     /// sets it). Not part of the desired state: moving the file changes nothing in AWS.
     #[serde(skip)]
     pub file: std::path::PathBuf,
+    /// The texts it was loaded from, as the worker instances get them (empty until
+    /// [`crate::config::load`] fills it).
+    #[serde(skip)]
+    pub sources: Sources,
+}
+
+/// The files an environment was loaded from: what a worker instance needs to load it again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sources {
+    /// The environment file's text.
+    pub environment: String,
+    /// `streams_dir` as written in it (relative to the environment file, or absolute).
+    pub streams_dir: String,
+    /// Each stream file's name (`client_tickets.toml`) and text, sorted by name.
+    pub streams: Vec<(String, String)>,
 }
 
 /// Endpoint URLs: `default` applies to every service without its own entry.
@@ -261,8 +276,12 @@ decode_enum!(TrustDirection { OneWayOutgoing => "one_way_outgoing", OneWayIncomi
 pub struct Worker {
     /// Where the worker runs.
     pub runtime: WorkerRuntime,
-    /// EC2 instance type (ec2 runtime).
+    /// EC2 instance type (ec2 runtime); its architecture must be this binary's (apply deploys
+    /// the running binary).
     pub instance_type: String,
+    /// AMI the worker instances boot (ec2 runtime; required there): a systemd distribution
+    /// with the AWS CLI, such as Amazon Linux 2023.
+    pub ami: Option<String>,
     /// Number of instances (ec2 runtime), >= 1.
     pub instance_count: u32,
     /// Flush a partition's open file at least this often, seconds (>= 1).
@@ -413,6 +432,7 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
             worker: worker?,
             streams: Vec::new(),
             file: std::path::PathBuf::new(),
+            sources: Sources::default(),
         })
     })();
     EnvironmentFile { environment, streams_dir: streams_dir.value, stream_overrides }
@@ -827,7 +847,8 @@ fn decode_directory(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Di
 
 fn decode_worker(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Worker> {
     let runtime = reader.required::<WorkerRuntime>(table, "runtime");
-    let instance_type = reader.or_default(table, "instance_type", "c7g.large".to_owned());
+    let instance_type = reader.or_default(table, "instance_type", "c7i.large".to_owned());
+    let ami = reader.optional::<String>(table, "ami");
     let instance_count = reader.or_default::<u32>(table, "instance_count", 2);
     let flush_interval_secs = reader.or_default::<u64>(table, "flush_interval_secs", 60);
     let target_file_size_bytes = reader.or_default::<u64>(table, "target_file_size_bytes", 128 * 1024 * 1024);
@@ -849,8 +870,35 @@ fn decode_worker(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Worke
     if metrics_port.value == 0 {
         reader.error(metrics_port.span, "worker.metrics_port", "must be between 1 and 65535");
     }
+    let runtime = runtime?;
+    if runtime.value == WorkerRuntime::Ec2 {
+        if ami.is_none() {
+            reader.error(
+                runtime.span,
+                "worker.ami",
+                "required when runtime = \"ec2\": the image the worker instances boot (a systemd \
+                 distribution with the AWS CLI, such as Amazon Linux 2023)",
+            );
+        }
+        let arch = instance_architecture(&instance_type.value);
+        if arch != std::env::consts::ARCH {
+            reader.error(
+                instance_type.span,
+                "worker.instance_type",
+                format!(
+                    "`{}` is an {arch} type, but this indutech binary is built for {} and apply deploys \
+                     this very binary to the instances; choose an {} type (such as c7i.large) or run \
+                     indutech built for {arch}",
+                    instance_type.value,
+                    std::env::consts::ARCH,
+                    std::env::consts::ARCH
+                ),
+            );
+        }
+    }
     Some(Worker {
-        runtime: runtime?.value,
+        runtime: runtime.value,
+        ami: ami.map(|a| a.value),
         instance_type: instance_type.value,
         instance_count: instance_count.value,
         flush_interval_secs: flush_interval_secs.value,
@@ -858,6 +906,17 @@ fn decode_worker(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Worke
         drain_timeout_ms: drain_timeout_ms.value,
         metrics_port: metrics_port.value,
     })
+}
+
+/// The CPU architecture of an EC2 instance type, named as Rust's `std::env::consts::ARCH`:
+/// `aarch64` for Graviton families (`a1`, and a `g` after the generation digit: `c7g`, `m6gd`,
+/// `im4gn`, `t4g`...), `x86_64` otherwise.
+pub fn instance_architecture(instance_type: &str) -> &'static str {
+    let family = instance_type.split('.').next().unwrap_or_default();
+    let suffix = family
+        .find(|c: char| c.is_ascii_digit())
+        .map_or("", |i| family[i..].trim_start_matches(|c: char| c.is_ascii_digit()));
+    if family == "a1" || suffix.contains('g') { "aarch64" } else { "x86_64" }
 }
 
 fn decode_stream_overrides(reader: &mut Reader<'_>, table: Table<'_>) -> Vec<StreamOverride> {

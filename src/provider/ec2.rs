@@ -406,12 +406,8 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
 pub(super) async fn retag(ctx: &Context, id: &str, resource: &Resource, before: Option<&Value>) -> anyhow::Result<()> {
     let ec2 = ctx.aws.ec2();
     let want = tags_attr(resource);
-    let extra: Vec<Tag> = before
-        .and_then(Value::as_object)
-        .map(|b| {
-            b.keys().filter(|k| !want.iter().any(|(w, _)| w == *k)).map(|k| Tag::builder().key(k).build()).collect()
-        })
-        .unwrap_or_default();
+    let extra: Vec<Tag> =
+        super::stale_tag_keys(before, resource).into_iter().map(|k| Tag::builder().key(k).build()).collect();
     if !extra.is_empty() {
         ec2.delete_tags()
             .resources(id)

@@ -1,11 +1,12 @@
-//! IAM: roles (found by name; the id is the role ARN) and their inline policies. Policy
+//! IAM: roles (found by name; the id is the role ARN), their inline policies and instance
+//! profiles (named after their role; at most one role each, as AWS allows). Policy
 //! documents are compared as JSON values; IAM returns them URL-encoded, which is undone here.
 
 use anyhow::{Context as _, bail};
 use aws_sdk_iam::types::Tag;
 use serde_json::{Value, json};
 
-use super::{Context, code, deleted, sdk_error, str_attr, tags_attr, tags_value};
+use super::{Context, code, deleted, sdk_error, stale_tag_keys, str_attr, tags_attr, tags_value};
 use crate::plan::{Attributes, Change, Observed, Resource};
 
 const NOT_FOUND: &str = "NoSuchEntity";
@@ -61,7 +62,67 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                     .collect();
             Ok(Observed::Present { id: resource.name.clone(), attributes })
         }
+        "aws_iam_instance_profile" => {
+            let profile = match iam.get_instance_profile().instance_profile_name(&resource.name).send().await {
+                Ok(out) => out.instance_profile.context("GetInstanceProfile returned no profile")?,
+                Err(err) if code(&err) == Some(NOT_FOUND) => return Ok(Observed::Absent),
+                Err(err) => return Err(sdk_error(ctx, "iam", "GetInstanceProfile", &resource.name, err)),
+            };
+            let role = profile.roles().first().map(|r| r.role_name().to_owned());
+            let attributes: Attributes =
+                [("role", json!(role)), ("tags", tags_value(profile.tags().iter().map(|t| (t.key(), t.value()))))]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect();
+            Ok(Observed::Present { id: profile.arn().to_owned(), attributes })
+        }
         other => bail!("iam provider: unknown resource type {other}"),
+    }
+}
+
+/// The roles in the instance profile `name` (empty if it does not exist).
+async fn profile_roles(ctx: &Context, name: &str) -> anyhow::Result<Vec<String>> {
+    match ctx.aws.iam().get_instance_profile().instance_profile_name(name).send().await {
+        Ok(out) => Ok(out
+            .instance_profile
+            .map(|p| p.roles().iter().map(|r| r.role_name().to_owned()).collect())
+            .unwrap_or_default()),
+        Err(err) if code(&err) == Some(NOT_FOUND) => Ok(Vec::new()),
+        Err(err) => Err(sdk_error(ctx, "iam", "GetInstanceProfile", name, err)),
+    }
+}
+
+/// Makes `role` the only role of the instance profile `name`.
+async fn set_profile_role(ctx: &Context, name: &str, role: &str) -> anyhow::Result<()> {
+    let iam = ctx.aws.iam();
+    let roles = profile_roles(ctx, name).await?;
+    for other in roles.iter().filter(|r| *r != role) {
+        iam.remove_role_from_instance_profile()
+            .instance_profile_name(name)
+            .role_name(other)
+            .send()
+            .await
+            .map_err(|e| sdk_error(ctx, "iam", "RemoveRoleFromInstanceProfile", name, e))?;
+    }
+    if !roles.iter().any(|r| r == role) {
+        iam.add_role_to_instance_profile()
+            .instance_profile_name(name)
+            .role_name(role)
+            .send()
+            .await
+            .map_err(|e| sdk_error(ctx, "iam", "AddRoleToInstanceProfile", name, e))?;
+    }
+    Ok(())
+}
+
+/// Whether the instance profile `name` exists.
+///
+/// Errors: the read failed.
+pub(super) async fn instance_profile_exists(ctx: &Context, name: &str) -> anyhow::Result<bool> {
+    match ctx.aws.iam().get_instance_profile().instance_profile_name(name).send().await {
+        Ok(_) => Ok(true),
+        Err(err) if code(&err) == Some(NOT_FOUND) => Ok(false),
+        Err(err) => Err(sdk_error(ctx, "iam", "GetInstanceProfile", name, err)),
     }
 }
 
@@ -117,6 +178,24 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             Ok(())
         }
         "aws_iam_role_policy" => put_policy(ctx, resource).await,
+        "aws_iam_instance_profile" => {
+            let name = resource.name.as_str();
+            let arn = match iam
+                .create_instance_profile()
+                .instance_profile_name(name)
+                .set_tags(Some(iam_tags(resource)))
+                .send()
+                .await
+            {
+                Ok(out) => out.instance_profile.map(|p| p.arn).unwrap_or_default(),
+                // A killed apply may have created it: adopt it.
+                Err(err) if code(&err) == Some("EntityAlreadyExists") => String::new(),
+                Err(err) => return Err(sdk_error(ctx, "iam", "CreateInstanceProfile", name, err)),
+            };
+            set_profile_role(ctx, name, str_attr(resource, "role")?).await?;
+            ctx.set_id(&resource.address, if arn.is_empty() { name } else { &arn });
+            Ok(())
+        }
         other => bail!("iam provider: unknown resource type {other}"),
     }
 }
@@ -146,15 +225,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
                             .map_err(|e| sdk_error(ctx, "iam", "UpdateRole", name, e))?;
                     }
                     "tags" => {
-                        let stale: Vec<String> = attribute
-                            .before
-                            .as_ref()
-                            .and_then(Value::as_object)
-                            .into_iter()
-                            .flat_map(|m| m.keys())
-                            .filter(|k| !resource.attributes["tags"].as_object().is_some_and(|t| t.contains_key(*k)))
-                            .cloned()
-                            .collect();
+                        let stale = stale_tag_keys(attribute.before.as_ref(), resource);
                         if !stale.is_empty() {
                             iam.untag_role()
                                 .role_name(name)
@@ -178,6 +249,35 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
             Ok(())
         }
         "aws_iam_role_policy" => put_policy(ctx, resource).await,
+        "aws_iam_instance_profile" => {
+            let name = resource.name.as_str();
+            for attribute in &change.attributes {
+                match attribute.name.as_str() {
+                    "role" => set_profile_role(ctx, name, str_attr(resource, "role")?).await?,
+                    "tags" => {
+                        let stale = stale_tag_keys(attribute.before.as_ref(), resource);
+                        if !stale.is_empty() {
+                            iam.untag_instance_profile()
+                                .instance_profile_name(name)
+                                .set_tag_keys(Some(stale))
+                                .send()
+                                .await
+                                .map_err(|e| sdk_error(ctx, "iam", "UntagInstanceProfile", name, e))?;
+                        }
+                        iam.tag_instance_profile()
+                            .instance_profile_name(name)
+                            .set_tags(Some(iam_tags(resource)))
+                            .send()
+                            .await
+                            .map_err(|e| sdk_error(ctx, "iam", "TagInstanceProfile", name, e))?;
+                    }
+                    other => {
+                        bail!("{}: `{other}` cannot be updated in place (a bug in desired state)", resource.address)
+                    }
+                }
+            }
+            Ok(())
+        }
         other => bail!("iam provider: unknown resource type {other}"),
     }
 }
@@ -196,6 +296,16 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
             let (role, name) = change.name.split_once('/').context("a role policy is named <role>/<policy>")?;
             let result = iam.delete_role_policy().role_name(role).policy_name(name).send().await;
             deleted(ctx, "iam", "DeleteRolePolicy", &change.name, result, |c| c == NOT_FOUND)
+        }
+        "aws_iam_instance_profile" => {
+            let name = change.name.as_str();
+            for role in profile_roles(ctx, name).await? {
+                let result =
+                    iam.remove_role_from_instance_profile().instance_profile_name(name).role_name(&role).send().await;
+                deleted(ctx, "iam", "RemoveRoleFromInstanceProfile", name, result, |c| c == NOT_FOUND)?;
+            }
+            let result = iam.delete_instance_profile().instance_profile_name(name).send().await;
+            deleted(ctx, "iam", "DeleteInstanceProfile", name, result, |c| c == NOT_FOUND)
         }
         other => bail!("iam provider: unknown resource type {other}"),
     }

@@ -1,4 +1,5 @@
-//! EC2 instances (the Redpanda brokers): found by `Name` and environment tags among instances
+//! EC2 instances (the Redpanda brokers and the worker's instances): found by `Name` and
+//! environment tags among instances
 //! that are not terminated; created with their fixed private IP (an IP already in use makes
 //! AWS refuse a duplicate), IMDSv2 required, tags in the launch call, and the rendered cloud-init
 //! as user data; apply waits (bounded) until they run, destroy until they are terminated.
@@ -6,14 +7,19 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use aws_sdk_ec2::error::ProvideErrorMetadata as _;
 use aws_sdk_ec2::types::{
-    HttpTokensState, Instance, InstanceMetadataOptionsRequest, InstanceStateName, InstanceType, ResourceType,
+    HttpTokensState, IamInstanceProfileSpecification, Instance, InstanceMetadataOptionsRequest, InstanceStateName,
+    InstanceType, ResourceType,
 };
 use serde_json::{Value, json};
 
 use super::ec2::{ec2_tags, filters, is_ours, security_group_id, subnet_names, tag_specification};
 use super::{Context, attributes, deleted, sdk_error, str_attr, wait_until};
 use crate::plan::{Change, Observed, Resource};
+
+/// How long RunInstances is retried while EC2 does not see a new instance profile yet.
+const PROFILE_PROPAGATION: Duration = Duration::from_secs(90);
 
 /// How long an instance may take to run or to terminate.
 const INSTANCE_WAIT: Duration = Duration::from_secs(10 * 60);
@@ -40,25 +46,41 @@ async fn instance(ctx: &Context, name: &str) -> anyhow::Result<Option<Instance>>
         .cloned())
 }
 
-/// The user data of `resource`, rendered again from the environment (its digest is the
-/// attribute; the text is never kept in the plan).
+/// The user data of `resource` (`aws_instance.broker_N` or `aws_instance.worker_N`), rendered
+/// again from the environment (its digest is the attribute; the text is never kept in the plan).
+///
+/// Errors: it no longer matches the plan, or it exceeds EC2's 16 KiB limit.
 fn user_data(ctx: &Context, resource: &Resource) -> anyhow::Result<String> {
     let index: u32 = resource
         .address
         .rsplit('_')
         .next()
         .and_then(|i| i.parse().ok())
-        .with_context(|| format!("{}: not a broker address", resource.address))?;
-    let placement = crate::model::broker_placements(&ctx.environment)
-        .into_iter()
-        .find(|p| p.index == index)
-        .with_context(|| format!("{}: no such broker in the environment", resource.address))?;
-    let text = crate::render::broker_cloud_init(&ctx.environment, &placement)?;
+        .with_context(|| format!("{}: not an instance address", resource.address))?;
+    let text = if resource.address.starts_with("aws_instance.worker_") {
+        crate::render::worker_cloud_init(&ctx.environment, &ctx.binary_sha256()?)?
+    } else {
+        let placement = crate::model::broker_placements(&ctx.environment)
+            .into_iter()
+            .find(|p| p.index == index)
+            .with_context(|| format!("{}: no such broker in the environment", resource.address))?;
+        crate::render::broker_cloud_init(&ctx.environment, &placement)?
+    };
     let want = str_attr(resource, "user_data_sha256")?;
     if crate::render::sha256_hex(&text) != want {
         bail!(
-            "{}: the rendered user data no longer matches the plan (the binary changed); plan again",
+            "{}: the rendered user data no longer matches the plan (the binary or the environment files \
+             changed); plan again",
             resource.address
+        );
+    }
+    if text.len() > crate::render::USER_DATA_LIMIT {
+        bail!(
+            "{}: the rendered cloud-init is {} bytes; EC2 takes at most {} (the environment and stream \
+             files travel in it: shorten their comments or split the streams over environments)",
+            resource.address,
+            text.len(),
+            crate::render::USER_DATA_LIMIT
         );
     }
     Ok(text)
@@ -80,6 +102,10 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
         ("tags", ec2_tags(i.tags())),
         ("vpc_security_groups", json!(groups)),
     ]);
+    if let Some(profile) = i.iam_instance_profile().and_then(|p| p.arn()) {
+        // arn:aws:iam::<account>:instance-profile[/path]/<name>
+        attrs.insert("iam_instance_profile".into(), json!(profile.rsplit('/').next()));
+    }
     if let Some(tokens) = i.metadata_options().and_then(|m| m.http_tokens()) {
         attrs.insert("metadata_http_tokens".into(), json!(tokens.as_str()));
     }
@@ -136,10 +162,12 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
         );
     }
     let user_data = aws_smithy_types::base64::encode(user_data(ctx, resource)?);
-    let out = ctx
+    let profile_name = resource.attributes.get("iam_instance_profile").and_then(Value::as_str);
+    let request = ctx
         .aws
         .ec2()
         .run_instances()
+        .set_iam_instance_profile(profile_name.map(|p| IamInstanceProfileSpecification::builder().name(p).build()))
         .image_id(str_attr(resource, "ami")?)
         .instance_type(InstanceType::from(str_attr(resource, "instance_type")?))
         .min_count(1)
@@ -150,10 +178,39 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
         .user_data(user_data)
         .metadata_options(InstanceMetadataOptionsRequest::builder().http_tokens(HttpTokensState::Required).build())
         .tag_specifications(tag_specification(resource, ResourceType::Instance))
-        .tag_specifications(tag_specification(resource, ResourceType::Volume))
-        .send()
-        .await
-        .map_err(|e| sdk_error(ctx, "ec2", "RunInstances", name, e))?;
+        .tag_specifications(tag_specification(resource, ResourceType::Volume));
+    let started = std::time::Instant::now();
+    let out = loop {
+        let err = match request.clone().send().await {
+            Ok(out) => break out,
+            Err(err) => err,
+        };
+        let unseen_profile = match (profile_name, err.as_service_error()) {
+            (Some(_), Some(e)) => {
+                e.code() == Some("NoSuchEntity")
+                    || (e.code() == Some("InvalidParameterValue")
+                        && e.message().is_some_and(|m| m.contains("iamInstanceProfile")))
+            }
+            _ => false,
+        };
+        if !unseen_profile {
+            return Err(sdk_error(ctx, "ec2", "RunInstances", name, err));
+        }
+        let profile = profile_name.unwrap_or_default();
+        if ctx.aws.endpoint("ec2").is_some() && super::iam::instance_profile_exists(ctx, profile).await? {
+            return Err(super::NotImplemented {
+                operation: "RunInstances with an IAM instance profile".into(),
+                endpoint: ctx.aws.endpoint("ec2").unwrap_or_default().to_owned(),
+                detail: format!("its EC2 cannot see the instance profile {profile} that its IAM holds"),
+            }
+            .into());
+        }
+        // AWS: a new instance profile takes a few seconds to become visible to EC2.
+        if started.elapsed() > PROFILE_PROPAGATION {
+            return Err(sdk_error(ctx, "ec2", "RunInstances", name, err));
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    };
     let id = out.instances().first().and_then(|i| i.instance_id()).context("RunInstances returned no instance")?;
     ctx.set_id(&resource.address, id);
     wait_state(ctx, name, id, InstanceStateName::Running).await

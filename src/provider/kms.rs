@@ -210,13 +210,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
                     }
                     "enable_key_rotation" => set_rotation(ctx, id, resource).await?,
                     "tags" => {
-                        let want = tags_attr(resource);
-                        let extra: Vec<String> = attribute
-                            .before
-                            .as_ref()
-                            .and_then(|b| b.as_object())
-                            .map(|b| b.keys().filter(|k| !want.iter().any(|(w, _)| w == *k)).cloned().collect())
-                            .unwrap_or_default();
+                        let extra = super::stale_tag_keys(attribute.before.as_ref(), resource);
                         if !extra.is_empty() {
                             kms.untag_resource()
                                 .key_id(id)

@@ -67,14 +67,7 @@ async fn arn(ctx: &Context, kind: &str, name: &str) -> anyhow::Result<String> {
 /// Makes the tags of the Redshift resource `arn` those of `resource`.
 async fn retag(ctx: &Context, arn: &str, resource: &Resource, before: Option<&Value>) -> anyhow::Result<()> {
     let redshift = ctx.aws.redshift();
-    let wanted = resource.attributes.get("tags").and_then(Value::as_object);
-    let stale: Vec<String> = before
-        .and_then(Value::as_object)
-        .into_iter()
-        .flat_map(|m| m.keys())
-        .filter(|k| !wanted.is_some_and(|w| w.contains_key(*k)))
-        .cloned()
-        .collect();
+    let stale = super::stale_tag_keys(before, resource);
     if !stale.is_empty() {
         redshift
             .delete_tags()

@@ -1,7 +1,8 @@
 //! S3: the lake buckets and their settings, one resource per setting as in Terraform
 //! (`aws_s3_bucket`, `_versioning`, `_server_side_encryption_configuration`,
 //! `_public_access_block`, `_policy`, `_lifecycle_configuration`). Every one is found by the
-//! bucket's deterministic name, which is also its id.
+//! bucket's deterministic name, which is also its id. `aws_s3_object` is the worker binary in
+//! the artifacts bucket, found by its content-addressed key.
 
 use std::future::Future;
 
@@ -18,6 +19,7 @@ use aws_sdk_s3::types::{
 use serde_json::{Value, json};
 
 use super::{Context, code, deleted, sdk_error, str_attr, tags_attr, tags_value};
+use crate::model;
 use crate::plan::{Attributes, Change, Observed, Resource};
 
 /// Runs a read; `Ok(None)` when the answer is 404 or one of the `absent` error codes.
@@ -50,6 +52,9 @@ fn present(bucket: &str, pairs: Vec<(&str, Value)>) -> Observed {
 }
 
 pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
+    if resource.kind() == "aws_s3_object" {
+        return observe_object(ctx, resource).await;
+    }
     let s3 = ctx.aws.s3();
     let bucket = resource.name.as_str();
     Ok(match resource.kind() {
@@ -179,6 +184,9 @@ fn tagging(resource: &Resource) -> anyhow::Result<Tagging> {
 }
 
 pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+    if resource.kind() == "aws_s3_object" {
+        return upload_binary(ctx, resource).await;
+    }
     let s3 = ctx.aws.s3();
     let bucket = resource.name.as_str();
     if resource.kind() == "aws_s3_bucket" {
@@ -207,6 +215,9 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
 }
 
 pub(super) async fn update(ctx: &Context, resource: &Resource, _change: &Change) -> anyhow::Result<()> {
+    if resource.kind() == "aws_s3_object" {
+        return upload_binary(ctx, resource).await;
+    }
     put(ctx, resource).await
 }
 
@@ -369,8 +380,95 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
             let result = s3.delete_bucket_lifecycle().bucket(bucket).send().await;
             deleted(ctx, "s3", "DeleteBucketLifecycle", bucket, result, |c| c == "NoSuchBucket")
         }
+        "aws_s3_object" => {
+            // Every version of the key: the artifacts bucket is versioned.
+            let key = change.name.as_str();
+            let bucket = model::bucket_name(&ctx.environment, "artifacts");
+            let out = match s3.list_object_versions().bucket(&bucket).prefix(key).send().await {
+                Ok(out) => out,
+                Err(err) if code(&err) == Some("NoSuchBucket") => return Ok(()),
+                Err(err) => return Err(sdk_error(ctx, "s3", "ListObjectVersions", &bucket, err)),
+            };
+            let mut ids = Vec::new();
+            for (k, version) in out
+                .versions()
+                .iter()
+                .map(|v| (v.key(), v.version_id()))
+                .chain(out.delete_markers().iter().map(|m| (m.key(), m.version_id())))
+                .filter(|(k, _)| *k == Some(key))
+            {
+                ids.push(
+                    ObjectIdentifier::builder()
+                        .set_key(k.map(str::to_owned))
+                        .set_version_id(version.map(str::to_owned))
+                        .build()?,
+                );
+            }
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let result = s3
+                .delete_objects()
+                .bucket(&bucket)
+                .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build()?)
+                .send()
+                .await;
+            deleted(ctx, "s3", "DeleteObjects", key, result, |c| c == "NoSuchBucket")
+        }
         other => bail!("s3 provider: unknown resource type {other}"),
     }
+}
+
+/// The worker binary object: present with its recorded digest (`x-amz-meta-sha256`).
+async fn observe_object(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
+    let bucket = str_attr(resource, "bucket")?;
+    let key = str_attr(resource, "key")?;
+    let call = ctx.aws.s3().head_object().bucket(bucket).key(key).send();
+    let Some(head) = read(ctx, "HeadObject", key, call, &["NoSuchKey", "NotFound"]).await? else {
+        return Ok(Observed::Absent);
+    };
+    let sha256 = head.metadata().and_then(|m| m.get("sha256")).cloned();
+    Ok(Observed::Present {
+        id: format!("s3://{bucket}/{key}"),
+        attributes: [("bucket", json!(bucket)), ("key", json!(key)), ("sha256", json!(sha256))]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    })
+}
+
+/// Uploads the running binary (the worker's artifact) in one streamed PUT (S3 takes up to 5 GB
+/// that way), its digest in the object's metadata.
+///
+/// Errors: the running binary is not the one the plan was made with, or the upload failed.
+async fn upload_binary(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+    let bucket = str_attr(resource, "bucket")?;
+    let key = str_attr(resource, "key")?;
+    let artifact = crate::artifact::Artifact::current()?;
+    let want = str_attr(resource, "sha256")?;
+    if artifact.sha256 != want {
+        bail!(
+            "{}: this indutech binary (sha256 {}) is not the one the plan was made with ({want}); plan again",
+            resource.address,
+            artifact.sha256
+        );
+    }
+    let body = aws_sdk_s3::primitives::ByteStream::from_path(&artifact.path)
+        .await
+        .with_context(|| format!("reading {}", artifact.path.display()))?;
+    ctx.aws
+        .s3()
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body)
+        .content_type("application/octet-stream")
+        .metadata("sha256", &artifact.sha256)
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "s3", "PutObject", key, e))?;
+    ctx.set_id(&resource.address, &format!("s3://{bucket}/{key}"));
+    Ok(())
 }
 
 /// Up to 1000 object versions and delete markers of `bucket`.
