@@ -422,8 +422,15 @@ async fn sigkilled_workers_and_rebalances_still_land_every_offset_exactly_once()
     let args = ["--stream", "client_tickets"];
     let mut logs = Vec::new();
     let mut rng = fastrand::Rng::with_seed(std::process::id().into());
+    let committed = || -> i64 {
+        let status = env.status();
+        let stream = status.as_array().unwrap().iter().find(|s| s["stream"] == "client_tickets").unwrap().clone();
+        stream["partitions"].as_array().unwrap().iter().map(|p| p["committed"].as_i64().unwrap_or(0)).sum()
+    };
     for _ in 0..4 {
-        // Kill the worker at a random moment once it owns partitions and is ingesting.
+        // Kill the worker at a random moment once it is ingesting: after it has committed
+        // something of its own (so the next one resumes from a commit), within a flush or two.
+        let before = committed();
         let (child, log) = env.spawn_worker_logged(&args);
         logs.push(log.clone());
         let started = Instant::now();
@@ -431,7 +438,11 @@ async fn sigkilled_workers_and_rebalances_still_land_every_offset_exactly_once()
             assert!(started.elapsed() < Duration::from_secs(180), "the worker got no partition within 180 s");
             std::thread::sleep(Duration::from_millis(200));
         }
-        std::thread::sleep(Duration::from_millis(rng.u64(300..4000)));
+        while committed() <= before {
+            assert!(started.elapsed() < Duration::from_secs(240), "the worker committed nothing within 240 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(rng.u64(0..2500)));
         assert!(!stop(child, "KILL").success());
         // Restart after the group's session timeout (6 s), as a supervisor would: a member that
         // joins while Tansu still counts the dead one sometimes got no partition for minutes.
