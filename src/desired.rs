@@ -934,10 +934,12 @@ fn ec2_worker(environment: &Environment, binary_sha256: &str, needs: Vec<String>
         &[],
         vec!["aws_iam_role.worker".into()],
     );
+    // Every instance boots the same cloud-init.
+    let user_data = crate::render::worker_cloud_init(environment, binary_sha256)
+        .expect("the compiled-in worker template renders (unit-tested)");
+    let user_data_sha256 = crate::render::sha256_hex(&user_data);
     for placement in model::worker_placements(environment) {
         let name = worker_instance_name(environment, placement.index);
-        let user_data = crate::render::worker_cloud_init(environment, binary_sha256)
-            .expect("the compiled-in worker template renders (unit-tested)");
         let mut instance_needs = needs.clone();
         instance_needs.extend([
             format!("aws_subnet.{}", zone_key(&placement.availability_zone)),
@@ -961,7 +963,7 @@ fn ec2_worker(environment: &Environment, binary_sha256: &str, needs: Vec<String>
                     json!(model::resource_name(environment, &format!("private-{}", placement.availability_zone))),
                 ),
                 ("tags", tags(environment, c, Some(&name))),
-                ("user_data_sha256", json!(crate::render::sha256_hex(&user_data))),
+                ("user_data_sha256", json!(user_data_sha256)),
                 ("vpc_security_groups", json!([security_group_name(environment, "worker")])),
             ]),
             &[
@@ -1046,7 +1048,7 @@ mod tests {
 
     #[test]
     fn a_new_binary_replaces_the_local_worker_and_a_stopped_one_is_started_in_place() {
-        use crate::plan::{Action, Mode, Observed};
+        use crate::plan::{Action, Observed};
         let dev = environment("dev");
         let running = resources(&dev, BINARY, &[Component::Worker]);
         let plan_for = |wanted: &[Resource], is_running: bool| {
@@ -1056,16 +1058,7 @@ mod tests {
                 "indutech_local_worker.worker".to_owned(),
                 Observed::Present { id: "4242".into(), attributes },
             )]);
-            crate::plan::diff::diff(crate::plan::diff::Input {
-                mode: Mode::Apply,
-                environment: "dev",
-                inputs_digest: "",
-                observed_digest: "",
-                resources: wanted,
-                observed: &observed,
-                orphans: &[],
-                gaps: &BTreeMap::new(),
-            })
+            crate::plan::diff::apply_plan("dev", wanted, &observed, &BTreeMap::new())
         };
         assert!(plan_for(&running, true).changes.is_empty());
         let stopped = plan_for(&running, false);
@@ -1093,23 +1086,12 @@ mod tests {
                 "aws_instance.worker_1",
             ]
         );
-        use crate::plan::{Action, Mode, Observed};
+        use crate::plan::{Action, Observed};
         let observed: BTreeMap<String, Observed> = deployed
             .iter()
             .map(|r| (r.address.clone(), Observed::Present { id: r.name.clone(), attributes: r.attributes.clone() }))
             .collect();
-        let plan = |wanted: &[Resource]| {
-            crate::plan::diff::diff(crate::plan::diff::Input {
-                mode: Mode::Apply,
-                environment: "staging",
-                inputs_digest: "",
-                observed_digest: "",
-                resources: wanted,
-                observed: &observed,
-                orphans: &[],
-                gaps: &BTreeMap::new(),
-            })
-        };
+        let plan = |wanted: &[Resource]| crate::plan::diff::apply_plan("staging", wanted, &observed, &BTreeMap::new());
         assert!(plan(&deployed).changes.is_empty());
         let rebuilt = resources(&staging, &"f".repeat(64), &[Component::Worker]);
         let replan = plan(&rebuilt);

@@ -622,16 +622,7 @@ mod tests {
         .into_iter()
         .filter(|(a, _)| matches!(observed.get(a), Some(Observed::Absent)))
         .collect();
-        let plan = crate::plan::diff::diff(crate::plan::diff::Input {
-            mode: Mode::Apply,
-            environment: "dev",
-            inputs_digest: "",
-            observed_digest: "",
-            resources: &resources,
-            observed: &observed,
-            orphans: &[],
-            gaps: &gaps,
-        });
+        let plan = crate::plan::diff::apply_plan("dev", &resources, &observed, &gaps);
         let observation = Observation { resources, observed, orphans: vec![], gaps };
         platform_checks(&observation, &plan)
     }

@@ -108,6 +108,19 @@ pub struct Phases {
 }
 
 impl Phases {
+    /// Sets the `indutech_worker_phase_seconds{phase}` gauges (cumulative seconds).
+    fn publish(&self) {
+        for (phase, time) in [
+            ("waiting", self.waiting),
+            ("decoding", self.decoding),
+            ("encoding", self.encoding),
+            ("uploading", self.uploading),
+            ("committing", self.committing),
+        ] {
+            metrics::gauge!("indutech_worker_phase_seconds", "phase" => phase).set(time.as_secs_f64());
+        }
+    }
+
     /// `waiting for records 1.2 s, decoding 0.4 s, encoding 0.3 s, uploading 2.0 s, committing 0.1 s`
     pub fn describe(&self) -> String {
         format!(
@@ -121,12 +134,10 @@ impl Phases {
     }
 }
 
-/// Adds the time since `started` to `phase` and to the `indutech_worker_phase_seconds{phase}`
-/// gauge (cumulative seconds).
-fn spent(phase: &mut Duration, name: &'static str, started: Instant) {
-    let elapsed = started.elapsed();
-    *phase += elapsed;
-    metrics::gauge!("indutech_worker_phase_seconds", "phase" => name).increment(elapsed.as_secs_f64());
+/// Adds the time since `started` to `phase` (published as metrics after each flush, not per
+/// record: [`Phases::publish`]).
+fn spent(phase: &mut Duration, started: Instant) {
+    *phase += started.elapsed();
 }
 
 /// Cumulative counts of one partition up to an offset.
@@ -344,7 +355,7 @@ impl Worker {
                     Ok(Ok(m)) => Some((m.topic().to_owned(), m.partition(), m.offset(), m.payload().unwrap_or_default().to_vec())),
                 },
             };
-            spent(&mut self.summary.time.waiting, "waiting", waiting);
+            spent(&mut self.summary.time.waiting, waiting);
             self.apply_revocations();
             if let Some((topic, partition, offset, payload)) = message {
                 self.process(topic, partition, offset, &payload).await?;
@@ -369,7 +380,7 @@ impl Worker {
         if !self.buffers.contains_key(&key) {
             let started = Instant::now();
             let buffer = self.resume(stream, &key.0, partition, offset).await?;
-            spent(&mut self.summary.time.committing, "committing", started);
+            spent(&mut self.summary.time.committing, started);
             self.buffers.insert(key.clone(), buffer);
         }
         let Some(buffer) = self.buffers.get_mut(&key) else { return Ok(()) };
@@ -396,7 +407,7 @@ impl Worker {
         let started = Instant::now();
         let now = chrono::Utc::now().timestamp_micros();
         buffer.buffer.add(codec, &key.0, partition, offset, payload, now)?;
-        spent(&mut self.summary.time.decoding, "decoding", started);
+        spent(&mut self.summary.time.decoding, started);
         if buffer.buffer.bytes >= self.options.target_file_size {
             self.flush(&key).await?;
         }
@@ -496,7 +507,7 @@ impl Worker {
         let source = format!("{topic}/{partition}");
         let encoding = Instant::now();
         let encoded = tokio::task::block_in_place(|| buffer.buffer.take_files(&source))?;
-        spent(&mut self.summary.time.encoding, "encoding", encoding);
+        spent(&mut self.summary.time.encoding, encoding);
         let uploading = Instant::now();
         let mut dates = Vec::new();
         let mut uploads = Vec::new();
@@ -537,12 +548,13 @@ impl Worker {
         };
         let progress = Progress { current: totals, previous: buffer.totals };
         lake.write_progress(&self.options.group, topic, partition, &progress).await?;
-        spent(&mut self.summary.time.uploading, "uploading", uploading);
+        spent(&mut self.summary.time.uploading, uploading);
         let committing = Instant::now();
         let mut list = TopicPartitionList::new();
         list.add_partition_offset(topic, partition, Offset::Offset(buffer.next_offset))?;
         let committed = tokio::task::block_in_place(|| self.consumer.commit(&list, CommitMode::Sync));
-        spent(&mut self.summary.time.committing, "committing", committing);
+        spent(&mut self.summary.time.committing, committing);
+        self.summary.time.publish();
         let labels = [("stream", stream.name.clone())];
         metrics::counter!("indutech_worker_records_written_total", &labels).increment(rows_written);
         metrics::counter!("indutech_worker_records_rejected_total", &labels).increment(rejected_count);

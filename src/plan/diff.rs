@@ -242,6 +242,27 @@ fn apply_order(changes: Vec<Change>) -> Vec<Change> {
     ordered
 }
 
+/// The apply-mode plan of `resources` against `observed` and the recorded `gaps`, without
+/// digests: for the unit tests of what builds on the diff (smoke rows, plan text, desired state).
+#[cfg(test)]
+pub(crate) fn apply_plan(
+    environment: &str,
+    resources: &[Resource],
+    observed: &BTreeMap<String, Observed>,
+    gaps: &BTreeMap<String, String>,
+) -> Plan {
+    diff(Input {
+        mode: Mode::Apply,
+        environment,
+        inputs_digest: "",
+        observed_digest: "",
+        resources,
+        observed,
+        orphans: &[],
+        gaps,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

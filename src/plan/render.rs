@@ -145,7 +145,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::plan::diff::{Input, diff};
     use crate::plan::{Attributes, Component, Notice, Observed, Resource};
 
     fn resource(address: &str, component: Component, attributes: serde_json::Value, replace_on: &[&str]) -> Resource {
@@ -188,16 +187,7 @@ mod tests {
                 },
             ),
         ]);
-        let mut plan = diff(Input {
-            mode: Mode::Apply,
-            environment: "dev",
-            inputs_digest: "",
-            observed_digest: "",
-            resources: &resources,
-            observed: &observed,
-            orphans: &[],
-            gaps: &BTreeMap::new(),
-        });
+        let mut plan = crate::plan::diff::apply_plan("dev", &resources, &observed, &BTreeMap::new());
         plan.notices.push(Notice {
             address: "aws_vpn_connection_route.onprem_0".into(),
             message: "CreateVpnConnectionRoute is not implemented by http://127.0.0.1:4566 (501)".into(),
@@ -232,16 +222,7 @@ Plan: 1 to add, 1 to change, 1 to replace, 0 to destroy.
 
     #[test]
     fn an_empty_plan_says_no_changes() {
-        let plan = diff(Input {
-            mode: Mode::Apply,
-            environment: "dev",
-            inputs_digest: "",
-            observed_digest: "",
-            resources: &[],
-            observed: &BTreeMap::new(),
-            orphans: &[],
-            gaps: &BTreeMap::new(),
-        });
+        let plan = crate::plan::diff::apply_plan("dev", &[], &BTreeMap::new(), &BTreeMap::new());
         assert_eq!(text(&plan, false), "No changes. AWS matches environment dev (0 resources).\n");
     }
 }
