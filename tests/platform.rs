@@ -4,7 +4,7 @@
 //! for the environment. Each test uses its own environment (a copy of `dev` with a unique
 //! name), so every name is unique and tests run in parallel on the shared bed.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -15,6 +15,10 @@ use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Tag};
 use indutech::aws::Aws;
 use indutech::config::environment::Environment;
 
+mod common;
+
+use common::{AWS_EMULATORS, bed_is_up, exited, write_env};
+
 /// A throw-away environment: `dev` with a unique name, in a temporary folder.
 struct TestEnv {
     path: PathBuf,
@@ -23,37 +27,14 @@ struct TestEnv {
     aws: Aws,
 }
 
-fn bed_is_up() {
-    for address in ["127.0.0.1:4566", "127.0.0.1:5000"] {
-        let socket: SocketAddr = address.parse().unwrap();
-        if TcpStream::connect_timeout(&socket, Duration::from_secs(2)).is_err() {
-            panic!("the test bed is not running ({address} does not answer): start it with localstack/up.sh");
-        }
-    }
-}
-
-/// Writes `dev.toml` under a unique name; `edit` may change the text further.
-fn write_env(edit: impl Fn(String) -> String) -> (PathBuf, String) {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-    let dev = std::fs::read_to_string(format!("{root}/environments/dev.toml")).unwrap();
-    let text =
-        dev.replacen("name = \"dev\"", &format!("name = \"{name}\"\nstreams_dir = \"{root}/environments/streams\""), 1);
-    let dir = std::env::temp_dir().join(format!("indutech-test-{name}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, edit(text)).unwrap();
-    (path, name)
-}
-
 async fn test_env() -> TestEnv {
     test_env_with(|t| t).await
 }
 
 /// A throw-away environment whose file text `edit` changes.
 async fn test_env_with(edit: impl Fn(String) -> String) -> TestEnv {
-    bed_is_up();
-    let (path, name) = write_env(edit);
+    bed_is_up(AWS_EMULATORS);
+    let (_, path, name) = write_env("t", false, edit);
     let environment = indutech::config::load(path.to_str().unwrap()).expect("the test environment is valid");
     let aws = Aws::new(&environment).await;
     TestEnv { path, name, environment, aws }
@@ -68,11 +49,7 @@ impl TestEnv {
 
     /// Runs and asserts the exit code, returning stdout.
     fn expect(&self, args: &[&str], code: i32) -> String {
-        let out = self.run(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(code), "indutech {args:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
-        stdout
+        exited(args, &self.run(args), code)
     }
 
     fn plan_is_empty(&self, component: &str) {
@@ -704,7 +681,7 @@ async fn an_invalid_environment_makes_no_aws_call() {
             }
         });
     }
-    let (path, _) = write_env(|text| {
+    let (_, path, _) = write_env("t", false, |text| {
         text.replace("http://127.0.0.1:4566", &format!("http://127.0.0.1:{port}"))
             .replace("http://127.0.0.1:5000", &format!("http://127.0.0.1:{port}"))
             .replace("vpc_cidr = \"10.40.0.0/16\"", "vpc_cidr = \"10.40.0.0/33\"")

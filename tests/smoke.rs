@@ -14,20 +14,9 @@ use std::time::Duration;
 use indutech::aws::Aws;
 use indutech::config::environment::Environment;
 
-const STREAMS: [&str; 3] = ["client_tickets", "incident_events", "sensor_readings"];
+mod common;
 
-fn data_dir() -> PathBuf {
-    let candidates = [
-        std::env::var_os("INDUTECH_DATA_DIR").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")),
-        Some(PathBuf::from("/work/shared/data")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("itsm_incident_event_log").is_dir())
-        .expect("the shared datasets are missing: set INDUTECH_DATA_DIR to the folder holding itsm_incident_event_log/")
-}
+use common::{STREAMS, WHOLE_BED, bed_is_up, data_dir, exited, write_env};
 
 struct TestEnv {
     dir: PathBuf,
@@ -38,32 +27,12 @@ struct TestEnv {
 
 impl TestEnv {
     async fn new() -> TestEnv {
-        for address in ["127.0.0.1:4566", "127.0.0.1:5000", "127.0.0.1:9092"] {
-            let socket = address.parse().unwrap();
-            if std::net::TcpStream::connect_timeout(&socket, Duration::from_secs(2)).is_err() {
-                panic!("the test bed is not running ({address} does not answer): start it with localstack/up.sh");
-            }
-        }
-        let root = env!("CARGO_MANIFEST_DIR");
-        let name = format!("s{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        let mut text = std::fs::read_to_string(format!("{root}/environments/dev.toml")).unwrap().replacen(
-            "name = \"dev\"",
-            &format!("name = \"{name}\"\nstreams_dir = \"{root}/environments/streams\""),
-            1,
-        );
-        for stream in STREAMS {
-            text = text.replace(
-                &format!("[streams.{stream}]\n"),
-                &format!("[streams.{stream}]\ntopic = \"{name}-{stream}\"\n"),
-            );
-        }
-        // A port of its own: other tests' workers may be running.
+        bed_is_up(WHOLE_BED);
+        // A metrics port of its own: other tests' workers may be running.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        text = text.replace("runtime = \"local\"\n", &format!("runtime = \"local\"\nmetrics_port = {port}\n"));
-        let dir = std::env::temp_dir().join(format!("indutech-test-{name}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{name}.toml"));
-        std::fs::write(&path, text).unwrap();
+        let (dir, path, _) = write_env("s", true, |text| {
+            text.replace("runtime = \"local\"\n", &format!("runtime = \"local\"\nmetrics_port = {port}\n"))
+        });
         let environment = indutech::config::load(path.to_str().unwrap()).expect("the test environment is valid");
         let aws = Aws::new(&environment).await;
         TestEnv { dir, path, environment, aws }
@@ -82,15 +51,7 @@ impl TestEnv {
     }
 
     fn expect(&self, args: &[&str], code: i32) -> String {
-        let out = self.run(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "indutech {args:?}\n--- stdout\n{stdout}\n--- stderr\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
+        exited(args, &self.run(args), code)
     }
 
     /// Runs the smoke test (small samples); returns its exit code and checks by name.

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
@@ -18,20 +18,9 @@ use indutech::aws::Aws;
 use indutech::config::environment::Environment;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-const STREAMS: [&str; 3] = ["client_tickets", "incident_events", "sensor_readings"];
+mod common;
 
-fn data_dir() -> PathBuf {
-    let candidates = [
-        std::env::var_os("INDUTECH_DATA_DIR").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")),
-        Some(PathBuf::from("/work/shared/data")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("itsm_incident_event_log").is_dir())
-        .expect("the shared datasets are missing: set INDUTECH_DATA_DIR to the folder holding itsm_incident_event_log/")
-}
+use common::{STREAMS, WHOLE_BED, bed_is_up, data_dir, exited, write_env};
 
 /// A throw-away environment with its own topics `<name>-<stream>` (3 partitions each), its lake
 /// and catalog applied.
@@ -44,32 +33,13 @@ struct TestEnv {
 
 impl TestEnv {
     async fn new(worker_settings: &str) -> TestEnv {
-        for address in ["127.0.0.1:4566", "127.0.0.1:5000", "127.0.0.1:9092"] {
-            let socket = address.parse().unwrap();
-            if std::net::TcpStream::connect_timeout(&socket, Duration::from_secs(2)).is_err() {
-                panic!("the test bed is not running ({address} does not answer): start it with localstack/up.sh");
-            }
-        }
-        let root = env!("CARGO_MANIFEST_DIR");
-        let name = format!("w{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        let mut text = std::fs::read_to_string(format!("{root}/environments/dev.toml")).unwrap().replacen(
-            "name = \"dev\"",
-            &format!("name = \"{name}\"\nstreams_dir = \"{root}/environments/streams\""),
-            1,
-        );
-        for stream in STREAMS {
-            text = text.replace(
-                &format!("[streams.{stream}]\n"),
-                &format!("[streams.{stream}]\ntopic = \"{name}-{stream}\"\n"),
-            );
-        }
-        let worker = text.find("[worker]").unwrap();
-        let end = text[worker..].find("\n\n").map_or(text.len(), |e| worker + e);
-        text.replace_range(worker..end, &format!("[worker]\nruntime = \"local\"\n{worker_settings}"));
-        let dir = std::env::temp_dir().join(format!("indutech-test-{name}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{name}.toml"));
-        std::fs::write(&path, text).unwrap();
+        bed_is_up(WHOLE_BED);
+        let (_, path, name) = write_env("w", true, |mut text| {
+            let worker = text.find("[worker]").unwrap();
+            let end = text[worker..].find("\n\n").map_or(text.len(), |e| worker + e);
+            text.replace_range(worker..end, &format!("[worker]\nruntime = \"local\"\n{worker_settings}"));
+            text
+        });
         let environment = indutech::config::load(path.to_str().unwrap()).expect("the test environment is valid");
         let aws = Aws::new(&environment).await;
         let env = TestEnv { path, name, environment, aws };
@@ -100,15 +70,7 @@ impl TestEnv {
     }
 
     fn expect(&self, args: &[&str], code: i32) -> String {
-        let out: Output = self.command(args).output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "indutech {args:?}\n--- stdout\n{stdout}\n--- stderr\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
+        exited(args, &self.command(args).output().unwrap(), code)
     }
 
     /// A worker in the background, its log in the test folder.
