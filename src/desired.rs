@@ -80,7 +80,16 @@ impl Builder<'_> {
             replace_on: replace_on.iter().map(|s| (*s).to_owned()).collect(),
             depends_on,
             idempotent_create: false,
+            lives_on_dependencies: false,
         });
+    }
+
+    /// Marks the resource added last as living on its dependencies (see
+    /// `Resource::lives_on_dependencies`).
+    fn lives_on_dependencies(&mut self) {
+        if let Some(last) = self.out.last_mut() {
+            last.lives_on_dependencies = !last.depends_on.is_empty();
+        }
     }
 
     /// Marks the resource added last as safe to create again (see `Resource::idempotent_create`).
@@ -675,6 +684,8 @@ fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
             &["name", "replication_factor"],
             topic_needs.clone(),
         );
+        // On brokers of its own, a topic cannot exist before them (nor be asked about).
+        b.lives_on_dependencies();
     }
 }
 

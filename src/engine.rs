@@ -77,33 +77,27 @@ pub async fn observe(ctx: &Arc<Context>, components: &[Component]) -> anyhow::Re
         }
     }
     let limit = Arc::new(Semaphore::new(READ_CONCURRENCY));
-    let mut reads = JoinSet::new();
     let plan_addresses: HashSet<String> = resources.iter().map(|r| r.address.clone()).collect();
-    for resource in resources.iter().chain(outside.iter()).cloned() {
-        let (ctx, limit) = (ctx.clone(), limit.clone());
-        reads.spawn(async move {
-            let _permit = limit.acquire_owned().await.expect("semaphore open");
-            let observed = provider::observe(&ctx, &resource).await;
-            (resource.address, observed)
-        });
-    }
     let orphans = {
         let ctx = ctx.clone();
         let (resources, components) = (resources.clone(), components.to_vec());
         tokio::spawn(async move { provider::orphans(&ctx, &resources, &components).await })
     };
-    let mut observed = BTreeMap::new();
+    // Everything in parallel, except what lives on its dependencies: that is read once they
+    // are known, and not at all when none of them exists (a topic before its brokers).
+    let (later, first): (Vec<Resource>, Vec<Resource>) =
+        resources.iter().chain(outside.iter()).cloned().partition(|r| r.lives_on_dependencies);
+    let mut all = BTreeMap::new();
     let mut errors = Vec::new();
-    while let Some(joined) = reads.join_next().await {
-        let (address, result) = joined.context("a read task panicked")?;
-        match result {
-            Ok(o) if plan_addresses.contains(&address) => {
-                observed.insert(address, o);
-            }
-            Ok(_) => {}
-            Err(err) => errors.push(format!("{err:#}")),
-        }
+    read_all(ctx, &limit, first, &mut all, &mut errors).await?;
+    let (absent, readable): (Vec<Resource>, Vec<Resource>) =
+        later.into_iter().partition(|r| r.depends_on.iter().all(|d| matches!(all.get(d), Some(Observed::Absent))));
+    for resource in absent {
+        all.insert(resource.address, Observed::Absent);
     }
+    read_all(ctx, &limit, readable, &mut all, &mut errors).await?;
+    let observed: BTreeMap<String, Observed> =
+        all.into_iter().filter(|(address, _)| plan_addresses.contains(address)).collect();
     let orphans = orphans.await.context("the orphan listing panicked")??;
     let gaps = crate::lock::read_gaps(ctx).await?;
     if !errors.is_empty() {
@@ -111,6 +105,38 @@ pub async fn observe(ctx: &Arc<Context>, components: &[Component]) -> anyhow::Re
         anyhow::bail!("could not read {} resource(s):\n  {}", errors.len(), errors.join("\n  "));
     }
     Ok(Observation { resources, observed, orphans, gaps })
+}
+
+/// Reads `resources` in parallel (at most `limit` at once) into `observed`; a failed read adds
+/// its error (with the address) to `errors`.
+///
+/// Errors: a read task panicked.
+async fn read_all(
+    ctx: &Arc<Context>,
+    limit: &Arc<Semaphore>,
+    resources: Vec<Resource>,
+    observed: &mut BTreeMap<String, Observed>,
+    errors: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let mut reads = JoinSet::new();
+    for resource in resources {
+        let (ctx, limit) = (ctx.clone(), limit.clone());
+        reads.spawn(async move {
+            let _permit = limit.acquire_owned().await.expect("semaphore open");
+            let observed = provider::observe(&ctx, &resource).await;
+            (resource.address, observed)
+        });
+    }
+    while let Some(joined) = reads.join_next().await {
+        let (address, result) = joined.context("a read task panicked")?;
+        match result {
+            Ok(o) => {
+                observed.insert(address, o);
+            }
+            Err(err) => errors.push(format!("{err:#}")),
+        }
+    }
+    Ok(())
 }
 
 /// Observes and diffs: the plan for `mode`.

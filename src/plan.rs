@@ -112,6 +112,10 @@ pub struct Resource {
     /// such a resource is created even when the target cannot report whether it exists.
     #[serde(default)]
     pub idempotent_create: bool,
+    /// Whether it can exist only on one of its dependencies (a topic on the broker instances):
+    /// when every dependency is absent it is absent, and is not read (there is nothing to ask).
+    #[serde(default)]
+    pub lives_on_dependencies: bool,
 }
 
 impl Resource {

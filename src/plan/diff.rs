@@ -226,6 +226,7 @@ fn apply_order(changes: Vec<Change>) -> Vec<Change> {
                 replace_on: Vec::new(),
                 depends_on: c.depends_on.clone(),
                 idempotent_create: false,
+                lives_on_dependencies: false,
             })
             .collect()
     };
@@ -279,6 +280,7 @@ mod tests {
             replace_on: replace_on.iter().map(|s| s.to_string()).collect(),
             depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
             idempotent_create: false,
+            lives_on_dependencies: false,
         }
     }
 

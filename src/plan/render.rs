@@ -156,6 +156,7 @@ mod tests {
             replace_on: replace_on.iter().map(|s| s.to_string()).collect(),
             depends_on: vec![],
             idempotent_create: false,
+            lives_on_dependencies: false,
         }
     }
 
