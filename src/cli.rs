@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod bench;
+pub mod export;
 pub mod plan;
 pub mod produce;
 pub mod render;
@@ -46,6 +47,8 @@ pub enum Command {
     ForceUnlock(apply::UnlockArgs),
     /// Write the factory-side strongSwan configuration and the brokers' cloud-init.
     Render(render::Args),
+    /// Write the platform as another tool's configuration (Terraform).
+    Export(export::Args),
     /// Run the streaming worker: topics -> typed Parquet in the lake, exactly once.
     Worker(worker::Args),
     /// Publish generated tickets or a replayed CSV dataset to a stream's topic.
@@ -69,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Destroy(args) => apply::destroy(args).await,
         Command::ForceUnlock(args) => apply::force_unlock(args).await,
         Command::Render(args) => render::run(args).await,
+        Command::Export(args) => export::run(args),
         Command::Worker(args) => worker::run(args).await,
         Command::Produce(args) => produce::run(args).await,
         Command::Status(args) => status::run(args).await,
@@ -82,19 +86,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 ///
 /// Errors: the files cannot be read, or they are invalid.
 pub async fn context(env: &str) -> anyhow::Result<std::sync::Arc<crate::provider::Context>> {
-    let path = crate::config::resolve(env);
-    let environment = match crate::config::load(env) {
-        Ok(environment) => environment,
+    let environment = load(env)?;
+    let aws = crate::aws::Aws::new(&environment).await;
+    Ok(std::sync::Arc::new(crate::provider::Context::new(environment, aws)))
+}
+
+/// Loads and validates the environment `env` (a name or a path); an invalid one prints every
+/// problem on stderr.
+///
+/// Errors: the files cannot be read, or they are invalid (the message counts the problems).
+pub fn load(env: &str) -> anyhow::Result<crate::config::environment::Environment> {
+    match crate::config::load(env) {
+        Ok(environment) => Ok(environment),
         Err(crate::config::LoadError::Invalid(diagnostics)) => {
             for diagnostic in &diagnostics {
                 eprintln!("{diagnostic}");
             }
+            let path = crate::config::resolve(env);
             anyhow::bail!("{}: invalid, {} problem(s); nothing was sent to AWS", path.display(), diagnostics.len());
         }
-        Err(error) => return Err(error).with_context(|| format!("cannot load environment `{env}`")),
-    };
-    let aws = crate::aws::Aws::new(&environment).await;
-    Ok(std::sync::Arc::new(crate::provider::Context::new(environment, aws)))
+        Err(error) => Err(error).with_context(|| format!("cannot load environment `{env}`")),
+    }
 }
 
 /// Logs to stderr; `RUST_LOG` wins over `-v`.

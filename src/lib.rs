@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod desired;
 pub mod engine;
+pub mod export;
 pub mod lock;
 pub mod model;
 pub mod plan;

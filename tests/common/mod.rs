@@ -44,10 +44,20 @@ pub(crate) fn data_dir() -> PathBuf {
 /// stream gets the topic `<name>-<stream>`; `edit` changes the text further.
 /// Returns (folder, file, name).
 pub(crate) fn write_env(prefix: &str, own_topics: bool, edit: impl Fn(String) -> String) -> (PathBuf, PathBuf, String) {
+    write_env_from("dev", prefix, own_topics, edit)
+}
+
+/// [`write_env`] for a copy of `environments/<base>.toml`.
+pub(crate) fn write_env_from(
+    base: &str,
+    prefix: &str,
+    own_topics: bool,
+    edit: impl Fn(String) -> String,
+) -> (PathBuf, PathBuf, String) {
     let root = env!("CARGO_MANIFEST_DIR");
     let name = format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-    let mut text = std::fs::read_to_string(format!("{root}/environments/dev.toml")).unwrap().replacen(
-        "name = \"dev\"",
+    let mut text = std::fs::read_to_string(format!("{root}/environments/{base}.toml")).unwrap().replacen(
+        &format!("name = \"{base}\""),
         &format!("name = \"{name}\"\nstreams_dir = \"{root}/environments/streams\""),
         1,
     );

@@ -1,0 +1,263 @@
+# Worker: this indutech binary (var.worker_binary) as a content-addressed object in the
+# artifacts bucket, the workers' IAM role (least privilege) in an instance profile, and the
+# instances at fixed addresses booting cloud-init/worker.yaml: systemd unit `indutech-worker`,
+# the environment and stream files, the binary fetched and checked against its SHA-256.
+# A new binary is a new object and new user data, so Terraform replaces every instance.
+
+locals {
+  worker_binary_sha256 = filesha256(var.worker_binary)
+}
+
+resource "aws_s3_object" "worker_binary" {
+  bucket       = aws_s3_bucket.artifacts.id
+  key          = "worker/indutech-${local.worker_binary_sha256}"
+  source       = var.worker_binary
+  content_type = "application/octet-stream"
+  metadata = {
+    sha256 = local.worker_binary_sha256
+  }
+
+  depends_on = [
+    aws_s3_bucket_versioning.artifacts,
+    aws_s3_bucket_server_side_encryption_configuration.artifacts,
+  ]
+}
+
+resource "aws_iam_role" "worker" {
+  name        = "indutech-prod-worker"
+  description = "indutech prod: the streaming worker's instances"
+  assume_role_policy = jsonencode({
+    Statement = [
+      {
+        Action = "sts:AssumeRole"
+        Effect = "Allow"
+        Principal = {
+          Service = "ec2.amazonaws.com"
+        }
+      },
+    ]
+    Version = "2012-10-17"
+  })
+  tags = {
+    "indutech:component" = "worker"
+    "indutech:env"       = "prod"
+    managed-by           = "indutech"
+  }
+}
+
+resource "aws_iam_role_policy" "worker" {
+  name   = "worker"
+  role   = aws_iam_role.worker.id
+  policy = jsonencode({
+    Statement = [
+      {
+        Action   = ["s3:GetObject"]
+        Effect   = "Allow"
+        Resource = ["arn:aws:s3:::indutech-prod-artifacts-prd-4f2a/worker/*"]
+        Sid      = "ReadWorkerBinaries"
+      },
+      {
+        Action = ["s3:ListBucket", "s3:GetBucketLocation"]
+        Condition = {
+          StringLike = {
+            "s3:prefix" = [
+              "client_tickets/*",
+              "incident_events/*",
+              "sensor_readings/*",
+              "_indutech/worker/*",
+            ]
+          }
+        }
+        Effect = "Allow"
+        Resource = [
+          "arn:aws:s3:::indutech-prod-curated-prd-4f2a",
+          "arn:aws:s3:::indutech-prod-rejected-prd-4f2a",
+        ]
+        Sid = "ListStreamPrefixes"
+      },
+      {
+        Action = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+        Effect = "Allow"
+        Resource = [
+          "arn:aws:s3:::indutech-prod-curated-prd-4f2a/client_tickets/*",
+          "arn:aws:s3:::indutech-prod-curated-prd-4f2a/incident_events/*",
+          "arn:aws:s3:::indutech-prod-curated-prd-4f2a/sensor_readings/*",
+          "arn:aws:s3:::indutech-prod-curated-prd-4f2a/_indutech/worker/*",
+          "arn:aws:s3:::indutech-prod-rejected-prd-4f2a/client_tickets/*",
+          "arn:aws:s3:::indutech-prod-rejected-prd-4f2a/incident_events/*",
+          "arn:aws:s3:::indutech-prod-rejected-prd-4f2a/sensor_readings/*",
+          "arn:aws:s3:::indutech-prod-rejected-prd-4f2a/_indutech/worker/*",
+        ]
+        Sid = "WriteStreamObjects"
+      },
+      {
+        Action = [
+          "glue:GetDatabase",
+          "glue:GetTable",
+          "glue:GetPartitions",
+          "glue:BatchCreatePartition",
+        ]
+        Effect = "Allow"
+        Resource = [
+          "arn:aws:glue:eu-west-3:$${aws:PrincipalAccount}:catalog",
+          "arn:aws:glue:eu-west-3:$${aws:PrincipalAccount}:database/indutech_prod",
+          "arn:aws:glue:eu-west-3:$${aws:PrincipalAccount}:table/indutech_prod/client_tickets",
+          "arn:aws:glue:eu-west-3:$${aws:PrincipalAccount}:table/indutech_prod/incident_events",
+          "arn:aws:glue:eu-west-3:$${aws:PrincipalAccount}:table/indutech_prod/sensor_readings",
+        ]
+        Sid = "RegisterPartitions"
+      },
+      {
+        Action = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Condition = {
+          "ForAnyValue:StringEquals" = {
+            "kms:ResourceAliases" = ["alias/indutech-prod-lake"]
+          }
+          StringEquals = {
+            "kms:ViaService" = "s3.eu-west-3.amazonaws.com"
+          }
+        }
+        Effect   = "Allow"
+        Resource = ["*"]
+        Sid      = "LakeKeyThroughS3"
+      },
+    ]
+    Version = "2012-10-17"
+  })
+}
+
+resource "aws_iam_instance_profile" "worker" {
+  name = "indutech-prod-worker"
+  role = aws_iam_role.worker.name
+  tags = {
+    "indutech:component" = "worker"
+    "indutech:env"       = "prod"
+    managed-by           = "indutech"
+  }
+}
+
+resource "aws_instance" "worker_0" {
+  ami                         = "ami-0a7d80731ae1b2435"
+  instance_type               = "c7i.xlarge"
+  availability_zone           = "eu-west-3a"
+  subnet_id                   = aws_subnet.eu_west_3a.id
+  private_ip                  = "10.20.0.11"
+  vpc_security_group_ids      = [aws_security_group.worker.id]
+  iam_instance_profile        = aws_iam_instance_profile.worker.name
+  user_data                   = replace(file("${path.module}/cloud-init/worker.yaml"), "@WORKER_BINARY_SHA256@", local.worker_binary_sha256)
+  user_data_replace_on_change = true
+
+  metadata_options {
+    http_tokens = "required"
+  }
+
+  tags = {
+    Name                 = "indutech-prod-worker-0"
+    "indutech:component" = "worker"
+    "indutech:env"       = "prod"
+    managed-by           = "indutech"
+  }
+  volume_tags = {
+    Name                 = "indutech-prod-worker-0"
+    "indutech:component" = "worker"
+    "indutech:env"       = "prod"
+    managed-by           = "indutech"
+  }
+
+  depends_on = [
+    aws_s3_bucket.curated,
+    aws_s3_bucket.rejected,
+    kafka_topic.client_tickets,
+    aws_glue_catalog_table.client_tickets,
+    kafka_topic.incident_events,
+    aws_glue_catalog_table.incident_events,
+    kafka_topic.sensor_readings,
+    aws_glue_catalog_table.sensor_readings,
+    aws_s3_object.worker_binary,
+    aws_iam_role_policy.worker,
+  ]
+}
+
+resource "aws_instance" "worker_1" {
+  ami                         = "ami-0a7d80731ae1b2435"
+  instance_type               = "c7i.xlarge"
+  availability_zone           = "eu-west-3b"
+  subnet_id                   = aws_subnet.eu_west_3b.id
+  private_ip                  = "10.20.16.11"
+  vpc_security_group_ids      = [aws_security_group.worker.id]
+  iam_instance_profile        = aws_iam_instance_profile.worker.name
+  user_data                   = replace(file("${path.module}/cloud-init/worker.yaml"), "@WORKER_BINARY_SHA256@", local.worker_binary_sha256)
+  user_data_replace_on_change = true
+
+  metadata_options {
+    http_tokens = "required"
+  }
+
+  tags = {
+    Name                 = "indutech-prod-worker-1"
+    "indutech:component" = "worker"
+    "indutech:env"       = "prod"
+    managed-by           = "indutech"
+  }
+  volume_tags = {
+    Name                 = "indutech-prod-worker-1"
+    "indutech:component" = "worker"
+    "indutech:env"       = "prod"
+    managed-by           = "indutech"
+  }
+
+  depends_on = [
+    aws_s3_bucket.curated,
+    aws_s3_bucket.rejected,
+    kafka_topic.client_tickets,
+    aws_glue_catalog_table.client_tickets,
+    kafka_topic.incident_events,
+    aws_glue_catalog_table.incident_events,
+    kafka_topic.sensor_readings,
+    aws_glue_catalog_table.sensor_readings,
+    aws_s3_object.worker_binary,
+    aws_iam_role_policy.worker,
+  ]
+}
+
+resource "aws_instance" "worker_2" {
+  ami                         = "ami-0a7d80731ae1b2435"
+  instance_type               = "c7i.xlarge"
+  availability_zone           = "eu-west-3c"
+  subnet_id                   = aws_subnet.eu_west_3c.id
+  private_ip                  = "10.20.32.11"
+  vpc_security_group_ids      = [aws_security_group.worker.id]
+  iam_instance_profile        = aws_iam_instance_profile.worker.name
+  user_data                   = replace(file("${path.module}/cloud-init/worker.yaml"), "@WORKER_BINARY_SHA256@", local.worker_binary_sha256)
+  user_data_replace_on_change = true
+
+  metadata_options {
+    http_tokens = "required"
+  }
+
+  tags = {
+    Name                 = "indutech-prod-worker-2"
+    "indutech:component" = "worker"
+    "indutech:env"       = "prod"
+    managed-by           = "indutech"
+  }
+  volume_tags = {
+    Name                 = "indutech-prod-worker-2"
+    "indutech:component" = "worker"
+    "indutech:env"       = "prod"
+    managed-by           = "indutech"
+  }
+
+  depends_on = [
+    aws_s3_bucket.curated,
+    aws_s3_bucket.rejected,
+    kafka_topic.client_tickets,
+    aws_glue_catalog_table.client_tickets,
+    kafka_topic.incident_events,
+    aws_glue_catalog_table.incident_events,
+    kafka_topic.sensor_readings,
+    aws_glue_catalog_table.sensor_readings,
+    aws_s3_object.worker_binary,
+    aws_iam_role_policy.worker,
+  ]
+}

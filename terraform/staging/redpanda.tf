@@ -1,0 +1,133 @@
+# Redpanda: the broker instances at fixed private addresses spread over the zones (cloud-init in
+# cloud-init/broker-N.yaml: redpanda.yaml with the same seed servers, rack = zone, production
+# mode, tuning), and one topic per stream.
+
+resource "aws_instance" "broker_0" {
+  ami                         = "ami-0f1b9c4e2d7a53c11"
+  instance_type               = "i4i.xlarge"
+  availability_zone           = "eu-west-3a"
+  subnet_id                   = aws_subnet.eu_west_3a.id
+  private_ip                  = "10.30.0.10"
+  vpc_security_group_ids      = [aws_security_group.brokers.id]
+  user_data                   = file("${path.module}/cloud-init/broker-0.yaml")
+  user_data_replace_on_change = true
+
+  metadata_options {
+    http_tokens = "required"
+  }
+
+  tags = {
+    Name                 = "indutech-staging-broker-0"
+    "indutech:component" = "redpanda"
+    "indutech:env"       = "staging"
+    "indutech:rack"      = "eu-west-3a"
+    managed-by           = "indutech"
+  }
+  volume_tags = {
+    Name                 = "indutech-staging-broker-0"
+    "indutech:component" = "redpanda"
+    "indutech:env"       = "staging"
+    "indutech:rack"      = "eu-west-3a"
+    managed-by           = "indutech"
+  }
+}
+
+resource "aws_instance" "broker_1" {
+  ami                         = "ami-0f1b9c4e2d7a53c11"
+  instance_type               = "i4i.xlarge"
+  availability_zone           = "eu-west-3b"
+  subnet_id                   = aws_subnet.eu_west_3b.id
+  private_ip                  = "10.30.16.10"
+  vpc_security_group_ids      = [aws_security_group.brokers.id]
+  user_data                   = file("${path.module}/cloud-init/broker-1.yaml")
+  user_data_replace_on_change = true
+
+  metadata_options {
+    http_tokens = "required"
+  }
+
+  tags = {
+    Name                 = "indutech-staging-broker-1"
+    "indutech:component" = "redpanda"
+    "indutech:env"       = "staging"
+    "indutech:rack"      = "eu-west-3b"
+    managed-by           = "indutech"
+  }
+  volume_tags = {
+    Name                 = "indutech-staging-broker-1"
+    "indutech:component" = "redpanda"
+    "indutech:env"       = "staging"
+    "indutech:rack"      = "eu-west-3b"
+    managed-by           = "indutech"
+  }
+}
+
+resource "aws_instance" "broker_2" {
+  ami                         = "ami-0f1b9c4e2d7a53c11"
+  instance_type               = "i4i.xlarge"
+  availability_zone           = "eu-west-3c"
+  subnet_id                   = aws_subnet.eu_west_3c.id
+  private_ip                  = "10.30.32.10"
+  vpc_security_group_ids      = [aws_security_group.brokers.id]
+  user_data                   = file("${path.module}/cloud-init/broker-2.yaml")
+  user_data_replace_on_change = true
+
+  metadata_options {
+    http_tokens = "required"
+  }
+
+  tags = {
+    Name                 = "indutech-staging-broker-2"
+    "indutech:component" = "redpanda"
+    "indutech:env"       = "staging"
+    "indutech:rack"      = "eu-west-3c"
+    managed-by           = "indutech"
+  }
+  volume_tags = {
+    Name                 = "indutech-staging-broker-2"
+    "indutech:component" = "redpanda"
+    "indutech:env"       = "staging"
+    "indutech:rack"      = "eu-west-3c"
+    managed-by           = "indutech"
+  }
+}
+
+# Topics are created through the brokers' Kafka API: the provider "kafka" must reach them
+# (from inside the VPC or through the VPN), so apply the instances first when starting empty:
+# terraform apply -target=aws_instance.broker_0 -target=aws_instance.broker_1 -target=aws_instance.broker_2
+
+resource "kafka_topic" "client_tickets" {
+  name               = "client_tickets"
+  partitions         = 6
+  replication_factor = 3
+
+  depends_on = [
+    aws_instance.broker_0,
+    aws_instance.broker_1,
+    aws_instance.broker_2,
+  ]
+}
+
+resource "kafka_topic" "incident_events" {
+  name               = "incident_events"
+  partitions         = 6
+  replication_factor = 3
+
+  depends_on = [
+    aws_instance.broker_0,
+    aws_instance.broker_1,
+    aws_instance.broker_2,
+  ]
+}
+
+resource "kafka_topic" "sensor_readings" {
+  name               = "sensor_readings"
+  partitions         = 6
+  replication_factor = 3
+
+  depends_on = [
+    aws_instance.broker_0,
+    aws_instance.broker_1,
+    aws_instance.broker_2,
+  ]
+}

@@ -1,0 +1,137 @@
+# Warehouse: the Redshift cluster (encrypted, private, master password managed by Redshift in
+# Secrets Manager), its subnet group, the Spectrum role (least privilege on the lake and the
+# catalog) and the external schema over the Glue database, created through the Data API.
+
+resource "aws_iam_role" "spectrum" {
+  name        = "indutech-staging-spectrum"
+  description = "indutech staging: Redshift Spectrum reads the lake"
+  assume_role_policy = jsonencode({
+    Statement = [
+      {
+        Action = "sts:AssumeRole"
+        Effect = "Allow"
+        Principal = {
+          Service = "redshift.amazonaws.com"
+        }
+      },
+    ]
+    Version = "2012-10-17"
+  })
+  tags = {
+    "indutech:component" = "warehouse"
+    "indutech:env"       = "staging"
+    managed-by           = "indutech"
+  }
+}
+
+resource "aws_iam_role_policy" "spectrum_lake_read" {
+  name   = "lake-read"
+  role   = aws_iam_role.spectrum.id
+  policy = jsonencode({
+    Statement = [
+      {
+        Action = ["s3:ListBucket", "s3:GetBucketLocation"]
+        Condition = {
+          StringLike = {
+            "s3:prefix" = ["client_tickets/*", "incident_events/*", "sensor_readings/*"]
+          }
+        }
+        Effect   = "Allow"
+        Resource = ["arn:aws:s3:::indutech-staging-curated-stg-4f2a"]
+        Sid      = "ListStreamPrefixes"
+      },
+      {
+        Action = ["s3:GetObject"]
+        Effect = "Allow"
+        Resource = [
+          "arn:aws:s3:::indutech-staging-curated-stg-4f2a/client_tickets/*",
+          "arn:aws:s3:::indutech-staging-curated-stg-4f2a/incident_events/*",
+          "arn:aws:s3:::indutech-staging-curated-stg-4f2a/sensor_readings/*",
+        ]
+        Sid = "ReadStreamObjects"
+      },
+      {
+        Action = [
+          "glue:GetDatabase",
+          "glue:GetTable",
+          "glue:GetTables",
+          "glue:GetPartition",
+          "glue:GetPartitions",
+          "glue:BatchGetPartition",
+        ]
+        Effect = "Allow"
+        Resource = [
+          "arn:aws:glue:eu-west-3:$${aws:PrincipalAccount}:catalog",
+          "arn:aws:glue:eu-west-3:$${aws:PrincipalAccount}:database/indutech_staging",
+          "arn:aws:glue:eu-west-3:$${aws:PrincipalAccount}:table/indutech_staging/*",
+        ]
+        Sid = "ReadCatalog"
+      },
+      {
+        Action = ["kms:Decrypt"]
+        Condition = {
+          "ForAnyValue:StringEquals" = {
+            "kms:ResourceAliases" = ["alias/indutech-staging-lake"]
+          }
+          StringEquals = {
+            "kms:ViaService" = "s3.eu-west-3.amazonaws.com"
+          }
+        }
+        Effect   = "Allow"
+        Resource = ["*"]
+        Sid      = "DecryptLakeThroughS3"
+      },
+    ]
+    Version = "2012-10-17"
+  })
+}
+
+resource "aws_redshift_subnet_group" "main" {
+  name        = "indutech-staging-warehouse"
+  description = "indutech staging: the warehouse's private subnets"
+  subnet_ids = [
+    aws_subnet.eu_west_3a.id,
+    aws_subnet.eu_west_3b.id,
+    aws_subnet.eu_west_3c.id,
+  ]
+  tags = {
+    "indutech:component" = "warehouse"
+    "indutech:env"       = "staging"
+    managed-by           = "indutech"
+  }
+}
+
+resource "aws_redshift_cluster" "main" {
+  cluster_identifier        = "indutech-staging-warehouse"
+  cluster_type              = "multi-node"
+  node_type                 = "ra3.xlplus"
+  number_of_nodes           = 2
+  database_name             = "indutech"
+  master_username           = "indutech_admin"
+  manage_master_password    = true
+  encrypted                 = true
+  publicly_accessible       = false
+  cluster_subnet_group_name = aws_redshift_subnet_group.main.name
+  vpc_security_group_ids    = [aws_security_group.warehouse.id]
+  iam_roles                 = [aws_iam_role.spectrum.arn]
+  # indutech names the final snapshot `<cluster>-final-<UTC time>` at destroy.
+  final_snapshot_identifier = "indutech-staging-warehouse-final"
+  tags = {
+    "indutech:component" = "warehouse"
+    "indutech:env"       = "staging"
+    managed-by           = "indutech"
+  }
+
+  depends_on = [aws_iam_role_policy.spectrum_lake_read]
+}
+
+# `CREATE EXTERNAL SCHEMA IF NOT EXISTS`: one statement (Redshift refuses external DDL in a
+# transaction), run again harmlessly when the resource is replaced.
+resource "aws_redshiftdata_statement" "external_schema" {
+  cluster_identifier = aws_redshift_cluster.main.cluster_identifier
+  database           = "indutech"
+  db_user            = "indutech_admin"
+  sql                = "CREATE EXTERNAL SCHEMA IF NOT EXISTS lake FROM DATA CATALOG DATABASE 'indutech_staging' IAM_ROLE '${aws_iam_role.spectrum.arn}'"
+
+  depends_on = [aws_glue_catalog_database.main]
+}
