@@ -24,7 +24,7 @@ use crate::plan::{Action, Change, Component, Mode, Observed, Orphan, Plan, Resou
 use crate::provider::{self, Context, NotImplemented, Step};
 
 /// Reads at most this many resources at once while planning.
-const READ_CONCURRENCY: usize = 16;
+pub const READ_CONCURRENCY: usize = 16;
 
 /// SHA-256 (hex) of the validated environment: what a plan was computed from. Comments and
 /// formatting of the files do not change it; any value does.
@@ -76,7 +76,7 @@ pub async fn observe(ctx: &Arc<Context>, components: &[Component]) -> anyhow::Re
             outside.push(dependency.clone());
         }
     }
-    let limit = Arc::new(Semaphore::new(READ_CONCURRENCY));
+    let limit = Arc::new(Semaphore::new(ctx.read_concurrency.max(1)));
     let plan_addresses: HashSet<String> = resources.iter().map(|r| r.address.clone()).collect();
     let orphans = {
         let ctx = ctx.clone();

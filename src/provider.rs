@@ -42,6 +42,8 @@ pub struct Context {
     pub aws: Aws,
     /// Whether destroy may delete lake buckets that hold objects (`--force-delete-data`).
     pub force_delete_data: bool,
+    /// How many resources a plan reads at once (default [`crate::engine::READ_CONCURRENCY`]).
+    pub read_concurrency: usize,
     ids: Mutex<HashMap<String, String>>,
     account: tokio::sync::OnceCell<String>,
 }
@@ -53,6 +55,7 @@ impl Context {
             environment,
             aws,
             force_delete_data: false,
+            read_concurrency: crate::engine::READ_CONCURRENCY,
             ids: Mutex::new(HashMap::new()),
             account: tokio::sync::OnceCell::new(),
         }

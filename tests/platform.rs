@@ -817,3 +817,18 @@ async fn ec2_worker_runtime_uploads_this_binary_and_says_the_instance_gap_out_lo
     assert!(iam.get_instance_profile().instance_profile_name(&role).send().await.is_err(), "profile {role} left");
     assert!(iam.get_role().role_name(&role).send().await.is_err(), "role {role} left");
 }
+
+/// `bench plan` times every AWS call through the SDK interceptor: a run reports the calls it
+/// made, in both passes (parallel reads and one at a time). Nothing here asserts a duration.
+#[tokio::test]
+async fn bench_plan_reports_the_aws_calls_it_timed() {
+    let env = test_env().await;
+    let out = env.expect(&["bench", "plan", "--runs", "1"], 0);
+    let line = out.lines().find(|l| l.starts_with("bench plan: ")).unwrap_or_else(|| panic!("{out}"));
+    let calls: Vec<u64> =
+        line.split(" AWS calls per run").filter_map(|part| part.rsplit('(').next()?.trim().parse().ok()).collect();
+    assert_eq!(calls.len(), 2, "{line}");
+    // From empty: at least one read per resource of the network, lake and catalog components.
+    assert!(calls.iter().all(|&c| c >= 30), "{line}");
+    assert!(line.contains("one read at a time"), "{line}");
+}

@@ -1,11 +1,20 @@
 //! `indutech bench worker --stream NAME [--records N] [--from FILE]`: the worker's pipeline
-//! in-process on generated tickets or on a file of records, ending with one `bench:` line.
+//! in-process on generated tickets or on a file of records; `indutech bench plan --env NAME`:
+//! `plan` on the environment as it is, several runs; `indutech bench apply --env NAME`: `apply`
+//! from empty and `destroy`, several runs. Each ends with one `bench:` line on stdout; plan and
+//! apply also report how long the target (AWS or the emulators) took per call.
 
 use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use anyhow::{Context as _, bail};
+
+use crate::aws::CallTime;
+use crate::engine::Outcome;
 
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
@@ -20,6 +29,25 @@ pub struct Args {
 pub enum Target {
     /// decode -> validate -> enrich -> Parquet encode, no broker and no S3.
     Worker(WorkerArgs),
+    /// `plan` of every component, run after run, on the environment as it is (converged, say).
+    Plan(PlanArgs),
+    /// `apply` from empty then `destroy --force-delete-data`, run after run. Refuses an
+    /// environment that has resources already.
+    Apply(PlanArgs),
+}
+
+/// Arguments of `bench plan` and `bench apply`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Environment name (`dev` means environments/dev.toml) or path to an environment file.
+    #[arg(long, env = "INDUTECH_ENV", default_value = "dev")]
+    pub env: String,
+    /// How many runs (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Changes run at once by apply and destroy.
+    #[arg(long, default_value_t = 10)]
+    pub parallelism: usize,
 }
 
 /// Arguments of `bench worker`.
@@ -45,9 +73,18 @@ pub struct WorkerArgs {
 
 /// Runs the benchmark and prints the `bench:` line on stdout.
 ///
-/// Errors: unknown stream, unreadable input, `--records` for a stream that has no generator.
+/// Errors: `worker`: unknown stream, unreadable input, `--records` for a stream that has no
+/// generator; `plan`, `apply`: invalid environment, a failed read or change, `apply` on an
+/// environment that is not empty.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let Target::Worker(args) = args.target;
+    match args.target {
+        Target::Worker(args) => worker(args).await,
+        Target::Plan(args) => plan(args).await,
+        Target::Apply(args) => apply(args).await,
+    }
+}
+
+async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let environment = match crate::config::load(&args.env) {
         Ok(environment) => environment,
         Err(error) => bail!("cannot load environment `{}`: {error}", args.env),
@@ -107,4 +144,214 @@ fn write_json_lines(
     }
     out.flush()?;
     Ok(())
+}
+
+/// Times `plan` of every component `args.runs` times, each with a fresh context (nothing cached
+/// between runs but the binary's digest, taken once before timing).
+async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    crate::aws::record_call_times(true);
+    let (mut resources, mut changes) = (0, 0);
+    // As plan runs (reads in parallel), then one read at a time: the target's own time per
+    // call, without the queueing that parallel reads cause in a single-process emulator.
+    let mut results = Vec::new();
+    for concurrency in [crate::engine::READ_CONCURRENCY, 1] {
+        let (mut runs, mut calls) = (Vec::new(), Vec::new());
+        for run in 1..=args.runs.max(1) {
+            let mut ctx = super::context(&args.env).await?;
+            Arc::get_mut(&mut ctx).expect("not shared").read_concurrency = concurrency;
+            ctx.binary_sha256()?;
+            crate::aws::take_call_times();
+            let started = Instant::now();
+            let plan = crate::engine::plan(&ctx, crate::plan::Mode::Apply, &[]).await?;
+            let elapsed = started.elapsed();
+            let run_calls = crate::aws::take_call_times();
+            eprintln!("{concurrency} read(s) at once, run {run}: {}", run_line(elapsed, &run_calls));
+            (resources, changes) = (plan.resource_count, plan.changes.len());
+            runs.push(elapsed);
+            calls.push(run_calls);
+        }
+        results.push((runs, CallStats::of(&calls)));
+    }
+    let env = super::load(&args.env)?.name;
+    let [(runs, parallel), (serial_runs, serial)] = <[_; 2]>::try_from(results).expect("two passes");
+    println!(
+        "bench plan: {env}, {resources} resources, {changes} changes, {} runs: median {} (min {}, max {}) with {} reads \
+         at once ({parallel}); one read at a time: median {} ({serial})",
+        runs.len(),
+        secs(median(&runs)),
+        secs(*runs.iter().min().expect("one run at least")),
+        secs(*runs.iter().max().expect("one run at least")),
+        crate::engine::READ_CONCURRENCY,
+        secs(median(&serial_runs)),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Times `apply` from empty (lock, observe, plan, execute) and `destroy --force-delete-data`,
+/// `args.runs` times.
+async fn apply(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    use crate::plan::{Action, Mode};
+    crate::aws::record_call_times(true);
+    let (mut applies, mut destroys, mut calls) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut resources, mut not_performed) = (0, 0);
+    for run in 1..=args.runs.max(1) {
+        let mut ctx = super::context(&args.env).await?;
+        ctx.binary_sha256()?;
+        // Checked before the lock, which creates the artifacts bucket when it is missing.
+        let before = crate::engine::plan(&ctx, Mode::Apply, &[]).await?;
+        let existing = before.resource_count - before.changes.iter().filter(|c| c.action == Action::Create).count();
+        if existing > 0 {
+            bail!(
+                "bench apply starts from nothing, but {existing} resource(s) of environment {} exist: destroy it first, \
+                 or bench a copy of it under another name",
+                ctx.environment.name
+            );
+        }
+        crate::aws::take_call_times();
+        let started = Instant::now();
+        let held = crate::lock::acquire(&ctx, "bench apply").await?;
+        let observation = crate::engine::observe(&ctx, &[]).await?;
+        let plan = crate::engine::plan_from(&ctx, Mode::Apply, &observation);
+        let report = crate::engine::execute(&ctx, &plan, args.parallelism, Arc::default()).await;
+        let gaps = crate::engine::updated_gaps(observation.gaps.clone(), &report);
+        crate::lock::write_gaps(&ctx, &gaps).await?;
+        held.release(&ctx).await?;
+        let applied = started.elapsed();
+        let run_calls = crate::aws::take_call_times();
+        check(&report, Mode::Apply)?;
+        resources = before.resource_count;
+        not_performed = report.outcomes.iter().filter(|(_, _, o)| matches!(o, Outcome::NotPerformed(_))).count();
+
+        Arc::get_mut(&mut ctx).expect("not shared").force_delete_data = true;
+        let started = Instant::now();
+        let held = crate::lock::acquire(&ctx, "bench destroy").await?;
+        let plan = crate::engine::plan(&ctx, Mode::Destroy, &[]).await?;
+        let report = crate::engine::execute(&ctx, &plan, args.parallelism, Arc::default()).await;
+        held.release(&ctx).await?;
+        let destroyed = started.elapsed();
+        crate::aws::take_call_times();
+        check(&report, Mode::Destroy)?;
+        eprintln!("run {run}: apply {}; destroy {}", run_line(applied, &run_calls), secs(destroyed));
+        applies.push(applied);
+        destroys.push(destroyed);
+        calls.push(run_calls);
+    }
+    let env = super::load(&args.env)?.name;
+    println!(
+        "bench apply: {env}, {resources} resources from empty ({not_performed} not performable on this target), {} runs: \
+         apply median {} (min {}, max {}), destroy median {}; apply's {}",
+        applies.len(),
+        secs(median(&applies)),
+        secs(*applies.iter().min().expect("one run at least")),
+        secs(*applies.iter().max().expect("one run at least")),
+        secs(median(&destroys)),
+        CallStats::of(&calls)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Errors with the report when a change failed or was not attempted.
+fn check(report: &crate::engine::Report, mode: crate::plan::Mode) -> anyhow::Result<()> {
+    let failed = report.outcomes.iter().any(|(_, _, o)| matches!(o, Outcome::Failed(_) | Outcome::NotAttempted(_)));
+    if failed {
+        bail!("the benchmarked run failed:\n{}", crate::engine::report_text(report, mode));
+    }
+    Ok(())
+}
+
+fn run_line(elapsed: Duration, calls: &[CallTime]) -> String {
+    let target: Duration = calls.iter().map(|c| c.elapsed).sum();
+    format!(
+        "{}, {} AWS calls, {} in the target (summed over concurrent calls)",
+        secs(elapsed),
+        calls.len(),
+        secs(target)
+    )
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn median(values: &[Duration]) -> Duration {
+    let mut sorted = values.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
+/// How long the target took per call over several runs.
+#[derive(Debug, Clone, PartialEq)]
+struct CallStats {
+    /// Calls per run (the median run).
+    per_run: usize,
+    /// Per call: median, 90th percentile and slowest, with the slowest's operation.
+    median: Duration,
+    p90: Duration,
+    slowest: Duration,
+    slowest_operation: String,
+    /// Target time summed over a run's calls (median run).
+    summed: Duration,
+}
+
+impl CallStats {
+    fn of(runs: &[Vec<CallTime>]) -> Self {
+        let mut all: Vec<&CallTime> = runs.iter().flatten().collect();
+        all.sort_by_key(|c| c.elapsed);
+        let at =
+            |q: f64| all.get(((all.len() as f64 - 1.0) * q).round() as usize).map_or(Duration::ZERO, |c| c.elapsed);
+        let mut counts: Vec<usize> = runs.iter().map(Vec::len).collect();
+        counts.sort_unstable();
+        let sums: Vec<Duration> = runs.iter().map(|r| r.iter().map(|c| c.elapsed).sum()).collect();
+        CallStats {
+            per_run: counts.get(counts.len() / 2).copied().unwrap_or(0),
+            median: at(0.5),
+            p90: at(0.9),
+            slowest: at(1.0),
+            slowest_operation: all.last().map_or_else(String::new, |c| format!("{} {}", c.service, c.operation)),
+            summed: if sums.is_empty() { Duration::ZERO } else { median(&sums) },
+        }
+    }
+}
+
+impl std::fmt::Display for CallStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        write!(
+            f,
+            "{} AWS calls per run, the target's time per call: median {:.1} ms, p90 {:.1} ms, slowest {:.1} ms ({}); {} \
+             summed per run",
+            self.per_run,
+            ms(self.median),
+            ms(self.p90),
+            ms(self.slowest),
+            self.slowest_operation,
+            secs(self.summed)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(operation: &str, ms: u64) -> CallTime {
+        CallTime { service: "EC2".into(), operation: operation.into(), elapsed: Duration::from_millis(ms) }
+    }
+
+    #[test]
+    fn call_stats_take_quantiles_over_every_run_and_medians_per_run() {
+        let runs = vec![
+            (1..=10).map(|i| call("DescribeVpcs", i)).collect::<Vec<_>>(),
+            vec![call("DescribeSubnets", 100), call("DescribeVpcs", 5)],
+            vec![call("DescribeVpcs", 1)],
+        ];
+        let stats = CallStats::of(&runs);
+        assert_eq!(stats.per_run, 2);
+        assert_eq!(stats.median, Duration::from_millis(5));
+        assert_eq!(stats.p90, Duration::from_millis(10));
+        assert_eq!(stats.slowest, Duration::from_millis(100));
+        assert_eq!(stats.slowest_operation, "EC2 DescribeSubnets");
+        // Sums per run: 55, 105, 1 ms -> median 55 ms.
+        assert_eq!(stats.summed, Duration::from_millis(55));
+    }
 }
