@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
-use crate::config::environment::{Attachment, Environment};
+use crate::config::environment::Environment;
 use crate::plan::{Component, Resource, kind_of};
 
 /// Stands for the worker binary's SHA-256 (64 hex digits) in the exported worker cloud-init;
@@ -90,16 +90,9 @@ pub struct Export {
 
 /// Renders `environment`'s platform as a Terraform configuration.
 ///
-/// Errors: the environment asks for something indutech itself cannot apply yet (a transit
-/// gateway), or a template fails to render or leaves a resource out (a bug in `templates/terraform/`,
+/// Errors: a template fails to render or leaves a resource out (a bug in `templates/terraform/`,
 /// reported with the missing address).
 pub fn terraform(environment: &Environment) -> anyhow::Result<Export> {
-    if environment.vpn.attachment == Attachment::TransitGateway {
-        bail!(
-            "vpn.attachment = \"transit_gateway\" is not supported by this indutech version yet (plan and apply refuse \
-             it too); use \"virtual_private_gateway\""
-        );
-    }
     let resources = crate::desired::resources(environment, WORKER_BINARY_PLACEHOLDER, &[]);
     let mut omitted = Vec::new();
     let mut exported = Vec::new();
@@ -434,7 +427,18 @@ mod tests {
     use crate::plan::{Action, Observed};
 
     const BINARY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-    const ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
+
+    /// The shipped environments, and `dev` (static routes) and `prod` (BGP) on a transit gateway.
+    fn environments() -> Vec<(String, Environment)> {
+        let mut out: Vec<(String, Environment)> =
+            ["dev", "staging", "prod"].into_iter().map(|n| (n.to_owned(), environment(n))).collect();
+        for name in ["dev", "prod"] {
+            let mut env = environment(name);
+            env.vpn.attachment = crate::config::environment::Attachment::TransitGateway;
+            out.push((format!("{name} on a transit gateway"), env));
+        }
+        out
+    }
 
     /// The export's `resource` blocks by address, parsed by hcl-rs.
     fn resource_blocks(export: &Export) -> BTreeMap<String, Block> {
@@ -528,8 +532,7 @@ mod tests {
 
     #[test]
     fn every_export_parses_and_maps_one_to_one_onto_the_plan_from_empty() {
-        for name in ENVIRONMENTS {
-            let env = environment(name);
+        for (name, env) in environments() {
             let export = terraform(&env).unwrap();
             let blocks = resource_blocks(&export);
             let plan = plan_from_empty(&env);
@@ -543,7 +546,8 @@ mod tests {
                 "{name}: resources differ"
             );
             assert_eq!(blocks.len(), export.resources, "{name}");
-            let expected_omitted: &[&str] = if name == "dev" { &["indutech_local_worker.worker"] } else { &[] };
+            let expected_omitted: &[&str] =
+                if name.starts_with("dev") { &["indutech_local_worker.worker"] } else { &[] };
             assert_eq!(omitted.into_iter().collect::<Vec<_>>(), expected_omitted, "{name}");
             assert!(blocks.len() > 55, "{name}: {} resources", blocks.len());
         }
@@ -551,8 +555,7 @@ mod tests {
 
     #[test]
     fn every_dependency_of_the_model_is_a_reference_or_a_depends_on_and_nothing_else_is() {
-        for name in ENVIRONMENTS {
-            let env = environment(name);
+        for (name, env) in environments() {
             let export = terraform(&env).unwrap();
             let blocks = resource_blocks(&export);
             let model = crate::desired::resources(&env, BINARY, &[]);
@@ -590,8 +593,7 @@ mod tests {
 
     #[test]
     fn names_tags_and_settings_are_the_models() {
-        for name in ENVIRONMENTS {
-            let env = environment(name);
+        for (name, env) in environments() {
             let export = terraform(&env).unwrap();
             let blocks = resource_blocks(&export);
             let model = crate::desired::resources(&env, BINARY, &[]);
@@ -701,8 +703,7 @@ mod tests {
 
     #[test]
     fn user_data_is_what_apply_sends() {
-        for name in ENVIRONMENTS {
-            let env = environment(name);
+        for (name, env) in environments() {
             let export = terraform(&env).unwrap();
             let file = |path: &str| &export.files.iter().find(|f| f.path == path).unwrap().text;
             for r in crate::desired::resources(&env, BINARY, &[]).iter().filter(|r| r.kind() == "aws_instance") {
@@ -718,8 +719,8 @@ mod tests {
 
     #[test]
     fn secrets_are_sensitive_variables_and_never_values() {
-        for name in ENVIRONMENTS {
-            let export = terraform(&environment(name)).unwrap();
+        for (name, env) in environments() {
+            let export = terraform(&env).unwrap();
             let blocks = resource_blocks(&export);
             let variables = hcl::parse(&export.files.iter().find(|f| f.path == "variables.tf").unwrap().text).unwrap();
             for secret in ["directory_admin_password", "ad_trust_password"] {
@@ -776,10 +777,19 @@ mod tests {
     }
 
     #[test]
-    fn a_transit_gateway_is_refused_like_apply_refuses_it() {
-        let mut env = environment("staging");
-        env.vpn.attachment = Attachment::TransitGateway;
-        let error = terraform(&env).unwrap_err().to_string();
-        assert!(error.contains("transit_gateway"), "{error}");
+    fn a_transit_gateway_replaces_the_virtual_private_gateway_in_the_export() {
+        let mut env = environment("dev");
+        env.vpn.attachment = crate::config::environment::Attachment::TransitGateway;
+        let blocks = resource_blocks(&terraform(&env).unwrap());
+        for address in [
+            "aws_ec2_transit_gateway.main",
+            "aws_ec2_transit_gateway_vpc_attachment.main",
+            "aws_ec2_transit_gateway_route.onprem_0",
+        ] {
+            assert!(blocks.contains_key(address), "{address}");
+        }
+        assert!(!blocks.keys().any(|a| a.starts_with("aws_vpn_gateway")), "{:?}", blocks.keys());
+        let refs = references(&blocks["aws_route.onprem_0"].body);
+        assert!(refs.contains("aws_ec2_transit_gateway.main"), "{refs:?}");
     }
 }

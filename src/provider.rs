@@ -210,6 +210,8 @@ fn service_of(kind: &str) -> anyhow::Result<&'static str> {
         "aws_customer_gateway"
         | "aws_vpn_gateway"
         | "aws_ec2_transit_gateway"
+        | "aws_ec2_transit_gateway_vpc_attachment"
+        | "aws_ec2_transit_gateway_route"
         | "aws_vpn_gateway_attachment"
         | "aws_vpn_connection"
         | "aws_vpn_connection_route"

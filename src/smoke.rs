@@ -99,12 +99,18 @@ pub const GROUPS: &[(&str, &[&str])] = &[
             "aws_vpn_gateway",
             "aws_ec2_transit_gateway",
             "aws_vpn_gateway_attachment",
+            "aws_ec2_transit_gateway_vpc_attachment",
             "aws_vpn_connection",
         ],
     ),
     (
         "vpn: routes to the on-premises CIDRs",
-        &["aws_vpn_connection_route", "aws_route", "aws_vpn_gateway_route_propagation"],
+        &[
+            "aws_vpn_connection_route",
+            "aws_route",
+            "aws_vpn_gateway_route_propagation",
+            "aws_ec2_transit_gateway_route",
+        ],
     ),
     (
         "warehouse: cluster, subnet group, Spectrum role attached",

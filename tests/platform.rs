@@ -115,6 +115,25 @@ impl TestEnv {
                 .all(|c| c.state().is_some_and(|s| s.as_str() == "deleted")),
             "VPN connections left"
         );
+        // No filters: LocalStack fails on tag filters for transit gateways.
+        let tgws = ec2.describe_transit_gateways().send().await.unwrap();
+        assert!(
+            tgws.transit_gateways()
+                .iter()
+                .filter(|g| ours(g.tags()))
+                .all(|g| g.state().is_some_and(|s| matches!(s.as_str(), "deleted" | "deleting"))),
+            "transit gateways left: {:?}",
+            tgws.transit_gateways()
+        );
+        let attachments = ec2.describe_transit_gateway_vpc_attachments().send().await.unwrap();
+        assert!(
+            attachments
+                .transit_gateway_vpc_attachments()
+                .iter()
+                .filter(|a| ours(a.tags()))
+                .all(|a| a.state().is_some_and(|s| matches!(s.as_str(), "deleted" | "deleting"))),
+            "transit gateway attachments left"
+        );
         let instances = ec2.describe_instances().filters(tagged_again(&self.name)).send().await.unwrap();
         let live: Vec<&str> = instances
             .reservations()
@@ -574,6 +593,62 @@ async fn vpn_routes_and_tags_drift_are_repaired_and_gaps_are_said_out_loud() {
     let plan = t.expect(&["plan", "--component", "vpn", "--detailed-exitcode"], 2);
     assert!(plan.contains("# aws_route.onprem_0 will be created"), "{plan}");
     assert!(plan.contains("# aws_customer_gateway.factory will be updated in place"), "{plan}");
+    t.expect(&["apply", "--component", "vpn", "--auto-approve"], 0);
+    t.plan_is_empty("vpn");
+    t.destroy_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transit_gateway_carries_the_vpn_when_the_environment_asks() {
+    let t = test_env_with(|text| {
+        text.replacen("routing = \"static\"", "routing = \"static\"\nattachment = \"transit_gateway\"", 1)
+    })
+    .await;
+    let out = t.expect(&["apply", "--component", "network", "--component", "vpn", "--auto-approve"], 0);
+    for address in [
+        "aws_ec2_transit_gateway.main",
+        "aws_ec2_transit_gateway_vpc_attachment.main",
+        "aws_ec2_transit_gateway_route.onprem_0",
+        "aws_route.onprem_0",
+    ] {
+        assert!(out.contains(&format!("# {address} will be created")), "{address}\n{out}");
+    }
+    assert!(out.contains("Apply complete! Resources: 16 added"), "{out}");
+    assert!(!out.contains("aws_vpn_gateway"), "{out}");
+    t.plan_is_empty("vpn");
+
+    // The connection and the VPC's route point at the transit gateway.
+    let ec2 = t.aws.ec2();
+    let ours = |tags: &[Tag]| tags.iter().any(|x| x.key() == Some("indutech:env") && x.value() == Some(&t.name));
+    let tgws = ec2.describe_transit_gateways().send().await.unwrap();
+    let tgw = tgws
+        .transit_gateways()
+        .iter()
+        .find(|g| ours(g.tags()) && g.state().is_some_and(|s| s.as_str() == "available"))
+        .unwrap();
+    let tgw_id = tgw.transit_gateway_id().unwrap().to_owned();
+    let table = tgw.options().and_then(|o| o.association_default_route_table_id()).unwrap().to_owned();
+    let connections = ec2.describe_vpn_connections().filters(tagged_again(&t.name)).send().await.unwrap();
+    let connection = connections
+        .vpn_connections()
+        .iter()
+        .find(|c| ours(c.tags()) && c.state().is_some_and(|s| s.as_str() != "deleted"))
+        .unwrap();
+    assert_eq!(connection.transit_gateway_id(), Some(tgw_id.as_str()));
+    assert_eq!(connection.vpn_gateway_id().unwrap_or_default(), "", "LocalStack reports an empty id");
+
+    // Drift: the transit gateway's static route to the factory deleted, a tag removed from the
+    // transit gateway.
+    ec2.delete_transit_gateway_route()
+        .transit_gateway_route_table_id(&table)
+        .destination_cidr_block("192.168.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    ec2.delete_tags().resources(&tgw_id).tags(Tag::builder().key("indutech:component").build()).send().await.unwrap();
+    let plan = t.expect(&["plan", "--component", "vpn", "--detailed-exitcode"], 2);
+    assert!(plan.contains("# aws_ec2_transit_gateway_route.onprem_0 will be created"), "{plan}");
+    assert!(plan.contains("# aws_ec2_transit_gateway.main will be updated in place"), "{plan}");
     t.expect(&["apply", "--component", "vpn", "--auto-approve"], 0);
     t.plan_is_empty("vpn");
     t.destroy_all().await;
