@@ -271,6 +271,12 @@ pub async fn orphans(ctx: &Context, desired: &[Resource], components: &[Componen
     if wanted(Component::Network) {
         out.extend(ec2::orphans(ctx, desired).await?);
     }
+    if wanted(Component::Vpn) {
+        out.extend(vpn::orphans(ctx, desired).await?);
+    }
+    if wanted(Component::Redpanda) || wanted(Component::Worker) {
+        out.extend(instances::orphans(ctx, desired, components).await?);
+    }
     Ok(out)
 }
 

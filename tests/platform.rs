@@ -491,6 +491,41 @@ async fn redpanda_brokers_and_topics_converge_drift_is_repaired_and_destroy_remo
     t.expect(&["apply", "--component", "redpanda", "--auto-approve"], 0);
     t.plan_is_empty("redpanda");
 
+    // A fourth broker, then back to three: the fourth is an orphan to terminate. The others'
+    // seed lists change each time, so they are replaced with their new cloud-init; LocalStack
+    // never frees a terminated instance's address, so relaunching them is a gap, said as such.
+    let text = std::fs::read_to_string(&t.path).unwrap();
+    std::fs::write(&t.path, text.replacen("broker_count = 3", "broker_count = 4", 1)).unwrap();
+    let plan = t.expect(&["plan", "--component", "redpanda", "--detailed-exitcode"], 2);
+    assert!(plan.contains("# aws_instance.broker_0 must be replaced"), "{plan}");
+    assert!(plan.contains("# aws_instance.broker_3 will be created"), "{plan}");
+    let out = t.expect(&["apply", "--component", "redpanda", "--auto-approve"], 0);
+    assert!(
+        out.contains(
+            "not performed (the target lacks the API): aws_instance.broker_0: RunInstances at 10.40.0.10, the \
+                      address of a terminated instance"
+        ),
+        "{out}"
+    );
+    std::fs::write(&t.path, text).unwrap();
+    let plan = t.expect(&["plan", "--component", "redpanda", "--detailed-exitcode"], 2);
+    assert!(plan.contains("# aws_instance.broker_3 will be destroyed (no longer in the environment)"), "{plan}");
+    t.expect(&["apply", "--component", "redpanda", "--auto-approve"], 0);
+    t.plan_is_empty("redpanda");
+    let gone = ec2
+        .describe_instances()
+        .filters(Filter::builder().name("tag:Name").values(indutech::desired::broker_name(&t.environment, 3)).build())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        gone.reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .all(|i| i.state().and_then(|s| s.name()).is_some_and(|n| n.as_str() == "terminated")),
+        "broker 3 still runs"
+    );
+
     // Topics hold records: destroy refuses without --force-delete-data.
     let out = t.run(&["destroy", "--component", "redpanda", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(1));
@@ -651,6 +686,35 @@ async fn a_transit_gateway_carries_the_vpn_when_the_environment_asks() {
     assert!(plan.contains("# aws_ec2_transit_gateway.main will be updated in place"), "{plan}");
     t.expect(&["apply", "--component", "vpn", "--auto-approve"], 0);
     t.plan_is_empty("vpn");
+
+    // The factory's network renumbered: the routes to the old CIDR are orphans, deleted; the
+    // new ones are created.
+    let text = std::fs::read_to_string(&t.path).unwrap();
+    let renumbered =
+        text.replacen("cidrs = [\"192.168.0.0/16\"]", "cidrs = [\"172.30.0.0/16\", \"192.168.10.0/24\"]", 1);
+    std::fs::write(&t.path, renumbered).unwrap();
+    let plan = t.expect(&["plan", "--component", "vpn", "--detailed-exitcode"], 2);
+    for orphan in ["aws_route.onprem_192_168_0_0_16", "aws_ec2_transit_gateway_route.onprem_192_168_0_0_16"] {
+        assert!(plan.contains(&format!("# {orphan} will be destroyed (no longer in the environment)")), "{plan}");
+    }
+    assert!(plan.contains("# aws_ec2_transit_gateway_route.onprem_0 will be created"), "{plan}");
+    t.expect(&["apply", "--component", "vpn", "--auto-approve"], 0);
+    t.plan_is_empty("vpn");
+    let routes = ec2
+        .search_transit_gateway_routes()
+        .transit_gateway_route_table_id(&table)
+        .filters(Filter::builder().name("type").values("static").build())
+        .send()
+        .await
+        .unwrap();
+    let mut cidrs: Vec<&str> = routes
+        .routes()
+        .iter()
+        .filter(|r| r.state().is_none_or(|s| s.as_str() != "deleted"))
+        .filter_map(|r| r.destination_cidr_block())
+        .collect();
+    cidrs.sort();
+    assert_eq!(cidrs, ["172.30.0.0/16", "192.168.10.0/24"]);
     t.destroy_all().await;
 }
 

@@ -16,10 +16,13 @@ use serde_json::{Value, json};
 
 use super::ec2::{ec2_tags, filters, is_ours, security_group_id, subnet_names, tag_specification};
 use super::{Context, attributes, deleted, sdk_error, str_attr, wait_until};
-use crate::plan::{Change, Observed, Resource};
+use crate::plan::{Change, Component, Observed, Orphan, Resource};
 
 /// How long RunInstances is retried while EC2 does not see a new instance profile yet.
 const PROFILE_PROPAGATION: Duration = Duration::from_secs(90);
+
+/// How long RunInstances is retried while a terminated instance's address is not free yet.
+const IP_RELEASE: Duration = Duration::from_secs(120);
 
 /// How long an instance may take to run or to terminate.
 const INSTANCE_WAIT: Duration = Duration::from_secs(10 * 60);
@@ -44,6 +47,30 @@ async fn instance(ctx: &Context, name: &str) -> anyhow::Result<Option<Instance>>
         .flat_map(|r| r.instances())
         .find(|i| is_ours(ctx, i.tags(), Some(name)) && !gone(i.state().and_then(|s| s.name())))
         .cloned())
+}
+
+/// The id of a live (not terminated) instance in subnet `subnet` whose private address is `ip`.
+async fn live_holder(ctx: &Context, subnet: &str, ip: &str) -> anyhow::Result<Option<String>> {
+    let out = ctx
+        .aws
+        .ec2()
+        .describe_instances()
+        .filters(aws_sdk_ec2::types::Filter::builder().name("subnet-id").values(subnet).build())
+        .filters(aws_sdk_ec2::types::Filter::builder().name("private-ip-address").values(ip).build())
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeInstances", ip, e))?;
+    // Checked here too: an emulator may ignore the filters.
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| {
+            i.subnet_id() == Some(subnet)
+                && i.private_ip_address() == Some(ip)
+                && !gone(i.state().and_then(|s| s.name()))
+        })
+        .and_then(|i| i.instance_id().map(str::to_owned)))
 }
 
 /// The user data of `resource` (`aws_instance.broker_N` or `aws_instance.worker_N`), rendered
@@ -172,7 +199,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
         .instance_type(InstanceType::from(str_attr(resource, "instance_type")?))
         .min_count(1)
         .max_count(1)
-        .subnet_id(subnet)
+        .subnet_id(&subnet)
         .private_ip_address(str_attr(resource, "private_ip")?)
         .set_security_group_ids(Some(groups))
         .user_data(user_data)
@@ -193,6 +220,30 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             }
             _ => false,
         };
+        let ip = str_attr(resource, "private_ip")?;
+        let ip_in_use = err.as_service_error().is_some_and(|e| {
+            e.code() == Some("InvalidIPAddress.InUse") || e.message().is_some_and(|m| m.contains("IP already in use"))
+        });
+        if ip_in_use {
+            if let Some(holder) = live_holder(ctx, &subnet, ip).await? {
+                bail!("RunInstances {name}: its address {ip} is held by instance {holder}, which is running");
+            }
+            // No live instance holds it: a terminated one did (a replaced broker or worker).
+            if let Some(endpoint) = ctx.aws.endpoint("ec2") {
+                return Err(super::NotImplemented {
+                    operation: format!("RunInstances at {ip}, the address of a terminated instance"),
+                    endpoint: endpoint.to_owned(),
+                    detail: "it never releases the private addresses of terminated instances".into(),
+                }
+                .into());
+            }
+            // AWS: the terminated instance's network interface goes away shortly after.
+            if started.elapsed() > IP_RELEASE {
+                return Err(sdk_error(ctx, "ec2", "RunInstances", name, err));
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            continue;
+        }
         if !unseen_profile {
             return Err(sdk_error(ctx, "ec2", "RunInstances", name, err));
         }
@@ -266,4 +317,68 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
     let result = ctx.aws.ec2().terminate_instances().instance_ids(&id).send().await;
     deleted(ctx, "ec2", "TerminateInstances", &change.name, result, super::ec2::not_found)?;
     wait_state(ctx, &change.name, &id, InstanceStateName::Terminated).await
+}
+
+/// This environment's live instances that no desired resource names: brokers above
+/// `redpanda.broker_count`, workers above `worker.instance_count` (or all of them once the worker
+/// runs `local`). Only instances named like indutech's (`indutech-<env>-broker-N`,
+/// `indutech-<env>-worker-N`) and tagged for one of `components` (all when empty) are listed.
+///
+/// Errors: DescribeInstances failed.
+pub(super) async fn orphans(
+    ctx: &Context,
+    desired: &[Resource],
+    components: &[Component],
+) -> anyhow::Result<Vec<Orphan>> {
+    let out = ctx
+        .aws
+        .ec2()
+        .describe_instances()
+        .set_filters(Some(filters(ctx, None)))
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeInstances", "of the environment", e))?;
+    let prefix = crate::model::resource_name(&ctx.environment, "");
+    let mut orphans = Vec::new();
+    for i in out.reservations().iter().flat_map(|r| r.instances()) {
+        if !is_ours(ctx, i.tags(), None) || gone(i.state().and_then(|s| s.name())) {
+            continue;
+        }
+        let tag = |key: &str| i.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value());
+        let name = tag("Name").unwrap_or_default();
+        if desired.iter().any(|r| r.kind() == "aws_instance" && r.name == name) {
+            continue;
+        }
+        let Some((role, index)) = name.strip_prefix(&prefix).and_then(|rest| rest.split_once('-')) else { continue };
+        let (component, group) = match role {
+            "broker" => (Component::Redpanda, "brokers"),
+            "worker" => (Component::Worker, "worker"),
+            _ => continue,
+        };
+        if index.parse::<u32>().is_err()
+            || tag(crate::model::TAG_COMPONENT) != Some(component.as_str())
+            || !(components.is_empty() || components.contains(&component))
+        {
+            continue;
+        }
+        let zone = i.placement().and_then(|p| p.availability_zone()).unwrap_or_default();
+        orphans.push(Orphan {
+            address: format!("aws_instance.{role}_{index}"),
+            component,
+            name: name.to_owned(),
+            id: i.instance_id().unwrap_or_default().to_owned(),
+            attributes: attributes(vec![
+                ("ami", json!(i.image_id())),
+                ("availability_zone", json!(zone)),
+                ("instance_type", json!(i.instance_type().map(|t| t.as_str()))),
+                ("private_ip", json!(i.private_ip_address())),
+                ("tags", ec2_tags(i.tags())),
+            ]),
+            depends_on: vec![
+                format!("aws_subnet.{}", crate::desired::zone_key(zone)),
+                format!("aws_security_group.{group}"),
+            ],
+        });
+    }
+    Ok(orphans)
 }
