@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::ec2::{ec2_tags, filters, is_ours, not_found, tag_specification};
 use super::{Context, attributes, deleted, sdk_error, str_attr};
-use crate::plan::{Change, Observed, Resource};
+use crate::plan::{Change, Component, Observed, Orphan, Resource};
 
 fn live(state: Option<&str>) -> bool {
     !matches!(state, Some("deleted" | "deleting"))
@@ -586,7 +586,21 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
                 .send()
                 .await
                 .map_err(|e| sdk_error(ctx, "ec2", "CreateVpnConnection", name, e))?;
-            out.vpn_connection().and_then(|c| c.vpn_connection_id()).context("no VPN connection id")?.to_owned()
+            let id = out.vpn_connection().and_then(|c| c.vpn_connection_id()).context("no VPN connection id")?;
+            // AWS takes several minutes to bring the tunnels' endpoints up.
+            super::wait_until(
+                ctx,
+                "ec2",
+                std::time::Duration::from_secs(20 * 60),
+                &format!("VPN connection {name} ({id}) is not available"),
+                "AWS usually makes it available within 10 minutes: run apply again",
+                || async {
+                    let state = vpn_connection(ctx, name).await?.and_then(|c| c.state().map(|s| s.as_str().to_owned()));
+                    Ok((state.as_deref() == Some("available")).then_some(()))
+                },
+            )
+            .await?;
+            id.to_owned()
         }
         "aws_vpn_connection_route" => {
             let connection = ctx.id("aws_vpn_connection.factory")?;
@@ -750,6 +764,97 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
         }
         other => bail!("vpn provider: cannot delete {other}"),
     }
+}
+
+/// Routes to on-premises networks the environment no longer lists (a CIDR removed, or static
+/// routing given up for BGP): in the private route table towards the environment's virtual
+/// private gateway or transit gateway, static routes of the transit gateway towards the VPN
+/// connection, and the connection's own static routes. Their place in the CIDR list is gone, so
+/// they are addressed by CIDR: `aws_route.onprem_172_21_0_0_16`.
+///
+/// Errors: a Describe call failed.
+pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Result<Vec<Orphan>> {
+    let env = &ctx.environment;
+    let wanted = |kind: &str, cidr: &str| {
+        desired.iter().any(|r| r.kind() == kind && r.attributes.get("destination_cidr_block") == Some(&json!(cidr)))
+    };
+    let key = |cidr: &str| format!("onprem_{}", cidr.replace(['.', '/'], "_"));
+    let orphan = |kind: &str, name: String, id: String, cidr: &str, target: (&str, String), needs: &[&str]| Orphan {
+        address: format!("{kind}.{}", key(cidr)),
+        component: Component::Vpn,
+        name,
+        id,
+        attributes: attributes(vec![("destination_cidr_block", json!(cidr)), (target.0, json!(target.1))]),
+        depends_on: needs.iter().map(|n| (*n).to_owned()).collect(),
+    };
+    let mut out = Vec::new();
+    let vgw_name = crate::model::resource_name(env, "vgw");
+    let tgw_name = crate::model::resource_name(env, "tgw");
+    let connection_name = crate::model::resource_name(env, "factory-vpn");
+    let vgw = vpn_gateway(ctx, &vgw_name).await?.and_then(|g| g.vpn_gateway_id().map(str::to_owned));
+    let tgw = transit_gateway(ctx, &tgw_name).await?;
+    let tgw_id = tgw.as_ref().and_then(|g| g.transit_gateway_id().map(str::to_owned));
+    let table_name = crate::model::resource_name(env, "private-rt");
+    if let Some(rt) = route_table(ctx, &table_name).await? {
+        let table = rt.route_table_id().unwrap_or_default();
+        for route in rt.routes() {
+            let Some(cidr) = route.destination_cidr_block() else { continue };
+            let target = if vgw.is_some() && route.gateway_id() == vgw.as_deref() {
+                ("gateway", vgw_name.clone(), "aws_vpn_gateway_attachment.main")
+            } else if tgw_id.is_some() && route.transit_gateway_id() == tgw_id.as_deref() {
+                ("transit_gateway", tgw_name.clone(), "aws_ec2_transit_gateway_vpc_attachment.main")
+            } else {
+                continue;
+            };
+            if !wanted("aws_route", cidr) {
+                let needs = ["aws_route_table.private", target.2];
+                let (name, id) = (format!("{table_name}/{cidr}"), format!("{table}/{cidr}"));
+                out.push(orphan("aws_route", name, id, cidr, (target.0, target.1), &needs));
+            }
+        }
+    }
+    let connection = vpn_connection(ctx, &connection_name).await?;
+    let vpn_id = connection.as_ref().and_then(|c| c.vpn_connection_id().map(str::to_owned));
+    if let (Some(tgw), Some(vpn_id)) = (&tgw, &vpn_id) {
+        let table = default_route_table(tgw)?;
+        let routes = ctx
+            .aws
+            .ec2()
+            .search_transit_gateway_routes()
+            .transit_gateway_route_table_id(&table)
+            .filters(aws_sdk_ec2::types::Filter::builder().name("type").values("static").build())
+            .send()
+            .await
+            .map_err(|e| sdk_error(ctx, "ec2", "SearchTransitGatewayRoutes", &tgw_name, e))?;
+        for route in routes.routes() {
+            let Some(cidr) = route.destination_cidr_block() else { continue };
+            let to_vpn = route.transit_gateway_attachments().iter().any(|a| a.resource_id() == Some(vpn_id.as_str()));
+            let live = !matches!(route.state().map(|s| s.as_str()), Some("deleted" | "deleting"));
+            if to_vpn && live && !wanted("aws_ec2_transit_gateway_route", cidr) {
+                let (name, id) = (format!("{tgw_name}/{cidr}"), format!("{table}/{cidr}"));
+                let target = ("vpn_connection", connection_name.clone());
+                out.push(orphan(
+                    "aws_ec2_transit_gateway_route",
+                    name,
+                    id,
+                    cidr,
+                    target,
+                    &["aws_vpn_connection.factory"],
+                ));
+            }
+        }
+    }
+    if let (Some(c), Some(vpn_id)) = (&connection, &vpn_id) {
+        for route in c.routes().iter().filter(|r| live(r.state().map(|s| s.as_str()))) {
+            let Some(cidr) = route.destination_cidr_block() else { continue };
+            if !wanted("aws_vpn_connection_route", cidr) {
+                let (name, id) = (format!("{connection_name}/{cidr}"), format!("{vpn_id}/{cidr}"));
+                let target = ("vpn_connection", connection_name.clone());
+                out.push(orphan("aws_vpn_connection_route", name, id, cidr, target, &["aws_vpn_connection.factory"]));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One tunnel of the VPN connection, as the factory side needs it.
