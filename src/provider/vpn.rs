@@ -23,49 +23,60 @@ fn live(state: Option<&str>) -> bool {
     !matches!(state, Some("deleted" | "deleting"))
 }
 
-/// `(id, asn, ip, type, tags)` of the customer gateway named `name`.
+/// `Ok(Some(item))`: the first of `$items` listed by `$call` (with `$filters`) that is this
+/// environment's, named `$name`, and in a state `$live` accepts; as a clone.
+macro_rules! find_named {
+    ($ctx:expr, $name:expr, $call:ident, $operation:literal, $filters:expr, $items:ident, $live:expr) => {{
+        let out = $ctx
+            .aws
+            .ec2()
+            .$call()
+            .set_filters($filters)
+            .send()
+            .await
+            .map_err(|e| sdk_error($ctx, "ec2", $operation, $name, e))?;
+        Ok(out.$items().iter().find(|x| $live(x) && is_ours($ctx, x.tags(), Some($name))).cloned())
+    }};
+}
+
+/// The environment's customer gateway named `name`, unless deleted.
 async fn customer_gateway(ctx: &Context, name: &str) -> anyhow::Result<Option<aws_sdk_ec2::types::CustomerGateway>> {
-    let out = ctx
-        .aws
-        .ec2()
-        .describe_customer_gateways()
-        .set_filters(Some(filters(ctx, Some(name))))
-        .send()
-        .await
-        .map_err(|e| sdk_error(ctx, "ec2", "DescribeCustomerGateways", name, e))?;
-    Ok(out.customer_gateways().iter().find(|g| live(g.state()) && is_ours(ctx, g.tags(), Some(name))).cloned())
+    let filters = Some(filters(ctx, Some(name)));
+    find_named!(
+        ctx,
+        name,
+        describe_customer_gateways,
+        "DescribeCustomerGateways",
+        filters,
+        customer_gateways,
+        |g: &aws_sdk_ec2::types::CustomerGateway| live(g.state())
+    )
 }
 
 async fn vpn_gateway(ctx: &Context, name: &str) -> anyhow::Result<Option<aws_sdk_ec2::types::VpnGateway>> {
-    let out = ctx
-        .aws
-        .ec2()
-        .describe_vpn_gateways()
-        .set_filters(Some(filters(ctx, Some(name))))
-        .send()
-        .await
-        .map_err(|e| sdk_error(ctx, "ec2", "DescribeVpnGateways", name, e))?;
-    Ok(out
-        .vpn_gateways()
-        .iter()
-        .find(|g| live(g.state().map(|s| s.as_str())) && is_ours(ctx, g.tags(), Some(name)))
-        .cloned())
+    let filters = Some(filters(ctx, Some(name)));
+    find_named!(
+        ctx,
+        name,
+        describe_vpn_gateways,
+        "DescribeVpnGateways",
+        filters,
+        vpn_gateways,
+        |g: &aws_sdk_ec2::types::VpnGateway| live(g.state().map(|s| s.as_str()))
+    )
 }
 
 async fn vpn_connection(ctx: &Context, name: &str) -> anyhow::Result<Option<aws_sdk_ec2::types::VpnConnection>> {
-    let out = ctx
-        .aws
-        .ec2()
-        .describe_vpn_connections()
-        .set_filters(Some(filters(ctx, Some(name))))
-        .send()
-        .await
-        .map_err(|e| sdk_error(ctx, "ec2", "DescribeVpnConnections", name, e))?;
-    Ok(out
-        .vpn_connections()
-        .iter()
-        .find(|c| live(c.state().map(|s| s.as_str())) && is_ours(ctx, c.tags(), Some(name)))
-        .cloned())
+    let filters = Some(filters(ctx, Some(name)));
+    find_named!(
+        ctx,
+        name,
+        describe_vpn_connections,
+        "DescribeVpnConnections",
+        filters,
+        vpn_connections,
+        |c: &aws_sdk_ec2::types::VpnConnection| live(c.state().map(|s| s.as_str()))
+    )
 }
 
 async fn vpc_id(ctx: &Context, name: &str) -> anyhow::Result<Option<String>> {
@@ -97,39 +108,33 @@ fn tgw_live(state: Option<&str>) -> bool {
 }
 
 async fn transit_gateway(ctx: &Context, name: &str) -> anyhow::Result<Option<aws_sdk_ec2::types::TransitGateway>> {
-    let out = ctx
-        .aws
-        .ec2()
-        .describe_transit_gateways()
-        // No tag filters: LocalStack fails on them (`list.remove(x): x not in list`); the
-        // environment's transit gateways are picked by their tags below.
-        .send()
-        .await
-        .map_err(|e| sdk_error(ctx, "ec2", "DescribeTransitGateways", name, e))?;
-    Ok(out
-        .transit_gateways()
-        .iter()
-        .find(|g| tgw_live(g.state().map(|s| s.as_str())) && is_ours(ctx, g.tags(), Some(name)))
-        .cloned())
+    // No tag filters: LocalStack fails on them (`list.remove(x): x not in list`); the
+    // environment's transit gateway is picked by its tags.
+    find_named!(
+        ctx,
+        name,
+        describe_transit_gateways,
+        "DescribeTransitGateways",
+        None,
+        transit_gateways,
+        |g: &aws_sdk_ec2::types::TransitGateway| tgw_live(g.state().map(|s| s.as_str()))
+    )
 }
 
 async fn transit_gateway_vpc_attachment(
     ctx: &Context,
     name: &str,
 ) -> anyhow::Result<Option<aws_sdk_ec2::types::TransitGatewayVpcAttachment>> {
-    let out = ctx
-        .aws
-        .ec2()
-        .describe_transit_gateway_vpc_attachments()
-        .set_filters(Some(filters(ctx, Some(name))))
-        .send()
-        .await
-        .map_err(|e| sdk_error(ctx, "ec2", "DescribeTransitGatewayVpcAttachments", name, e))?;
-    Ok(out
-        .transit_gateway_vpc_attachments()
-        .iter()
-        .find(|a| tgw_live(a.state().map(|s| s.as_str())) && is_ours(ctx, a.tags(), Some(name)))
-        .cloned())
+    let filters = Some(filters(ctx, Some(name)));
+    find_named!(
+        ctx,
+        name,
+        describe_transit_gateway_vpc_attachments,
+        "DescribeTransitGatewayVpcAttachments",
+        filters,
+        transit_gateway_vpc_attachments,
+        |a: &aws_sdk_ec2::types::TransitGatewayVpcAttachment| tgw_live(a.state().map(|s| s.as_str()))
+    )
 }
 
 /// The transit gateway attachment AWS made for VPN connection `vpn_id`, once it exists.
