@@ -316,3 +316,22 @@ fn ec2_worker_type_must_run_this_binary() {
         .env("runtime = \"local\"", &format!("runtime = \"ec2\"\ninstance_type = \"{graviton}\"\nami = \"ami-1\""))
         .fails_with(&[&message]);
 }
+
+#[test]
+fn brokers_that_do_not_fit_their_zones_subnets() {
+    // A /24 VPC gives /28 subnets: addresses +10 to +14 per zone, 12 brokers over 2 zones need +15.
+    Case::new().env("vpc_cidr = \"10.40.0.0/16\"", "vpc_cidr = \"10.40.0.0/24\"").env("broker_count = 3", "broker_count = 12").fails_with(&[
+        "DIR/env.toml:27:16: redpanda.broker_count: 12 brokers over 2 zones need the subnet addresses +10 to +15 in a zone, but the zones' /28 subnets (network.vpc_cidr `10.40.0.0/24` split into 16) end at +14; give the VPC a shorter prefix or use fewer instances",
+    ]);
+}
+
+#[test]
+fn worker_instances_that_do_not_fit_after_the_brokers() {
+    // 3 brokers take +10 and +11 of each zone; 8 workers over 2 zones need +12 to +15.
+    Case::new()
+        .env("vpc_cidr = \"10.40.0.0/16\"", "vpc_cidr = \"10.40.0.0/24\"")
+        .env("runtime = \"local\"", "runtime = \"ec2\"\nami = \"ami-0123456789abcdef0\"\ninstance_count = 8")
+        .fails_with(&[
+            "DIR/env.toml:37:18: worker.instance_count: 3 brokers and 8 worker instances over 2 zones need the subnet addresses +10 to +15 in a zone, but the zones' /28 subnets (network.vpc_cidr `10.40.0.0/24` split into 16) end at +14; give the VPC a shorter prefix or use fewer instances",
+        ]);
+}

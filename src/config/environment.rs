@@ -417,6 +417,37 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
         }
     }
 
+    // Fixed addresses: the brokers from the subnet's address +10 in each zone, then the ec2
+    // workers'; AWS keeps the subnet's first four addresses and its last one.
+    if let (Some((network, _)), Some((redpanda, broker_span))) = (&network, &redpanda) {
+        let zones = (network.availability_zones.len() as u32).max(1);
+        let prefix = network.vpc_cidr.prefix_len() + 4;
+        let last = (1u32 << (32 - u32::from(prefix.min(30)))) - 2;
+        let broker_slots = redpanda.broker_count.div_ceil(zones);
+        let worker = worker.as_ref().filter(|(w, _)| w.runtime == WorkerRuntime::Ec2);
+        let capacity = |what: &str, top: u32| {
+            format!(
+                "{what} over {zones} zones need the subnet addresses +10 to +{top} in a zone, but the zones' \
+                 /{prefix} subnets (network.vpc_cidr `{}` split into 16) end at +{last}; give the VPC a shorter \
+                 prefix or use fewer instances",
+                network.vpc_cidr
+            )
+        };
+        if 9 + broker_slots > last {
+            let message = capacity(&format!("{} brokers", redpanda.broker_count), 9 + broker_slots);
+            reader.error(*broker_span, "redpanda.broker_count", message);
+        } else if let Some((w, span)) = worker {
+            let top = 9 + broker_slots + w.instance_count.div_ceil(zones);
+            if top > last {
+                let message = capacity(
+                    &format!("{} brokers and {} worker instances", redpanda.broker_count, w.instance_count),
+                    top,
+                );
+                reader.error(*span, "worker.instance_count", message);
+            }
+        }
+    }
+
     let environment = (|| {
         Some(Environment {
             name: name?.value,
@@ -427,9 +458,9 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
             vpn: vpn?,
             lake: lake?,
             warehouse: warehouse?,
-            redpanda: redpanda?,
+            redpanda: redpanda?.0,
             directory: directory?,
-            worker: worker?,
+            worker: worker?.0,
             streams: Vec::new(),
             file: std::path::PathBuf::new(),
             sources: Sources::default(),
@@ -787,7 +818,8 @@ fn decode_warehouse(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Wa
     })
 }
 
-fn decode_redpanda(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Redpanda> {
+/// The Redpanda section and the position of `broker_count`.
+fn decode_redpanda(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(Redpanda, Span)> {
     let broker_count = reader.required::<u32>(table, "broker_count");
     let instance_type = reader.required::<String>(table, "instance_type");
     let ami = reader.required::<String>(table, "ami");
@@ -827,12 +859,14 @@ fn decode_redpanda(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Red
             reader.error(bootstrap_servers.span, "redpanda.bootstrap_servers", format!("`{server}` is not host:port"));
         }
     }
-    Some(Redpanda {
-        broker_count: broker_count?.value,
+    let broker_count = broker_count?;
+    let redpanda = Redpanda {
+        broker_count: broker_count.value,
         instance_type: instance_type?.value,
         ami: ami?.value,
         bootstrap_servers: bootstrap_servers.value,
-    })
+    };
+    Some((redpanda, broker_count.span))
 }
 
 fn decode_directory(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Directory> {
@@ -845,7 +879,8 @@ fn decode_directory(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Di
     Some(Directory { domain: domain?.value, edition: edition.value, trust_direction: trust_direction.value })
 }
 
-fn decode_worker(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Worker> {
+/// The worker section and the position of `instance_count` (the section's when it is not given).
+fn decode_worker(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(Worker, Span)> {
     let runtime = reader.required::<WorkerRuntime>(table, "runtime");
     let instance_type = reader.or_default(table, "instance_type", "c7i.large".to_owned());
     let ami = reader.optional::<String>(table, "ami");
@@ -896,7 +931,7 @@ fn decode_worker(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Worke
             );
         }
     }
-    Some(Worker {
+    let worker = Worker {
         runtime: runtime.value,
         ami: ami.map(|a| a.value),
         instance_type: instance_type.value,
@@ -905,7 +940,8 @@ fn decode_worker(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Worke
         target_file_size_bytes: target_file_size_bytes.value,
         drain_timeout_ms: drain_timeout_ms.value,
         metrics_port: metrics_port.value,
-    })
+    };
+    Some((worker, instance_count.span))
 }
 
 /// The CPU architecture of an EC2 instance type, named as Rust's `std::env::consts::ARCH`:
