@@ -630,6 +630,25 @@ async fn vpn_routes_and_tags_drift_are_repaired_and_gaps_are_said_out_loud() {
     assert!(plan.contains("# aws_customer_gateway.factory will be updated in place"), "{plan}");
     t.expect(&["apply", "--component", "vpn", "--auto-approve"], 0);
     t.plan_is_empty("vpn");
+
+    // The environment moves the VPN to a transit gateway: the virtual private gateway and its
+    // attachment are no longer wanted, the connection is replaced onto the transit gateway and
+    // the route retargeted.
+    let text = std::fs::read_to_string(&t.path).unwrap();
+    let moved = text.replacen("routing = \"static\"", "routing = \"static\"\nattachment = \"transit_gateway\"", 1);
+    std::fs::write(&t.path, moved).unwrap();
+    let plan = t.expect(&["plan", "--component", "vpn", "--detailed-exitcode"], 2);
+    for line in [
+        "# aws_vpn_gateway.main will be destroyed (no longer in the environment)",
+        "# aws_vpn_gateway_attachment.main will be destroyed (no longer in the environment)",
+        "# aws_vpn_connection.factory must be replaced",
+        "# aws_ec2_transit_gateway.main will be created",
+        "# aws_route.onprem_0 will be updated in place",
+    ] {
+        assert!(plan.contains(line), "{line}\n{plan}");
+    }
+    t.expect(&["apply", "--component", "vpn", "--auto-approve"], 0);
+    t.plan_is_empty("vpn");
     t.destroy_all().await;
 }
 

@@ -714,7 +714,24 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
     let (first, second) = id.split_once('/').unwrap_or((id, ""));
     match crate::plan::kind_of(&change.address) {
         "aws_customer_gateway" => call!("DeleteCustomerGateway", ec2.delete_customer_gateway().customer_gateway_id(id)),
-        "aws_vpn_gateway" => call!("DeleteVpnGateway", ec2.delete_vpn_gateway().vpn_gateway_id(id)),
+        "aws_vpn_gateway" => {
+            // AWS refuses while it is attached or a VPN connection on it is not deleted yet (a
+            // connection takes minutes to go): retried, bounded.
+            super::wait_until(
+                ctx,
+                "ec2",
+                std::time::Duration::from_secs(15 * 60),
+                &format!("virtual private gateway {id} is still attached or in use"),
+                "its connection usually is gone within minutes: run apply again",
+                || async {
+                    match ec2.delete_vpn_gateway().vpn_gateway_id(id).send().await {
+                        Err(e) if super::code(&e) == Some("IncorrectState") => Ok(None),
+                        result => deleted(ctx, "ec2", "DeleteVpnGateway", &change.name, result, not_found).map(Some),
+                    }
+                },
+            )
+            .await
+        }
         "aws_vpn_gateway_attachment" => {
             call!("DetachVpnGateway", ec2.detach_vpn_gateway().vpn_gateway_id(first).vpc_id(second))
         }
@@ -771,11 +788,13 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
     }
 }
 
-/// Routes to on-premises networks the environment no longer lists (a CIDR removed, or static
-/// routing given up for BGP): in the private route table towards the environment's virtual
-/// private gateway or transit gateway, static routes of the transit gateway towards the VPN
-/// connection, and the connection's own static routes. Their place in the CIDR list is gone, so
-/// they are addressed by CIDR: `aws_route.onprem_172_21_0_0_16`.
+/// What the environment's VPN no longer needs. Routes to on-premises networks it no longer
+/// lists (a CIDR removed, or static routing given up for BGP): in the private route table
+/// towards the environment's virtual private gateway or transit gateway, static routes of the
+/// transit gateway towards the VPN connection, and the connection's own static routes; their
+/// place in the CIDR list is gone, so they are addressed by CIDR
+/// (`aws_route.onprem_172_21_0_0_16`). And the gateway of the other kind when `vpn.attachment`
+/// was switched (with its VPC attachment and route propagation).
 ///
 /// Errors: a Describe call failed.
 pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Result<Vec<Orphan>> {
@@ -796,11 +815,13 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
     let vgw_name = crate::model::resource_name(env, "vgw");
     let tgw_name = crate::model::resource_name(env, "tgw");
     let connection_name = crate::model::resource_name(env, "factory-vpn");
-    let vgw = vpn_gateway(ctx, &vgw_name).await?.and_then(|g| g.vpn_gateway_id().map(str::to_owned));
+    let vgw_found = vpn_gateway(ctx, &vgw_name).await?;
+    let vgw = vgw_found.as_ref().and_then(|g| g.vpn_gateway_id().map(str::to_owned));
     let tgw = transit_gateway(ctx, &tgw_name).await?;
     let tgw_id = tgw.as_ref().and_then(|g| g.transit_gateway_id().map(str::to_owned));
     let table_name = crate::model::resource_name(env, "private-rt");
-    if let Some(rt) = route_table(ctx, &table_name).await? {
+    let rt = route_table(ctx, &table_name).await?;
+    if let Some(rt) = &rt {
         let table = rt.route_table_id().unwrap_or_default();
         for route in rt.routes() {
             let Some(cidr) = route.destination_cidr_block() else { continue };
@@ -858,6 +879,71 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
                 out.push(orphan("aws_vpn_connection_route", name, id, cidr, target, &["aws_vpn_connection.factory"]));
             }
         }
+    }
+    // The gateway of the kind the environment no longer asks for (vpn.attachment switched, or
+    // BGP given up), with its attachment and route propagation.
+    let wants = |address: &str| desired.iter().any(|r| r.address == address);
+    let vpc_name = crate::model::resource_name(env, "vpc");
+    let gone = |address: &str, name: String, id: String, attrs: Vec<(&str, Value)>, needs: &[&str]| Orphan {
+        address: address.to_owned(),
+        component: Component::Vpn,
+        name,
+        id,
+        attributes: attributes(attrs),
+        depends_on: needs.iter().map(|n| (*n).to_owned()).collect(),
+    };
+    if let (Some(g), Some(vgw_id)) = (&vgw_found, &vgw) {
+        let propagating = rt.as_ref().and_then(|rt| {
+            let table = rt.route_table_id()?;
+            rt.propagating_vgws().iter().any(|p| p.gateway_id() == Some(vgw_id.as_str())).then_some(table)
+        });
+        if let Some(table) = propagating.filter(|_| !wants("aws_vpn_gateway_route_propagation.private")) {
+            out.push(gone(
+                "aws_vpn_gateway_route_propagation.private",
+                format!("{vgw_name}/{table_name}"),
+                format!("{table}/{vgw_id}"),
+                vec![("route_table", json!(table_name)), ("vpn_gateway", json!(vgw_name))],
+                &["aws_route_table.private", "aws_vpn_gateway_attachment.main"],
+            ));
+        }
+        if !wants("aws_vpn_gateway.main") {
+            let vpc_id = vpc_id(ctx, &vpc_name).await?;
+            let attached = g.vpc_attachments().iter().find(|a| {
+                a.vpc_id().is_some()
+                    && a.vpc_id() == vpc_id.as_deref()
+                    && matches!(a.state().map(|s| s.as_str()), Some("attached" | "attaching"))
+            });
+            if let Some(a) = attached {
+                out.push(gone(
+                    "aws_vpn_gateway_attachment.main",
+                    format!("{vgw_name}/{vpc_name}"),
+                    format!("{vgw_id}/{}", a.vpc_id().unwrap_or_default()),
+                    vec![("vpc", json!(vpc_name)), ("vpn_gateway", json!(vgw_name))],
+                    &["aws_vpn_gateway.main", "aws_vpc.main"],
+                ));
+            }
+            let attrs = vec![("amazon_side_asn", json!(g.amazon_side_asn())), ("tags", ec2_tags(g.tags()))];
+            out.push(gone("aws_vpn_gateway.main", vgw_name.clone(), vgw_id.clone(), attrs, &[]));
+        }
+    }
+    if let (Some(t), Some(tgw_id)) = (&tgw, &tgw_id)
+        && !wants("aws_ec2_transit_gateway.main")
+    {
+        let attachment_name = crate::model::resource_name(env, "tgw-vpc");
+        if let Some(a) = transit_gateway_vpc_attachment(ctx, &attachment_name).await? {
+            out.push(gone(
+                "aws_ec2_transit_gateway_vpc_attachment.main",
+                attachment_name,
+                a.transit_gateway_attachment_id().unwrap_or_default().to_owned(),
+                vec![("tags", ec2_tags(a.tags())), ("transit_gateway", json!(tgw_name))],
+                &["aws_ec2_transit_gateway.main", "aws_vpc.main"],
+            ));
+        }
+        let attrs = vec![
+            ("amazon_side_asn", json!(t.options().and_then(|o| o.amazon_side_asn()))),
+            ("tags", ec2_tags(t.tags())),
+        ];
+        out.push(gone("aws_ec2_transit_gateway.main", tgw_name.clone(), tgw_id.clone(), attrs, &[]));
     }
     Ok(out)
 }
