@@ -123,7 +123,7 @@ pub fn terraform(environment: &Environment) -> anyhow::Result<Export> {
             );
         }
     }
-    let written = files.iter().map(|f| f.text.matches("\nresource \"").count()).sum::<usize>();
+    let written = files.iter().flat_map(|f| f.text.lines()).filter(|l| l.starts_with("resource \"")).count();
     if written != exported.len() {
         bail!("templates/terraform/ render {written} resources, the model has {} (an indutech bug)", exported.len());
     }
