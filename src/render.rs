@@ -16,8 +16,32 @@ const WORKER_CLOUD_INIT: &str = include_str!("../templates/worker/cloud-init.yam
 /// Where a worker instance keeps the environment file.
 pub const WORKER_CONFIG_DIR: &str = "/etc/indutech";
 
-/// EC2's limit on user data, bytes (before base64).
+/// EC2's limit on user data, bytes (before base64; for indutech's instances, gzip-compressed).
 pub const USER_DATA_LIMIT: usize = 16 * 1024;
+
+/// `text` gzip-compressed (best compression, no timestamp, so the same text gives the same
+/// bytes), as indutech sends user data: cloud-init recognises the gzip header and decompresses
+/// it, and EC2's [`USER_DATA_LIMIT`] applies to these bytes.
+pub fn gzip_user_data(text: &str) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+    encoder.write_all(text.as_bytes()).expect("writing to a Vec cannot fail");
+    encoder.finish().expect("writing to a Vec cannot fail")
+}
+
+/// The text of user data as EC2 reports it (base64-decoded): decompressed when it starts with the
+/// gzip header, else taken as it is (user data written by hand or by another tool).
+///
+/// Errors: a gzip header followed by a corrupt stream.
+pub fn user_data_text(bytes: &[u8]) -> anyhow::Result<String> {
+    use std::io::Read as _;
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(String::from_utf8_lossy(bytes).into_owned());
+    }
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut text).map_err(|e| anyhow::anyhow!("gzip user data: {e}"))?;
+    Ok(String::from_utf8_lossy(&text).into_owned())
+}
 
 fn render(name: &str, template: &str, context: &serde_json::Value) -> anyhow::Result<String> {
     let context = tera::Context::from_serialize(context)?;
@@ -231,7 +255,12 @@ mod tests {
         let staging = environment("staging");
         let text = worker_cloud_init(&staging, &"ab".repeat(32)).unwrap();
         snapshot("worker-staging.cloud-init.yaml", &text);
-        assert!(text.len() <= USER_DATA_LIMIT, "{} bytes", text.len());
+        // Sent compressed: 12 KB of YAML take about a third of EC2's 16 KiB.
+        let sent = gzip_user_data(&text);
+        assert!(sent.len() <= USER_DATA_LIMIT / 3, "{} bytes compressed, {} plain", sent.len(), text.len());
+        assert_eq!(user_data_text(&sent).unwrap(), text);
+        assert_eq!(gzip_user_data(&text), sent, "the same text compresses to the same bytes");
+        assert_eq!(user_data_text(b"#cloud-config\n").unwrap(), "#cloud-config\n", "plain user data as it is");
         let key = format!("s3://{}/worker/indutech-{}", model::bucket_name(&staging, "artifacts"), "ab".repeat(32));
         assert!(text.contains(&key), "{text}");
         assert!(

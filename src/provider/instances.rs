@@ -74,10 +74,11 @@ async fn live_holder(ctx: &Context, subnet: &str, ip: &str) -> anyhow::Result<Op
 }
 
 /// The user data of `resource` (`aws_instance.broker_N` or `aws_instance.worker_N`), rendered
-/// again from the environment (its digest is the attribute; the text is never kept in the plan).
+/// again from the environment (its digest is the attribute; the text is never kept in the plan),
+/// gzip-compressed as it is sent.
 ///
-/// Errors: it no longer matches the plan, or it exceeds EC2's 16 KiB limit.
-fn user_data(ctx: &Context, resource: &Resource) -> anyhow::Result<String> {
+/// Errors: it no longer matches the plan, or it exceeds EC2's 16 KiB limit compressed.
+fn user_data(ctx: &Context, resource: &Resource) -> anyhow::Result<Vec<u8>> {
     let index: u32 = resource
         .address
         .rsplit('_')
@@ -101,16 +102,18 @@ fn user_data(ctx: &Context, resource: &Resource) -> anyhow::Result<String> {
             resource.address
         );
     }
-    if text.len() > crate::render::USER_DATA_LIMIT {
+    let compressed = crate::render::gzip_user_data(&text);
+    if compressed.len() > crate::render::USER_DATA_LIMIT {
         bail!(
-            "{}: the rendered cloud-init is {} bytes; EC2 takes at most {} (the environment and stream \
-             files travel in it: shorten their comments or split the streams over environments)",
+            "{}: the rendered cloud-init is {} bytes gzip-compressed ({} plain); EC2 takes at most {} (the \
+             environment and stream files travel in it: split the streams over environments)",
             resource.address,
+            compressed.len(),
             text.len(),
             crate::render::USER_DATA_LIMIT
         );
     }
-    Ok(text)
+    Ok(compressed)
 }
 
 pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
@@ -147,7 +150,8 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
         .map_err(|e| sdk_error(ctx, "ec2", "DescribeInstanceAttribute", &resource.name, e))?;
     if let Some(encoded) = user_data.user_data().and_then(|u| u.value()) {
         let bytes = aws_smithy_types::base64::decode(encoded).context("user data is not base64")?;
-        attrs.insert("user_data_sha256".into(), json!(crate::render::sha256_hex(&String::from_utf8_lossy(&bytes))));
+        let text = crate::render::user_data_text(&bytes).with_context(|| format!("{}: user data", resource.name))?;
+        attrs.insert("user_data_sha256".into(), json!(crate::render::sha256_hex(&text)));
     }
     Ok(Observed::Present { id, attributes: attrs })
 }

@@ -9,7 +9,7 @@ resource "aws_instance" "broker_0" {
   subnet_id                   = aws_subnet.eu_west_3a.id
   private_ip                  = "10.20.0.10"
   vpc_security_group_ids      = [aws_security_group.brokers.id]
-  user_data                   = file("${path.module}/cloud-init/broker-0.yaml")
+  user_data_base64            = base64gzip(file("${path.module}/cloud-init/broker-0.yaml"))
   user_data_replace_on_change = true
 
   metadata_options {
@@ -39,7 +39,7 @@ resource "aws_instance" "broker_1" {
   subnet_id                   = aws_subnet.eu_west_3b.id
   private_ip                  = "10.20.16.10"
   vpc_security_group_ids      = [aws_security_group.brokers.id]
-  user_data                   = file("${path.module}/cloud-init/broker-1.yaml")
+  user_data_base64            = base64gzip(file("${path.module}/cloud-init/broker-1.yaml"))
   user_data_replace_on_change = true
 
   metadata_options {
@@ -69,7 +69,7 @@ resource "aws_instance" "broker_2" {
   subnet_id                   = aws_subnet.eu_west_3c.id
   private_ip                  = "10.20.32.10"
   vpc_security_group_ids      = [aws_security_group.brokers.id]
-  user_data                   = file("${path.module}/cloud-init/broker-2.yaml")
+  user_data_base64            = base64gzip(file("${path.module}/cloud-init/broker-2.yaml"))
   user_data_replace_on_change = true
 
   metadata_options {

@@ -144,7 +144,7 @@ resource "aws_instance" "worker_0" {
   private_ip                  = "10.20.0.11"
   vpc_security_group_ids      = [aws_security_group.worker.id]
   iam_instance_profile        = aws_iam_instance_profile.worker.name
-  user_data                   = replace(file("${path.module}/cloud-init/worker.yaml"), "@WORKER_BINARY_SHA256@", local.worker_binary_sha256)
+  user_data_base64            = base64gzip(replace(file("${path.module}/cloud-init/worker.yaml"), "@WORKER_BINARY_SHA256@", local.worker_binary_sha256))
   user_data_replace_on_change = true
 
   metadata_options {
@@ -186,7 +186,7 @@ resource "aws_instance" "worker_1" {
   private_ip                  = "10.20.16.11"
   vpc_security_group_ids      = [aws_security_group.worker.id]
   iam_instance_profile        = aws_iam_instance_profile.worker.name
-  user_data                   = replace(file("${path.module}/cloud-init/worker.yaml"), "@WORKER_BINARY_SHA256@", local.worker_binary_sha256)
+  user_data_base64            = base64gzip(replace(file("${path.module}/cloud-init/worker.yaml"), "@WORKER_BINARY_SHA256@", local.worker_binary_sha256))
   user_data_replace_on_change = true
 
   metadata_options {
@@ -228,7 +228,7 @@ resource "aws_instance" "worker_2" {
   private_ip                  = "10.20.32.11"
   vpc_security_group_ids      = [aws_security_group.worker.id]
   iam_instance_profile        = aws_iam_instance_profile.worker.name
-  user_data                   = replace(file("${path.module}/cloud-init/worker.yaml"), "@WORKER_BINARY_SHA256@", local.worker_binary_sha256)
+  user_data_base64            = base64gzip(replace(file("${path.module}/cloud-init/worker.yaml"), "@WORKER_BINARY_SHA256@", local.worker_binary_sha256))
   user_data_replace_on_change = true
 
   metadata_options {
