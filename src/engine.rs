@@ -350,6 +350,18 @@ fn previous_failure(outcomes: &HashMap<String, Outcome>, change: &Change) -> boo
     outcomes.get(&change.address).is_some_and(|o| *o != Outcome::Done)
 }
 
+/// After an apply: writes the gaps record (`_indutech/gaps.json`) when `report` changed it, so
+/// the next plan shows what the target could not create as a notice, not as a change.
+///
+/// Errors: the record cannot be written to the artifacts bucket.
+pub async fn record_gaps(ctx: &Context, observation: &Observation, report: &Report) -> anyhow::Result<()> {
+    let gaps = updated_gaps(observation.gaps.clone(), report);
+    if gaps != observation.gaps {
+        crate::lock::write_gaps(ctx, &gaps).await?;
+    }
+    Ok(())
+}
+
 /// The gaps record after `report`: creates the target did not implement are added, done ones
 /// removed.
 pub fn updated_gaps(mut gaps: BTreeMap<String, String>, report: &Report) -> BTreeMap<String, String> {

@@ -211,11 +211,10 @@ fn context(environment: &Environment, resources: &[&Resource], omitted: &[(Strin
     let sql = hcl(&json!(sql), 0).replace(ROLE_ARN, "${aws_iam_role.spectrum.arn}");
     let bootstrap: Vec<String> =
         crate::provider::kafka::bootstrap_servers(environment).split(',').map(str::to_owned).collect();
-    let ec2_workers = environment.worker.runtime == crate::config::environment::WorkerRuntime::Ec2;
-    let workers: Vec<String> = crate::model::worker_placements(environment)
+    let workers: Vec<String> = resources
         .iter()
-        .filter(|_| ec2_workers)
-        .map(|p| format!("{}:{}", p.private_ip, environment.worker.metrics_port))
+        .filter(|r| r.component == Component::Worker && r.kind() == "aws_instance")
+        .filter_map(|r| Some(format!("{}:{}", r.attributes["private_ip"].as_str()?, environment.worker.metrics_port)))
         .collect();
     json!({
         "env": {

@@ -61,6 +61,10 @@ pub fn private_subnets(environment: &Environment) -> Vec<(String, Ipv4Net)> {
     environment.network.availability_zones.iter().cloned().zip(blocks).collect()
 }
 
+/// Offset, in its zone's subnet, of the first fixed instance address (AWS reserves the first four
+/// addresses; the brokers start here, the ec2 workers right after them).
+pub const FIRST_FIXED_HOST: u32 = 10;
+
 /// A Redpanda broker's placement: index `i` goes to zone `i mod n` (rack = that zone) at a
 /// fixed address in the zone's subnet, from `.10` upwards (AWS reserves the first four).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +87,7 @@ pub fn broker_placements(environment: &Environment) -> Vec<BrokerPlacement> {
             BrokerPlacement {
                 index,
                 availability_zone: zone.clone(),
-                private_ip: Ipv4Addr::from(u32::from(subnet.network()) + 10 + slot),
+                private_ip: Ipv4Addr::from(u32::from(subnet.network()) + FIRST_FIXED_HOST + slot),
             }
         })
         .collect()
@@ -104,7 +108,7 @@ pub fn worker_placements(environment: &Environment) -> Vec<BrokerPlacement> {
             BrokerPlacement {
                 index,
                 availability_zone: zone.clone(),
-                private_ip: Ipv4Addr::from(u32::from(subnet.network()) + 10 + broker_slots + slot),
+                private_ip: Ipv4Addr::from(u32::from(subnet.network()) + FIRST_FIXED_HOST + broker_slots + slot),
             }
         })
         .collect()

@@ -188,10 +188,7 @@ async fn locked(
     }
     let report = engine::execute(ctx, &plan, parallelism, interrupt).await;
     if mode == Mode::Apply {
-        let gaps = engine::updated_gaps(observation.gaps.clone(), &report);
-        if gaps != observation.gaps {
-            crate::lock::write_gaps(ctx, &gaps).await?;
-        }
+        engine::record_gaps(ctx, &observation, &report).await?;
     }
     print!("\n{}", engine::report_text(&report, mode));
     let only_gaps = report.outcomes.iter().all(|(_, _, o)| matches!(o, Outcome::Done | Outcome::NotPerformed(_)));

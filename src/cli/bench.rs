@@ -150,7 +150,7 @@ fn write_json_lines(
 /// between runs but the binary's digest, taken once before timing).
 async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     crate::aws::record_call_times(true);
-    let (mut resources, mut changes) = (0, 0);
+    let (mut resources, mut changes, mut env) = (0, 0, String::new());
     // As plan runs (reads in parallel), then one read at a time: the target's own time per
     // call, without the queueing that parallel reads cause in a single-process emulator.
     let mut results = Vec::new();
@@ -166,13 +166,12 @@ async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
             let elapsed = started.elapsed();
             let run_calls = crate::aws::take_call_times();
             eprintln!("{concurrency} read(s) at once, run {run}: {}", run_line(elapsed, &run_calls));
-            (resources, changes) = (plan.resource_count, plan.changes.len());
+            (resources, changes, env) = (plan.resource_count, plan.changes.len(), ctx.environment.name.clone());
             runs.push(elapsed);
             calls.push(run_calls);
         }
         results.push((runs, CallStats::of(&calls)));
     }
-    let env = super::load(&args.env)?.name;
     let [(runs, parallel), (serial_runs, serial)] = <[_; 2]>::try_from(results).expect("two passes");
     println!(
         "bench plan: {env}, {resources} resources, {changes} changes, {} runs: median {} (min {}, max {}) with {} reads \
@@ -193,7 +192,7 @@ async fn apply(args: PlanArgs) -> anyhow::Result<ExitCode> {
     use crate::plan::{Action, Mode};
     crate::aws::record_call_times(true);
     let (mut applies, mut destroys, mut calls) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut resources, mut not_performed) = (0, 0);
+    let (mut resources, mut not_performed, mut env) = (0, 0, String::new());
     for run in 1..=args.runs.max(1) {
         let mut ctx = super::context(&args.env).await?;
         ctx.binary_sha256()?;
@@ -213,13 +212,12 @@ async fn apply(args: PlanArgs) -> anyhow::Result<ExitCode> {
         let observation = crate::engine::observe(&ctx, &[]).await?;
         let plan = crate::engine::plan_from(&ctx, Mode::Apply, &observation);
         let report = crate::engine::execute(&ctx, &plan, args.parallelism, Arc::default()).await;
-        let gaps = crate::engine::updated_gaps(observation.gaps.clone(), &report);
-        crate::lock::write_gaps(&ctx, &gaps).await?;
+        crate::engine::record_gaps(&ctx, &observation, &report).await?;
         held.release(&ctx).await?;
         let applied = started.elapsed();
         let run_calls = crate::aws::take_call_times();
         check(&report, Mode::Apply)?;
-        resources = before.resource_count;
+        (resources, env) = (before.resource_count, ctx.environment.name.clone());
         not_performed = report.outcomes.iter().filter(|(_, _, o)| matches!(o, Outcome::NotPerformed(_))).count();
 
         Arc::get_mut(&mut ctx).expect("not shared").force_delete_data = true;
@@ -236,7 +234,6 @@ async fn apply(args: PlanArgs) -> anyhow::Result<ExitCode> {
         destroys.push(destroyed);
         calls.push(run_calls);
     }
-    let env = super::load(&args.env)?.name;
     println!(
         "bench apply: {env}, {resources} resources from empty ({not_performed} not performable on this target), {} runs: \
          apply median {} (min {}, max {}), destroy median {}; apply's {}",

@@ -424,20 +424,22 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
         let prefix = network.vpc_cidr.prefix_len() + 4;
         let last = (1u32 << (32 - u32::from(prefix.min(30)))) - 2;
         let broker_slots = redpanda.broker_count.div_ceil(zones);
+        let first = crate::model::FIRST_FIXED_HOST;
+        let brokers_top = first - 1 + broker_slots;
         let worker = worker.as_ref().filter(|(w, _)| w.runtime == WorkerRuntime::Ec2);
         let capacity = |what: &str, top: u32| {
             format!(
-                "{what} over {zones} zones need the subnet addresses +10 to +{top} in a zone, but the zones' \
+                "{what} over {zones} zones need the subnet addresses +{first} to +{top} in a zone, but the zones' \
                  /{prefix} subnets (network.vpc_cidr `{}` split into 16) end at +{last}; give the VPC a shorter \
                  prefix or use fewer instances",
                 network.vpc_cidr
             )
         };
-        if 9 + broker_slots > last {
-            let message = capacity(&format!("{} brokers", redpanda.broker_count), 9 + broker_slots);
+        if brokers_top > last {
+            let message = capacity(&format!("{} brokers", redpanda.broker_count), brokers_top);
             reader.error(*broker_span, "redpanda.broker_count", message);
         } else if let Some((w, span)) = worker {
-            let top = 9 + broker_slots + w.instance_count.div_ceil(zones);
+            let top = brokers_top + w.instance_count.div_ceil(zones);
             if top > last {
                 let message = capacity(
                     &format!("{} brokers and {} worker instances", redpanda.broker_count, w.instance_count),

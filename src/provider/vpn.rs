@@ -802,14 +802,18 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
     let wanted = |kind: &str, cidr: &str| {
         desired.iter().any(|r| r.kind() == kind && r.attributes.get("destination_cidr_block") == Some(&json!(cidr)))
     };
-    let key = |cidr: &str| format!("onprem_{}", cidr.replace(['.', '/'], "_"));
-    let orphan = |kind: &str, name: String, id: String, cidr: &str, target: (&str, String), needs: &[&str]| Orphan {
-        address: format!("{kind}.{}", key(cidr)),
+    let gone = |address: &str, name: String, id: String, attrs: Vec<(&str, Value)>, needs: &[&str]| Orphan {
+        address: address.to_owned(),
         component: Component::Vpn,
         name,
         id,
-        attributes: attributes(vec![("destination_cidr_block", json!(cidr)), (target.0, json!(target.1))]),
+        attributes: attributes(attrs),
         depends_on: needs.iter().map(|n| (*n).to_owned()).collect(),
+    };
+    // A route to a CIDR: `<kind>.onprem_<CIDR>`, its destination and its target.
+    let to_cidr = |kind: &str, name: String, id: String, cidr: &str, target: (&str, String), needs: &[&str]| {
+        let address = format!("{kind}.onprem_{}", cidr.replace(['.', '/'], "_"));
+        gone(&address, name, id, vec![("destination_cidr_block", json!(cidr)), (target.0, json!(target.1))], needs)
     };
     let mut out = Vec::new();
     let vgw_name = crate::model::resource_name(env, "vgw");
@@ -835,7 +839,7 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
             if !wanted("aws_route", cidr) {
                 let needs = ["aws_route_table.private", target.2];
                 let (name, id) = (format!("{table_name}/{cidr}"), format!("{table}/{cidr}"));
-                out.push(orphan("aws_route", name, id, cidr, (target.0, target.1), &needs));
+                out.push(to_cidr("aws_route", name, id, cidr, (target.0, target.1), &needs));
             }
         }
     }
@@ -859,7 +863,7 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
             if to_vpn && live && !wanted("aws_ec2_transit_gateway_route", cidr) {
                 let (name, id) = (format!("{tgw_name}/{cidr}"), format!("{table}/{cidr}"));
                 let target = ("vpn_connection", connection_name.clone());
-                out.push(orphan(
+                out.push(to_cidr(
                     "aws_ec2_transit_gateway_route",
                     name,
                     id,
@@ -876,7 +880,7 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
             if !wanted("aws_vpn_connection_route", cidr) {
                 let (name, id) = (format!("{connection_name}/{cidr}"), format!("{vpn_id}/{cidr}"));
                 let target = ("vpn_connection", connection_name.clone());
-                out.push(orphan("aws_vpn_connection_route", name, id, cidr, target, &["aws_vpn_connection.factory"]));
+                out.push(to_cidr("aws_vpn_connection_route", name, id, cidr, target, &["aws_vpn_connection.factory"]));
             }
         }
     }
@@ -884,14 +888,6 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
     // BGP given up), with its attachment and route propagation.
     let wants = |address: &str| desired.iter().any(|r| r.address == address);
     let vpc_name = crate::model::resource_name(env, "vpc");
-    let gone = |address: &str, name: String, id: String, attrs: Vec<(&str, Value)>, needs: &[&str]| Orphan {
-        address: address.to_owned(),
-        component: Component::Vpn,
-        name,
-        id,
-        attributes: attributes(attrs),
-        depends_on: needs.iter().map(|n| (*n).to_owned()).collect(),
-    };
     if let (Some(g), Some(vgw_id)) = (&vgw_found, &vgw) {
         let propagating = rt.as_ref().and_then(|rt| {
             let table = rt.route_table_id()?;
