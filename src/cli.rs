@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod bench;
+pub mod completions;
 pub mod export;
 pub mod plan;
 pub mod produce;
@@ -59,6 +60,8 @@ pub enum Command {
     Bench(bench::Args),
     /// Prove the applied platform works end to end: resources, settings, data through the worker.
     SmokeTest(smoke::Args),
+    /// Print shell completions (bash, zsh, fish).
+    Completions(completions::Args),
 }
 
 /// Runs the parsed command line.
@@ -78,6 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::SmokeTest(args) => smoke::run(args).await,
+        Command::Completions(args) => completions::run(args),
     }
 }
 

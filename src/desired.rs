@@ -81,7 +81,24 @@ impl Builder<'_> {
             depends_on,
             idempotent_create: false,
             lives_on_dependencies: false,
+            holds_data: false,
+            protects: Vec::new(),
         });
+    }
+
+    /// Marks the resource added last as holding data (see `Resource::holds_data`).
+    fn holds_data(&mut self) {
+        if let Some(last) = self.out.last_mut() {
+            last.holds_data = true;
+        }
+    }
+
+    /// Marks the resource added last as protecting or serving `holders` (see
+    /// `Resource::protects`).
+    fn protects(&mut self, holders: Vec<String>) {
+        if let Some(last) = self.out.last_mut() {
+            last.protects = holders;
+        }
     }
 
     /// Marks the resource added last as living on its dependencies (see
@@ -391,6 +408,43 @@ pub fn tls_only_policy(bucket: &str) -> Value {
     })
 }
 
+/// The lake key's policy: the account's IAM policies govern the key (AWS's default statement),
+/// and disabling it or scheduling its deletion is denied to every principal except
+/// `lake.key_administrators` (to everyone when there are none). `kms:PutKeyPolicy` is not
+/// denied: AWS refuses a policy that locks its own writer out, and changing the policy is a
+/// deliberate act that CloudTrail records.
+pub fn lake_key_policy(environment: &Environment) -> Value {
+    let mut guard = json!({
+        "Sid": "GuardKeyDeletion",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": ["kms:DisableKey", "kms:ScheduleKeyDeletion"],
+        "Resource": "*",
+    });
+    if !environment.lake.key_administrators.is_empty() {
+        guard["Condition"] = json!({"ArnNotEquals": {"aws:PrincipalArn": environment.lake.key_administrators}});
+    }
+    json!({
+        "Version": "2012-10-17",
+        "Id": "indutech-lake-key",
+        "Statement": [
+            {
+                "Sid": "AccountIamPolicies",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{}:root", environment.account_id)},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            guard,
+        ]
+    })
+}
+
+/// Addresses of the lake buckets that hold data (every zone but artifacts).
+fn data_buckets() -> Vec<String> {
+    model::LAKE_ZONES.iter().filter(|z| **z != "artifacts").map(|z| format!("aws_s3_bucket.{z}")).collect()
+}
+
 fn lake(environment: &Environment, out: &mut Vec<Resource>) {
     let mut b = Builder { out, component: Component::Lake };
     let c = Component::Lake;
@@ -402,11 +456,13 @@ fn lake(environment: &Environment, out: &mut Vec<Resource>) {
         attributes(&[
             ("description", json!(format!("indutech {}: lake buckets' default encryption", environment.name))),
             ("enable_key_rotation", json!(true)),
+            ("policy", lake_key_policy(environment)),
             ("tags", tags(environment, c, Some(&key_name))),
         ]),
         &[],
         vec![],
     );
+    b.protects(data_buckets());
     b.add(
         "aws_kms_alias.lake".into(),
         alias.clone(),
@@ -414,18 +470,27 @@ fn lake(environment: &Environment, out: &mut Vec<Resource>) {
         &[],
         vec!["aws_kms_key.lake".into()],
     );
+    b.protects(data_buckets());
     let lake = &environment.lake;
     for zone in model::LAKE_ZONES {
         let bucket = model::bucket_name(environment, zone);
         let bucket_address = format!("aws_s3_bucket.{zone}");
         let on_bucket = || vec![bucket_address.clone()];
+        // Only indutech's own objects (binaries) live in the artifacts zone.
+        let holds_data = *zone != "artifacts";
+        let protected = if holds_data { vec![bucket_address.clone()] } else { Vec::new() };
+        // The key goes only after every bucket it encrypts (it is never scheduled for deletion
+        // while one exists).
         b.add(
             bucket_address.clone(),
             bucket.clone(),
             attributes(&[("bucket", json!(bucket)), ("tags", tags(environment, c, None))]),
             &[],
-            vec![],
+            vec!["aws_kms_key.lake".into()],
         );
+        if holds_data {
+            b.holds_data();
+        }
         b.add(
             format!("aws_s3_bucket_versioning.{zone}"),
             bucket.clone(),
@@ -433,6 +498,7 @@ fn lake(environment: &Environment, out: &mut Vec<Resource>) {
             &[],
             on_bucket(),
         );
+        b.protects(protected.clone());
         b.add(
             format!("aws_s3_bucket_server_side_encryption_configuration.{zone}"),
             bucket.clone(),
@@ -444,6 +510,7 @@ fn lake(environment: &Environment, out: &mut Vec<Resource>) {
             &[],
             vec![bucket_address.clone(), "aws_kms_alias.lake".into()],
         );
+        b.protects(protected.clone());
         b.add(
             format!("aws_s3_bucket_public_access_block.{zone}"),
             bucket.clone(),
@@ -456,6 +523,7 @@ fn lake(environment: &Environment, out: &mut Vec<Resource>) {
             &[],
             on_bucket(),
         );
+        b.protects(protected.clone());
         b.add(
             format!("aws_s3_bucket_policy.{zone}"),
             bucket.clone(),
@@ -463,6 +531,7 @@ fn lake(environment: &Environment, out: &mut Vec<Resource>) {
             &[],
             vec![bucket_address.clone(), format!("aws_s3_bucket_public_access_block.{zone}")],
         );
+        b.protects(protected.clone());
         let mut rule = BTreeMap::from([
             ("id", json!("indutech-lifecycle")),
             ("status", json!("Enabled")),
@@ -487,6 +556,7 @@ fn lake(environment: &Environment, out: &mut Vec<Resource>) {
             &[],
             on_bucket(),
         );
+        b.protects(protected.clone());
     }
 }
 
@@ -510,6 +580,9 @@ fn catalog(environment: &Environment, out: &mut Vec<Resource>) {
         &[],
         vec![],
     );
+    // The catalog serves the curated zone (Spectrum reads it through the tables; the worker's
+    // registered partitions exist only in Glue).
+    b.protects(vec!["aws_s3_bucket.curated".into()]);
     let curated = model::bucket_name(environment, "curated");
     for stream in &environment.streams {
         let columns: Vec<Value> =
@@ -530,6 +603,7 @@ fn catalog(environment: &Environment, out: &mut Vec<Resource>) {
             &[],
             vec!["aws_glue_catalog_database.main".into()],
         );
+        b.protects(vec!["aws_s3_bucket.curated".into()]);
     }
 }
 
@@ -670,6 +744,7 @@ fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
             "aws_iam_role_policy.spectrum_lake_read".into(),
         ],
     );
+    b.holds_data();
     b.add(
         "aws_redshiftdata_statement.external_schema".into(),
         w.external_schema.clone(),
@@ -685,6 +760,7 @@ fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
         vec!["aws_redshift_cluster.main".into(), "aws_glue_catalog_database.main".into()],
     );
     b.idempotent(); // CREATE EXTERNAL SCHEMA IF NOT EXISTS
+    b.protects(vec!["aws_redshift_cluster.main".into()]);
 }
 
 /// The name of broker `index`: `indutech-<env>-broker-<index>`.
@@ -744,6 +820,7 @@ fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
         );
         // On brokers of its own, a topic cannot exist before them (nor be asked about).
         b.lives_on_dependencies();
+        b.holds_data();
     }
 }
 

@@ -48,21 +48,29 @@ pub struct Observation {
     pub orphans: Vec<Orphan>,
     /// Creates the target could not perform at the last apply ([`crate::lock::read_gaps`]).
     pub gaps: BTreeMap<String, String>,
+    /// Destroy only: present data holders ([`Resource::holds_data`]) -> what data they hold;
+    /// an empty bucket has no entry. Empty for an apply plan, so that data landing in the
+    /// lake never makes a saved apply plan stale.
+    pub data: BTreeMap<String, String>,
 }
 
 impl Observation {
     /// SHA-256 (hex) of what was observed; a saved plan is stale when this changes.
     pub fn digest(&self) -> String {
-        let json = serde_json::to_vec(&(&self.observed, &self.orphans, &self.gaps)).expect("observations serialise");
+        let json = serde_json::to_vec(&(&self.observed, &self.orphans, &self.gaps, &self.data))
+            .expect("observations serialise");
         hex(&Sha256::digest(json))
     }
 }
 
-/// Reads every desired resource of `components` (all when empty) and the orphans, in parallel.
+/// Reads every desired resource of `components` (all when empty) and the orphans, in parallel;
+/// for a destroy also what data each present data holder holds.
 ///
-/// Errors: a read failed (with the resource's address); emulator gaps are not errors but
+/// Errors: the credentials are for another account than the environment's (before any other
+/// call); a read failed (with the resource's address); emulator gaps are not errors but
 /// [`Observed::Unverifiable`].
-pub async fn observe(ctx: &Arc<Context>, components: &[Component]) -> anyhow::Result<Observation> {
+pub async fn observe(ctx: &Arc<Context>, mode: Mode, components: &[Component]) -> anyhow::Result<Observation> {
+    ctx.verify_account().await?;
     let resources = desired::resources(&ctx.environment, &ctx.binary_sha256()?, components);
     // Dependencies in components outside the selection are read too (their ids are needed to
     // create what depends on them) but are not part of the plan.
@@ -104,7 +112,19 @@ pub async fn observe(ctx: &Arc<Context>, components: &[Component]) -> anyhow::Re
         errors.sort();
         anyhow::bail!("could not read {} resource(s):\n  {}", errors.len(), errors.join("\n  "));
     }
-    Ok(Observation { resources, observed, orphans, gaps })
+    let mut data = BTreeMap::new();
+    if mode == Mode::Destroy {
+        for resource in resources.iter().filter(|r| r.holds_data) {
+            if matches!(observed.get(&resource.address), Some(Observed::Present { .. }))
+                && let Some(what) = provider::data_held(ctx, resource)
+                    .await
+                    .with_context(|| format!("reading what {} holds", resource.address))?
+            {
+                data.insert(resource.address.clone(), what);
+            }
+        }
+    }
+    Ok(Observation { resources, observed, orphans, gaps, data })
 }
 
 /// Reads `resources` in parallel (at most `limit` at once) into `observed`; a failed read adds
@@ -143,11 +163,12 @@ async fn read_all(
 ///
 /// Errors: as [`observe`].
 pub async fn plan(ctx: &Arc<Context>, mode: Mode, components: &[Component]) -> anyhow::Result<Plan> {
-    let observation = observe(ctx, components).await?;
+    let observation = observe(ctx, mode, components).await?;
     Ok(plan_from(ctx, mode, &observation))
 }
 
-/// The diff of an observation.
+/// The diff of an observation; a destroy deletes data holders only when
+/// `ctx.force_delete_data`.
 pub fn plan_from(ctx: &Context, mode: Mode, observation: &Observation) -> Plan {
     diff(Input {
         mode,
@@ -158,6 +179,8 @@ pub fn plan_from(ctx: &Context, mode: Mode, observation: &Observation) -> Plan {
         observed: &observation.observed,
         orphans: &observation.orphans,
         gaps: &observation.gaps,
+        data: &observation.data,
+        delete_data: ctx.force_delete_data,
     })
 }
 
@@ -181,6 +204,8 @@ pub struct Report {
     pub outcomes: Vec<(String, Action, Outcome)>,
     /// Whether an interrupt (SIGINT) stopped new changes from starting.
     pub interrupted: bool,
+    /// Why the lock's lease was lost, if it was: no change started after that.
+    pub lease_lost: Option<String>,
 }
 
 impl Report {
@@ -207,11 +232,25 @@ fn verb(action: Action, step: Step) -> (&'static str, &'static str) {
     }
 }
 
+/// A lease check that always holds, for runs without a lock.
+pub fn no_lease() -> Result<(), String> {
+    Ok(())
+}
+
 /// Executes `plan` (already observed, so `ctx` knows the ids of existing resources).
 ///
-/// `interrupt` set to true stops new changes from starting; running ones finish.
-pub async fn execute(ctx: &Arc<Context>, plan: &Plan, parallelism: usize, interrupt: Arc<AtomicBool>) -> Report {
+/// `interrupt` set to true stops new changes from starting; running ones finish. `lease` is
+/// asked before each change starts ([`crate::lock::Lease::check`]): once it fails, nothing
+/// more starts and the report says why.
+pub async fn execute(
+    ctx: &Arc<Context>,
+    plan: &Plan,
+    parallelism: usize,
+    interrupt: Arc<AtomicBool>,
+    lease: &(dyn Fn() -> Result<(), String> + Sync),
+) -> Report {
     let mut outcomes: HashMap<String, Outcome> = HashMap::new();
+    let mut lease_lost: Option<String> = None;
     for phase in [Step::Delete, Step::Put] {
         let in_phase: Vec<&Change> =
             plan.changes.iter().filter(|c| provider::steps(c.action).contains(&phase)).collect();
@@ -264,6 +303,22 @@ pub async fn execute(ctx: &Arc<Context>, plan: &Plan, parallelism: usize, interr
                     continue;
                 }
                 let ready = waits_for.iter().all(|w| finished.get(*w) == Some(&true));
+                if ready
+                    && running.len() < limit
+                    && lease_lost.is_none()
+                    && let Err(why) = lease()
+                {
+                    progress(&format!("Stopping: {why}. No further change starts."));
+                    lease_lost = Some(why);
+                }
+                if let Some(why) = &lease_lost {
+                    outcomes
+                        .entry(change.address.clone())
+                        .or_insert(Outcome::NotAttempted(format!("not started: {why}")));
+                    finished.insert(change.address.clone(), false);
+                    pending.remove(i);
+                    continue;
+                }
                 if ready && running.len() < limit {
                     let (ctx, change_owned) = (ctx.clone(), change.clone());
                     let (doing, _) = verb(change.action, phase);
@@ -342,7 +397,7 @@ pub async fn execute(ctx: &Arc<Context>, plan: &Plan, parallelism: usize, interr
             (c.address.clone(), c.action, outcome)
         })
         .collect();
-    Report { outcomes, interrupted: interrupt.load(Ordering::SeqCst) }
+    Report { outcomes, interrupted: interrupt.load(Ordering::SeqCst), lease_lost }
 }
 
 /// A replace whose delete half failed must not attempt its create half.
@@ -387,7 +442,9 @@ pub fn report_text(report: &Report, mode: Mode) -> String {
     let word = if mode == Mode::Destroy { "Destroy" } else { "Apply" };
     let gaps = report.outcomes.iter().filter(|(_, _, o)| matches!(o, Outcome::NotPerformed(_))).count();
     let only_gaps = report.outcomes.iter().all(|(_, _, o)| matches!(o, Outcome::Done | Outcome::NotPerformed(_)));
-    let headline = if report.complete() {
+    let headline = if let Some(why) = &report.lease_lost {
+        format!("{word} stopped: {why}. Nothing was started after that; plan again before running it again.")
+    } else if report.complete() {
         format!("{word} complete!")
     } else if only_gaps && !report.interrupted {
         format!(

@@ -220,6 +220,7 @@ fn context(environment: &Environment, resources: &[&Resource], omitted: &[(Strin
         "env": {
             "name": environment.name,
             "region": environment.region,
+            "account_id": environment.account_id,
             "file": environment.file.file_name().map(|f| f.to_string_lossy()),
             "endpoints": endpoints,
             "test_credentials": environment.endpoints.test_credentials,

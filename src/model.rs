@@ -38,6 +38,13 @@ pub fn bucket_name(environment: &Environment, zone: &str) -> String {
     }
 }
 
+/// The state bucket: `indutech-<env>-state[-<bucket_suffix>]`. It holds the environment's lock
+/// and the record of the target's gaps; it is not a resource of the platform, so destroy never
+/// deletes it while it runs (only once everything else is gone, after the lock is released).
+pub fn state_bucket_name(environment: &Environment) -> String {
+    bucket_name(environment, "state")
+}
+
 /// The Glue database: `indutech_<env>` with `-` as `_` (Spectrum and Athena want identifiers).
 pub fn glue_database_name(environment: &Environment) -> String {
     format!("indutech_{}", environment.name.replace('-', "_"))

@@ -106,6 +106,25 @@ impl Context {
             .with_context(|| format!("{address} does not exist (it is a dependency; apply it first)"))
     }
 
+    /// Checks that the credentials are for the environment's account (`account_id`), as the
+    /// first call of a plan, apply or destroy.
+    ///
+    /// Errors: STS refused the credentials, or they are for another account (nothing was read
+    /// or changed).
+    pub async fn verify_account(&self) -> anyhow::Result<()> {
+        let account = self.account_id().await?;
+        if account != self.environment.account_id {
+            bail!(
+                "the AWS credentials in use are for account {account}, but environment {} lives in account {} \
+                 (account_id in {}); nothing was read or changed. Use that account's credentials (AWS_PROFILE...)",
+                self.environment.name,
+                self.environment.account_id,
+                self.environment.file.display()
+            );
+        }
+        Ok(())
+    }
+
     fn endpoint_label(&self, service: &str) -> String {
         self.aws.endpoint(service).map_or_else(|| format!("AWS {service}"), str::to_owned)
     }
@@ -256,6 +275,20 @@ pub async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Obser
             Some(gap) => Ok(Observed::Unverifiable { reason: format!("cannot read it: {gap}") }),
             None => Err(err.context(format!("reading {}", resource.address))),
         },
+    }
+}
+
+/// What data a present data holder ([`Resource::holds_data`]) holds, in words ("12 object
+/// versions"), or None when it is empty. The Redshift cluster always counts as holding data:
+/// indutech does not look inside it.
+///
+/// Errors: the listing failed.
+pub async fn data_held(ctx: &Context, resource: &Resource) -> anyhow::Result<Option<String>> {
+    match resource.kind() {
+        "aws_s3_bucket" => s3::data_held(ctx, &resource.name).await,
+        "kafka_topic" => kafka::records_held(ctx, str_attr(resource, "name")?).await,
+        "aws_redshift_cluster" => Ok(Some("the warehouse's tables (indutech does not look inside a cluster)".into())),
+        other => bail!("{}: indutech cannot tell what data a {other} holds (a bug in desired state)", resource.address),
     }
 }
 

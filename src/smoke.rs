@@ -144,7 +144,7 @@ pub const GROUPS: &[(&str, &[&str])] = &[
 /// errors).
 pub async fn run(ctx: &Arc<Context>, options: &Options) -> anyhow::Result<Vec<Check>> {
     eprintln!("smoke test: reading every resource of {}", ctx.environment.name);
-    let observation = crate::engine::observe(ctx, &[]).await?;
+    let observation = crate::engine::observe(ctx, crate::plan::Mode::Apply, &[]).await?;
     let plan = crate::engine::plan_from(ctx, Mode::Apply, &observation);
     let mut checks = platform_checks(&observation, &plan);
     match checks.iter().find(|c| c.name == WORKER_ROW) {
@@ -629,7 +629,7 @@ mod tests {
         .filter(|(a, _)| matches!(observed.get(a), Some(Observed::Absent)))
         .collect();
         let plan = crate::plan::diff::apply_plan("dev", &resources, &observed, &gaps);
-        let observation = Observation { resources, observed, orphans: vec![], gaps };
+        let observation = Observation { resources, observed, orphans: vec![], gaps, data: Default::default() };
         platform_checks(&observation, &plan)
     }
 

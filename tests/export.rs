@@ -142,7 +142,9 @@ fn dev_points_the_providers_at_the_test_bed_and_says_what_it_leaves_out() {
 fn a_production_export_has_exactly_the_resources_plan_creates_from_empty() {
     common::bed_is_up(common::AWS_EMULATORS);
     let (dir, path, name) = common::write_env_from("prod", "xp", false, |text| {
-        text + "\n[endpoints]\ndefault = \"http://127.0.0.1:4566\"\nglue = \"http://127.0.0.1:5000\"\n\
+        // The bed's account, as its STS reports it.
+        text.replace("111122223333", "000000000000")
+            + "\n[endpoints]\ndefault = \"http://127.0.0.1:4566\"\nglue = \"http://127.0.0.1:5000\"\n\
                 redshift_data = \"http://127.0.0.1:5000\"\ndirectory_service = \"http://127.0.0.1:5000\"\n\
                 test_credentials = true\n"
     });

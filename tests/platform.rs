@@ -227,7 +227,27 @@ async fn lake_apply_converges_drift_is_repaired_and_destroy_guards_data() {
     assert_eq!(changes[0]["action"], "create");
     t.expect(&["apply", "--component", "lake", "--auto-approve"], 0);
 
-    // Data in a lake bucket: destroy refuses without --force-delete-data and deletes nothing.
+    // The key policy guards the key; a policy changed outside indutech is drift, repaired.
+    let kms = t.aws.kms();
+    let alias = indutech::desired::lake_key_alias(&t.environment);
+    let key_policy = || async {
+        let policy = kms.get_key_policy().key_id(&alias).policy_name("default").send().await.unwrap();
+        serde_json::from_str::<serde_json::Value>(policy.policy().unwrap()).unwrap()
+    };
+    let guard = key_policy().await;
+    assert_eq!(guard, indutech::desired::lake_key_policy(&t.environment));
+    assert_eq!(guard["Statement"][1]["Effect"], "Deny");
+    assert_eq!(guard["Statement"][1]["Action"], serde_json::json!(["kms:DisableKey", "kms:ScheduleKeyDeletion"]));
+    let open = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Open","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"kms:*","Resource":"*"}]}"#;
+    kms.put_key_policy().key_id(&alias).policy_name("default").policy(open).send().await.unwrap();
+    let plan = t.expect(&["plan", "--component", "lake", "--detailed-exitcode"], 2);
+    assert!(plan.contains("# aws_kms_key.lake will be updated in place"), "{plan}");
+    assert!(plan.contains("GuardKeyDeletion"), "{plan}");
+    t.expect(&["apply", "--component", "lake", "--auto-approve"], 0);
+    assert_eq!(key_policy().await, guard);
+
+    // Data in the curated bucket: destroy decides before deleting anything to keep it with
+    // everything that protects it (key, alias, the bucket's six settings), and deletes the rest.
     s3.put_object()
         .bucket(&curated)
         .key("client_tickets/dt=2026-11-21/part-0.parquet")
@@ -235,17 +255,96 @@ async fn lake_apply_converges_drift_is_repaired_and_destroy_guards_data() {
         .send()
         .await
         .unwrap();
-    let refused = t.run(&["destroy", "--component", "lake", "--auto-approve"]);
-    let stdout = String::from_utf8_lossy(&refused.stdout);
-    assert_eq!(refused.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains(&format!("bucket {curated} holds data")), "{stdout}");
-    assert!(stdout.contains("--force-delete-data"), "{stdout}");
-    assert!(s3.head_bucket().bucket(&curated).send().await.is_ok(), "the curated bucket must survive");
-    assert!(
-        s3.head_object().bucket(&curated).key("client_tickets/dt=2026-11-21/part-0.parquet").send().await.is_ok(),
-        "its data must survive"
-    );
+    let plan = t.expect(&["plan", "--destroy", "--component", "lake"], 0);
+    assert!(plan.contains(&format!("= aws_s3_bucket.curated ({curated}): holds data: 1 object version(s)")), "{plan}");
+    for kept in [
+        "aws_kms_key.lake",
+        "aws_kms_alias.lake",
+        "aws_s3_bucket_versioning.curated",
+        "aws_s3_bucket_server_side_encryption_configuration.curated",
+        "aws_s3_bucket_public_access_block.curated",
+        "aws_s3_bucket_policy.curated",
+        "aws_s3_bucket_lifecycle_configuration.curated",
+    ] {
+        assert!(plan.contains(&format!("= {kept} (")), "{kept} is not kept:\n{plan}");
+        assert!(!plan.contains(&format!("# {kept} will be destroyed")), "{kept} would be destroyed:\n{plan}");
+    }
+    assert!(plan.contains("# aws_s3_bucket.raw will be destroyed"), "{plan}");
+    assert!(plan.contains("to destroy, 8 to keep."), "{plan}");
+    let out = t.expect(&["destroy", "--component", "lake", "--auto-approve"], 0);
+    assert!(out.contains("Destroy complete!"), "{out}");
+    assert!(out.contains("Kept 8 resource(s)"), "{out}");
+    assert_lake_zone_intact(&t, "curated").await;
+    for gone in [&raw, &rejected, &t.bucket("artifacts")] {
+        assert!(s3.head_bucket().bucket(gone).send().await.is_err(), "{gone} should be gone");
+    }
+    // Nothing more to destroy without --force-delete-data; everything still intact.
+    let again = t.expect(&["destroy", "--component", "lake", "--auto-approve"], 0);
+    assert!(again.contains("can be destroyed without --force-delete-data: the 8 resource(s) left are kept"), "{again}");
+    assert_lake_zone_intact(&t, "curated").await;
+
+    // The key is never scheduled for deletion while a lake bucket exists, whatever asks.
+    let ctx = indutech::provider::Context::new(t.environment.clone(), t.aws.clone());
+    let key_id = kms.describe_key().key_id(&alias).send().await.unwrap().key_metadata.unwrap().key_id;
+    let delete_key = indutech::plan::Change {
+        address: "aws_kms_key.lake".into(),
+        component: indutech::plan::Component::Lake,
+        name: format!("indutech-{}-lake", t.name),
+        action: indutech::plan::Action::Delete,
+        id: Some(key_id),
+        attributes: vec![],
+        replace_reasons: vec![],
+        desired: None,
+        depends_on: vec![],
+    };
+    let refused = indutech::provider::perform(&ctx, &delete_key, indutech::provider::Step::Delete).await;
+    let why = format!("{:#}", refused.unwrap_err());
+    assert!(why.contains(&format!("bucket {curated} still exists")), "{why}");
+    assert_lake_zone_intact(&t, "curated").await;
     t.destroy_all().await;
+}
+
+/// After a destroy that kept `zone`'s bucket: the bucket and its object, and everything that
+/// protects it, as apply made them: versioning, KMS encryption with the lake key (Enabled, its
+/// policy and alias in place), public access block, TLS-only policy, lifecycle.
+async fn assert_lake_zone_intact(t: &TestEnv, zone: &str) {
+    let s3 = t.aws.s3();
+    let bucket = t.bucket(zone);
+    let objects = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert_eq!(objects.key_count(), Some(1), "{bucket}: its data");
+    let versioning = s3.get_bucket_versioning().bucket(&bucket).send().await.unwrap();
+    assert_eq!(versioning.status().map(|s| s.as_str()), Some("Enabled"), "{bucket}: versioning");
+    let encryption = s3.get_bucket_encryption().bucket(&bucket).send().await.unwrap();
+    let rule = &encryption.server_side_encryption_configuration().unwrap().rules()[0];
+    let default = rule.apply_server_side_encryption_by_default().unwrap();
+    assert_eq!(default.sse_algorithm().as_str(), "aws:kms", "{bucket}: encryption");
+    let alias = indutech::desired::lake_key_alias(&t.environment);
+    assert_eq!(default.kms_master_key_id(), Some(alias.as_str()), "{bucket}: the lake key");
+    let block = s3.get_public_access_block().bucket(&bucket).send().await.unwrap();
+    let block = block.public_access_block_configuration().unwrap();
+    assert_eq!(
+        [
+            block.block_public_acls(),
+            block.block_public_policy(),
+            block.ignore_public_acls(),
+            block.restrict_public_buckets()
+        ],
+        [Some(true); 4],
+        "{bucket}: public access block"
+    );
+    let policy = s3.get_bucket_policy().bucket(&bucket).send().await.unwrap();
+    let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    assert_eq!(policy, indutech::desired::tls_only_policy(&bucket), "{bucket}: TLS-only policy");
+    let lifecycle = s3.get_bucket_lifecycle_configuration().bucket(&bucket).send().await.unwrap();
+    assert_eq!(lifecycle.rules().len(), 1, "{bucket}: lifecycle");
+    assert_eq!(lifecycle.rules()[0].transitions().len(), 2, "{bucket}: lifecycle transitions");
+    let kms = t.aws.kms();
+    let key = kms.describe_key().key_id(&alias).send().await.expect("the alias still points at the key");
+    let state = key.key_metadata().and_then(|m| m.key_state()).cloned();
+    assert_eq!(state, Some(aws_sdk_kms::types::KeyState::Enabled), "the lake key");
+    let key_policy = kms.get_key_policy().key_id(&alias).policy_name("default").send().await.unwrap();
+    let key_policy: serde_json::Value = serde_json::from_str(key_policy.policy().unwrap()).unwrap();
+    assert_eq!(key_policy, indutech::desired::lake_key_policy(&t.environment), "the lake key's policy");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -394,11 +493,41 @@ async fn warehouse_cluster_role_and_schema_converge_drift_is_repaired_and_destro
     t.expect(&["apply", "--component", "warehouse", "--auto-approve"], 0);
     t.plan_is_empty("warehouse");
 
-    // The warehouse holds data: destroy refuses without --force-delete-data.
-    let out = t.run(&["destroy", "--auto-approve"]);
-    assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("refusing to delete Redshift cluster"), "{stdout}");
+    // The warehouse holds data: destroy without --force-delete-data keeps the cluster and what
+    // it needs or serves it (subnet group and its subnets, the VPC, its security group, the
+    // Spectrum role and policy, the external schema's Glue database), and deletes the rest.
+    let out = t.expect(&["destroy", "--auto-approve"], 0);
+    for kept in [
+        "aws_redshift_cluster.main",
+        "aws_redshift_subnet_group.main",
+        "aws_security_group.warehouse",
+        "aws_iam_role.spectrum",
+        "aws_iam_role_policy.spectrum_lake_read",
+        "aws_vpc.main",
+        "aws_glue_catalog_database.main",
+    ] {
+        assert!(out.contains(&format!("= {kept} (")), "{kept} is not kept:\n{out}");
+    }
+    assert!(out.contains("# aws_glue_catalog_table.client_tickets will be destroyed"), "{out}");
+    let cluster = redshift.describe_clusters().cluster_identifier(&cluster_id).send().await.unwrap();
+    assert_eq!(cluster.clusters()[0].cluster_status(), Some("available"), "the cluster stays as it was");
+    let groups = redshift.describe_cluster_subnet_groups().cluster_subnet_group_name(&cluster_id).send().await.unwrap();
+    assert_eq!(groups.cluster_subnet_groups()[0].subnets().len(), 2, "the subnet group keeps its subnets");
+    iam.get_role().role_name(&role).send().await.expect("the Spectrum role stays");
+    let policy = iam.get_role_policy().role_name(&role).policy_name("lake-read").send().await.unwrap();
+    let document = percent_encoding::percent_decode_str(policy.policy_document()).decode_utf8().unwrap();
+    let policy: serde_json::Value = serde_json::from_str(&document).unwrap();
+    assert_eq!(policy, indutech::desired::spectrum_policy(&t.environment), "the Spectrum role's policy stays");
+    let sg = indutech::desired::security_group_name(&t.environment, "warehouse");
+    let groups = t
+        .aws
+        .ec2()
+        .describe_security_groups()
+        .filters(Filter::builder().name("group-name").values(&sg).build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(groups.security_groups().len(), 1, "the warehouse security group stays");
     t.destroy_all().await;
     let snapshots = redshift.describe_cluster_snapshots().cluster_identifier(&cluster_id).send().await.unwrap();
     assert!(
@@ -526,10 +655,25 @@ async fn redpanda_brokers_and_topics_converge_drift_is_repaired_and_destroy_remo
         "broker 3 still runs"
     );
 
-    // Topics hold records: destroy refuses without --force-delete-data.
-    let out = t.run(&["destroy", "--component", "redpanda", "--auto-approve"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("refusing to delete topic"));
+    // Topics with records are kept by a destroy without --force-delete-data (the brokers go:
+    // in `dev` the topics live on the bed's broker, not on them). Every topic gets a record:
+    // deleting one topic deletes them all on Tansu.
+    {
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        let producer: BaseProducer =
+            rdkafka::ClientConfig::new().set("bootstrap.servers", "127.0.0.1:9092").create().unwrap();
+        for stream in ["client_tickets", "incident_events", "sensor_readings"] {
+            let topic = format!("{prefix}_{stream}");
+            producer.send(BaseRecord::<str, str>::to(&topic).key("k").payload("{}")).unwrap();
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+    let out = t.expect(&["destroy", "--component", "redpanda", "--auto-approve"], 0);
+    assert!(
+        out.contains("= kafka_topic.client_tickets (") && out.contains("holds data: 1 record(s)"),
+        "the topic is not kept:\n{out}"
+    );
+    assert_eq!(topic_on_broker(&format!("{prefix}_client_tickets")), Some((3, 1)), "the topic stays");
     t.destroy_all().await;
     assert_eq!(topic_on_broker(&format!("{prefix}_client_tickets")), None);
 }
@@ -568,8 +712,17 @@ async fn directory_secrets_are_generated_never_printed_and_the_directory_gap_is_
     // Repairing tags keeps the generated value.
     let after = sm.get_secret_value().secret_id(&trust).send().await.unwrap().secret_string.unwrap();
     assert_eq!(after, values[1]);
+    // Destroy never forces a secret's deletion: it stays recoverable for 30 days, and the next
+    // apply restores it with its value (the factory's side of the trust may use it).
     t.destroy_all().await;
-    assert!(sm.describe_secret().secret_id(&trust).send().await.is_err(), "secret {trust} left");
+    let described = sm.describe_secret().secret_id(&trust).send().await.expect("the secret is recoverable");
+    assert!(described.deleted_date().is_some(), "{trust} is scheduled for deletion");
+    assert!(sm.get_secret_value().secret_id(&trust).send().await.is_err(), "a secret pending deletion cannot be read");
+    t.expect(&["apply", "--component", "network", "--component", "directory", "--auto-approve"], 0);
+    let restored = sm.get_secret_value().secret_id(&trust).send().await.unwrap().secret_string.unwrap();
+    assert_eq!(restored, values[1], "the next apply restores the secret with its value");
+    t.plan_is_empty("directory");
+    t.destroy_all().await;
 }
 
 fn tagged_again(name: &str) -> Filter {
@@ -737,25 +890,44 @@ async fn a_transit_gateway_carries_the_vpn_when_the_environment_asks() {
     t.destroy_all().await;
 }
 
+/// Every version of the lock object in the environment's state bucket.
+async fn lock_versions(t: &TestEnv) -> Vec<String> {
+    let bucket = indutech::model::state_bucket_name(&t.environment);
+    let listed = t.aws.s3().list_object_versions().bucket(&bucket).prefix("lock.json").send().await.unwrap();
+    listed.versions().iter().filter_map(|v| v.version_id().map(str::to_owned)).collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_held_lock_refuses_apply_and_force_unlock_needs_its_id() {
+async fn a_stale_lock_refuses_apply_and_force_unlock_needs_its_id() {
     let t = test_env().await;
-    let artifacts = t.bucket("artifacts");
-    let s3 = t.aws.s3();
-    s3.create_bucket().bucket(&artifacts).send().await.unwrap();
-    let lock = r#"{"id":"0123456789abcdef","operation":"apply","who":"alice@ci-runner-7 (pid 4242)","created":"2026-11-21T08:00:00Z"}"#;
-    s3.put_object()
-        .bucket(&artifacts)
-        .key("_indutech/lock.json")
+    let ctx = indutech::provider::Context::new(t.environment.clone(), t.aws.clone());
+    // Taking and releasing a lock creates the state bucket and leaves no lock behind.
+    indutech::lock::acquire(&ctx, "apply").await.unwrap().release(&ctx).await.unwrap();
+    let state = indutech::model::state_bucket_name(&t.environment);
+    assert!(lock_versions(&t).await.is_empty());
+    // A holder that died a while ago: its 1 s lease ran out.
+    let lock = r#"{"id":"0123456789abcdef","operation":"apply","who":"alice@ci-runner-7 (pid 4242)","created":"2026-11-21T08:00:00Z","lease_secs":1}"#;
+    t.aws
+        .s3()
+        .put_object()
+        .bucket(&state)
+        .key("lock.json")
+        .metadata("lock-id", "0123456789abcdef")
         .body(lock.as_bytes().to_vec().into())
         .send()
         .await
         .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
 
     let refused = t.run(&["apply", "--component", "catalog", "--auto-approve"]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1));
-    assert!(stderr.contains("is locked: apply by alice@ci-runner-7 (pid 4242) since 2026-11-21T08:00:00Z"), "{stderr}");
+    assert!(
+        stderr.contains("is locked: apply by alice@ci-runner-7 (pid 4242) since 2026-11-21T08:00:00Z, last renewed at"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("by S3's clock"), "{stderr}");
+    assert!(stderr.contains("past its 1 s lease: the holder is probably dead"), "{stderr}");
     assert!(stderr.contains(&format!("indutech force-unlock --env {} 0123456789abcdef", t.name)), "{stderr}");
     let database = indutech::model::glue_database_name(&t.environment);
     assert!(t.aws.glue().get_database().name(&database).send().await.is_err(), "a refused apply changed something");
@@ -764,14 +936,15 @@ async fn a_held_lock_refuses_apply_and_force_unlock_needs_its_id() {
     assert_eq!(wrong.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("nothing was removed"));
     t.expect(&["force-unlock", "0123456789abcdef"], 0);
+    assert!(lock_versions(&t).await.is_empty(), "force-unlock removes every version of that lock");
     t.expect(&["apply", "--component", "catalog", "--auto-approve"], 0);
-    // The lock is released after a successful apply.
-    assert!(s3.head_object().bucket(&artifacts).key("_indutech/lock.json").send().await.is_err());
+    // The lock is released after a successful apply: no version of it is left.
+    assert!(lock_versions(&t).await.is_empty());
     t.destroy_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn while_one_holds_the_lock_a_second_apply_is_refused() {
+async fn two_concurrent_applies_one_proceeds_the_other_is_refused_naming_the_holder() {
     let t = test_env().await;
     let ctx = indutech::provider::Context::new(t.environment.clone(), t.aws.clone());
     // The conditional put lets exactly one of several concurrent takers win.
@@ -779,29 +952,144 @@ async fn while_one_holds_the_lock_a_second_apply_is_refused() {
     let (a, b, c, d) = tokio::join!(take(), take(), take(), take());
     let held: Vec<indutech::lock::Lock> = [a, b, c, d].into_iter().filter_map(Result::ok).collect();
     assert_eq!(held.len(), 1, "exactly one concurrent taker gets the lock");
-    let holder = held.into_iter().next().unwrap();
+    held.into_iter().next().unwrap().release(&ctx).await.unwrap();
 
-    let refused = t.run(&["apply", "--component", "catalog", "--auto-approve"]);
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert_eq!(refused.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("is locked: apply by {}", holder.info().who)), "{stderr}");
-    let destroy = t.run(&["destroy", "--auto-approve"]);
-    assert_eq!(destroy.status.code(), Some(1));
-
-    holder.release(&ctx).await.unwrap();
-    t.expect(&["apply", "--component", "catalog", "--auto-approve"], 0);
+    // Two apply processes: the first takes the lock (frozen while it holds it, so that the
+    // second surely runs meanwhile); the second is refused, naming the first; the first goes on.
+    let first = Command::new(env!("CARGO_BIN_EXE_indutech"))
+        .args(["apply", "--component", "lake", "--auto-approve", "--env"])
+        .arg(&t.path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = first.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while lock_versions(&t).await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the first apply never took the lock");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let signal = |name: &str| {
+        let status = Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status().unwrap();
+        assert!(status.success(), "kill -{name} {pid}");
+    };
+    signal("STOP");
+    let second = t.run(&["apply", "--component", "lake", "--auto-approve"]);
+    signal("CONT");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is locked: apply by"), "{stderr}");
+    assert!(stderr.contains(&format!("(pid {pid}) since")), "the refusal names the holder: {stderr}");
+    assert!(stderr.contains("within its 60 s lease: the holder is alive"), "{stderr}");
+    let first = first.wait_with_output().unwrap();
+    let stdout = exited(&["apply (first)"], &first, 0);
+    assert!(stdout.contains("Apply complete!"), "{stdout}");
+    assert!(lock_versions(&t).await.is_empty(), "the first apply released its lock");
     t.destroy_all().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_saved_plan_is_applied_exactly_and_refused_when_stale() {
+async fn a_live_holder_renews_its_lease_and_stops_once_it_is_force_unlocked() {
+    use indutech::plan::Mode;
+    let t = test_env().await;
+    let ctx = Arc::new(indutech::provider::Context::new(t.environment.clone(), t.aws.clone()));
+    let first = indutech::lock::acquire_with_lease(&ctx, "apply", Duration::from_secs(4)).await.unwrap();
+    let taken = indutech::lock::current(&ctx).await.unwrap().unwrap();
+    // Renewed every second: S3's Last-Modified moves on, and at most two versions exist.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    first.lease().check().unwrap();
+    let renewed = indutech::lock::current(&ctx).await.unwrap().unwrap();
+    assert_eq!(renewed.info.id, first.info().id);
+    assert!(renewed.last_renewed > taken.last_renewed, "{:?} then {:?}", taken.last_renewed, renewed.last_renewed);
+    assert!(lock_versions(&t).await.len() <= 2, "{:?}", lock_versions(&t).await);
+
+    // Someone force-unlocks it (a live holder may renew it during the removal, which is then
+    // refused; the operator tries again).
+    let mut removed = false;
+    for _ in 0..5 {
+        let out = t.run(&["force-unlock", &first.info().id]);
+        if out.status.code() == Some(0) {
+            removed = true;
+            break;
+        }
+        assert!(String::from_utf8_lossy(&out.stderr).contains("renewed while it was being removed"));
+    }
+    assert!(removed, "force-unlock never removed the lock");
+    // The holder learns it at its next renewal and its lease check fails from then on.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let why = loop {
+        if let Err(why) = first.lease().check() {
+            break why;
+        }
+        assert!(std::time::Instant::now() < deadline, "the lease still holds after force-unlock");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(why.contains("removed or taken by another run"), "{why}");
+    // An apply that lost its lease starts no change.
+    let plan = indutech::engine::plan(&ctx, Mode::Apply, &[indutech::plan::Component::Catalog]).await.unwrap();
+    assert!(plan.has_changes());
+    let lease = first.lease();
+    let report = indutech::engine::execute(&ctx, &plan, 10, Arc::default(), &|| lease.check()).await;
+    assert!(report.lease_lost.as_deref().is_some_and(|w| w.contains("removed or taken")), "{:?}", report.lease_lost);
+    assert!(report.outcomes.iter().all(|(_, _, o)| matches!(o, indutech::engine::Outcome::NotAttempted(_))));
+    let database = indutech::model::glue_database_name(&t.environment);
+    assert!(t.aws.glue().get_database().name(&database).send().await.is_err(), "a change ran without the lease");
+
+    // Another run takes the lock; the first one's release deletes only its own versions.
+    let second = indutech::lock::acquire(&ctx, "apply").await.unwrap();
+    first.release(&ctx).await.unwrap();
+    let holder = indutech::lock::current(&ctx).await.unwrap().expect("the second lock is still held");
+    assert_eq!(holder.info.id, second.info().id);
+    second.release(&ctx).await.unwrap();
+    assert!(lock_versions(&t).await.is_empty());
+    t.destroy_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_checked_not_trusted_and_names_its_environment() {
     let t = test_env().await;
     let dir = t.path.parent().unwrap();
     let saved = dir.join("catalog.plan");
     let saved = saved.to_str().unwrap();
-    t.expect(&["plan", "--component", "catalog", "--out", saved], 0);
-    // Something changes in AWS after the plan was saved: the plan is stale.
+    let apply_saved = |extra: &[&str]| {
+        // No --env: the plan names its environment file.
+        Command::new(env!("CARGO_BIN_EXE_indutech"))
+            .arg("apply")
+            .args(extra)
+            .arg(saved)
+            .env("NO_COLOR", "1")
+            .env_remove("INDUTECH_ENV")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = t.expect(&["plan", "--component", "catalog", "--out", saved], 0);
+    assert!(out.contains(&format!("indutech apply {saved}")), "{out}");
+
+    // Hand-edited: the database's description changed in the file, digests untouched.
+    let text = std::fs::read_to_string(saved).unwrap();
+    let mut edited: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let changes = edited["plan"]["changes"].as_array_mut().unwrap();
+    let database_change = changes.iter_mut().find(|c| c["address"] == "aws_glue_catalog_database.main").unwrap();
+    for attribute in database_change["attributes"].as_array_mut().unwrap() {
+        if attribute["name"] == "description" {
+            attribute["after"] = serde_json::json!("edited by hand");
+        }
+    }
+    std::fs::write(saved, serde_json::to_vec(&edited).unwrap()).unwrap();
+    let refused = apply_saved(&[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the saved plan is not the plan computed now, so nothing was applied"), "{stderr}");
+    assert!(
+        stderr.contains("aws_glue_catalog_database.main: the create in the file differs in `description`"),
+        "{stderr}"
+    );
     let database = indutech::model::glue_database_name(&t.environment);
+    assert!(t.aws.glue().get_database().name(&database).send().await.is_err(), "a refused plan changed something");
+
+    // Stale: something changes in AWS after the plan was saved.
+    std::fs::write(saved, &text).unwrap();
     t.aws
         .glue()
         .create_database()
@@ -809,16 +1097,71 @@ async fn a_saved_plan_is_applied_exactly_and_refused_when_stale() {
         .send()
         .await
         .unwrap();
-    let stale = t.run(&["apply", saved]);
+    let stale = apply_saved(&[]);
     assert_eq!(stale.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&stale.stderr);
-    assert!(stderr.contains("the saved plan is stale: AWS changed since it was made"), "{stderr}");
-    // A fresh saved plan is applied exactly: one update (the description) and three tables.
+    assert!(stderr.contains("what AWS reports changed since the plan was made"), "{stderr}");
+    assert!(
+        stderr.contains("aws_glue_catalog_database.main: the file would create it; now it needs update"),
+        "{stderr}"
+    );
+
+    // A saved plan of this environment is refused under another one's --env.
     t.expect(&["plan", "--component", "catalog", "--out", saved], 0);
-    let out = t.expect(&["apply", saved], 0);
-    assert!(out.contains("Apply complete! Resources: 3 added, 1 changed, 0 replaced, 0 destroyed."), "{out}");
-    t.plan_is_empty("catalog");
+    let other = apply_saved(&["--env", "dev"]);
+    assert_eq!(other.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("but --env (or INDUTECH_ENV) names"));
+    // A fresh saved plan is applied exactly, without --env: one update (the description) and
+    // three tables.
+    let out = apply_saved(&[]);
+    let stdout = exited(&["apply", saved], &out, 0);
+    assert!(stdout.contains("Apply complete! Resources: 3 added, 1 changed, 0 replaced, 0 destroyed."), "{stdout}");
+
+    // INDUTECH_ENV stands for --env in every verb.
+    for verb in [&["plan", "--component", "catalog", "--detailed-exitcode"][..], &["validate"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_indutech"))
+            .args(verb)
+            .env("INDUTECH_ENV", &t.path)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        exited(verb, &out, 0);
+    }
     t.destroy_all().await;
+}
+
+#[test]
+fn shell_completions_load_in_their_shells() {
+    let dir = std::env::temp_dir().join(format!("indutech-completions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (shell, check) in [
+        ("bash", "source \"$1\" && complete -p indutech"),
+        ("zsh", "autoload -Uz compinit && compinit -u && source \"$1\" && print -r -- ${_comps[indutech]}"),
+        ("fish", "source $argv[1]; and complete -C 'indutech des'"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_indutech")).args(["completions", shell]).output().unwrap();
+        let script = dir.join(format!("indutech.{shell}"));
+        std::fs::write(&script, exited(&["completions", shell], &out, 0)).unwrap();
+        // bash and zsh take `$0` then `$1` after the command; fish takes `$argv` directly.
+        let mut command = Command::new(shell);
+        command.args(["-c", check]);
+        if shell != "fish" {
+            command.arg(shell);
+        }
+        let Ok(loaded) = command.arg(&script).output() else {
+            assert!(std::env::var_os("CI").is_none(), "{shell} is missing: .ci/run installs it");
+            eprintln!("{shell} is not installed here: its completions were not loaded");
+            continue;
+        };
+        let stdout = String::from_utf8_lossy(&loaded.stdout);
+        assert!(loaded.status.success(), "{shell}: {stdout}{}", String::from_utf8_lossy(&loaded.stderr));
+        let want = match shell {
+            "bash" => "_indutech",
+            "zsh" => "_indutech",
+            _ => "destroy",
+        };
+        assert!(stdout.contains(want), "{shell} did not register the completions: {stdout}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -141,15 +141,15 @@ fn syntax_error() {
 #[test]
 fn unknown_key() {
     Case::new().env("routing = \"static\"", "routing = \"static\"\nroute_tables = 2").fails_with(&[
-        "DIR/env.toml:17:1: vpn.route_tables: unknown key `route_tables`; expected one of: amazon_side_asn, attachment, customer_gateway_asn, customer_gateway_ip, routing, tunnel",
+        "DIR/env.toml:18:1: vpn.route_tables: unknown key `route_tables`; expected one of: amazon_side_asn, attachment, customer_gateway_asn, customer_gateway_ip, routing, tunnel",
     ]);
 }
 
 #[test]
 fn misspelled_required_key_reports_both_sides() {
     Case::new().env("vpc_cidr = ", "vpc_cdir = ").fails_with(&[
-        "DIR/env.toml:4:1: network: missing required key `vpc_cidr`",
-        "DIR/env.toml:5:1: network.vpc_cdir: unknown key `vpc_cdir`; expected one of: allow_public_ingress, availability_zones, vpc_cidr",
+        "DIR/env.toml:5:1: network: missing required key `vpc_cidr`",
+        "DIR/env.toml:6:1: network.vpc_cdir: unknown key `vpc_cdir`; expected one of: allow_public_ingress, availability_zones, vpc_cidr",
     ]);
 }
 
@@ -157,21 +157,21 @@ fn misspelled_required_key_reports_both_sides() {
 fn wrong_type() {
     Case::new()
         .env("broker_count = 3", "broker_count = \"three\"")
-        .fails_with(&["DIR/env.toml:27:16: redpanda.broker_count: expected an integer, found a string"]);
+        .fails_with(&["DIR/env.toml:28:16: redpanda.broker_count: expected an integer, found a string"]);
 }
 
 #[test]
 fn cidr_syntax() {
     Case::new().env("\"10.40.0.0/16\"", "\"10.40.0.0/33\"").fails_with(&[
-        "DIR/env.toml:5:12: network.vpc_cidr: `10.40.0.0/33` is not an IPv4 CIDR block such as 10.0.0.0/16",
+        "DIR/env.toml:6:12: network.vpc_cidr: `10.40.0.0/33` is not an IPv4 CIDR block such as 10.0.0.0/16",
     ]);
 }
 
 #[test]
 fn cidr_overlap_between_vpc_and_on_premises() {
     Case::new().env("cidrs = [\"192.168.0.0/16\"]", "cidrs = [\"10.40.128.0/17\"]").fails_with(&[
-        "DIR/env.toml:9:10: on_premises.cidrs: `10.40.128.0/17` overlaps the VPC CIDR `10.40.0.0/16` (network.vpc_cidr); the VPN could not route it",
-        "DIR/env.toml:11:15: on_premises.ad_dns_ips: `192.168.10.10` is not inside any of on_premises.cidrs",
+        "DIR/env.toml:10:10: on_premises.cidrs: `10.40.128.0/17` overlaps the VPC CIDR `10.40.0.0/16` (network.vpc_cidr); the VPN could not route it",
+        "DIR/env.toml:12:15: on_premises.ad_dns_ips: `192.168.10.10` is not inside any of on_premises.cidrs",
     ]);
 }
 
@@ -179,34 +179,34 @@ fn cidr_overlap_between_vpc_and_on_premises() {
 fn availability_zone_count() {
     Case::new()
         .env("[\"eu-west-3a\", \"eu-west-3b\"]", "[\"eu-west-3a\"]")
-        .fails_with(&["DIR/env.toml:6:22: network.availability_zones: give 2 or 3 availability zones, found 1"]);
+        .fails_with(&["DIR/env.toml:7:22: network.availability_zones: give 2 or 3 availability zones, found 1"]);
 }
 
 #[test]
 fn availability_zone_outside_the_region() {
     Case::new().env("\"eu-west-3b\"", "\"us-east-1b\"").fails_with(&[
-        "DIR/env.toml:6:37: network.availability_zones: `us-east-1b` is not an availability zone of region `eu-west-3`",
+        "DIR/env.toml:7:37: network.availability_zones: `us-east-1b` is not an availability zone of region `eu-west-3`",
     ]);
 }
 
 #[test]
 fn customer_gateway_asn_equal_to_amazon_side_asn() {
     Case::new().env("customer_gateway_asn = 65010", "customer_gateway_asn = 64512").fails_with(&[
-        "DIR/env.toml:15:24: vpn.customer_gateway_asn: 64512 equals the Amazon-side ASN (vpn.amazon_side_asn = 64512); the two sides of a BGP session need different ASNs",
+        "DIR/env.toml:16:24: vpn.customer_gateway_asn: 64512 equals the Amazon-side ASN (vpn.amazon_side_asn = 64512); the two sides of a BGP session need different ASNs",
     ]);
 }
 
 #[test]
 fn standard_ia_needs_more_than_30_days() {
     Case::new().env("standard_ia_after_days = 45", "standard_ia_after_days = 30").fails_with(&[
-        "DIR/env.toml:19:26: lake.standard_ia_after_days: 30 days: objects can move to STANDARD_IA only after more than 30 days",
+        "DIR/env.toml:20:26: lake.standard_ia_after_days: 30 days: objects can move to STANDARD_IA only after more than 30 days",
     ]);
 }
 
 #[test]
 fn glacier_before_standard_ia() {
     Case::new().env("glacier_after_days = 180", "glacier_after_days = 40").fails_with(&[
-        "DIR/env.toml:20:22: lake.glacier_after_days: 40 days: must be later than the STANDARD_IA transition (45 days)",
+        "DIR/env.toml:21:22: lake.glacier_after_days: 40 days: must be later than the STANDARD_IA transition (45 days)",
     ]);
 }
 
@@ -215,15 +215,15 @@ fn weak_tunnel_options() {
     Case::new()
         .env("routing = \"static\"", "routing = \"static\"\ntunnel = { phase1_dh_groups = [2], ike_versions = [\"ikev1\"] }")
         .fails_with(&[
-            "DIR/env.toml:17:31: vpn.tunnel.phase1_dh_groups: Diffie-Hellman group 2 is not allowed; use groups 14 to 24",
-            "DIR/env.toml:17:51: vpn.tunnel.ike_versions: `ikev1` is not allowed (IKEv1 is weak); use ikev2",
+            "DIR/env.toml:18:31: vpn.tunnel.phase1_dh_groups: Diffie-Hellman group 2 is not allowed; use groups 14 to 24",
+            "DIR/env.toml:18:51: vpn.tunnel.ike_versions: `ikev1` is not allowed (IKEv1 is weak); use ikev2",
         ]);
 }
 
 #[test]
 fn broker_instance_without_nvme() {
     Case::new().env("\"i4i.large\"", "\"m5.large\"").fails_with(&[
-        "DIR/env.toml:28:17: redpanda.instance_type: `m5.large` has no local NVMe storage; use an NVMe family such as i4i, i3en or im4gn",
+        "DIR/env.toml:29:17: redpanda.instance_type: `m5.large` has no local NVMe storage; use an NVMe family such as i4i, i3en or im4gn",
     ]);
 }
 
@@ -266,7 +266,7 @@ fn stream_bad_timestamp_format() {
 fn override_of_an_unknown_stream() {
     Case::new()
         .env("runtime = \"local\"", "runtime = \"local\"\n\n[streams.readngs]\npartitions = 2")
-        .fails_with(&["DIR/env.toml:37:10: streams.readngs: no stream `readngs` in DIR/streams"]);
+        .fails_with(&["DIR/env.toml:38:10: streams.readngs: no stream `readngs` in DIR/streams"]);
 }
 
 #[test]
@@ -277,9 +277,9 @@ fn every_problem_is_reported_at_once() {
         .env("broker_count = 3", "broker_count = 2")
         .stream("type = \"double\"", "type = \"real\"")
         .fails_with(&[
-            "DIR/env.toml:15:24: vpn.customer_gateway_asn: 64512 equals the Amazon-side ASN (vpn.amazon_side_asn = 64512); the two sides of a BGP session need different ASNs",
-            "DIR/env.toml:19:26: lake.standard_ia_after_days: 10 days: objects can move to STANDARD_IA only after more than 30 days",
-            "DIR/env.toml:27:16: redpanda.broker_count: 2 brokers: Redpanda needs at least 3 for a fault-tolerant Raft quorum",
+            "DIR/env.toml:16:24: vpn.customer_gateway_asn: 64512 equals the Amazon-side ASN (vpn.amazon_side_asn = 64512); the two sides of a BGP session need different ASNs",
+            "DIR/env.toml:20:26: lake.standard_ia_after_days: 10 days: objects can move to STANDARD_IA only after more than 30 days",
+            "DIR/env.toml:28:16: redpanda.broker_count: 2 brokers: Redpanda needs at least 3 for a fault-tolerant Raft quorum",
             "DIR/streams/readings.toml:19:8: fields[2].type: unknown value `real`; expected one of: string, int, bigint, double, boolean, timestamp, date",
         ]);
 }
@@ -296,7 +296,7 @@ fn stream_defined_twice() {
 #[test]
 fn ec2_worker_needs_an_ami() {
     Case::new().env("runtime = \"local\"", "runtime = \"ec2\"").fails_with(&[
-        "DIR/env.toml:35:11: worker.ami: required when runtime = \"ec2\": the image the worker instances boot (a systemd distribution with the AWS CLI, such as Amazon Linux 2023)",
+        "DIR/env.toml:36:11: worker.ami: required when runtime = \"ec2\": the image the worker instances boot (a systemd distribution with the AWS CLI, such as Amazon Linux 2023)",
     ]);
 }
 
@@ -308,7 +308,7 @@ fn ec2_worker_type_must_run_this_binary() {
         ("c7i.large", "an x86_64 type, but this indutech binary is built for aarch64")
     };
     let message = format!(
-        "DIR/env.toml:36:17: worker.instance_type: `{graviton}` is {other} and apply deploys this very binary to the instances; choose an {arch} type (such as c7i.large) or run indutech built for {theirs}",
+        "DIR/env.toml:37:17: worker.instance_type: `{graviton}` is {other} and apply deploys this very binary to the instances; choose an {arch} type (such as c7i.large) or run indutech built for {theirs}",
         arch = std::env::consts::ARCH,
         theirs = if std::env::consts::ARCH == "x86_64" { "aarch64" } else { "x86_64" },
     );
@@ -321,7 +321,7 @@ fn ec2_worker_type_must_run_this_binary() {
 fn brokers_that_do_not_fit_their_zones_subnets() {
     // A /24 VPC gives /28 subnets: addresses +10 to +14 per zone, 12 brokers over 2 zones need +15.
     Case::new().env("vpc_cidr = \"10.40.0.0/16\"", "vpc_cidr = \"10.40.0.0/24\"").env("broker_count = 3", "broker_count = 12").fails_with(&[
-        "DIR/env.toml:27:16: redpanda.broker_count: 12 brokers over 2 zones need the subnet addresses +10 to +15 in a zone, but the zones' /28 subnets (network.vpc_cidr `10.40.0.0/24` split into 16) end at +14; give the VPC a shorter prefix or use fewer instances",
+        "DIR/env.toml:28:16: redpanda.broker_count: 12 brokers over 2 zones need the subnet addresses +10 to +15 in a zone, but the zones' /28 subnets (network.vpc_cidr `10.40.0.0/24` split into 16) end at +14; give the VPC a shorter prefix or use fewer instances",
     ]);
 }
 
@@ -332,6 +332,24 @@ fn worker_instances_that_do_not_fit_after_the_brokers() {
         .env("vpc_cidr = \"10.40.0.0/16\"", "vpc_cidr = \"10.40.0.0/24\"")
         .env("runtime = \"local\"", "runtime = \"ec2\"\nami = \"ami-0123456789abcdef0\"\ninstance_count = 8")
         .fails_with(&[
-            "DIR/env.toml:37:18: worker.instance_count: 3 brokers and 8 worker instances over 2 zones need the subnet addresses +10 to +15 in a zone, but the zones' /28 subnets (network.vpc_cidr `10.40.0.0/24` split into 16) end at +14; give the VPC a shorter prefix or use fewer instances",
+            "DIR/env.toml:38:18: worker.instance_count: 3 brokers and 8 worker instances over 2 zones need the subnet addresses +10 to +15 in a zone, but the zones' /28 subnets (network.vpc_cidr `10.40.0.0/24` split into 16) end at +14; give the VPC a shorter prefix or use fewer instances",
         ]);
+}
+
+#[test]
+fn account_id_and_key_administrators_must_be_aws_identifiers() {
+    Case::new()
+        .env("account_id = \"123456789012\"", "account_id = \"1234-5678\"")
+        .env("glacier_after_days = 180", "glacier_after_days = 180\nkey_administrators = [\"platform-admin\"]")
+        .fails_with(&[
+            "DIR/env.toml:3:14: account_id: `1234-5678` is not an AWS account id (12 digits)",
+            "DIR/env.toml:22:22: lake.key_administrators: `platform-admin` is not an IAM principal ARN (arn:aws:iam::<account>:role/NAME, :user/NAME or :root)",
+        ]);
+}
+
+#[test]
+fn account_id_is_required() {
+    Case::new()
+        .env("account_id = \"123456789012\"\n", "")
+        .fails_with(&["DIR/env.toml:1:1: missing required key `account_id`"]);
 }

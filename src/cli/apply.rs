@@ -19,10 +19,13 @@ use crate::provider::Context;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Environment name (`dev` means environments/dev.toml) or path to an environment file.
+    /// Not needed with a PLAN_FILE, which names its environment file (when given, it must be
+    /// the same file).
     #[arg(long, env = "INDUTECH_ENV")]
-    pub env: String,
-    /// A plan saved by `indutech plan --out FILE`: applied exactly, without asking again (it
-    /// was reviewed when saved), and refused when stale.
+    pub env: Option<String>,
+    /// A plan saved by `indutech plan --out FILE`: apply computes the plan again under the lock
+    /// and performs it only if it is the same (the file was reviewed when saved), and refuses
+    /// with the differences otherwise (a stale or hand-edited file).
     pub plan_file: Option<PathBuf>,
     /// Only these components (repeatable); ignored with a saved plan (it records its own).
     #[arg(long = "component", value_name = "COMPONENT")]
@@ -73,36 +76,51 @@ pub struct UnlockArgs {
 
 /// Runs `apply`.
 ///
-/// Errors: invalid environment (no AWS call), lock held, stale saved plan, refused
-/// confirmation, failed reads.
+/// Errors: no environment given, invalid environment (no AWS call), lock held, a saved plan
+/// that differs from the plan computed now, refused confirmation, failed reads.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let saved = match &args.plan_file {
         Some(path) => {
             let bytes = std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
-            let saved: SavedPlan = serde_json::from_slice(&bytes)
+            let version: serde_json::Value = serde_json::from_slice(&bytes)
                 .with_context(|| format!("{} is not a plan saved by `indutech plan --out`", path.display()))?;
-            if saved.plan.format_version != Plan::FORMAT_VERSION {
+            let format = version["plan"]["format_version"].as_u64().unwrap_or_default();
+            if format != u64::from(Plan::FORMAT_VERSION) {
                 bail!(
-                    "{} has plan format {}, this indutech reads {}",
+                    "{} has plan format {format}, this indutech reads {}: plan again",
                     path.display(),
-                    saved.plan.format_version,
                     Plan::FORMAT_VERSION
                 );
             }
+            let saved: SavedPlan = serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not a plan saved by `indutech plan --out`", path.display()))?;
             Some(saved)
         }
         None => None,
     };
-    let ctx = super::context(&args.env).await?;
+    let env = match (&saved, &args.env) {
+        (Some(saved), None) => saved.environment_file.to_string_lossy().into_owned(),
+        (_, Some(env)) => env.clone(),
+        (None, None) => bail!("which environment? Give --env NAME (or set INDUTECH_ENV), or a saved plan file"),
+    };
+    let mut ctx = super::context(&env).await?;
+    if let Some(saved) = &saved {
+        if saved.environment_file != ctx.environment.file {
+            bail!(
+                "the saved plan was made from {}, but --env (or INDUTECH_ENV) names {}; drop --env to apply the plan's \
+                 environment",
+                saved.environment_file.display(),
+                ctx.environment.file.display()
+            );
+        }
+        Arc::get_mut(&mut ctx).expect("not shared yet").force_delete_data = saved.plan.delete_data;
+    }
     let mode = saved.as_ref().map_or(Mode::Apply, |s| s.plan.mode);
     let components = saved.as_ref().map_or(args.components.clone(), |s| s.components.clone());
-    let operation = if mode == Mode::Destroy { "destroy" } else { "apply" };
     // As in Terraform, applying a saved plan is the approval: it was reviewed when saved.
     let auto_approve = args.auto_approve || saved.is_some();
-    let held = lock::acquire(&ctx, operation).await?;
-    let result = locked(&ctx, saved, mode, &components, auto_approve, args.parallelism, args.no_color).await;
-    held.release(&ctx).await?;
-    result
+    let saved = saved.map(|s| s.plan);
+    locked(&ctx, saved, mode, &components, auto_approve, args.parallelism, args.no_color).await
 }
 
 /// Runs `destroy`.
@@ -111,11 +129,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 pub async fn destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
     let mut ctx = super::context(&args.env).await?;
     Arc::get_mut(&mut ctx).expect("not shared yet").force_delete_data = args.force_delete_data;
-    let held = lock::acquire(&ctx, "destroy").await?;
-    let result =
-        locked(&ctx, None, Mode::Destroy, &args.components, args.auto_approve, args.parallelism, args.no_color).await;
-    held.release(&ctx).await?;
-    result
+    locked(&ctx, None, Mode::Destroy, &args.components, args.auto_approve, args.parallelism, args.no_color).await
 }
 
 /// Runs `force-unlock`.
@@ -131,42 +145,61 @@ pub async fn force_unlock(args: UnlockArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Takes the lock, runs [`under_lock`], releases the lock; after a destroy of every component
+/// that left nothing (nothing kept, nothing failed), removes the state bucket too.
 async fn locked(
     ctx: &Arc<Context>,
-    saved: Option<SavedPlan>,
+    saved: Option<Plan>,
     mode: Mode,
     components: &[Component],
     auto_approve: bool,
     parallelism: usize,
     no_color: bool,
 ) -> anyhow::Result<ExitCode> {
-    let observation = engine::observe(ctx, components).await?;
-    let plan = match saved {
-        Some(saved) => {
-            if saved.plan.environment != ctx.environment.name {
-                bail!("the saved plan is for environment {}, not {}", saved.plan.environment, ctx.environment.name);
-            }
-            if saved.plan.inputs_digest != engine::inputs_digest(&ctx.environment) {
-                bail!(
-                    "the saved plan is stale: the environment or stream files changed since it was made. Run `indutech plan` again"
-                );
-            }
-            if saved.plan.observed_digest != observation.digest() {
-                let fresh = engine::plan_from(ctx, mode, &observation);
-                bail!(
-                    "the saved plan is stale: AWS changed since it was made (a fresh plan has {} change(s) instead of {}). \
-                     Run `indutech plan` again",
-                    fresh.changes.len(),
-                    saved.plan.changes.len()
-                );
-            }
-            saved.plan
+    let operation = if mode == Mode::Destroy { "destroy" } else { "apply" };
+    let held = lock::acquire(ctx, operation).await?;
+    let lease = held.lease();
+    let result = under_lock(ctx, &lease, saved, mode, components, auto_approve, parallelism, no_color).await;
+    held.release(ctx).await?;
+    let (code, everything_gone) = result?;
+    if everything_gone && components.is_empty() && lock::remove_state_bucket(ctx).await? {
+        println!(
+            "Removed the state bucket {} (nothing of the environment is left).",
+            crate::model::state_bucket_name(&ctx.environment)
+        );
+    }
+    Ok(code)
+}
+
+/// Observes, plans (or checks a saved plan against the plan computed now), confirms, executes
+/// while the lease holds, records the gaps. Returns the exit code and whether a destroy left
+/// nothing of the environment.
+#[allow(clippy::too_many_arguments)]
+async fn under_lock(
+    ctx: &Arc<Context>,
+    lease: &Arc<lock::Lease>,
+    saved: Option<Plan>,
+    mode: Mode,
+    components: &[Component],
+    auto_approve: bool,
+    parallelism: usize,
+    no_color: bool,
+) -> anyhow::Result<(ExitCode, bool)> {
+    let observation = engine::observe(ctx, mode, components).await?;
+    let plan = engine::plan_from(ctx, mode, &observation);
+    if let Some(saved) = saved {
+        let differences = crate::plan::differences(&saved, &plan);
+        if !differences.is_empty() {
+            bail!(
+                "the saved plan is not the plan computed now, so nothing was applied. Run `indutech plan` again. \
+                 Differences:\n  {}",
+                differences.join("\n  ")
+            );
         }
-        None => engine::plan_from(ctx, mode, &observation),
-    };
+    }
     print!("{}", render::text(&plan, color(no_color)));
     if !plan.has_changes() {
-        return Ok(ExitCode::SUCCESS);
+        return Ok((ExitCode::SUCCESS, mode == Mode::Destroy && plan.kept.is_empty()));
     }
     if !auto_approve {
         confirm(mode, &ctx.environment.name)?;
@@ -186,13 +219,22 @@ async fn locked(
             }
         });
     }
-    let report = engine::execute(ctx, &plan, parallelism, interrupt).await;
+    let report = engine::execute(ctx, &plan, parallelism, interrupt, &|| lease.check()).await;
     if mode == Mode::Apply {
         engine::record_gaps(ctx, &observation, &report).await?;
     }
     print!("\n{}", engine::report_text(&report, mode));
+    if !plan.kept.is_empty() {
+        println!(
+            "Kept {} resource(s) that hold data or protect or serve what does (listed in the plan above); \
+             `indutech destroy --force-delete-data` deletes them too.",
+            plan.kept.len()
+        );
+    }
     let only_gaps = report.outcomes.iter().all(|(_, _, o)| matches!(o, Outcome::Done | Outcome::NotPerformed(_)));
-    Ok(if only_gaps && !report.interrupted { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let ok = only_gaps && !report.interrupted && report.lease_lost.is_none();
+    let everything_gone = mode == Mode::Destroy && report.complete() && plan.kept.is_empty();
+    Ok((if ok { ExitCode::SUCCESS } else { ExitCode::from(1) }, everything_gone))
 }
 
 fn confirm(mode: Mode, environment: &str) -> anyhow::Result<()> {

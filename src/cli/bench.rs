@@ -196,7 +196,7 @@ async fn apply(args: PlanArgs) -> anyhow::Result<ExitCode> {
     for run in 1..=args.runs.max(1) {
         let mut ctx = super::context(&args.env).await?;
         ctx.binary_sha256()?;
-        // Checked before the lock, which creates the artifacts bucket when it is missing.
+        // Checked before the lock, which creates the state bucket when it is missing.
         let before = crate::engine::plan(&ctx, Mode::Apply, &[]).await?;
         let existing = before.resource_count - before.changes.iter().filter(|c| c.action == Action::Create).count();
         if existing > 0 {
@@ -209,9 +209,10 @@ async fn apply(args: PlanArgs) -> anyhow::Result<ExitCode> {
         crate::aws::take_call_times();
         let started = Instant::now();
         let held = crate::lock::acquire(&ctx, "bench apply").await?;
-        let observation = crate::engine::observe(&ctx, &[]).await?;
+        let observation = crate::engine::observe(&ctx, Mode::Apply, &[]).await?;
         let plan = crate::engine::plan_from(&ctx, Mode::Apply, &observation);
-        let report = crate::engine::execute(&ctx, &plan, args.parallelism, Arc::default()).await;
+        let lease = held.lease();
+        let report = crate::engine::execute(&ctx, &plan, args.parallelism, Arc::default(), &|| lease.check()).await;
         crate::engine::record_gaps(&ctx, &observation, &report).await?;
         held.release(&ctx).await?;
         let applied = started.elapsed();
@@ -224,8 +225,10 @@ async fn apply(args: PlanArgs) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         let held = crate::lock::acquire(&ctx, "bench destroy").await?;
         let plan = crate::engine::plan(&ctx, Mode::Destroy, &[]).await?;
-        let report = crate::engine::execute(&ctx, &plan, args.parallelism, Arc::default()).await;
+        let lease = held.lease();
+        let report = crate::engine::execute(&ctx, &plan, args.parallelism, Arc::default(), &|| lease.check()).await;
         held.release(&ctx).await?;
+        crate::lock::remove_state_bucket(&ctx).await?;
         let destroyed = started.elapsed();
         crate::aws::take_call_times();
         check(&report, Mode::Destroy)?;

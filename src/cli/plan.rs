@@ -21,9 +21,14 @@ pub struct Args {
     /// directory. Default: all.
     #[arg(long = "component", value_name = "COMPONENT")]
     pub components: Vec<Component>,
-    /// Plan the destruction of every resource instead.
+    /// Plan the destruction of every resource instead (what holds data is kept, with what
+    /// protects it, unless --force-delete-data).
     #[arg(long)]
     pub destroy: bool,
+    /// With --destroy: plan to delete the lake buckets that hold data, the Redshift cluster and
+    /// the topics too.
+    #[arg(long, requires = "destroy")]
+    pub force_delete_data: bool,
     /// Print the plan as JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
@@ -38,9 +43,11 @@ pub struct Args {
     pub no_color: bool,
 }
 
-/// A plan saved with `--out`: the plan and the components it covers.
+/// A plan saved with `--out`: the environment file, the plan and the components it covers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SavedPlan {
+    /// The environment file the plan was made from, absolute: `apply PLAN_FILE` loads it.
+    pub environment_file: PathBuf,
     /// Components planned (empty: all).
     pub components: Vec<Component>,
     /// The plan itself.
@@ -56,7 +63,8 @@ pub fn color(no_color: bool) -> bool {
 ///
 /// Errors: an invalid environment (before any AWS call), a failed read, an unwritable `--out`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let ctx = super::context(&args.env).await?;
+    let mut ctx = super::context(&args.env).await?;
+    std::sync::Arc::get_mut(&mut ctx).expect("not shared yet").force_delete_data = args.force_delete_data;
     let mode = if args.destroy { Mode::Destroy } else { Mode::Apply };
     let plan = engine::plan(&ctx, mode, &args.components).await?;
     if args.json {
@@ -65,14 +73,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         print!("{}", render::text(&plan, color(args.no_color)));
     }
     if let Some(out) = &args.out {
-        let saved = SavedPlan { components: args.components.clone(), plan: plan.clone() };
+        let saved = SavedPlan {
+            environment_file: ctx.environment.file.clone(),
+            components: args.components.clone(),
+            plan: plan.clone(),
+        };
         std::fs::write(out, serde_json::to_vec_pretty(&saved)?)
             .with_context(|| format!("cannot save the plan to {}", out.display()))?;
         if !args.json {
             println!(
-                "\nSaved the plan to {}. To perform exactly these actions, run:\n    indutech apply --env {} {}",
+                "\nSaved the plan to {}. To perform exactly these actions, run:\n    indutech apply {}",
                 out.display(),
-                args.env,
                 out.display()
             );
         }

@@ -20,6 +20,10 @@ pub struct Environment {
     pub name: String,
     /// AWS region, such as `eu-west-3`.
     pub region: String,
+    /// The 12-digit AWS account the environment lives in (required). Plan, apply and destroy
+    /// refuse credentials of another account before any other call (Terraform's
+    /// `allowed_account_ids`), and the lake key's policy names this account's root.
+    pub account_id: String,
     /// Endpoint overrides per service; empty for real AWS.
     pub endpoints: Endpoints,
     /// VPC and subnets.
@@ -201,6 +205,10 @@ pub struct Lake {
     pub glacier_after_days: u32,
     /// Days after which incomplete multipart uploads are aborted (>= 1).
     pub abort_incomplete_multipart_upload_days: u32,
+    /// IAM principal ARNs (`arn:aws:iam::<account>:role/NAME`, `:user/NAME` or `:root`) that
+    /// may disable the lake key or schedule its deletion; the key policy denies both to everyone
+    /// else. Default: none (changing the key policy first is then the only way).
+    pub key_administrators: Vec<String>,
 }
 
 /// Redshift warehouse.
@@ -349,6 +357,7 @@ pub(crate) struct StreamOverride {
 pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -> EnvironmentFile {
     let name = reader.required::<String>(&mut root, "name");
     let region = reader.required::<String>(&mut root, "region");
+    let account_id = reader.required::<String>(&mut root, "account_id");
     let streams_dir = reader.or_default(&mut root, "streams_dir", "streams".to_owned());
     let endpoints = match reader.optional_table(&mut root, "endpoints") {
         Some(table) => decode_endpoints(reader, table),
@@ -388,6 +397,11 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
                 format!("`{}` is not an AWS region name such as eu-west-3", region.value),
             );
         }
+    }
+    if let Some(account) = &account_id
+        && !is_account_id(&account.value)
+    {
+        reader.error(account.span, "account_id", format!("`{}` is not an AWS account id (12 digits)", account.value));
     }
     // Cross-section rules.
     if let (Some(region), Some((network, az_spans))) = (&region, &network) {
@@ -454,6 +468,7 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
         Some(Environment {
             name: name?.value,
             region: region?.value,
+            account_id: account_id?.value,
             endpoints,
             network: network?.0,
             on_premises: on_premises?.0,
@@ -469,6 +484,25 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
         })
     })();
     EnvironmentFile { environment, streams_dir: streams_dir.value, stream_overrides }
+}
+
+/// Whether `value` is an AWS account id: 12 decimal digits.
+fn is_account_id(value: &str) -> bool {
+    value.len() == 12 && value.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Whether `value` is the ARN of an IAM principal: `arn:<partition>:iam::<account>:root`,
+/// `...:role/PATH/NAME` or `...:user/PATH/NAME`.
+fn is_principal_arn(value: &str) -> bool {
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, resource] = parts[..] else { return false };
+    arn == "arn"
+        && partition.starts_with("aws")
+        && service == "iam"
+        && region.is_empty()
+        && is_account_id(account)
+        && (resource == "root"
+            || resource.strip_prefix("role/").or_else(|| resource.strip_prefix("user/")).is_some_and(|n| !n.is_empty()))
 }
 
 fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
@@ -722,6 +756,14 @@ fn decode_lake(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Lake> {
     let ia = reader.required::<u32>(table, "standard_ia_after_days");
     let glacier = reader.required::<u32>(table, "glacier_after_days");
     let abort = reader.or_default::<u32>(table, "abort_incomplete_multipart_upload_days", 7);
+    let administrators = reader.or_default::<Vec<String>>(table, "key_administrators", Vec::new());
+    for arn in administrators.value.iter().filter(|a| !is_principal_arn(a)) {
+        reader.error(
+            administrators.span,
+            "lake.key_administrators",
+            format!("`{arn}` is not an IAM principal ARN (arn:aws:iam::<account>:role/NAME, :user/NAME or :root)"),
+        );
+    }
     if let Some(suffix) = &bucket_suffix {
         let ok = !suffix.value.is_empty()
             && suffix.value.len() <= 20
@@ -760,6 +802,7 @@ fn decode_lake(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Lake> {
         standard_ia_after_days: ia?.value,
         glacier_after_days: glacier?.value,
         abort_incomplete_multipart_upload_days: abort.value,
+        key_administrators: administrators.value,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use super::{Action, AttributeChange, Change, Mode, Notice, Observed, Orphan, Plan, Resource};
+use super::{Action, AttributeChange, Change, Kept, Mode, Notice, Observed, Orphan, Plan, Resource};
 
 /// Everything the diff needs, already read.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +24,11 @@ pub struct Input<'a> {
     /// Address -> why the target could not create it at the last apply (recorded then); such
     /// a create becomes a notice instead of a change, so that `dev` converges honestly.
     pub gaps: &'a BTreeMap<String, String>,
+    /// Destroy: address of a data holder ([`Resource::holds_data`]) -> what data it holds
+    /// ("3 object versions"); a present holder without an entry is empty.
+    pub data: &'a BTreeMap<String, String>,
+    /// Destroy: delete the data holders too (`--force-delete-data`) instead of keeping them.
+    pub delete_data: bool,
 }
 
 /// The change that creates `resource`.
@@ -57,11 +62,20 @@ fn create(resource: &Resource) -> Change {
 /// a silent skip; orphans -> delete. Destroy mode: every present resource and orphan -> delete.
 /// Changes come out deletes first (dependents before what they need), then the rest in
 /// dependency order.
+///
+/// Destroy without `delete_data` decides here, before anything is deleted, what stays: every
+/// data holder that holds data (or cannot be read), everything that protects or serves one,
+/// and everything those need ([`kept`]); they become [`Plan::kept`] entries, not deletes.
 pub fn diff(input: Input<'_>) -> Plan {
     let resources = dependency_order(input.resources);
     let mut changes: Vec<Change> = Vec::new();
     let mut notices = Vec::new();
     let mut replaced: HashSet<&str> = HashSet::new();
+    let keep = match input.mode {
+        Mode::Destroy if !input.delete_data => kept(&resources, input.observed, input.data),
+        _ => BTreeMap::new(),
+    };
+    let mut kept_list = Vec::new();
 
     for resource in &resources {
         let observed = input.observed.get(&resource.address).unwrap_or(&Observed::Absent);
@@ -88,6 +102,13 @@ pub fn diff(input: Input<'_>) -> Plan {
                 address: resource.address.clone(),
                 message: format!("not created: {}", input.gaps[&resource.address]),
             }),
+            (Mode::Destroy, Observed::Present { id, .. }) if keep.contains_key(&resource.address) => {
+                kept_list.push(Kept {
+                    address: resource.address.clone(),
+                    id: id.clone(),
+                    reason: keep[&resource.address].clone(),
+                })
+            }
             (Mode::Destroy, Observed::Present { id, attributes }) => changes.push(Change {
                 address: resource.address.clone(),
                 component: resource.component,
@@ -176,7 +197,49 @@ pub fn diff(input: Input<'_>) -> Plan {
         resource_count: input.resources.len(),
         changes: apply_order(changes),
         notices,
+        delete_data: input.mode == Mode::Destroy && input.delete_data,
+        kept: kept_list,
     }
+}
+
+/// What a destroy without `--force-delete-data` keeps: address -> why.
+///
+/// 1. every data holder that holds data, or that cannot be read (its content is unknown);
+/// 2. every resource that protects or serves one of those ([`Resource::protects`]);
+/// 3. everything the resources of 1 and 2 need, transitively (a kept cluster keeps its subnet
+///    group, whose subnets keep the VPC).
+fn kept(
+    resources: &[Resource],
+    observed: &BTreeMap<String, Observed>,
+    data: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut kept: BTreeMap<String, String> = BTreeMap::new();
+    for resource in resources.iter().filter(|r| r.holds_data) {
+        let reason = match (observed.get(&resource.address), data.get(&resource.address)) {
+            (Some(Observed::Present { .. }), Some(what)) => format!("holds data: {what}"),
+            (Some(Observed::Unverifiable { reason }), _) => format!("may hold data ({reason})"),
+            _ => continue,
+        };
+        kept.insert(resource.address.clone(), reason);
+    }
+    let holders: Vec<String> = kept.keys().cloned().collect();
+    for resource in resources {
+        if let Some(holder) = resource.protects.iter().find(|p| holders.contains(p)) {
+            kept.entry(resource.address.clone()).or_insert_with(|| format!("protects {holder}, which is kept"));
+        }
+    }
+    let by_address: HashMap<&str, &Resource> = resources.iter().map(|r| (r.address.as_str(), r)).collect();
+    let mut frontier: Vec<String> = kept.keys().cloned().collect();
+    while let Some(address) = frontier.pop() {
+        let Some(resource) = by_address.get(address.as_str()) else { continue };
+        for dependency in &resource.depends_on {
+            if !kept.contains_key(dependency) && by_address.contains_key(dependency.as_str()) {
+                kept.insert(dependency.clone(), format!("{address} needs it, which is kept"));
+                frontier.push(dependency.clone());
+            }
+        }
+    }
+    kept
 }
 
 /// Every attribute of a resource that is deleted: before only.
@@ -227,6 +290,8 @@ fn apply_order(changes: Vec<Change>) -> Vec<Change> {
                 depends_on: c.depends_on.clone(),
                 idempotent_create: false,
                 lives_on_dependencies: false,
+                holds_data: false,
+                protects: Vec::new(),
             })
             .collect()
     };
@@ -261,6 +326,8 @@ pub(crate) fn apply_plan(
         observed,
         orphans: &[],
         gaps,
+        data: &BTreeMap::new(),
+        delete_data: false,
     })
 }
 
@@ -281,6 +348,8 @@ mod tests {
             depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
             idempotent_create: false,
             lives_on_dependencies: false,
+            holds_data: false,
+            protects: Vec::new(),
         }
     }
 
@@ -299,6 +368,8 @@ mod tests {
             observed: &observed,
             orphans,
             gaps: &BTreeMap::new(),
+            data: &BTreeMap::new(),
+            delete_data: false,
         })
     }
 
@@ -408,6 +479,8 @@ mod tests {
             observed: &observed,
             orphans: &[],
             gaps: &gaps,
+            data: &BTreeMap::new(),
+            delete_data: false,
         });
         assert!(!plan.has_changes());
         assert_eq!(plan.notices[0].message, "cannot read it; at the last apply, X");
@@ -457,6 +530,8 @@ mod tests {
             observed: &observed,
             orphans: &[],
             gaps: &gaps,
+            data: &BTreeMap::new(),
+            delete_data: false,
         });
         assert!(!plan.has_changes(), "{:?}", plan.changes);
         let messages: Vec<String> = plan.notices.iter().map(|n| format!("{}: {}", n.address, n.message)).collect();
@@ -506,5 +581,173 @@ mod tests {
         assert_eq!(actions(&plan), [("aws_subnet.a".into(), Action::Delete), ("aws_vpc.main".into(), Action::Delete)]);
         assert_eq!(plan.summary().destroy, 2);
         assert!(plan.changes.iter().all(|c| c.desired.is_none()));
+    }
+
+    fn destroy(
+        resources: &[Resource],
+        observed: &[(String, Observed)],
+        data: &[(&str, &str)],
+        delete_data: bool,
+    ) -> Plan {
+        let observed: BTreeMap<String, Observed> = observed.iter().cloned().collect();
+        let data: BTreeMap<String, String> = data.iter().map(|(a, d)| (a.to_string(), d.to_string())).collect();
+        diff(Input {
+            mode: Mode::Destroy,
+            environment: "t",
+            inputs_digest: "in",
+            observed_digest: "obs",
+            resources,
+            observed: &observed,
+            orphans: &[],
+            gaps: &BTreeMap::new(),
+            data: &data,
+            delete_data,
+        })
+    }
+
+    /// The lake of one data zone and the artifacts zone, plus a VPC that has nothing to do with
+    /// it; every resource present.
+    fn lake() -> (Vec<Resource>, Vec<(String, Observed)>) {
+        let protecting = |mut r: Resource, holder: &str| {
+            r.protects = vec![holder.to_owned()];
+            r
+        };
+        let mut raw = resource("aws_s3_bucket.raw", json!({}), &[], &["aws_kms_key.lake"]);
+        raw.holds_data = true;
+        let resources = vec![
+            protecting(resource("aws_kms_key.lake", json!({}), &[], &[]), "aws_s3_bucket.raw"),
+            protecting(resource("aws_kms_alias.lake", json!({}), &[], &["aws_kms_key.lake"]), "aws_s3_bucket.raw"),
+            raw,
+            protecting(
+                resource("aws_s3_bucket_versioning.raw", json!({}), &[], &["aws_s3_bucket.raw"]),
+                "aws_s3_bucket.raw",
+            ),
+            protecting(
+                resource(
+                    "aws_s3_bucket_server_side_encryption_configuration.raw",
+                    json!({}),
+                    &[],
+                    &["aws_s3_bucket.raw", "aws_kms_alias.lake"],
+                ),
+                "aws_s3_bucket.raw",
+            ),
+            resource("aws_s3_bucket.artifacts", json!({}), &[], &["aws_kms_key.lake"]),
+            resource(
+                "aws_s3_bucket_server_side_encryption_configuration.artifacts",
+                json!({}),
+                &[],
+                &["aws_s3_bucket.artifacts", "aws_kms_alias.lake"],
+            ),
+            resource("aws_vpc.main", json!({}), &[], &[]),
+        ];
+        let observed = all_present(&resources);
+        (resources, observed)
+    }
+
+    fn all_present(resources: &[Resource]) -> Vec<(String, Observed)> {
+        resources.iter().map(|r| (r.address.clone(), present(&format!("id-{}", r.address), json!({})))).collect()
+    }
+
+    fn kept_reasons(plan: &Plan) -> Vec<(String, String)> {
+        plan.kept.iter().map(|k| (k.address.clone(), k.reason.clone())).collect()
+    }
+
+    #[test]
+    fn a_destroy_keeps_a_bucket_that_holds_data_with_everything_that_protects_it() {
+        let (resources, observed) = lake();
+        let plan = destroy(&resources, &observed, &[("aws_s3_bucket.raw", "3 object version(s)")], false);
+        assert_eq!(
+            kept_reasons(&plan),
+            [
+                ("aws_kms_key.lake".to_owned(), "protects aws_s3_bucket.raw, which is kept".to_owned()),
+                ("aws_kms_alias.lake".to_owned(), "protects aws_s3_bucket.raw, which is kept".to_owned()),
+                ("aws_s3_bucket.raw".to_owned(), "holds data: 3 object version(s)".to_owned()),
+                ("aws_s3_bucket_versioning.raw".to_owned(), "protects aws_s3_bucket.raw, which is kept".to_owned()),
+                (
+                    "aws_s3_bucket_server_side_encryption_configuration.raw".to_owned(),
+                    "protects aws_s3_bucket.raw, which is kept".to_owned()
+                ),
+            ]
+        );
+        // The rest goes, dependents first; nothing that protects the kept bucket is deleted.
+        assert_eq!(
+            actions(&plan),
+            [
+                ("aws_vpc.main".to_owned(), Action::Delete),
+                ("aws_s3_bucket_server_side_encryption_configuration.artifacts".to_owned(), Action::Delete),
+                ("aws_s3_bucket.artifacts".to_owned(), Action::Delete),
+            ]
+        );
+        assert!(!plan.delete_data);
+    }
+
+    #[test]
+    fn a_destroy_that_forces_or_finds_the_bucket_empty_deletes_everything_key_last() {
+        let (resources, observed) = lake();
+        for (data, force) in [(vec![("aws_s3_bucket.raw", "3 object version(s)")], true), (vec![], false)] {
+            let plan = destroy(&resources, &observed, &data, force);
+            assert!(plan.kept.is_empty(), "{:?}", plan.kept);
+            assert_eq!(plan.changes.len(), resources.len());
+            assert_eq!(plan.delete_data, force);
+            let position = |a: &str| plan.changes.iter().position(|c| c.address == a).unwrap();
+            // The key is scheduled for deletion only after every bucket it encrypts is gone.
+            assert!(position("aws_kms_key.lake") > position("aws_s3_bucket.raw"));
+            assert!(position("aws_kms_key.lake") > position("aws_s3_bucket.artifacts"));
+        }
+    }
+
+    #[test]
+    fn a_kept_cluster_keeps_what_it_needs_transitively_and_what_serves_it() {
+        let mut cluster = resource("aws_redshift_cluster.main", json!({}), &[], &["aws_redshift_subnet_group.main"]);
+        cluster.holds_data = true;
+        let mut schema =
+            resource("aws_redshiftdata_statement.external_schema", json!({}), &[], &["aws_redshift_cluster.main"]);
+        schema.protects = vec!["aws_redshift_cluster.main".into()];
+        let resources = vec![
+            resource("aws_vpc.main", json!({}), &[], &[]),
+            resource("aws_subnet.a", json!({}), &[], &["aws_vpc.main"]),
+            resource("aws_route_table.private", json!({}), &[], &["aws_vpc.main"]),
+            resource("aws_redshift_subnet_group.main", json!({}), &[], &["aws_subnet.a"]),
+            cluster,
+            schema,
+        ];
+        let observed = all_present(&resources);
+        let plan = destroy(&resources, &observed, &[("aws_redshift_cluster.main", "tables")], false);
+        let kept: Vec<String> = plan.kept.iter().map(|k| k.address.clone()).collect();
+        assert_eq!(
+            kept,
+            [
+                "aws_vpc.main",
+                "aws_subnet.a",
+                "aws_redshift_subnet_group.main",
+                "aws_redshift_cluster.main",
+                "aws_redshiftdata_statement.external_schema"
+            ]
+        );
+        assert_eq!(plan.kept[1].reason, "aws_redshift_subnet_group.main needs it, which is kept");
+        assert_eq!(actions(&plan), [("aws_route_table.private".to_owned(), Action::Delete)]);
+    }
+
+    #[test]
+    fn a_data_holder_that_cannot_be_read_keeps_what_protects_it() {
+        let (resources, mut observed) = lake();
+        for (address, o) in observed.iter_mut() {
+            if *address == "aws_s3_bucket.raw" {
+                *o = Observed::Unverifiable { reason: "cannot read it".into() };
+            }
+        }
+        let plan = destroy(&resources, &observed, &[], false);
+        let kept: Vec<String> = plan.kept.iter().map(|k| k.address.clone()).collect();
+        assert!(kept.contains(&"aws_s3_bucket_versioning.raw".to_owned()), "{kept:?}");
+        assert!(kept.contains(&"aws_kms_key.lake".to_owned()), "{kept:?}");
+        assert!(!plan.changes.iter().any(|c| c.address.ends_with(".raw")), "{:?}", actions(&plan));
+    }
+
+    #[test]
+    fn an_apply_plan_keeps_nothing() {
+        let (resources, observed) = lake();
+        let observed: BTreeMap<String, Observed> = observed.into_iter().collect();
+        let plan = apply_plan("t", &resources, &observed, &BTreeMap::new());
+        assert!(plan.kept.is_empty() && !plan.delete_data && !plan.has_changes());
     }
 }

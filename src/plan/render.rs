@@ -1,6 +1,6 @@
 //! A plan as Terraform-style text: one block per change with symbols (`+`, `~`, `-/+`, `-`),
-//! attribute-level before/after, the notices, and the summary line
-//! `Plan: N to add, N to change, N to replace, N to destroy.`
+//! attribute-level before/after, the notices, what a destroy keeps and why, and the summary line
+//! `Plan: N to add, N to change, N to replace, N to destroy.` (`, N to keep.` when it keeps).
 
 use std::fmt::Write as _;
 
@@ -27,10 +27,17 @@ pub fn text(plan: &Plan, color: bool) -> String {
         out.push('\n');
     }
     if !plan.has_changes() {
+        kept(&mut out, plan, &paint, yellow);
         let what = match plan.mode {
             Mode::Apply => {
                 format!("No changes. AWS matches environment {} ({} resources).", plan.environment, plan.resource_count)
             }
+            Mode::Destroy if !plan.kept.is_empty() => format!(
+                "No changes. Nothing of environment {} can be destroyed without --force-delete-data: the {} \
+                 resource(s) left are kept (listed above).",
+                plan.environment,
+                plan.kept.len()
+            ),
             Mode::Destroy => format!("No changes. Nothing of environment {} exists.", plan.environment),
         };
         let _ = writeln!(out, "{}", paint(green.bold(), &what));
@@ -63,13 +70,29 @@ pub fn text(plan: &Plan, color: bool) -> String {
         }
         let _ = writeln!(out, "    }}\n");
     }
+    kept(&mut out, plan, &paint, yellow);
     let summary = plan.summary();
+    let kept = if plan.kept.is_empty() { String::new() } else { format!(", {} to keep", plan.kept.len()) };
     let line = format!(
-        "Plan: {} to add, {} to change, {} to replace, {} to destroy.",
+        "Plan: {} to add, {} to change, {} to replace, {} to destroy{kept}.",
         summary.add, summary.change, summary.replace, summary.destroy
     );
     let _ = writeln!(out, "{}", paint(bold, &line));
     out
+}
+
+/// What a destroy keeps, one line each, with why.
+fn kept(out: &mut String, plan: &Plan, paint: &dyn Fn(Style, &str) -> String, yellow: Style) {
+    if plan.kept.is_empty() {
+        return;
+    }
+    let title =
+        "Kept by destroy (they hold data, or protect or serve what does; --force-delete-data deletes them too):";
+    let _ = writeln!(out, "{}", paint(yellow.bold(), title));
+    for kept in &plan.kept {
+        let _ = writeln!(out, "  = {} ({}): {}", kept.address, kept.id, kept.reason);
+    }
+    out.push('\n');
 }
 
 fn render_attribute(
@@ -157,6 +180,8 @@ mod tests {
             depends_on: vec![],
             idempotent_create: false,
             lives_on_dependencies: false,
+            holds_data: false,
+            protects: vec![],
         }
     }
 
@@ -225,5 +250,30 @@ Plan: 1 to add, 1 to change, 1 to replace, 0 to destroy.
     fn an_empty_plan_says_no_changes() {
         let plan = crate::plan::diff::apply_plan("dev", &[], &BTreeMap::new(), &BTreeMap::new());
         assert_eq!(text(&plan, false), "No changes. AWS matches environment dev (0 resources).\n");
+    }
+
+    #[test]
+    fn a_destroy_plan_lists_what_it_keeps_and_why() {
+        let mut plan = crate::plan::diff::apply_plan("dev", &[], &BTreeMap::new(), &BTreeMap::new());
+        plan.mode = Mode::Destroy;
+        plan.kept = vec![
+            crate::plan::Kept {
+                address: "aws_s3_bucket.raw".into(),
+                id: "indutech-dev-raw".into(),
+                reason: "holds data: 1 object version(s)".into(),
+            },
+            crate::plan::Kept {
+                address: "aws_kms_key.lake".into(),
+                id: "k-1".into(),
+                reason: "protects aws_s3_bucket.raw, which is kept".into(),
+            },
+        ];
+        let want = "Kept by destroy (they hold data, or protect or serve what does; --force-delete-data deletes them too):
+  = aws_s3_bucket.raw (indutech-dev-raw): holds data: 1 object version(s)
+  = aws_kms_key.lake (k-1): protects aws_s3_bucket.raw, which is kept
+
+No changes. Nothing of environment dev can be destroyed without --force-delete-data: the 2 resource(s) left are kept (listed above).
+";
+        assert_eq!(text(&plan, false), want);
     }
 }

@@ -150,6 +150,37 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
     match resource.kind() {
         "aws_secretsmanager_secret" => {
             let sm = ctx.aws.secrets_manager();
+            // Destroy leaves a secret in its recovery window: restore it, with its value (the
+            // factory's side of the trust may still use it), rather than make a new one.
+            let pending = match sm.describe_secret().secret_id(name).send().await {
+                Ok(out) => out.deleted_date().is_some(),
+                Err(err) if code(&err) == Some("ResourceNotFoundException") => false,
+                Err(err) => return Err(sdk_error(ctx, "secrets_manager", "DescribeSecret", name, err)),
+            };
+            if pending {
+                sm.restore_secret()
+                    .secret_id(name)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(ctx, "secrets_manager", "RestoreSecret", name, e))?;
+                sm.update_secret()
+                    .secret_id(name)
+                    .description(str_attr(resource, "description")?)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(ctx, "secrets_manager", "UpdateSecret", name, e))?;
+                let tags = tags_attr(resource)
+                    .into_iter()
+                    .map(|(k, v)| aws_sdk_secretsmanager::types::Tag::builder().key(k).value(v).build())
+                    .collect();
+                sm.tag_resource()
+                    .secret_id(name)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(ctx, "secrets_manager", "TagResource", name, e))?;
+                return Ok(());
+            }
             // Active Directory's complexity rules: upper, lower, digit and punctuation, with
             // none of the characters that break PowerShell or the console quoting.
             let password = sm
@@ -299,18 +330,22 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
     Ok(())
 }
 
+/// Days a deleted secret stays recoverable (`RestoreSecret`): AWS's default and maximum.
+const SECRET_RECOVERY_DAYS: i64 = 30;
+
 pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
     let name = change.name.as_str();
     match crate::plan::kind_of(&change.address) {
         "aws_secretsmanager_secret" => {
-            // The password is useless once its directory or trust is gone: no recovery window,
-            // so that a new apply can create the name again at once.
+            // Never forced: the secret stays recoverable for SECRET_RECOVERY_DAYS (a directory
+            // restored from a snapshot, or the factory's side of the trust, may still need the
+            // password); the next apply restores it instead of creating another.
             let result = ctx
                 .aws
                 .secrets_manager()
                 .delete_secret()
                 .secret_id(name)
-                .force_delete_without_recovery(true)
+                .recovery_window_in_days(SECRET_RECOVERY_DAYS)
                 .send()
                 .await;
             deleted(ctx, "secrets_manager", "DeleteSecret", name, result, |c| c == "ResourceNotFoundException")

@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::RDKafkaErrorCode;
 use serde_json::json;
 
@@ -138,10 +139,41 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
     Ok(())
 }
 
+/// How many records `topic` holds (the sum over its partitions of high minus low watermark),
+/// or None when it has none.
+///
+/// Errors: the cluster cannot be reached or does not answer for a partition.
+pub(super) async fn records_held(ctx: &Context, topic: &str) -> anyhow::Result<Option<String>> {
+    let Some((partitions, _)) = describe(ctx, topic).await? else { return Ok(None) };
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers(&ctx.environment))
+        .set("socket.timeout.ms", TIMEOUT.as_millis().to_string())
+        .create()
+        .context("creating a Kafka client for the watermarks")?;
+    let topic = topic.to_owned();
+    let records = tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
+        let mut records = 0;
+        for partition in 0..partitions as i32 {
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, partition, TIMEOUT)
+                .with_context(|| format!("reading the watermarks of {topic}/{partition}"))?;
+            records += (high - low).max(0);
+        }
+        Ok(records)
+    })
+    .await
+    .context("the watermark request panicked")??;
+    Ok((records > 0).then(|| format!("{records} record(s) between the partitions' watermarks")))
+}
+
 pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
-    if !ctx.force_delete_data {
+    // The plan kept topics that held records; one that received some since is kept too.
+    if !ctx.force_delete_data
+        && let Some(what) = records_held(ctx, &change.name).await?
+    {
         bail!(
-            "refusing to delete topic {}: it holds the stream's records; run again with --force-delete-data",
+            "refusing to delete topic {}: it received records since the plan ({what}); nothing was deleted. Plan \
+             again, or run with --force-delete-data",
             change.name
         );
     }

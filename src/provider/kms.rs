@@ -1,5 +1,8 @@
 //! KMS: the lake's key (`aws_kms_key`, found by its alias, or by its `Name` tag when a run was
-//! interrupted between creating the key and its alias) and its alias (`aws_kms_alias`).
+//! interrupted between creating the key and its alias) with its key policy, and its alias
+//! (`aws_kms_alias`). The key is never scheduled for deletion while a lake bucket exists (its
+//! objects would become unreadable); its policy denies disabling and deletion to all but
+//! `lake.key_administrators` ([`crate::desired::lake_key_policy`]).
 
 use anyhow::{Context as _, bail};
 use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
@@ -102,9 +105,20 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 .await
                 .map_err(|e| sdk_error(ctx, "kms", "GetKeyRotationStatus", &key_id, e))?;
             let tags = key_tags(ctx, &key_id).await?;
+            let policy = kms
+                .get_key_policy()
+                .key_id(&key_id)
+                .policy_name("default")
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "kms", "GetKeyPolicy", &key_id, e))?;
+            let policy = policy.policy().map_or(serde_json::Value::Null, |p| {
+                serde_json::from_str(p).unwrap_or_else(|_| serde_json::Value::String(p.to_owned()))
+            });
             let attributes: Attributes = [
                 ("description", json!(key.description().unwrap_or_default())),
                 ("enable_key_rotation", json!(rotation.key_rotation_enabled())),
+                ("policy", policy),
                 ("tags", tags_value(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))),
             ]
             .into_iter()
@@ -139,11 +153,15 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
         "aws_kms_key" => {
             // An interrupted run may have created the key but not its alias: adopt that key.
             let key_id = match find_key(ctx, &resource.name, &alias_of(&resource.name)).await? {
-                Some(key) => key.key_id().to_owned(),
+                Some(key) => {
+                    put_policy(ctx, key.key_id(), resource).await?;
+                    key.key_id().to_owned()
+                }
                 None => {
                     let out = kms
                         .create_key()
                         .description(str_attr(resource, "description")?)
+                        .policy(serde_json::to_string(&resource.attributes["policy"])?)
                         .set_tags(Some(kms_tags(resource)?))
                         .send()
                         .await
@@ -173,6 +191,20 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
         }
         other => bail!("kms provider: unknown resource type {other}"),
     }
+}
+
+/// Writes the key policy `resource` wants.
+async fn put_policy(ctx: &Context, key_id: &str, resource: &Resource) -> anyhow::Result<()> {
+    ctx.aws
+        .kms()
+        .put_key_policy()
+        .key_id(key_id)
+        .policy_name("default")
+        .policy(serde_json::to_string(&resource.attributes["policy"])?)
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "kms", "PutKeyPolicy", key_id, e))?;
+    Ok(())
 }
 
 async fn set_rotation(ctx: &Context, key_id: &str, resource: &Resource) -> anyhow::Result<()> {
@@ -209,6 +241,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
                             .map_err(|e| sdk_error(ctx, "kms", "UpdateKeyDescription", id, e))?;
                     }
                     "enable_key_rotation" => set_rotation(ctx, id, resource).await?,
+                    "policy" => put_policy(ctx, id, resource).await?,
                     "tags" => {
                         let extra = super::stale_tag_keys(attribute.before.as_ref(), resource);
                         if !extra.is_empty() {
@@ -252,6 +285,20 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
         // KMS never deletes a key at once: the shortest waiting period is 7 days, during which
         // the key is disabled (PendingDeletion) and plan no longer finds it.
         "aws_kms_key" => {
+            for zone in crate::model::LAKE_ZONES {
+                let bucket = crate::model::bucket_name(&ctx.environment, zone);
+                let exists = match ctx.aws.s3().head_bucket().bucket(&bucket).send().await {
+                    Ok(_) => true,
+                    Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 404) => false,
+                    Err(err) => return Err(sdk_error(ctx, "s3", "HeadBucket", &bucket, err)),
+                };
+                if exists {
+                    bail!(
+                        "refusing to schedule the lake key {id} for deletion: bucket {bucket} still exists and its \
+                         objects are encrypted with it (the key goes after the last lake bucket)"
+                    );
+                }
+            }
             let result = kms.schedule_key_deletion().key_id(id).pending_window_in_days(7).send().await;
             deleted(ctx, "kms", "ScheduleKeyDeletion", id, result, |c| c == "NotFoundException")
         }

@@ -329,17 +329,23 @@ fn holds_only_indutech_objects(address: &str) -> bool {
 pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
     let s3 = ctx.aws.s3();
     let bucket = change.name.as_str();
-    match crate::plan::kind_of(&change.address) {
+    let kind = crate::plan::kind_of(&change.address);
+    // The plan keeps a bucket that holds data, with everything that protects it; one that
+    // received data since the plan loses none of its protections either.
+    if kind != "aws_s3_object"
+        && !ctx.force_delete_data
+        && !holds_only_indutech_objects(&change.address)
+        && let Some(what) = data_held(ctx, bucket).await?
+    {
+        bail!(
+            "bucket {bucket} holds data ({what}), received since the plan; {} was not deleted. Plan again (destroy \
+             keeps such a bucket and what protects it), or run with --force-delete-data to delete the data too",
+            change.address
+        );
+    }
+    match kind {
         "aws_s3_bucket" => {
             let mut versions = list_versions(ctx, bucket).await?;
-            if !versions.is_empty() && !ctx.force_delete_data && !holds_only_indutech_objects(&change.address) {
-                bail!(
-                    "bucket {bucket} holds data ({}{} object versions); nothing was deleted. Rerun with \
-                     --force-delete-data to delete the data too",
-                    versions.len(),
-                    if versions.len() >= 1000 { "+" } else { "" }
-                );
-            }
             while !versions.is_empty() {
                 s3.delete_objects()
                     .bucket(bucket)
@@ -469,6 +475,19 @@ async fn upload_binary(ctx: &Context, resource: &Resource) -> anyhow::Result<()>
         .map_err(|e| sdk_error(ctx, "s3", "PutObject", key, e))?;
     ctx.set_id(&resource.address, &format!("s3://{bucket}/{key}"));
     Ok(())
+}
+
+/// What `bucket` holds ("12 object versions", counting delete markers, which keep a deleted
+/// object's older versions readable), or None when it is empty or gone.
+///
+/// Errors: the listing failed.
+pub(super) async fn data_held(ctx: &Context, bucket: &str) -> anyhow::Result<Option<String>> {
+    let versions = list_versions(ctx, bucket).await?;
+    Ok(match versions.len() {
+        0 => None,
+        n @ 1..1000 => Some(format!("{n} object version(s)")),
+        _ => Some("1000 or more object versions".to_owned()),
+    })
 }
 
 /// Up to 1000 object versions and delete markers of `bucket`.

@@ -5,6 +5,36 @@
 resource "aws_kms_key" "lake" {
   description         = "indutech prod: lake buckets' default encryption"
   enable_key_rotation = true
+  # Disabling the key or scheduling its deletion is denied to all but lake.key_administrators.
+  policy = jsonencode({
+    Id = "indutech-lake-key"
+    Statement = [
+      {
+        Action = "kms:*"
+        Effect = "Allow"
+        Principal = {
+          AWS = "arn:aws:iam::111122223333:root"
+        }
+        Resource = "*"
+        Sid      = "AccountIamPolicies"
+      },
+      {
+        Action = ["kms:DisableKey", "kms:ScheduleKeyDeletion"]
+        Condition = {
+          ArnNotEquals = {
+            "aws:PrincipalArn" = ["arn:aws:iam::111122223333:role/platform-admin"]
+          }
+        }
+        Effect = "Deny"
+        Principal = {
+          AWS = "*"
+        }
+        Resource = "*"
+        Sid      = "GuardKeyDeletion"
+      },
+    ]
+    Version = "2012-10-17"
+  })
   tags = {
     Name                 = "indutech-prod-lake"
     "indutech:component" = "lake"
@@ -27,6 +57,8 @@ resource "aws_s3_bucket" "raw" {
     "indutech:env"       = "prod"
     managed-by           = "indutech"
   }
+
+  depends_on = [aws_kms_key.lake]
 }
 
 resource "aws_s3_bucket_versioning" "raw" {
@@ -120,6 +152,8 @@ resource "aws_s3_bucket" "curated" {
     "indutech:env"       = "prod"
     managed-by           = "indutech"
   }
+
+  depends_on = [aws_kms_key.lake]
 }
 
 resource "aws_s3_bucket_versioning" "curated" {
@@ -213,6 +247,8 @@ resource "aws_s3_bucket" "rejected" {
     "indutech:env"       = "prod"
     managed-by           = "indutech"
   }
+
+  depends_on = [aws_kms_key.lake]
 }
 
 resource "aws_s3_bucket_versioning" "rejected" {
@@ -306,6 +342,8 @@ resource "aws_s3_bucket" "artifacts" {
     "indutech:env"       = "prod"
     managed-by           = "indutech"
   }
+
+  depends_on = [aws_kms_key.lake]
 }
 
 resource "aws_s3_bucket_versioning" "artifacts" {

@@ -20,6 +20,8 @@ terraform {
 
 provider "aws" {
   region = "eu-west-3"
+  # Refuse credentials of another account, as indutech does (account_id).
+  allowed_account_ids = ["111122223333"]
 }
 
 provider "kafka" {
