@@ -13,6 +13,9 @@ RUN_DIR="$TESTBED_ROOT/localstack/.run"
 LOCALSTACK_SPEC='localstack-core[runtime]==2026.3.0'
 LOCALSTACK_EXTRA_SPECS=('cbor2<6' 'pyopenssl<26')
 MOTO_SPEC='moto[server]==5.2.5'
+# Clients the project did not write, for the tests: a Kafka producer (every compression codec)
+# and an independent Parquet reader of the lake.
+CLIENTS_SPECS=('confluent-kafka==2.16.1' 'pyarrow==26.0.1')
 TANSU_VERSION=0.6.0
 
 LOCALSTACK_ADDR=127.0.0.1:4566
@@ -21,6 +24,7 @@ BROKER_ADDR=127.0.0.1:9092
 
 LOCALSTACK_VENV="$CACHE_DIR/venv-localstack"
 MOTO_VENV="$CACHE_DIR/venv-moto"
+CLIENTS_VENV="$CACHE_DIR/venv-clients"
 TANSU_BIN="$CACHE_DIR/tansu-$TANSU_VERSION/bin/tansu"
 
 SERVICES=(localstack moto broker)

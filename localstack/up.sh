@@ -71,6 +71,7 @@ else
     log "WARNING: no Python >= 3.13 found (LocalStack 2026.3 needs it); moto will serve every AWS service on $LOCALSTACK_ADDR as well"
 fi
 ensure_venv "$MOTO_VENV" "$(command -v python3)" "$MOTO_SPEC"
+ensure_venv "$CLIENTS_VENV" "$(command -v python3)" "${CLIENTS_SPECS[@]}"
 ensure_tansu
 
 # --- start -----------------------------------------------------------------------------------
@@ -157,6 +158,7 @@ test bed up:
   aws (LocalStack)   http://$LOCALSTACK_ADDR
   aws (moto sidecar) http://$MOTO_ADDR   glue, redshift-data, ds
   kafka broker       $BROKER_ADDR
+  test clients       $CLIENTS_VENV/bin/python   (confluent-kafka, pyarrow)
   logs               $RUN_DIR/*/log
 stop it with: localstack/down.sh
 EOF

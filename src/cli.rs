@@ -5,6 +5,7 @@
 //! 1 error (an invalid environment included).
 
 pub mod apply;
+pub mod audit;
 pub mod bench;
 pub mod completions;
 pub mod export;
@@ -56,6 +57,8 @@ pub enum Command {
     Produce(produce::Args),
     /// Per stream: produced, committed, lag, rows landed and rejected.
     Status(status::Args),
+    /// Prove that every committed offset is in the lake exactly once.
+    Audit(audit::Args),
     /// Measure the worker's pipeline in-process.
     Bench(bench::Args),
     /// Prove the applied platform works end to end: resources, settings, data through the worker.
@@ -79,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(args) => worker::run(args).await,
         Command::Produce(args) => produce::run(args).await,
         Command::Status(args) => status::run(args).await,
+        Command::Audit(args) => audit::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::SmokeTest(args) => smoke::run(args).await,
         Command::Completions(args) => completions::run(args),

@@ -232,17 +232,24 @@ mod tests {
                 "body",
                 "customer_tier",
                 "category",
-                "ingested_at"
+                "ingested_at",
+                "kafka_partition",
+                "kafka_offset"
             ]
         );
         let readings = environment.streams.iter().find(|s| s.name == "sensor_readings").unwrap();
         let columns = readings.columns();
         assert_eq!(columns[5], ("pm2_5".to_owned(), FieldType::Double));
         assert_eq!(readings.fields[5].source, "PM2.5");
-        let tail: Vec<&(String, FieldType)> = columns.iter().rev().take(2).collect();
+        let tail: Vec<&(String, FieldType)> = columns.iter().rev().take(4).collect();
         assert_eq!(
             tail,
-            [&("ingested_at".to_owned(), FieldType::Timestamp), &("observed_at".to_owned(), FieldType::Timestamp)]
+            [
+                &("kafka_offset".to_owned(), FieldType::Bigint),
+                &("kafka_partition".to_owned(), FieldType::Int),
+                &("ingested_at".to_owned(), FieldType::Timestamp),
+                &("observed_at".to_owned(), FieldType::Timestamp)
+            ]
         );
         assert!(environment.streams.iter().all(|s| s.columns().iter().all(|c| c.0 != s.partition_key)));
         let incidents = environment.streams.iter().find(|s| s.name == "incident_events").unwrap();

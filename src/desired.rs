@@ -970,12 +970,12 @@ pub fn worker_policy(environment: &Environment) -> Value {
     let database = model::glue_database_name(environment);
     let region = &environment.region;
     let glue = |suffix: &str| format!("arn:aws:glue:{region}:${{aws:PrincipalAccount}}:{suffix}");
-    let mut prefixes: Vec<String> = environment.streams.iter().map(|s| format!("{}/*", s.name)).collect();
-    prefixes.push("_indutech/worker/*".into());
-    let objects: Vec<String> = [&curated, &rejected]
-        .iter()
-        .flat_map(|bucket| prefixes.iter().map(move |p| format!("arn:aws:s3:::{bucket}/{p}")))
-        .collect();
+    let in_both = |prefix: &str| -> Vec<String> {
+        [&curated, &rejected].iter().map(|bucket| format!("arn:aws:s3:::{bucket}/{prefix}")).collect()
+    };
+    // Visible objects are only ever created (published by a create-only copy), never deleted:
+    // the worker may delete staged objects only.
+    let visible: Vec<String> = environment.streams.iter().flat_map(|s| in_both(&format!("{}/*", s.name))).collect();
     let tables: Vec<String> =
         environment.streams.iter().map(|s| glue(&format!("table/{database}/{}", s.name))).collect();
     let mut catalog = vec![glue("catalog"), glue(&format!("database/{database}"))];
@@ -990,17 +990,36 @@ pub fn worker_policy(environment: &Environment) -> Value {
                 "Resource": [format!("arn:aws:s3:::{artifacts}/worker/*")]
             },
             {
-                "Sid": "ListStreamPrefixes",
+                "Sid": "ListCommitsAndStaging",
                 "Effect": "Allow",
-                "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                "Action": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation"],
                 "Resource": [format!("arn:aws:s3:::{curated}"), format!("arn:aws:s3:::{rejected}")],
-                "Condition": {"StringLike": {"s3:prefix": prefixes}}
+                "Condition": {"StringLike": {"s3:prefix": ["_indutech/commits/*", "_indutech/staging/*"]}}
             },
             {
-                "Sid": "WriteStreamObjects",
+                "Sid": "CommitRecords",
                 "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                "Resource": objects
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": [format!("arn:aws:s3:::{curated}/_indutech/commits/*")]
+            },
+            {
+                "Sid": "StagedFiles",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:GetObject",
+                    "s3:GetObjectVersion",
+                    "s3:PutObject",
+                    "s3:DeleteObject",
+                    "s3:DeleteObjectVersion",
+                    "s3:AbortMultipartUpload"
+                ],
+                "Resource": in_both("_indutech/staging/*")
+            },
+            {
+                "Sid": "PublishStreamObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": visible
             },
             {
                 "Sid": "RegisterPartitions",

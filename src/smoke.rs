@@ -5,10 +5,11 @@
 //! warehouse, catalog, topics, directory, worker), each failing with the attributes that differ
 //! or saying what the target could not verify. Data checks then replay a sample of each real
 //! dataset and a batch of generated tickets (with malformed ones) into the topics, wait
-//! (bounded) until the worker group has committed past them, read the lake back (Parquet
-//! footers and schemas, rejected lines) and check that every produced offset landed exactly
-//! once, the schemas, the Glue partitions and the rejection reasons. The files that hold only
-//! the smoke test's records are deleted afterwards unless `keep_data`.
+//! (bounded) until the lake's commit records are past them, read the lake back (the rows'
+//! `kafka_offset` columns and schemas, rejected lines) and check that every produced offset
+//! landed exactly once, the schemas, the Glue partitions and the rejection reasons, then audit
+//! each whole stream ([`crate::worker::audit`]). Its records stay in the lake: deleting them
+//! would leave holes that the audit reports.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -66,8 +67,6 @@ pub struct Options {
     pub seed: u64,
     /// How long to wait for the worker to commit past the replayed records.
     pub wait: Duration,
-    /// Keep the objects written by the smoke test's records.
-    pub keep_data: bool,
 }
 
 /// The platform row of the worker's deployment; the data checks run only when it passes.
@@ -358,33 +357,49 @@ async fn data_checks(ctx: &Arc<Context>, options: &Options, checks: &mut Vec<Che
             .collect();
         produced.push(Produced { stream, records, malformed, windows });
     }
-    if !wait_for_commits(&bootstrap, &group, &streams, &produced, options.wait, checks).await? {
+    if !wait_for_commits(&bootstrap, &group, &streams, &lake, &produced, options.wait, checks).await? {
         return Ok(());
     }
-    let mut written: Vec<(String, String)> = Vec::new();
     for p in &produced {
-        read_back(&lake, p, checks, &mut written).await?;
+        read_back(&lake, p, checks).await?;
     }
-    if options.keep_data {
-        eprintln!("smoke test: kept the {} object(s) holding its records (--keep-data)", written.len());
-    } else {
-        for (bucket, key) in &written {
-            lake.delete(bucket, key).await?;
-        }
-        eprintln!(
-            "smoke test: removed the {} object(s) holding only its records (Glue partitions and progress documents stay)",
-            written.len()
-        );
+    let audits = crate::worker::audit::audit(&lake, &streams).await?;
+    for audit in &audits {
+        let name = format!("data {}: audit, every committed offset once", audit.stream);
+        let (rows, rejected): (u64, u64) =
+            audit.partitions.iter().fold((0, 0), |(r, j), p| (r + p.rows, j + p.rejected));
+        let committed: i64 = audit.partitions.iter().filter_map(|p| Some(p.committed? - p.first?)).sum();
+        checks.push(if audit.has_problems() {
+            let problems: Vec<String> = audit
+                .partitions
+                .iter()
+                .flat_map(|p| p.examples.iter().map(move |e| format!("{}/{}: {e}", audit.topic, p.partition)))
+                .chain(audit.unreadable.iter().cloned())
+                .collect();
+            check(name, Status::Fail, format!("`indutech audit` fails: {}", list(&problems)))
+        } else {
+            check(
+                name,
+                Status::Pass,
+                format!(
+                    "{committed} committed offsets of {} partition(s): {rows} rows + {rejected} rejected, none missing, \
+                     duplicated or uncommitted",
+                    audit.partitions.len()
+                ),
+            )
+        });
     }
+    eprintln!("smoke test: its records stay in the lake (deleting them would leave holes the audit reports)");
     Ok(())
 }
 
-/// Waits until the worker group has committed the end of every window; adds a failing row and
-/// returns false at `bound`.
+/// Waits until the lake's commit records are past the end of every window; adds a failing row
+/// and returns false at `bound`.
 async fn wait_for_commits(
     bootstrap: &str,
     group: &str,
     streams: &[Arc<Stream>],
+    lake: &Lake,
     produced: &[Produced],
     bound: Duration,
     checks: &mut Vec<Check>,
@@ -393,7 +408,7 @@ async fn wait_for_commits(
     let started = Instant::now();
     let mut last_report = Instant::now();
     loop {
-        let status = crate::worker::status::read_offsets(bootstrap, group, streams).await?;
+        let status = crate::worker::status::read(bootstrap, group, streams, lake).await?;
         let mut pending = 0i64;
         let mut behind = Vec::new();
         for p in produced {
@@ -457,12 +472,7 @@ fn candidates(keys: &[String], topic: &str, windows: &BTreeMap<i32, (i64, i64)>)
     out
 }
 
-async fn read_back(
-    lake: &Lake,
-    produced: &Produced,
-    checks: &mut Vec<Check>,
-    written: &mut Vec<(String, String)>,
-) -> anyhow::Result<()> {
+async fn read_back(lake: &Lake, produced: &Produced, checks: &mut Vec<Check>) -> anyhow::Result<()> {
     let stream = &produced.stream;
     let topic = &stream.topic;
     let in_window = |partition: i32, offset: i64| {
@@ -476,17 +486,14 @@ async fn read_back(
     let prefix = format!("{}/", stream.name);
     for key in candidates(&lake.list(&lake.curated, &prefix).await?, topic, &produced.windows) {
         let body = lake.get(&lake.curated, &key).await?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(body).with_context(|| format!("{key}: not Parquet"))?;
-        let kv = builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
-        let value = |k: &str| kv.iter().find(|e| e.key == k).and_then(|e| e.value.clone());
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(body.clone()).with_context(|| format!("{key}: not Parquet"))?;
         let partition = parse_key(&key).map_or(-1, |(_, p, _)| p);
-        let offsets = value(crate::worker::codec::OFFSETS_KEY)
-            .and_then(|v| crate::worker::codec::parse_ranges(&v))
-            .with_context(|| format!("{key}: no offsets in the footer"))?;
-        let file_rows: usize = builder.metadata().row_groups().iter().map(|g| g.num_rows() as usize).sum();
-        if file_rows != offsets.len() {
-            schema_problems.push(format!("{key}: {file_rows} rows but {} offsets in the footer", offsets.len()));
+        let pairs = crate::worker::audit::offsets_of_parquet(body).with_context(|| format!("{key}: its rows"))?;
+        if pairs.iter().any(|(p, _)| *p != partition) {
+            schema_problems.push(format!("{key}: rows of another partition than the file's {partition}"));
         }
+        let offsets: Vec<i64> = pairs.into_iter().map(|(_, o)| o).collect();
         let fields: Vec<(String, String)> =
             builder.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().to_string())).collect();
         let want: Vec<(String, String)> =
@@ -507,33 +514,24 @@ async fn read_back(
         {
             dates.insert(date);
         }
-        if ours == offsets.len() {
-            written.push((lake.curated.clone(), key.clone()));
-        }
     }
     let mut rejected = 0u64;
     let mut without_reason = Vec::new();
     for key in candidates(&lake.list(&lake.rejected, &prefix).await?, topic, &produced.windows) {
         let body = lake.get(&lake.rejected, &key).await?;
         let text = std::str::from_utf8(&body).with_context(|| format!("{key}: not UTF-8"))?;
-        let (mut ours, mut lines) = (0, 0);
         for (n, line) in text.lines().enumerate() {
-            lines += 1;
             let record: serde_json::Value =
                 serde_json::from_str(line).with_context(|| format!("{key}:{}: not a JSON line", n + 1))?;
             let partition = record["partition"].as_i64().unwrap_or(-1) as i32;
             let offset = record["offset"].as_i64().unwrap_or(-1);
             if in_window(partition, offset) {
-                ours += 1;
                 rejected += 1;
                 *seen.entry((partition, offset)).or_default() += 1;
                 if record["reason"].as_str().is_none_or(str::is_empty) || record["payload"].is_null() {
                     without_reason.push(format!("{key}:{}", n + 1));
                 }
             }
-        }
-        if ours == lines {
-            written.push((lake.rejected.clone(), key.clone()));
         }
     }
     let expected: i64 = produced.windows.values().map(|(from, to)| to - from).sum();

@@ -1,35 +1,42 @@
 //! The streaming worker: Redpanda topic -> validate, type, enrich -> Parquet in the lake,
 //! exactly once (`indutech worker --env NAME [--stream NAME]`).
 //!
-//! One consumer (rdkafka, group `indutech-<env>-worker`) reads every selected stream's topic;
-//! more workers in the group share the partitions. Per topic partition the worker keeps one
-//! buffer: valid rows as Arrow columns per `dt` ([`codec::Rows`]) and rejected records as JSON
-//! lines. A buffer is flushed when its payload bytes reach `worker.target_file_size_bytes`, when
-//! it is `worker.flush_interval_secs` old, when all buffers together exceed
-//! [`MEMORY_BUDGET`] (the largest goes first), and on shutdown. A flush uploads one file per
-//! `dt` (Parquet, zstd; rejected records as JSON lines), registers new `dt` partitions in Glue,
-//! writes the partition's progress document (cumulative counts, for `indutech status`),
-//! then commits the next offset. Files are named after the flush's first offset ([`lake`]), so when a
-//! partition is (re)assigned, everything at or after the committed offset was never committed
-//! and is deleted before the first record is processed: exactly once among visible objects,
-//! whatever crashed when.
+//! One consumer (rdkafka, group `indutech-<env>-worker` unless `--group`) reads every selected
+//! stream's topic; more workers in the group share the partitions. The group only distributes
+//! partitions: where each partition resumes, and which files are in the lake, is decided by the
+//! partition's commit record in the lake ([`commit`], the protocol and its invariants).
 //!
-//! Rebalances: a revoked partition's buffer is dropped without commit (its next owner re-reads
-//! from the committed offset). Memory: the consumer's prefetch is capped
-//! (`queued.max.messages.kbytes`) and buffers are flushed before [`MEMORY_BUDGET`], so a
-//! backlog of any size is processed in bounded memory. SIGTERM/SIGINT: stop fetching, flush,
-//! upload, commit, exit 0 within `worker.drain_timeout_ms`; a second signal exits at once with
-//! status 130 (uncommitted files are removed by the next start).
+//! A partition the group assigns is paused at once, taken over in the lake (epoch + 1, which
+//! fences every earlier owner, paused or not), rolled forward, then resumed at the record's
+//! committed position. Per partition the worker keeps one buffer: valid rows as Arrow columns
+//! per `dt` ([`codec::Rows`]) and rejected records as JSON lines. A buffer is flushed when its
+//! payload bytes reach `worker.target_file_size_bytes`, when it is `worker.flush_interval_secs`
+//! old, when it holds [`MAX_OPEN_DATES`] event dates, when all buffers together exceed
+//! [`MEMORY_BUDGET`] of Arrow and JSON memory (the largest goes first), and on shutdown. A
+//! flush stages its files, commits them in the record (refused if another worker took the
+//! partition over: the flush is dropped and the partition stopped), publishes them to their
+//! visible keys, registers new `dt` partitions in Glue, and commits the offset to the consumer
+//! group too (for the group's lag; the lake's record stays the truth).
 //!
-//! Known limit (as for the Kafka Connect S3 sink): a worker that stalls longer than the
-//! consumer's `max.poll.interval.ms` loses its partitions but may still finish an upload after
-//! the new owner has cleaned up; such a zombie file would duplicate offsets. The interval is
-//! 45 s: Tansu (the test bed's broker) holds a rebalance that long for a member killed during
-//! it, and a flush must fit in it.
+//! Offsets the broker never delivers (transaction markers, records removed by retention or
+//! compaction before they landed) are recorded as gaps in the commit record, counted in
+//! `indutech_worker_offset_gaps_total` and logged; a partition whose log ends before its
+//! committed position (a topic deleted and created again) is stopped with an error, as is one
+//! whose next batch cannot be read. A stopped partition is said in its commit record (and by
+//! `indutech status`), tried again every [`STOPPED_RETRY`], never skipped. A worker that holds
+//! no partition while nobody commits its group's lag rejoins the group.
+//!
+//! Memory: the consumer's prefetch is capped (`queued.max.messages.kbytes`) and buffers are
+//! flushed before [`MEMORY_BUDGET`], so a backlog of any size is processed in bounded memory.
+//! SIGTERM/SIGINT: stop fetching, flush, commit, publish, exit 0 within
+//! `worker.drain_timeout_ms`; a second signal exits at once with status 130 (what was not
+//! committed is read again by the next owner; its staged files are deleted then).
 
+pub mod audit;
 pub mod bench;
 pub mod buffer;
 pub mod codec;
+pub mod commit;
 pub mod lake;
 pub mod status;
 
@@ -48,11 +55,34 @@ use crate::config::environment::Environment;
 use crate::config::stream::Stream;
 use buffer::Buffer;
 use codec::Codec;
+use commit::{FlushFile, Owned, TakeOver};
 use lake::Lake;
 
-/// Buffers of all partitions together are flushed before they exceed this (payload bytes,
-/// uncompressed JSON); Arrow holds them in about the same space.
+/// Buffers of all partitions together are flushed before their memory (Arrow builders and
+/// JSON lines, as allocated) exceeds this many bytes.
 pub const MEMORY_BUDGET: usize = 96 * 1024 * 1024;
+
+/// A partition's buffer is flushed once it holds rows of this many distinct event dates (a
+/// replay of history, or input whose dates are garbage, would otherwise open a builder per
+/// date).
+pub const MAX_OPEN_DATES: usize = 256;
+
+/// A stopped partition is tried again after this long.
+pub const STOPPED_RETRY: Duration = Duration::from_secs(300);
+
+/// A partition with records beyond its position that delivers nothing for this long while the
+/// consumer reports errors cannot be read: it is stopped.
+pub const STUCK_AFTER: Duration = Duration::from_secs(30);
+
+/// A worker that holds no partition for this long (and at least two flush intervals), while
+/// the group's committed positions do not move although its topics have records left, rejoins
+/// the group.
+pub const IDLE_REJOIN_AFTER: Duration = Duration::from_secs(30);
+
+/// A worker to which the group assigned nothing at all (not even an empty assignment) this
+/// long after it joined rejoins: the test bed's broker (Tansu 0.6) can hold a join for minutes
+/// when a member was killed during the previous rebalance.
+pub const JOIN_STALL: Duration = Duration::from_secs(30);
 
 /// The consumer group of `environment`'s workers: `indutech-<env>-worker`.
 pub fn group_id(environment: &Environment) -> String {
@@ -85,7 +115,7 @@ pub struct Summary {
     pub written: u64,
     /// Records written to the rejected zone.
     pub rejected: u64,
-    /// Files uploaded (both zones).
+    /// Files published (both zones).
     pub files: u64,
     /// Where the worker's time went.
     pub time: Phases,
@@ -101,9 +131,9 @@ pub struct Phases {
     pub decoding: Duration,
     /// Encoding buffers as Parquet (zstd) and JSON lines.
     pub encoding: Duration,
-    /// Uploading files, registering partitions, writing progress documents (S3, Glue).
+    /// Staging and publishing files, registering partitions (S3, Glue).
     pub uploading: Duration,
-    /// Committing offsets and resuming partitions (broker; the lake clean-up on resume).
+    /// Committing (the lake's commit records, the group's offsets) and taking partitions over.
     pub committing: Duration,
 }
 
@@ -140,57 +170,42 @@ fn spent(phase: &mut Duration, started: Instant) {
     *phase += started.elapsed();
 }
 
-/// Cumulative counts of one partition up to an offset.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Landed {
-    /// The next offset to read: every record before it has landed.
-    pub offset: i64,
-    /// Rows landed in the curated zone before `offset`.
-    pub rows: u64,
-    /// Records landed in the rejected zone before `offset`.
-    pub rejected: u64,
-    /// When these counts were written (Unix seconds; 0: never).
-    pub at: i64,
+/// What the consumer's callbacks hand to the loop.
+#[derive(Default)]
+struct Shared {
+    /// Partitions the group assigned (already paused), in order.
+    assigned: Vec<(String, i32)>,
+    /// Partitions the group revoked.
+    revoked: Vec<(String, i32)>,
+    /// Per partition: the broker's high watermark, from the last statistics.
+    high: HashMap<(String, i32), i64>,
+    /// Assignments the group made to this worker, empty ones included (a spare worker gets an
+    /// empty one; a worker stuck in the group's join gets none).
+    assignments: u64,
 }
 
-/// A partition's progress document (`_indutech/worker/<group>/<topic>+<partition>.json` in the
-/// curated bucket, a prefix Hive-style readers ignore), written after a flush's files and
-/// before its commit. Kafka's commit metadata would be the natural place, but Tansu (the test
-/// bed's broker) drops it. The counts at the committed offset are `current` when the commit
-/// went through, else `previous`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Progress {
-    /// Counts after the latest flush.
-    pub current: Landed,
-    /// Counts before it.
-    pub previous: Landed,
-}
-
-impl Progress {
-    /// The counts at `committed` (None: nothing committed, zeros), or None when neither
-    /// document matches (the counts are then unknown).
-    pub fn at(&self, committed: Option<i64>) -> Option<Landed> {
-        match committed {
-            None => Some(Landed::default()),
-            Some(offset) if self.current.offset == offset => Some(self.current),
-            Some(offset) if self.previous.offset == offset => Some(self.previous),
-            Some(_) => None,
-        }
-    }
-}
-
-/// Rebalance and statistics hooks: revocations are queued for the loop, lag goes to metrics.
+/// Rebalance and statistics hooks: assignments are paused and queued for the loop (which takes
+/// them over before resuming them), revocations queued, lag goes to metrics.
 struct WorkerContext {
-    revoked: Arc<StdMutex<Vec<(String, i32)>>>,
+    shared: Arc<StdMutex<Shared>>,
 }
 
 impl ClientContext for WorkerContext {
     fn stats(&self, statistics: Statistics) {
+        let mut shared = self.shared.lock().ok();
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
-                if *partition >= 0 && p.consumer_lag >= 0 {
+                if *partition < 0 {
+                    continue;
+                }
+                if p.consumer_lag >= 0 {
                     metrics::gauge!("indutech_worker_consumer_lag", "topic" => topic.clone(), "partition" => partition.to_string())
                         .set(p.consumer_lag as f64);
+                }
+                if let Some(shared) = shared.as_mut()
+                    && p.hi_offset >= 0
+                {
+                    shared.high.insert((topic.clone(), *partition), p.hi_offset);
                 }
             }
         }
@@ -198,56 +213,184 @@ impl ClientContext for WorkerContext {
 }
 
 impl ConsumerContext for WorkerContext {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(_) = rebalance
+            && let Ok(mut shared) = self.shared.lock()
+        {
+            shared.assignments += 1;
+        }
         if let Rebalance::Assign(list) = rebalance
             && list.count() > 0
         {
-            let partitions: Vec<String> =
-                list.elements().iter().map(|e| format!("{}/{}", e.topic(), e.partition())).collect();
-            tracing::info!(?partitions, "partitions assigned by the group");
+            // Nothing is read before the lake's commit record says where to resume.
+            if let Err(error) = consumer.pause(list) {
+                tracing::error!(%error, "could not pause newly assigned partitions");
+            }
+            let partitions: Vec<(String, i32)> =
+                list.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+            tracing::info!(partitions = ?partitions.iter().map(|(t, p)| format!("{t}/{p}")).collect::<Vec<_>>(),
+                "partitions assigned by the group");
+            if let Ok(mut shared) = self.shared.lock() {
+                shared.assigned.extend(partitions);
+            }
         }
     }
 
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance
-            && let Ok(mut revoked) = self.revoked.lock()
+            && let Ok(mut shared) = self.shared.lock()
         {
             for e in list.elements() {
-                revoked.push((e.topic().to_owned(), e.partition()));
+                shared.revoked.push((e.topic().to_owned(), e.partition()));
             }
         }
     }
 }
 
-/// One topic partition's open buffer.
-struct PartitionBuffer {
+/// A partition this worker owns in the lake and consumes.
+struct Active {
     stream: usize,
-    /// The offset the partition resumed from; messages before it are stale and skipped.
-    expect: Option<i64>,
-    first_offset: Option<i64>,
-    next_offset: i64,
+    owned: Owned,
+    /// The next offset expected from the broker.
+    next: i64,
+    /// First offset buffered since the last flush.
+    first: Option<i64>,
+    /// When the buffer got its first record.
     opened: Instant,
     buffer: Buffer,
-    totals: Landed,
+    /// Gaps seen since the last flush.
+    gaps: Vec<[i64; 2]>,
+    /// No record received yet since the resume (a first offset beyond `next` may be a message
+    /// fetched before the seek: checked before it counts as a gap).
+    fresh: bool,
+    /// Seeks back to `next` done for such stale messages.
+    reseeks: u32,
+    /// When a record was last received (or the partition resumed).
+    last_record: Instant,
+    /// When an idle partition's position was last checked for skipped offsets.
+    last_position_check: Instant,
+    /// The high watermark when the partition was taken over.
+    high_at_resume: i64,
 }
 
-/// The worker: consumer, codecs, lake, buffers.
+/// Where one assigned partition stands.
+enum State {
+    /// Paused; the lake take-over is due at `retry_at`.
+    Resuming { retry_at: Instant },
+    /// Owned and consumed.
+    Active(Box<Active>),
+    /// Paused because it cannot go on (said in its commit record); tried again at `retry_at`.
+    Stopped { retry_at: Instant },
+    /// Another worker took it over in the lake: paused until the group revokes it.
+    Fenced,
+}
+
+/// Consumer errors, logged once a minute per kind instead of at every poll.
+#[derive(Default)]
+struct ErrorLog {
+    last: HashMap<String, (Instant, u64)>,
+    /// When a consumer error was last seen.
+    seen: Option<Instant>,
+    /// The last one, for the reasons of stopped partitions.
+    latest: String,
+}
+
+impl ErrorLog {
+    fn record(&mut self, error: &str) {
+        metrics::counter!("indutech_worker_consumer_errors_total").increment(1);
+        self.seen = Some(Instant::now());
+        self.latest = error.to_owned();
+        let entry = self.last.entry(error.to_owned()).or_insert((Instant::now() - Duration::from_secs(3600), 0));
+        entry.1 += 1;
+        if entry.0.elapsed() >= Duration::from_secs(60) {
+            tracing::warn!(%error, times = entry.1, "consumer error (said once a minute while it lasts)");
+            *entry = (Instant::now(), 0);
+        }
+    }
+
+    /// Whether a consumer error was seen after `instant`.
+    fn since(&self, instant: Instant) -> bool {
+        self.seen.is_some_and(|t| t > instant)
+    }
+}
+
+/// What a record's offset means for its partition's cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    /// Before the expected offset: fetched before a seek, or again after one; ignored.
+    Stale,
+    /// The expected offset.
+    Next,
+    /// Beyond it right after a resume, while the log holds the expected offset: probably a
+    /// message fetched before the seek; seek again (at most [`MAX_RESEEKS`] times).
+    Reseek,
+    /// Beyond it: the offsets between were never delivered (transaction markers, records
+    /// removed by retention or compaction): a gap.
+    Gap,
+}
+
+/// Seeks again after a resume before offsets beyond the expected one count as a gap.
+const MAX_RESEEKS: u32 = 3;
+
+/// Classifies a record at `offset` when `next` is expected; `fresh` means no record was taken
+/// since the resume, `reseeks` how many seeks back to `next` were made for it, `log_start`
+/// reads the partition's first offset (asked only when it matters).
+///
+/// Errors: `log_start` failed.
+fn arrival<E>(
+    next: i64,
+    offset: i64,
+    fresh: bool,
+    reseeks: u32,
+    log_start: impl FnOnce() -> Result<i64, E>,
+) -> Result<Arrival, E> {
+    Ok(if offset < next {
+        Arrival::Stale
+    } else if offset == next {
+        Arrival::Next
+    } else if fresh && reseeks < MAX_RESEEKS && log_start()? <= next {
+        Arrival::Reseek
+    } else {
+        Arrival::Gap
+    })
+}
+
+/// Whether an idle worker should rejoin its group: records are `left` on partitions nobody
+/// stopped, and the lake's committed positions (summed) did not move since the `previous`
+/// check, so no other member consumes them either.
+fn should_rejoin(left: i64, previous: Option<i64>, position: i64) -> bool {
+    left > 0 && previous == Some(position)
+}
+
+/// The worker: consumer, codecs, lake, partitions.
 struct Worker {
     consumer: StreamConsumer<WorkerContext>,
-    revoked: Arc<StdMutex<Vec<(String, i32)>>>,
+    shared: Arc<StdMutex<Shared>>,
     codecs: Vec<Codec>,
     by_topic: HashMap<String, usize>,
     lake: Arc<Lake>,
     options: Options,
-    buffers: HashMap<(String, i32), PartitionBuffer>,
+    /// The brokers' addresses.
+    bootstrap: String,
+    /// Who takes partitions over: `<group> <host> pid <pid> <run id>`.
+    owner: String,
+    partitions: HashMap<(String, i32), State>,
+    errors: ErrorLog,
+    /// Since when this worker holds no partition (None: it holds some).
+    idle_since: Option<Instant>,
+    /// The group's committed positions at the last idle check, and when it was made.
+    idle_check: Option<(Instant, i64)>,
+    /// When this worker (re)joined the group, and how many assignments it had seen then.
+    joined: (Instant, u64),
+    last_health: Instant,
     summary: Summary,
 }
 
 /// Runs the worker until SIGTERM/SIGINT, then drains within the deadline.
 ///
 /// Errors: the lake or the Glue tables are missing (apply first), the broker is unreachable,
-/// a topic does not exist, an upload keeps failing, or the drain missed its deadline (then
-/// nothing is lost: uncommitted records are re-read by the next start).
+/// a topic does not exist, an upload or a commit keeps failing, or the drain missed its
+/// deadline (then nothing is lost: what was not committed is read again by the next owner).
 pub async fn run(environment: &Environment, aws: &crate::aws::Aws, options: Options) -> anyhow::Result<Summary> {
     let lake = Arc::new(Lake::new(environment, aws));
     let streams: Vec<&Stream> = options.streams.iter().map(AsRef::as_ref).collect();
@@ -259,7 +402,7 @@ pub async fn run(environment: &Environment, aws: &crate::aws::Aws, options: Opti
             .with_context(|| format!("serving metrics on {addr}"))?;
         tracing::info!(%addr, "Prometheus metrics at http://{addr}/metrics");
     }
-    let revoked = Arc::new(StdMutex::new(Vec::new()));
+    let shared = Arc::new(StdMutex::new(Shared::default()));
     let consumer: StreamConsumer<WorkerContext> = ClientConfig::new()
         .set("bootstrap.servers", crate::provider::kafka::bootstrap_servers(environment))
         .set("group.id", &options.group)
@@ -272,36 +415,46 @@ pub async fn run(environment: &Environment, aws: &crate::aws::Aws, options: Opti
         .set("queued.max.messages.kbytes", "16384")
         .set("fetch.max.bytes", "8388608")
         .set("statistics.interval.ms", "5000")
-        .create_with_context(WorkerContext { revoked: revoked.clone() })
+        .create_with_context(WorkerContext { shared: shared.clone() })
         .context("creating the Kafka consumer")?;
     let topics: Vec<&str> = options.streams.iter().map(|s| s.topic.as_str()).collect();
     check_topics(&consumer, &topics)?;
     consumer.subscribe(&topics).context("subscribing to the stream topics")?;
-    tracing::info!(group = %options.group, topics = ?topics, "worker started");
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let owner = format!("{} {host} pid {} {}", options.group, std::process::id(), &run_id[..8]);
+    tracing::info!(group = %options.group, topics = ?topics, %owner, "worker started");
 
     let codecs: Vec<Codec> = options.streams.iter().map(|s| Codec::new(s.clone())).collect();
     let by_topic = options.streams.iter().enumerate().map(|(i, s)| (s.topic.clone(), i)).collect();
     let mut worker = Worker {
         consumer,
-        revoked,
+        shared,
         codecs,
         by_topic,
         lake,
         options,
-        buffers: HashMap::new(),
+        bootstrap: crate::provider::kafka::bootstrap_servers(environment),
+        owner,
+        partitions: HashMap::new(),
+        errors: ErrorLog::default(),
+        idle_since: Some(Instant::now()),
+        idle_check: None,
+        joined: (Instant::now(), 0),
+        last_health: Instant::now(),
         summary: Summary::default(),
     };
 
     let shutdown = Arc::new(Notify::new());
     spawn_signal_handler(shutdown.clone())?;
     worker.consume(&shutdown).await?;
-    tracing::info!(deadline_ms = worker.options.drain_timeout.as_millis() as u64, "draining: flush, upload, commit");
+    tracing::info!(deadline_ms = worker.options.drain_timeout.as_millis() as u64, "draining: flush, commit, publish");
     let deadline = worker.options.drain_timeout;
     match tokio::time::timeout(deadline, worker.flush_all()).await {
         Ok(result) => result?,
         Err(_) => bail!(
             "the drain did not finish within {} ms (worker.drain_timeout_ms); nothing is lost: \
-             records not committed are read again and their files replaced by the next start",
+             records not committed are read again by the partition's next owner",
             deadline.as_millis()
         ),
     }
@@ -309,8 +462,8 @@ pub async fn run(environment: &Environment, aws: &crate::aws::Aws, options: Opti
     Ok(worker.summary)
 }
 
-/// First signal: notify the loop; second: exit at once (130), leaving only uncommitted files
-/// that the next start removes.
+/// First signal: notify the loop; second: exit at once (130), leaving only staged files that
+/// the partitions' next owners delete.
 fn spawn_signal_handler(shutdown: Arc<Notify>) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -339,9 +492,17 @@ fn check_topics(consumer: &StreamConsumer<WorkerContext>, topics: &[&str]) -> an
     Ok(())
 }
 
+fn one_partition(topic: &str, partition: i32) -> TopicPartitionList {
+    let mut list = TopicPartitionList::new();
+    list.add_partition(topic, partition);
+    list
+}
+
 impl Worker {
     async fn consume(&mut self, shutdown: &Notify) -> anyhow::Result<()> {
         loop {
+            self.apply_rebalances();
+            self.resume_due().await?;
             let waiting = Instant::now();
             let message = tokio::select! {
                 biased;
@@ -349,135 +510,264 @@ impl Worker {
                 message = tokio::time::timeout(Duration::from_millis(500), self.consumer.recv()) => match message {
                     Err(_) => None,
                     Ok(Err(error)) => {
-                        tracing::warn!(%error, "consumer error");
+                        self.errors.record(&error.to_string());
                         None
                     }
                     Ok(Ok(m)) => Some((m.topic().to_owned(), m.partition(), m.offset(), m.payload().unwrap_or_default().to_vec())),
                 },
             };
             spent(&mut self.summary.time.waiting, waiting);
-            self.apply_revocations();
+            self.apply_rebalances();
             if let Some((topic, partition, offset, payload)) = message {
                 self.process(topic, partition, offset, &payload).await?;
             }
             self.flush_due().await?;
+            if self.last_health.elapsed() >= Duration::from_secs(5) {
+                self.last_health = Instant::now();
+                self.health().await?;
+            }
         }
     }
 
-    fn apply_revocations(&mut self) {
-        let revoked: Vec<(String, i32)> = self.revoked.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
+    /// Takes the group's revocations and assignments from the callbacks.
+    fn apply_rebalances(&mut self) {
+        let (assigned, revoked) = match self.shared.lock() {
+            Ok(mut shared) => (std::mem::take(&mut shared.assigned), std::mem::take(&mut shared.revoked)),
+            Err(_) => return,
+        };
         for key in revoked {
-            if let Some(buffer) = self.buffers.remove(&key) {
-                tracing::info!(topic = %key.0, partition = key.1, records = buffer.next_offset - buffer.first_offset.unwrap_or(buffer.next_offset),
-                    "partition revoked: its unflushed records will be read again by its next owner");
+            if let Some(State::Active(active)) = self.partitions.remove(&key) {
+                let records = active.next - active.first.unwrap_or(active.next);
+                tracing::info!(topic = %key.0, partition = key.1, records,
+                    "partition revoked: its records not committed will be read again by its next owner");
+            } else {
+                self.partitions.remove(&key);
             }
         }
+        for key in assigned {
+            if self.by_topic.contains_key(&key.0) {
+                self.partitions.insert(key, State::Resuming { retry_at: Instant::now() });
+            }
+        }
+        self.idle_since = match (self.partitions.is_empty(), self.idle_since) {
+            (true, None) => Some(Instant::now()),
+            (true, since) => since,
+            (false, _) => None,
+        };
+    }
+
+    /// Takes over every assigned partition whose turn it is (new ones, retries of failed
+    /// take-overs, stopped ones due for another try).
+    async fn resume_due(&mut self) -> anyhow::Result<()> {
+        let due: Vec<(String, i32)> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| match s {
+                State::Resuming { retry_at } | State::Stopped { retry_at } => *retry_at <= Instant::now(),
+                _ => false,
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            let started = Instant::now();
+            let state = match self.take_over(&key).await {
+                Ok(state) => state,
+                Err(error) => {
+                    tracing::error!(topic = %key.0, partition = key.1, error = %format!("{error:#}"),
+                        "could not take the partition over in the lake; trying again in 10 s");
+                    State::Resuming { retry_at: Instant::now() + Duration::from_secs(10) }
+                }
+            };
+            spent(&mut self.summary.time.committing, started);
+            self.partitions.insert(key, state);
+        }
+        Ok(())
+    }
+
+    /// The lake take-over of one assigned, paused partition, then its resume at the committed
+    /// position (or its stop when the log ends before that position).
+    async fn take_over(&mut self, key: &(String, i32)) -> anyhow::Result<State> {
+        let (topic, partition) = (key.0.as_str(), key.1);
+        let stream = self.by_topic[topic];
+        let stream_name = self.codecs[stream].stream().name.clone();
+        let (low, high) =
+            tokio::task::block_in_place(|| self.consumer.fetch_watermarks(topic, partition, Duration::from_secs(15)))
+                .with_context(|| format!("reading the watermarks of {topic}/{partition}"))?;
+        // A partition the lake never landed starts where the group is, else at the log's start.
+        let start = match commit::read(&self.lake, topic, partition).await? {
+            Some(_) => low,
+            None => {
+                let committed = tokio::task::block_in_place(|| {
+                    self.consumer.committed_offsets(one_partition(topic, partition), Duration::from_secs(15))
+                })
+                .with_context(|| format!("reading the group's committed offset of {topic}/{partition}"))?;
+                match committed.find_partition(topic, partition).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => o.max(low),
+                    _ => low,
+                }
+            }
+        };
+        let mut owned = match commit::take_over(&self.lake, &stream_name, topic, partition, &self.owner, start).await? {
+            TakeOver::Owned(owned) => *owned,
+            TakeOver::Contended => {
+                tracing::warn!(topic, partition, "other workers keep taking the partition over; trying again in 10 s");
+                return Ok(State::Resuming { retry_at: Instant::now() + Duration::from_secs(10) });
+            }
+        };
+        let deleted = commit::roll_forward(&self.lake, &owned).await?;
+        let record = &owned.record;
+        if record.next_offset > high {
+            let reason = format!(
+                "the log of {topic}/{partition} ends at offset {high}, before the lake's committed position {}: was \
+                 the topic deleted and created again? Nothing is skipped: move the partition's files out of the \
+                 stream's prefixes if they must go, delete the commit record s3://{}/{} and restart the workers to \
+                 land the topic from its start",
+                record.next_offset,
+                self.lake.curated,
+                commit::record_key(topic, partition)
+            );
+            let at = record.next_offset;
+            return self.stop(key, &mut owned, at, &reason).await;
+        }
+        let next = record.next_offset;
+        tokio::task::block_in_place(|| {
+            self.consumer.seek(topic, partition, Offset::Offset(next), Duration::from_secs(15))
+        })
+        .with_context(|| format!("seeking {topic}/{partition} to the lake's committed position {next}"))?;
+        self.consumer
+            .resume(&one_partition(topic, partition))
+            .with_context(|| format!("resuming {topic}/{partition}"))?;
+        metrics::gauge!("indutech_worker_partition_stopped", "topic" => topic.to_owned(), "partition" => partition.to_string())
+            .set(0.0);
+        tracing::info!(
+            topic,
+            partition,
+            epoch = record.epoch,
+            resume_from = next,
+            rolled_forward = record.pending.len(),
+            staged_deleted = deleted,
+            "partition taken over and resumed"
+        );
+        Ok(State::Active(Box::new(Active {
+            stream,
+            owned,
+            next,
+            first: None,
+            opened: Instant::now(),
+            buffer: Buffer::default(),
+            gaps: Vec::new(),
+            fresh: true,
+            reseeks: 0,
+            last_record: Instant::now(),
+            last_position_check: Instant::now(),
+            high_at_resume: high,
+        })))
+    }
+
+    /// Pauses `key`, says why in its commit record and in the log and metrics.
+    async fn stop(
+        &mut self,
+        key: &(String, i32),
+        owned: &mut Owned,
+        offset: i64,
+        reason: &str,
+    ) -> anyhow::Result<State> {
+        let (topic, partition) = (key.0.as_str(), key.1);
+        let _ = self.consumer.pause(&one_partition(topic, partition));
+        tracing::error!(topic, partition, offset, reason, retry_in_secs = STOPPED_RETRY.as_secs(), "partition stopped");
+        metrics::gauge!("indutech_worker_partition_stopped", "topic" => topic.to_owned(), "partition" => partition.to_string())
+            .set(1.0);
+        if !commit::stop(&self.lake, owned, offset, reason).await? {
+            return Ok(State::Fenced);
+        }
+        Ok(State::Stopped { retry_at: Instant::now() + STOPPED_RETRY })
     }
 
     async fn process(&mut self, topic: String, partition: i32, offset: i64, payload: &[u8]) -> anyhow::Result<()> {
-        let Some(&stream) = self.by_topic.get(&topic) else { return Ok(()) };
         let key = (topic, partition);
-        if !self.buffers.contains_key(&key) {
-            let started = Instant::now();
-            let buffer = self.resume(stream, &key.0, partition, offset).await?;
-            spent(&mut self.summary.time.committing, started);
-            self.buffers.insert(key.clone(), buffer);
-        }
-        let Some(buffer) = self.buffers.get_mut(&key) else { return Ok(()) };
-        if let Some(expected) = buffer.expect {
-            if offset != expected {
+        let Some(State::Active(active)) = self.partitions.get_mut(&key) else { return Ok(()) };
+        let consumer = &self.consumer;
+        let log_start = || {
+            tokio::task::block_in_place(|| consumer.fetch_watermarks(&key.0, partition, Duration::from_secs(15)))
+                .map(|(low, _)| low)
+        };
+        match arrival(active.next, offset, active.fresh, active.reseeks, log_start)? {
+            Arrival::Stale => return Ok(()),
+            Arrival::Next => {}
+            Arrival::Reseek => {
+                active.reseeks += 1;
+                let next = active.next;
+                tokio::task::block_in_place(|| {
+                    self.consumer.seek(&key.0, partition, Offset::Offset(next), Duration::from_secs(15))
+                })?;
                 return Ok(());
             }
-            buffer.expect = None;
+            Arrival::Gap => {
+                let missing = offset - active.next;
+                tracing::warn!(topic = %key.0, partition, from = active.next, to = offset, missing,
+                "offsets the broker did not deliver (transaction markers, retention or compaction): recorded as a gap");
+                metrics::counter!("indutech_worker_offset_gaps_total", "topic" => key.0.clone())
+                    .increment(missing as u64);
+                commit::add_gap(&mut active.gaps, active.next, offset);
+            }
         }
-        if offset < buffer.next_offset {
-            // Already in a flush of this partition (a message fetched again after a seek).
-            return Ok(());
-        }
-        let codec = &self.codecs[stream];
+        active.fresh = false;
+        active.last_record = Instant::now();
+        let codec = &self.codecs[active.stream];
         let labels = [("stream", codec.stream().name.clone())];
         metrics::counter!("indutech_worker_records_in_total", &labels).increment(1);
         metrics::counter!("indutech_worker_bytes_in_total", &labels).increment(payload.len() as u64);
         self.summary.records_in += 1;
-        if buffer.first_offset.is_none() {
-            buffer.first_offset = Some(offset);
-            buffer.opened = Instant::now();
+        if active.first.is_none() {
+            active.first = Some(offset);
+            active.opened = Instant::now();
         }
-        buffer.next_offset = offset + 1;
+        active.next = offset + 1;
         let started = Instant::now();
         let now = chrono::Utc::now().timestamp_micros();
-        buffer.buffer.add(codec, &key.0, partition, offset, payload, now)?;
+        active.buffer.add(codec, &key.0, partition, offset, payload, now)?;
         spent(&mut self.summary.time.decoding, started);
-        if buffer.buffer.bytes >= self.options.target_file_size {
+        if active.buffer.bytes >= self.options.target_file_size || active.buffer.dates() >= MAX_OPEN_DATES {
             self.flush(&key).await?;
         }
         Ok(())
     }
 
-    /// Prepares a partition newly assigned to this worker: reads its committed offset and
-    /// counts, deletes the files of attempts that were never committed, and seeks back to the
-    /// committed offset if the consumer is elsewhere.
-    async fn resume(
-        &mut self,
-        stream: usize,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-    ) -> anyhow::Result<PartitionBuffer> {
-        let mut list = TopicPartitionList::new();
-        list.add_partition(topic, partition);
-        let committed = tokio::task::block_in_place(|| self.consumer.committed_offsets(list, Duration::from_secs(15)))
-            .with_context(|| format!("reading the committed offset of {topic}/{partition}"))?;
-        let element = committed.find_partition(topic, partition);
-        let committed_offset = match element.map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => Some(o),
-            _ => None,
-        };
-        let progress = self.lake.read_progress(&self.options.group, topic, partition).await?;
-        let totals = progress.at(committed_offset).unwrap_or_else(|| {
-            tracing::warn!(
-                topic,
-                partition,
-                "the progress document does not match the committed offset: landed counts restart from 0"
-            );
-            Landed { offset: committed_offset.unwrap_or(offset), ..Landed::default() }
-        });
-        let resume_from = committed_offset.unwrap_or(offset);
-        let name = &self.codecs[stream].stream().name;
-        let removed = self.lake.remove_uncommitted(name, topic, partition, resume_from).await?;
-        tracing::info!(topic, partition, resume_from, removed, "partition resumed");
-        let mut expect = None;
-        if resume_from != offset {
-            tokio::task::block_in_place(|| {
-                self.consumer.seek(topic, partition, Offset::Offset(resume_from), Duration::from_secs(15))
-            })
-            .with_context(|| format!("seeking {topic}/{partition} to its committed offset {resume_from}"))?;
-            expect = Some(resume_from);
-        }
-        Ok(PartitionBuffer {
-            stream,
-            expect,
-            first_offset: None,
-            next_offset: resume_from,
-            opened: Instant::now(),
-            buffer: Buffer::default(),
-            totals,
-        })
-    }
-
     async fn flush_due(&mut self) -> anyhow::Result<()> {
         let interval = self.options.flush_interval;
-        let due: Vec<(String, i32)> = self
-            .buffers
-            .iter()
-            .filter(|(_, b)| b.first_offset.is_some() && b.opened.elapsed() >= interval)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let mut due: Vec<(String, i32)> = Vec::new();
+        for (key, state) in &mut self.partitions {
+            let State::Active(active) = state else { continue };
+            if active.first.is_some() && active.opened.elapsed() >= interval {
+                due.push(key.clone());
+            } else if active.first.is_none()
+                && active.last_record.elapsed() >= interval
+                && active.last_position_check.elapsed() >= interval
+            {
+                // Idle: offsets the consumer skipped past (control records) become a gap.
+                if let Ok(position) = self.consumer.position()
+                    && let Some(Offset::Offset(at)) = position.find_partition(&key.0, key.1).map(|e| e.offset())
+                    && at > active.next
+                    && !active.fresh
+                {
+                    commit::add_gap(&mut active.gaps, active.next, at);
+                    metrics::counter!("indutech_worker_offset_gaps_total", "topic" => key.0.clone())
+                        .increment((at - active.next) as u64);
+                    active.next = at;
+                    due.push(key.clone());
+                }
+                active.last_position_check = Instant::now();
+            }
+        }
         for key in due {
             self.flush(&key).await?;
         }
-        while self.buffers.values().map(|b| b.buffer.bytes).sum::<usize>() > MEMORY_BUDGET {
-            let Some(largest) = self.buffers.iter().max_by_key(|(_, b)| b.buffer.bytes).map(|(k, _)| k.clone()) else {
+        loop {
+            let memory = |s: &State| if let State::Active(a) = s { a.buffer.memory() } else { 0 };
+            if self.partitions.values().map(memory).sum::<usize>() <= MEMORY_BUDGET {
+                break;
+            }
+            let Some(largest) = self.partitions.iter().max_by_key(|(_, s)| memory(s)).map(|(k, _)| k.clone()) else {
                 break;
             };
             self.flush(&largest).await?;
@@ -486,31 +776,34 @@ impl Worker {
     }
 
     async fn flush_all(&mut self) -> anyhow::Result<()> {
-        let keys: Vec<(String, i32)> = self.buffers.keys().cloned().collect();
+        let keys: Vec<(String, i32)> = self.partitions.keys().cloned().collect();
         for key in keys {
             self.flush(&key).await?;
         }
         Ok(())
     }
 
-    /// Uploads a partition's buffer (one file per `dt` and zone), registers new partitions,
-    /// then commits the next offset with the cumulative counts.
+    /// Stages a partition's buffer (one file per `dt` and zone), commits it in the lake's
+    /// record, publishes it, registers new `dt` partitions, and commits the offset to the group.
     async fn flush(&mut self, key: &(String, i32)) -> anyhow::Result<()> {
-        let Some(buffer) = self.buffers.get_mut(key) else { return Ok(()) };
-        let Some(first) = buffer.first_offset else { return Ok(()) };
+        let Some(State::Active(active)) = self.partitions.get_mut(key) else { return Ok(()) };
+        if active.first.is_none() && active.gaps.is_empty() {
+            return Ok(());
+        }
         let started = Instant::now();
-        let codec = &self.codecs[buffer.stream];
+        let first = active.first.unwrap_or(active.next);
+        let codec = &self.codecs[active.stream];
         let stream = codec.stream();
         let (topic, partition) = (key.0.as_str(), key.1);
-        let rows_written = buffer.buffer.row_count() as u64;
-        let rejected_count = buffer.buffer.rejected_count;
+        let rows_written = active.buffer.row_count() as u64;
+        let rejected_count = active.buffer.rejected_count;
         let source = format!("{topic}/{partition}");
         let encoding = Instant::now();
-        let encoded = tokio::task::block_in_place(|| buffer.buffer.take_files(&source))?;
+        let encoded = tokio::task::block_in_place(|| active.buffer.take_files(&source))?;
         spent(&mut self.summary.time.encoding, encoding);
         let uploading = Instant::now();
         let mut dates = Vec::new();
-        let mut uploads = Vec::new();
+        let mut files = Vec::new();
         for file in encoded {
             let (bucket, extension, content_type) = if file.rejected {
                 (self.lake.rejected.clone(), "jsonl", "application/x-ndjson")
@@ -519,74 +812,236 @@ impl Worker {
                 (self.lake.curated.clone(), "parquet", "application/vnd.apache.parquet")
             };
             let name = lake::file_name(topic, partition, first, extension);
-            uploads.push((
+            files.push(FlushFile {
                 bucket,
-                lake::object_key(&stream.name, &stream.partition_key, &file.date, &name),
-                file.body,
+                target: lake::object_key(&stream.name, &stream.partition_key, &file.date, &name),
+                body: file.body,
                 content_type,
-            ));
+                records: file.records as u64,
+            });
         }
-        let files = uploads.len() as u64;
-        let bytes_out: usize = uploads.iter().map(|u| u.2.len()).sum();
-        let lake = &self.lake;
-        let mut pending =
-            futures_util::stream::iter(uploads.into_iter().map(|(bucket, key, body, content_type)| async move {
-                lake.put(&bucket, &key, body, content_type).await
-            }))
-            .buffer_unordered(8);
-        use futures_util::StreamExt as _;
-        while let Some(result) = pending.next().await {
-            result?;
-        }
-        drop(pending);
+        let count = files.len() as u64;
+        let bytes_out: usize = files.iter().map(|f| f.body.len()).sum();
+        let lake = self.lake.clone();
+        let staged = commit::stage(&lake, &active.owned, first, files).await?;
         lake.register_partitions(&stream.name, &stream.partition_key, &dates).await?;
-        let totals = Landed {
-            offset: buffer.next_offset,
-            rows: buffer.totals.rows + rows_written,
-            rejected: buffer.totals.rejected + rejected_count,
-            at: chrono::Utc::now().timestamp(),
-        };
-        let progress = Progress { current: totals, previous: buffer.totals };
-        lake.write_progress(&self.options.group, topic, partition, &progress).await?;
         spent(&mut self.summary.time.uploading, uploading);
+
+        let committing = Instant::now();
+        let mut next = active.owned.record.clone();
+        next.next_offset = active.next;
+        next.rows += rows_written;
+        next.rejected += rejected_count;
+        for gap in &active.gaps {
+            commit::add_gap(&mut next.gaps, gap[0], gap[1]);
+        }
+        next.pending = staged.clone();
+        next.stopped = None;
+        let committed = commit::commit(&lake, &mut active.owned, next).await?;
+        spent(&mut self.summary.time.committing, committing);
+        if !committed {
+            commit::discard(&lake, &staged).await?;
+            let epoch = active.owned.record.epoch;
+            tracing::warn!(
+                topic,
+                partition,
+                epoch,
+                first,
+                next = active.next,
+                "another worker took the partition over in the lake: this flush is dropped (nothing of it was \
+                 published) and the partition stops here"
+            );
+            let _ = self.consumer.pause(&one_partition(topic, partition));
+            self.partitions.insert(key.clone(), State::Fenced);
+            metrics::counter!("indutech_worker_fenced_total").increment(1);
+            return Ok(());
+        }
+        let publishing = Instant::now();
+        commit::publish(&lake, &staged).await?;
+        spent(&mut self.summary.time.uploading, publishing);
+        active.first = None;
+        active.gaps.clear();
         let committing = Instant::now();
         let mut list = TopicPartitionList::new();
-        list.add_partition_offset(topic, partition, Offset::Offset(buffer.next_offset))?;
-        let committed = tokio::task::block_in_place(|| self.consumer.commit(&list, CommitMode::Sync));
+        list.add_partition_offset(topic, partition, Offset::Offset(active.next))?;
+        // The group's offset is for its lag only: asynchronous, and a failure changes nothing.
+        if let Err(error) = self.consumer.commit(&list, CommitMode::Async) {
+            tracing::debug!(topic, partition, %error, "group offset commit failed (the lake's record is the truth)");
+        }
         spent(&mut self.summary.time.committing, committing);
         self.summary.time.publish();
         let labels = [("stream", stream.name.clone())];
         metrics::counter!("indutech_worker_records_written_total", &labels).increment(rows_written);
         metrics::counter!("indutech_worker_records_rejected_total", &labels).increment(rejected_count);
         metrics::counter!("indutech_worker_bytes_written_total", &labels).increment(bytes_out as u64);
-        metrics::counter!("indutech_worker_files_written_total", &labels).increment(files);
+        metrics::counter!("indutech_worker_files_written_total", &labels).increment(count);
         metrics::histogram!("indutech_worker_flush_seconds", &labels).record(started.elapsed().as_secs_f64());
+        metrics::gauge!("indutech_worker_last_commit_timestamp_seconds", &labels)
+            .set(chrono::Utc::now().timestamp() as f64);
         self.summary.written += rows_written;
         self.summary.rejected += rejected_count;
-        self.summary.files += files;
-        match committed {
-            Ok(()) => {
-                metrics::gauge!("indutech_worker_last_commit_timestamp_seconds", &labels).set(totals.at as f64);
-                tracing::debug!(
-                    topic,
-                    partition,
-                    first,
-                    next = buffer.next_offset,
-                    rows = rows_written,
-                    rejected = rejected_count,
-                    files,
-                    "flushed and committed"
-                );
-                buffer.totals = totals;
-            }
-            Err(error) => {
-                // The files exist; the next successful commit of this partition covers them,
-                // and if none comes, its next owner deletes them and reads the records again.
-                tracing::warn!(topic, partition, %error, "commit failed; it will be retried by the next flush");
-                buffer.totals = totals;
+        self.summary.files += count;
+        tracing::debug!(
+            topic,
+            partition,
+            first,
+            next = active.next,
+            rows = rows_written,
+            rejected = rejected_count,
+            files = count,
+            epoch = active.owned.record.epoch,
+            "flushed, committed and published"
+        );
+        Ok(())
+    }
+
+    /// Every few seconds: stops partitions that cannot be read, and rejoins the group when this
+    /// worker holds nothing while nobody commits the group's lag.
+    async fn health(&mut self) -> anyhow::Result<()> {
+        let high = self.shared.lock().map(|s| s.high.clone()).unwrap_or_default();
+        let stuck: Vec<((String, i32), i64)> = self
+            .partitions
+            .iter()
+            .filter_map(|(key, state)| match state {
+                State::Active(a)
+                    if a.first.is_none()
+                        && a.last_record.elapsed() >= STUCK_AFTER
+                        && high.get(key).copied().unwrap_or(a.high_at_resume).max(a.high_at_resume) > a.next
+                        && self.errors.since(a.last_record) =>
+                {
+                    Some((key.clone(), a.next))
+                }
+                _ => None,
+            })
+            .collect();
+        if !stuck.is_empty() {
+            let reachable = tokio::task::block_in_place(|| {
+                self.consumer.fetch_metadata(Some(&stuck[0].0.0), Duration::from_secs(5))
+            })
+            .is_ok();
+            if reachable {
+                for (key, offset) in stuck {
+                    let reason = format!(
+                        "the batch at offset {offset} of {}/{} cannot be read: the broker answers, but fetching it \
+                         fails ({}) and nothing was delivered for {} s. Nothing is skipped: check the producer's \
+                         compression and the broker's log; the partition is tried again every {} s and at the next \
+                         start",
+                        key.0,
+                        key.1,
+                        self.errors.latest,
+                        STUCK_AFTER.as_secs(),
+                        STOPPED_RETRY.as_secs()
+                    );
+                    let Some(State::Active(active)) = self.partitions.remove(&key) else { continue };
+                    let mut owned = active.owned;
+                    let state = self.stop(&key, &mut owned, offset, &reason).await?;
+                    self.partitions.insert(key, state);
+                }
             }
         }
-        buffer.first_offset = None;
+        self.rejoin_if_stalled()?;
+        self.rejoin_if_idle().await
+    }
+
+    /// Rejoins the group when it assigned this worker nothing at all for [`JOIN_STALL`] since
+    /// it joined.
+    fn rejoin_if_stalled(&mut self) -> anyhow::Result<()> {
+        let assignments = self.shared.lock().map(|s| s.assignments).unwrap_or_default();
+        let (since, seen) = self.joined;
+        if assignments != seen || since.elapsed() < JOIN_STALL {
+            return Ok(());
+        }
+        tracing::error!(group = %self.options.group, waited_secs = since.elapsed().as_secs(),
+            "the group assigned this worker nothing since it joined (the broker holds its join): rejoining the group");
+        self.rejoin()
+    }
+
+    /// Leaves the group and joins it again.
+    fn rejoin(&mut self) -> anyhow::Result<()> {
+        metrics::counter!("indutech_worker_rejoins_total").increment(1);
+        self.consumer.unsubscribe();
+        let topics: Vec<&str> = self.options.streams.iter().map(|s| s.topic.as_str()).collect();
+        self.consumer.subscribe(&topics).context("subscribing to the stream topics again")?;
+        let assignments = self.shared.lock().map(|s| s.assignments).unwrap_or_default();
+        self.joined = (Instant::now(), assignments);
+        self.idle_since = Some(Instant::now());
+        self.idle_check = None;
         Ok(())
+    }
+
+    /// A worker that holds no partition for [`IDLE_REJOIN_AFTER`] while the group's topics
+    /// have records left and the group's committed positions did not move since the last
+    /// check (nobody else consumes them) says so and rejoins the group.
+    async fn rejoin_if_idle(&mut self) -> anyhow::Result<()> {
+        let Some(since) = self.idle_since else {
+            self.idle_check = None;
+            return Ok(());
+        };
+        // Another member may be committing only once a flush interval: watch two of them. The
+        // first look is taken as soon as the worker is idle, the next one a window later.
+        let window = IDLE_REJOIN_AFTER.max(self.options.flush_interval * 2);
+        if self.idle_check.is_some_and(|(at, _)| at.elapsed() < window) {
+            return Ok(());
+        }
+        let read = async {
+            let commits = status::read_commits(&self.lake, &self.options.streams).await?;
+            let offsets = status::read_offsets(&self.bootstrap, &self.options.group, &self.options.streams).await?;
+            anyhow::Ok((commits, offsets))
+        };
+        let (lake_positions, offsets) = match read.await {
+            Ok(read) => read,
+            Err(error) => {
+                tracing::debug!(error = %format!("{error:#}"), "idle check: could not read the group's positions");
+                return Ok(());
+            }
+        };
+        // Records left on partitions nobody stopped (a stopped partition says why it waits).
+        let left: i64 = offsets
+            .iter()
+            .flat_map(|s| s.partitions.iter().map(move |p| (s.topic.clone(), p)))
+            .map(|(topic, p)| match lake_positions.get(&(topic, p.partition)) {
+                Some(record) if record.stopped.is_some() => 0,
+                Some(record) => (p.high - record.next_offset).max(0),
+                None => (p.high - p.low).max(0),
+            })
+            .sum();
+        let position: i64 = lake_positions.values().map(|r| r.next_offset).sum();
+        let previous = self.idle_check.replace((Instant::now(), position)).map(|(_, before)| before);
+        if should_rejoin(left, previous, position) {
+            tracing::error!(group = %self.options.group, records_left = left, idle_secs = since.elapsed().as_secs(),
+                "this worker holds no partition while nobody commits the group's records: rejoining the group");
+            self.rejoin()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_stale_expected_a_reseek_or_a_gap() {
+        let start = |low: i64| move || Ok::<i64, ()>(low);
+        let never = || -> Result<i64, ()> { panic!("the log start is not needed") };
+        assert_eq!(arrival(10, 9, false, 0, never), Ok(Arrival::Stale));
+        assert_eq!(arrival(10, 10, true, 0, never), Ok(Arrival::Next));
+        // Right after a resume, an offset beyond the expected one while the log still holds
+        // the expected one is a message fetched before the seek: seek again, a few times.
+        assert_eq!(arrival(10, 15, true, 0, start(0)), Ok(Arrival::Reseek));
+        assert_eq!(arrival(10, 15, true, MAX_RESEEKS, never), Ok(Arrival::Gap), "a transaction marker");
+        // Records removed by retention before they landed: the log starts after the position.
+        assert_eq!(arrival(10, 60, true, 0, start(60)), Ok(Arrival::Gap));
+        // Later in the stream, a jump is a gap (compaction, control records).
+        assert_eq!(arrival(10, 12, false, 0, never), Ok(Arrival::Gap));
+        assert_eq!(arrival(10, 12, true, 0, || Err(())), Err(()));
+    }
+
+    #[test]
+    fn an_idle_worker_rejoins_only_when_nobody_commits_the_records_left() {
+        assert!(!should_rejoin(100, None, 50), "one check is not enough: others may be committing");
+        assert!(!should_rejoin(100, Some(40), 50), "the group's positions move: another member consumes");
+        assert!(!should_rejoin(0, Some(50), 50), "nothing left to consume");
+        assert!(should_rejoin(100, Some(50), 50));
     }
 }

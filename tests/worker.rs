@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use indutech::aws::Aws;
 use indutech::config::environment::Environment;
@@ -159,14 +159,16 @@ impl TestEnv {
                     if zone == "curated" {
                         lake.dates.insert(dt);
                         let builder = ParquetRecordBatchReaderBuilder::try_new(body).unwrap();
-                        let kv = builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
-                        let value = |k: &str| kv.iter().find(|e| e.key == k).and_then(|e| e.value.clone()).unwrap();
-                        let source = value("indutech.source");
-                        let partition: i32 = source.rsplit('/').next().unwrap().parse().unwrap();
-                        let offsets = indutech::worker::codec::parse_ranges(&value("indutech.offsets")).unwrap();
                         let batches: Vec<RecordBatch> = builder.build().unwrap().map(Result::unwrap).collect();
-                        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), offsets.len(), "{key}");
-                        lake.offsets.entry(partition).or_default().extend(offsets);
+                        // Every row says where it was read: partition and offset columns.
+                        for batch in &batches {
+                            let partitions =
+                                batch.column_by_name("kafka_partition").unwrap().as_primitive::<Int32Type>();
+                            let offsets = batch.column_by_name("kafka_offset").unwrap().as_primitive::<Int64Type>();
+                            for i in 0..batch.num_rows() {
+                                lake.offsets.entry(partitions.value(i)).or_default().push(offsets.value(i));
+                            }
+                        }
                         lake.batches.extend(batches);
                     } else {
                         for line in std::str::from_utf8(&body).unwrap().lines() {
@@ -183,9 +185,33 @@ impl TestEnv {
         lake
     }
 
-    /// Every offset of every partition appears exactly once among the visible objects.
+    /// Every offset of every partition appears exactly once among the visible objects: read
+    /// here with the parquet crate, by pyarrow (a reader indutech did not write), and proven by
+    /// `indutech audit`.
     async fn assert_exactly_once(&self, stream: &str) -> Lake {
         let lake = self.read_lake(stream).await;
+        let curated = indutech::model::bucket_name(&self.environment, "curated");
+        let rejected = indutech::model::bucket_name(&self.environment, "rejected");
+        let seen: serde_json::Value = serde_json::from_str(&common::run_client(
+            "lake_offsets.py",
+            &["http://127.0.0.1:4566", &curated, &rejected, stream],
+        ))
+        .unwrap();
+        for (partition, high) in self.high_watermarks(stream) {
+            let p = &seen[partition.to_string()];
+            if high == 0 {
+                assert!(p.is_null(), "{stream}/{partition}: pyarrow sees rows of an empty partition: {p}");
+                continue;
+            }
+            assert_eq!(p["duplicates"], serde_json::json!({}), "{stream}/{partition}: pyarrow sees duplicates");
+            assert_eq!(
+                (p["count"].as_i64(), p["min"].as_i64(), p["max"].as_i64()),
+                (Some(high), Some(0), Some(high - 1)),
+                "{stream}/{partition}: pyarrow does not see every offset 0..{high} once: {p}"
+            );
+        }
+        let audit = self.command(&["audit", "--stream", stream]).output().unwrap();
+        exited(&["audit", "--stream", stream], &audit, 0);
         for (partition, high) in self.high_watermarks(stream) {
             let mut offsets = lake.offsets.get(&partition).cloned().unwrap_or_default();
             offsets.sort_unstable();
@@ -373,42 +399,79 @@ async fn real_datasets_and_generated_tickets_land_exactly_once_typed_and_categor
     );
 }
 
+/// A worker started right after others were killed gets partitions within this bound (the
+/// group's session timeout, 6 s, plus a rebalance; the README says so).
+const RESTART_BOUND_SECS: u64 = 60;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_killed_one_after_the_other_and_restarted_at_once_come_back() {
+    let env = TestEnv::new(
+        "flush_interval_secs = 1
+target_file_size_bytes = 1048576
+",
+    )
+    .await;
+    let producer = spawn_confluent_producer(&env.topic("client_tickets"), "lz4", 20_000, 1000, 0);
+    let args = ["--stream", "client_tickets"];
+    let mut rng = fastrand::Rng::with_seed(u64::from(std::process::id()) + 1);
+    // Five workers each SIGKILLed 2-7 s after their start, the next one started at once.
+    for _ in 0..5 {
+        let child = env.spawn_worker(&args);
+        std::thread::sleep(Duration::from_millis(2000 + rng.u64(0..5000)));
+        assert!(!stop(child, "KILL").success());
+    }
+    let (sixth, log) = env.spawn_worker_logged(&args);
+    let started = Instant::now();
+    wait_for_log(&log, "partition taken over and resumed", Duration::from_secs(RESTART_BOUND_SECS));
+    eprintln!("the sixth worker resumed a partition {:.1} s after its start", started.elapsed().as_secs_f64());
+    producer_done(producer, 20_000);
+    env.wait_until_caught_up(&["client_tickets"], Duration::from_secs(300));
+    assert!(stop(sixth, "TERM").success());
+    let lake = env.assert_exactly_once("client_tickets").await;
+    assert_eq!(lake.rows() + lake.rejected.len(), 20_000);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkilled_workers_and_rebalances_still_land_every_offset_exactly_once() {
     let env = TestEnv::new("flush_interval_secs = 1\ntarget_file_size_bytes = 1048576\n").await;
     let producer = env
-        .command(&["produce", "--stream", "client_tickets", "--count", "30000", "--rate", "500", "--malformed", "0.01"])
+        .command(&["produce", "--stream", "client_tickets", "--count", "30000", "--rate", "200", "--malformed", "0.01"])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let args = ["--stream", "client_tickets"];
     let mut logs = Vec::new();
     let mut rng = fastrand::Rng::with_seed(std::process::id().into());
-    let committed = || -> i64 {
+    // (committed, produced) over the partitions.
+    let committed = || -> (i64, i64) {
         let status = env.status();
         let stream = status.as_array().unwrap().iter().find(|s| s["stream"] == "client_tickets").unwrap().clone();
-        stream["partitions"].as_array().unwrap().iter().map(|p| p["committed"].as_i64().unwrap_or(0)).sum()
+        let partitions = stream["partitions"].as_array().unwrap().clone();
+        let sum = |key: &str| partitions.iter().map(|p| p[key].as_i64().unwrap_or(0)).sum::<i64>();
+        (sum("committed"), sum("high"))
     };
     for _ in 0..4 {
         // Kill the worker at a random moment once it is ingesting: after it has committed
         // something of its own (so the next one resumes from a commit), within a flush or two.
-        let before = committed();
+        let (before, _) = committed();
         let (child, log) = env.spawn_worker_logged(&args);
         logs.push(log.clone());
         let started = Instant::now();
         while !std::fs::read_to_string(&log).unwrap().contains("partitions assigned by the group") {
-            assert!(started.elapsed() < Duration::from_secs(180), "the worker got no partition within 180 s");
+            assert!(started.elapsed() < Duration::from_secs(RESTART_BOUND_SECS), "no partition within the bound");
             std::thread::sleep(Duration::from_millis(200));
         }
-        while committed() <= before {
+        loop {
+            let (now, produced) = committed();
+            if now > before || (now == produced && produced == 30_000) {
+                break;
+            }
             assert!(started.elapsed() < Duration::from_secs(240), "the worker committed nothing within 240 s");
             std::thread::sleep(Duration::from_millis(100));
         }
         std::thread::sleep(Duration::from_millis(rng.u64(0..2500)));
+        // Restarted at once, as systemd's `Restart=` would.
         assert!(!stop(child, "KILL").success());
-        // Restart after the group's session timeout (6 s), as a supervisor would: a member that
-        // joins while Tansu still counts the dead one sometimes got no partition for minutes.
-        std::thread::sleep(Duration::from_secs(7));
     }
     // Then two workers share the partitions (a rebalance) and finish the ingest.
     let workers = vec![env.spawn_worker_logged(&args), env.spawn_worker_logged(&args)];
@@ -420,7 +483,7 @@ async fn sigkilled_workers_and_rebalances_still_land_every_offset_exactly_once()
     }
     let text: String = logs.iter().map(|l| std::fs::read_to_string(l).unwrap()).collect();
     assert!(
-        text.lines().any(|l| l.contains("partition resumed") && !l.contains("resume_from=0 ")),
+        text.lines().any(|l| l.contains("partition taken over and resumed") && !l.contains("resume_from=0 ")),
         "no partition was ever resumed from a commit: the kills did not hit a running ingest"
     );
     let lake = env.assert_exactly_once("client_tickets").await;
@@ -461,7 +524,8 @@ async fn large_files_are_uploaded_in_parts() {
     let env = TestEnv::new("flush_interval_secs = 10\n").await;
     let lake = indutech::worker::lake::Lake::new(&env.environment, &env.aws);
     let body: Vec<u8> = (0..17 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
-    lake.put(&lake.curated, "client_tickets/dt=2026-01-01/big.parquet", body.clone(), "application/octet-stream")
+    let sha = indutech::worker::commit::sha256_hex(&body);
+    lake.put(&lake.curated, "client_tickets/dt=2026-01-01/big.parquet", body.clone(), "application/octet-stream", &sha)
         .await
         .unwrap();
     let head = env
@@ -475,6 +539,7 @@ async fn large_files_are_uploaded_in_parts() {
         .unwrap();
     assert_eq!(head.content_length(), Some(body.len() as i64));
     assert!(head.e_tag().unwrap().contains("-3"), "a 3-part upload's ETag ends in -3: {:?}", head.e_tag());
+    assert_eq!(head.metadata().unwrap().get("sha256"), Some(&sha), "the content's digest travels in the metadata");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -513,7 +578,7 @@ async fn a_second_signal_exits_at_once_and_the_next_start_still_lands_everything
     assert!(text.contains("second signal: exiting without draining"), "{text}");
     assert!(!text.contains("worker stopped"), "the drain must not have finished:\n{text}");
 
-    // Whatever the interrupted drain uploaded is uncommitted: the next start removes it, reads
+    // Whatever the interrupted drain staged is uncommitted: the next start deletes it, reads
     // everything again and (at its own SIGTERM) lands it.
     let worker = env.spawn_worker(&["--stream", "client_tickets", &addr]);
     let started = Instant::now();
@@ -525,4 +590,374 @@ async fn a_second_signal_exits_at_once_and_the_next_start_still_lands_everything
     env.wait_until_caught_up(&["client_tickets"], Duration::from_secs(5));
     let lake = env.assert_exactly_once("client_tickets").await;
     assert_eq!(lake.rows(), count, "no malformed tickets were produced");
+}
+
+/// `produce.py` (confluent-kafka) into `topic`: `count` tickets with `codec`, in the background.
+fn spawn_confluent_producer(topic: &str, codec: &str, count: u64, rate: u64, malformed_every: u64) -> Child {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/produce.py");
+    Command::new(common::clients_python())
+        .arg(script)
+        .args(["127.0.0.1:9092", topic, "--codec", codec, "--count", &count.to_string()])
+        .args(["--rate", &rate.to_string(), "--malformed-every", &malformed_every.to_string()])
+        .args(["--batch-size", "65536", "--linger-ms", "20"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a background producer; asserts every record was acknowledged.
+fn producer_done(child: Child, count: u64) {
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the producer failed");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["acked"], count, "{summary}");
+}
+
+fn wait_for_log(log: &PathBuf, needle: &str, bound: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(started.elapsed() < bound, "`{needle}` not logged within {bound:?}:\n{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_producers_compression_lands_and_an_unreadable_batch_stops_its_partition_loudly() {
+    // An ordinary producer (confluent-kafka) with each codec the broker serves, 1 in 50 malformed.
+    let env = TestEnv::new("flush_interval_secs = 1\ntarget_file_size_bytes = 1048576\n").await;
+    let topic = env.topic("client_tickets");
+    for codec in ["gzip", "lz4", "zstd", "none"] {
+        producer_done(spawn_confluent_producer(&topic, codec, 2000, 0, 50), 2000);
+    }
+    let worker = env.spawn_worker(&["--stream", "client_tickets"]);
+    env.wait_until_caught_up(&["client_tickets"], Duration::from_secs(300));
+    assert!(stop(worker, "TERM").success());
+    let lake = env.assert_exactly_once("client_tickets").await;
+    assert_eq!(lake.rows() + lake.rejected.len(), 8000);
+    assert_eq!(lake.rejected.len(), 4 * 40, "1 in 50 has the channel `fax`");
+
+    // Snappy: the bed's broker (Tansu) fails every fetch that reaches a snappy batch (Redpanda
+    // serves it). The worker cannot read it: the partitions stop, loudly, and nothing is skipped.
+    let env = TestEnv::new("flush_interval_secs = 1\n").await;
+    producer_done(spawn_confluent_producer(&env.topic("client_tickets"), "snappy", 500, 0, 0), 500);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("--metrics-addr=127.0.0.1:{port}");
+    let (worker, log) = env.spawn_worker_logged(&["--stream", "client_tickets", &addr]);
+    let text = wait_for_log(&log, "partition stopped", Duration::from_secs(120));
+    assert!(text.contains("cannot be read"), "{text}");
+    assert!(text.contains(&format!("topic=\"{}\"", env.topic("client_tickets"))), "names the topic: {text}");
+    let metrics = scrape(port);
+    assert!(metrics.contains("indutech_worker_partition_stopped{"), "{metrics}");
+    assert!(metrics.lines().any(|l| l.starts_with("indutech_worker_partition_stopped{") && l.ends_with(" 1")));
+    let status = env.expect(&["status", "--stream", "client_tickets"], 0);
+    assert!(status.contains("STOPPED") && status.contains("cannot be read"), "{status}");
+    // Said, not spun: the consumer error is logged at most once a minute.
+    let errors = text.lines().filter(|l| l.contains("consumer error")).count();
+    assert!(errors <= 2, "{errors} consumer error lines:\n{text}");
+    assert!(stop(worker, "TERM").success());
+    let json = env.status();
+    let partitions = json[0]["partitions"].as_array().unwrap();
+    assert!(partitions.iter().all(|p| p["committed"].as_i64().unwrap_or(0) == 0), "nothing was skipped: {json:#}");
+}
+
+/// What the reader of `paused_workers_...` saw that a reader must never see.
+#[derive(Default)]
+struct ReaderFindings {
+    polls: usize,
+    files: usize,
+    violations: Vec<String>,
+}
+
+/// Polls the lake like a reader until `stop`: every visible object of `stream`, read once (its
+/// ETag must never change), each row's (partition, offset) in one object only, and never at or
+/// past the committed position read after the listing.
+async fn read_like_a_reader(
+    env_aws: Aws,
+    curated: String,
+    rejected: String,
+    stream: String,
+    topic: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> ReaderFindings {
+    let s3 = env_aws.s3();
+    let mut findings = ReaderFindings::default();
+    let mut etags: HashMap<String, String> = HashMap::new();
+    let mut owner: HashMap<(i32, i64), String> = HashMap::new();
+    let mut max_by_partition: HashMap<i32, i64> = HashMap::new();
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        findings.polls += 1;
+        for bucket in [&curated, &rejected] {
+            let mut pages = s3.list_objects_v2().bucket(bucket).prefix(format!("{stream}/")).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                for object in page.unwrap().contents() {
+                    let key = object.key().unwrap().to_owned();
+                    let etag = object.e_tag().unwrap_or_default().to_owned();
+                    match etags.get(&key) {
+                        Some(known) if *known != etag => {
+                            findings.violations.push(format!("{key} changed content ({known} -> {etag})"))
+                        }
+                        Some(_) => continue,
+                        None => {}
+                    }
+                    etags.insert(key.clone(), etag);
+                    findings.files += 1;
+                    let body = s3.get_object().bucket(bucket).key(&key).send().await.unwrap();
+                    let body = body.body.collect().await.unwrap().into_bytes();
+                    let mut rows = Vec::new();
+                    if key.ends_with(".parquet") {
+                        for batch in ParquetRecordBatchReaderBuilder::try_new(body).unwrap().build().unwrap() {
+                            let batch = batch.unwrap();
+                            let p = batch.column_by_name("kafka_partition").unwrap().as_primitive::<Int32Type>();
+                            let o = batch.column_by_name("kafka_offset").unwrap().as_primitive::<Int64Type>();
+                            rows.extend((0..batch.num_rows()).map(|i| (p.value(i), o.value(i))));
+                        }
+                    } else {
+                        for line in std::str::from_utf8(&body).unwrap().lines() {
+                            let r: serde_json::Value = serde_json::from_str(line).unwrap();
+                            rows.push((r["partition"].as_i64().unwrap() as i32, r["offset"].as_i64().unwrap()));
+                        }
+                    }
+                    for (partition, offset) in rows {
+                        if let Some(other) = owner.insert((partition, offset), key.clone()) {
+                            findings.violations.push(format!("{partition}/{offset} visible in {other} and {key}"));
+                        }
+                        let max = max_by_partition.entry(partition).or_insert(-1);
+                        *max = (*max).max(offset);
+                    }
+                }
+            }
+        }
+        // The committed position, read after the listing, is past everything visible.
+        for (partition, max) in &max_by_partition {
+            let key = format!("_indutech/commits/{topic}+{partition}.json");
+            let record = s3.get_object().bucket(&curated).key(&key).send().await.unwrap();
+            let record: serde_json::Value =
+                serde_json::from_slice(&record.body.collect().await.unwrap().into_bytes()).unwrap();
+            let committed = record["next_offset"].as_i64().unwrap();
+            if *max >= committed {
+                findings.violations.push(format!("{partition}/{max} visible past the committed position {committed}"));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    findings
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paused_workers_are_fenced_and_readers_see_only_committed_rows_once() {
+    // Small, frequent files; a second worker takes the partitions of the frozen one.
+    let env = TestEnv::new("flush_interval_secs = 1\ntarget_file_size_bytes = 1048576\n").await;
+    let topic = env.topic("client_tickets");
+    let count = 60_000;
+    let producer = spawn_confluent_producer(&topic, "zstd", count, 1500, 100);
+    let args = ["--stream", "client_tickets"];
+    let (frozen, frozen_log) = env.spawn_worker_logged(&args);
+    let (other, other_log) = env.spawn_worker_logged(&args);
+    let stop_reader = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = tokio::spawn(read_like_a_reader(
+        env.aws.clone(),
+        indutech::model::bucket_name(&env.environment, "curated"),
+        indutech::model::bucket_name(&env.environment, "rejected"),
+        "client_tickets".to_owned(),
+        topic.clone(),
+        stop_reader.clone(),
+    ));
+    let signal = |name: &str| {
+        assert!(Command::new("kill").args([&format!("-{name}"), &frozen.id().to_string()]).status().unwrap().success())
+    };
+    let mut rng = fastrand::Rng::with_seed(std::process::id().into());
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    // Frozen past the session timeout (6 s) at whatever it was doing, then thawed.
+    for _ in 0..4 {
+        signal("STOP");
+        tokio::time::sleep(Duration::from_millis(8000 + rng.u64(0..6000))).await;
+        signal("CONT");
+        tokio::time::sleep(Duration::from_millis(3000 + rng.u64(0..3000))).await;
+    }
+    producer_done(producer, count);
+    env.wait_until_caught_up(&["client_tickets"], Duration::from_secs(600));
+    stop_reader.store(true, std::sync::atomic::Ordering::SeqCst);
+    let findings = reader.await.unwrap();
+    assert!(stop(frozen, "TERM").success());
+    assert!(stop(other, "TERM").success());
+    assert!(findings.polls > 10 && findings.files > 10, "the reader read the lake while it was written");
+    assert!(findings.violations.is_empty(), "a reader saw:\n{}", findings.violations.join("\n"));
+    let lake = env.assert_exactly_once("client_tickets").await;
+    assert_eq!(lake.rows() + lake.rejected.len(), count as usize);
+    // The partitions really moved: take-overs bumped the epochs.
+    let logs = std::fs::read_to_string(&frozen_log).unwrap() + &std::fs::read_to_string(&other_log).unwrap();
+    assert!(logs.lines().any(|l| l.contains("partition taken over") && !l.contains("epoch=1 ")), "{logs}");
+}
+
+/// Commits `pending` up to offset `to` as `owned`; whether S3 took it.
+async fn commit_to(
+    lake: &indutech::worker::lake::Lake,
+    owned: &mut indutech::worker::commit::Owned,
+    to: i64,
+    pending: &[indutech::worker::commit::StagedFile],
+) -> bool {
+    let mut record = owned.record.clone();
+    record.next_offset = to;
+    record.pending = pending.to_vec();
+    indutech::worker::commit::commit(lake, owned, record).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_pause_point_of_the_commit_protocol_is_harmless() {
+    use indutech::worker::commit::{self, FlushFile, TakeOver};
+    let env = TestEnv::new("flush_interval_secs = 10\n").await;
+    let lake = indutech::worker::lake::Lake::new(&env.environment, &env.aws);
+    let topic = env.topic("client_tickets");
+    let take = |owner: &'static str| {
+        let (lake, topic) = (&lake, topic.clone());
+        async move {
+            match commit::take_over(lake, "client_tickets", &topic, 0, owner, 0).await.unwrap() {
+                TakeOver::Owned(owned) => *owned,
+                TakeOver::Contended => panic!("contended"),
+            }
+        }
+    };
+    let file = |first: i64, body: &str| FlushFile {
+        bucket: lake.curated.clone(),
+        target: format!("client_tickets/dt=2026-11-20/{topic}+0+{first:020}.jsonl"),
+        body: body.as_bytes().to_vec(),
+        content_type: "application/x-ndjson",
+        records: 1,
+    };
+    let visible = |first: i64| {
+        let (s3, bucket, key) =
+            (env.aws.s3(), lake.curated.clone(), format!("client_tickets/dt=2026-11-20/{topic}+0+{first:020}.jsonl"));
+        async move {
+            match s3.get_object().bucket(bucket).key(key).send().await {
+                Ok(o) => Some(String::from_utf8(o.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()),
+                Err(_) => None,
+            }
+        }
+    };
+
+    // Paused after staging: a newer owner took over; the old owner's commit is refused and its
+    // staged files go; nothing of it is ever visible.
+    let mut a = take("a").await;
+    let staged_a = commit::stage(&lake, &a, 0, vec![file(0, "a")]).await.unwrap();
+    let mut b = take("b").await;
+    assert_eq!(b.record.epoch, a.record.epoch + 1);
+    assert!(!commit_to(&lake, &mut a, 10, &staged_a).await, "a is fenced");
+    commit::discard(&lake, &staged_a).await.unwrap();
+    assert_eq!(visible(0).await, None);
+
+    // Paused between commit and publish: the next owner's roll-forward publishes the committed
+    // file; the old owner, waking up, publishes the same bytes again, harmlessly.
+    let staged_b = commit::stage(&lake, &b, 0, vec![file(0, "b")]).await.unwrap();
+    assert!(commit_to(&lake, &mut b, 10, &staged_b).await);
+    assert_eq!(visible(0).await, None, "nothing is visible before its publication");
+    let c = take("c").await;
+    commit::roll_forward(&lake, &c).await.unwrap();
+    assert_eq!(visible(0).await.as_deref(), Some("b"), "the roll-forward published the committed file");
+    commit::publish(&lake, &staged_b).await.unwrap();
+    assert_eq!(visible(0).await.as_deref(), Some("b"));
+    // ... and its next commit is refused.
+    let staged_b2 = commit::stage(&lake, &b, 10, vec![file(10, "b2")]).await.unwrap();
+    assert!(!commit_to(&lake, &mut b, 20, &staged_b2).await);
+    commit::discard(&lake, &staged_b2).await.unwrap();
+
+    // A take-over deletes every staged object of older epochs (never committed: a zombie's, or
+    // an owner's that died before its commit).
+    commit::stage(&lake, &a, 20, vec![file(20, "zombie")]).await.unwrap();
+    let d = take("d").await;
+    commit::stage(&lake, &d, 20, vec![file(20, "d")]).await.unwrap();
+    commit::roll_forward(&lake, &take("e").await).await.unwrap();
+    let left = lake.list_versions(&lake.curated, &commit::staging_prefix(&topic, 0)).await.unwrap();
+    assert!(left.is_empty(), "older epochs' staged objects remain: {left:?}");
+    assert_eq!(visible(20).await, None, "nothing uncommitted is visible");
+
+    // A visible key never changes: a committed file whose key holds other bytes is refused.
+    let mut f = take("f").await;
+    let staged_f = commit::stage(&lake, &f, 10, vec![file(0, "other bytes")]).await.unwrap();
+    assert!(commit_to(&lake, &mut f, 20, &staged_f).await);
+    let refused = commit::publish(&lake, &staged_f).await.unwrap_err();
+    assert!(format!("{refused:#}").contains("exists with other content"), "{refused:#}");
+    assert_eq!(visible(0).await.as_deref(), Some("b"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_that_ends_before_the_committed_position_stops_the_partition_with_what_to_do() {
+    let env = TestEnv::new("flush_interval_secs = 1\n").await;
+    env.expect(&["produce", "--stream", "client_tickets", "--count", "600", "--seed", "5"], 0);
+    let worker = env.spawn_worker(&["--stream", "client_tickets"]);
+    env.wait_until_caught_up(&["client_tickets"], Duration::from_secs(120));
+    assert!(stop(worker, "TERM").success());
+    // As if the topic had been deleted and created again: the lake is past the log's end.
+    let curated = indutech::model::bucket_name(&env.environment, "curated");
+    let key = indutech::worker::commit::record_key(&env.topic("client_tickets"), 0);
+    let s3 = env.aws.s3();
+    let object = s3.get_object().bucket(&curated).key(&key).send().await.unwrap();
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
+    let committed = record["next_offset"].as_i64().unwrap();
+    record["next_offset"] = serde_json::json!(committed + 1000);
+    s3.put_object().bucket(&curated).key(&key).body(serde_json::to_vec(&record).unwrap().into()).send().await.unwrap();
+
+    let (worker, log) = env.spawn_worker_logged(&["--stream", "client_tickets"]);
+    let text = wait_for_log(&log, "partition stopped", Duration::from_secs(60));
+    assert!(text.contains(&format!("ends at offset {committed}, before the lake's committed position")), "{text}");
+    assert!(text.contains("delete the commit record"), "says what to do: {text}");
+    let status = env.expect(&["status", "--stream", "client_tickets"], 0);
+    assert!(status.contains(&format!("STOPPED {}/0 at offset {}", env.topic("client_tickets"), committed + 1000)));
+    assert!(stop(worker, "TERM").success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_group_resumes_where_the_lake_is_and_rewrites_nothing() {
+    let env = TestEnv::new("flush_interval_secs = 1\n").await;
+    env.expect(&["produce", "--stream", "client_tickets", "--count", "3000", "--seed", "9"], 0);
+    let worker = env.spawn_worker(&["--stream", "client_tickets"]);
+    env.wait_until_caught_up(&["client_tickets"], Duration::from_secs(180));
+    assert!(stop(worker, "TERM").success());
+    // A group with no offsets at all (a new one, or one whose offsets expired or were reset).
+    env.expect(&["produce", "--stream", "client_tickets", "--count", "500", "--seed", "10"], 0);
+    let group = format!("{}-other", env.name);
+    let (worker, log) = env.spawn_worker_logged(&["--stream", "client_tickets", "--group", &group]);
+    env.wait_until_caught_up(&["client_tickets"], Duration::from_secs(180));
+    assert!(stop(worker, "TERM").success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("resume_from=0 "), "a partition restarted from 0:\n{text}");
+    let lake = env.assert_exactly_once("client_tickets").await;
+    assert_eq!(lake.rows() + lake.rejected.len(), 3500);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_finds_duplicated_and_missing_rows() {
+    let env = TestEnv::new("flush_interval_secs = 1\n").await;
+    env.expect(&["produce", "--stream", "client_tickets", "--count", "900", "--seed", "3"], 0);
+    let worker = env.spawn_worker(&["--stream", "client_tickets"]);
+    env.wait_until_caught_up(&["client_tickets"], Duration::from_secs(120));
+    assert!(stop(worker, "TERM").success());
+    env.assert_exactly_once("client_tickets").await;
+    let curated = indutech::model::bucket_name(&env.environment, "curated");
+    let s3 = env.aws.s3();
+    let listed = s3.list_objects_v2().bucket(&curated).prefix("client_tickets/").send().await.unwrap();
+    let key = listed.contents()[0].key().unwrap().to_owned();
+    // A copy of a visible file under another name: its rows are there twice.
+    let copy = key.replace(".parquet", "-copy.parquet");
+    s3.copy_object()
+        .bucket(&curated)
+        .key(&copy)
+        .copy_source(format!("{curated}/{key}").replace('+', "%2B"))
+        .send()
+        .await
+        .unwrap();
+    let out = env.command(&["audit", "--stream", "client_tickets"]).output().unwrap();
+    let text = exited(&["audit"], &out, 1);
+    assert!(text.contains("duplicated: ") && text.contains("Audit FAILED"), "{text}");
+    // The file gone: its rows are missing.
+    s3.delete_object().bucket(&curated).key(&copy).send().await.unwrap();
+    s3.delete_object().bucket(&curated).key(&key).send().await.unwrap();
+    let out = env.command(&["audit", "--stream", "client_tickets", "--json"]).output().unwrap();
+    let audit: serde_json::Value = serde_json::from_str(&exited(&["audit", "--json"], &out, 1)).unwrap();
+    let missing: i64 = audit[0]["partitions"].as_array().unwrap().iter().map(|p| p["missing"].as_i64().unwrap()).sum();
+    assert!(missing > 0, "{audit:#}");
 }

@@ -34,6 +34,28 @@ pub enum Target {
     /// `apply` from empty then `destroy --force-delete-data`, run after run. Refuses an
     /// environment that has resources already.
     Apply(PlanArgs),
+    /// A partition's resume (lake take-over and roll-forward) with `--objects` objects already in
+    /// the stream's prefix, against the listing of that prefix that a resume used to need. Fills
+    /// the prefix with placeholder objects: use a copy of an environment.
+    Resume(ResumeArgs),
+}
+
+/// Arguments of `bench resume`.
+#[derive(Debug, clap::Args)]
+pub struct ResumeArgs {
+    /// Environment name or path (its lake applied; a throw-away copy: the stream's prefix gets
+    /// placeholder objects that `indutech audit` reports).
+    #[arg(long, env = "INDUTECH_ENV")]
+    pub env: String,
+    /// The stream whose prefix holds the objects.
+    #[arg(long, default_value = "client_tickets")]
+    pub stream: String,
+    /// Objects in the stream's prefix before timing (created once, kept for the next runs).
+    #[arg(long, default_value_t = 200_000)]
+    pub objects: u64,
+    /// How many resumes are timed (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
 }
 
 /// Arguments of `bench plan` and `bench apply`.
@@ -69,6 +91,10 @@ pub struct WorkerArgs {
     /// Share of generated tickets that are malformed.
     #[arg(long, default_value_t = 0.01)]
     pub malformed: f64,
+    /// Give every generated ticket its own event date (from 2000-01-01 on, one day apart): the
+    /// worst input for the buffers, one `dt` per record.
+    #[arg(long, requires = "records")]
+    pub one_date_per_record: bool,
 }
 
 /// Runs the benchmark and prints the `bench:` line on stdout.
@@ -81,7 +107,80 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Target::Worker(args) => worker(args).await,
         Target::Plan(args) => plan(args).await,
         Target::Apply(args) => apply(args).await,
+        Target::Resume(args) => resume(args).await,
     }
+}
+
+/// Fills the stream's prefix up to `args.objects` placeholder objects (1000 per `dt` folder,
+/// 64 uploads at once; counted in a marker object so that the next run adds only what is
+/// missing), then times `args.runs` resumes of a partition and one listing of the prefix.
+async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
+    use futures_util::StreamExt as _;
+    let ctx = super::context(&args.env).await?;
+    let stream = super::worker::select_streams(&ctx.environment, std::slice::from_ref(&args.stream))?.remove(0);
+    let lake = crate::worker::lake::Lake::new(&ctx.environment, &ctx.aws);
+    let marker = format!("_indutech/bench/resume-{}.json", stream.name);
+    let have: u64 = lake.get_json::<u64>(&lake.curated, &marker).await?.map_or(0, |(n, _)| n);
+    if have < args.objects {
+        eprintln!(
+            "bench resume: writing {} placeholder objects into {}/ (first run only)",
+            args.objects - have,
+            stream.name
+        );
+        let started = Instant::now();
+        let puts = (have..args.objects).map(|i| {
+            let lake = &lake;
+            let key = format!(
+                "{}/{}={}/bench-resume+0+{i:020}.parquet",
+                stream.name,
+                stream.partition_key,
+                chrono::NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date") + chrono::Days::new(i / 1000)
+            );
+            let body = b"placeholder".to_vec();
+            let sha = crate::worker::commit::sha256_hex(&body);
+            async move { lake.put(&lake.curated, &key, body, "application/octet-stream", &sha).await }
+        });
+        let mut pending = futures_util::stream::iter(puts).buffer_unordered(64);
+        let mut done = have;
+        while let Some(result) = pending.next().await {
+            result?;
+            done += 1;
+            if done.is_multiple_of(10_000) {
+                eprintln!("  {done} objects ({:.0} s)", started.elapsed().as_secs_f64());
+            }
+        }
+        drop(pending);
+        let count = serde_json::to_vec(&args.objects)?;
+        let sha = crate::worker::commit::sha256_hex(&count);
+        lake.put(&lake.curated, &marker, count, "application/json", &sha).await?;
+    }
+    let topic = format!("bench-resume-{}", stream.topic);
+    let mut runs = Vec::new();
+    for run in 1..=args.runs.max(1) {
+        let started = Instant::now();
+        let owned = match crate::worker::commit::take_over(&lake, &stream.name, &topic, 0, "bench", 0).await? {
+            crate::worker::commit::TakeOver::Owned(owned) => owned,
+            crate::worker::commit::TakeOver::Contended => bail!("the bench's partition is contended"),
+        };
+        crate::worker::commit::roll_forward(&lake, &owned).await?;
+        let elapsed = started.elapsed();
+        eprintln!("run {run}: take-over and roll-forward {}", secs(elapsed));
+        runs.push(elapsed);
+    }
+    let started = Instant::now();
+    let listed = lake.list(&lake.curated, &format!("{}/", stream.name)).await?.len();
+    let listing = started.elapsed();
+    println!(
+        "bench resume: {listed} objects in s3://{}/{}/; a partition's resume (take-over and roll-forward): median          {} (min {}, max {}, {} runs); listing the prefix, as a resume used to: {}",
+        lake.curated,
+        stream.name,
+        secs(median(&runs)),
+        secs(*runs.iter().min().expect("one run at least")),
+        secs(*runs.iter().max().expect("one run at least")),
+        runs.len(),
+        secs(listing)
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
@@ -104,7 +203,20 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
                 bail!("generated input exists for client_tickets only; give --from FILE for {}", stream.name);
             }
             let count = usize::try_from(records.unwrap_or(1_000_000)).unwrap_or(usize::MAX);
-            write_json_lines(&temp, crate::produce::TicketGenerator::new(1, args.malformed).take(count).map(Ok))?;
+            let tickets = crate::produce::TicketGenerator::new(1, args.malformed).take(count);
+            let spread = args.one_date_per_record;
+            let start = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date");
+            write_json_lines(
+                &temp,
+                tickets.enumerate().map(move |(i, mut record)| {
+                    if spread && let Ok(mut ticket) = serde_json::from_slice::<serde_json::Value>(&record.payload) {
+                        let day = start + chrono::Days::new(i as u64);
+                        ticket["created_at"] = serde_json::json!(format!("{day}T12:00:00Z"));
+                        record.payload = serde_json::to_vec(&ticket)?;
+                    }
+                    Ok(record)
+                }),
+            )?;
             temp.clone()
         }
     };

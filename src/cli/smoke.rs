@@ -36,9 +36,6 @@ pub struct Args {
     /// Seconds to wait for the worker to land the replayed records.
     #[arg(long, default_value_t = 180)]
     pub timeout: u64,
-    /// Keep the objects that hold the smoke test's records (default: delete them).
-    #[arg(long)]
-    pub keep_data: bool,
 }
 
 /// Runs the checks and prints them.
@@ -59,7 +56,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         malformed_share: args.malformed,
         seed,
         wait: Duration::from_secs(args.timeout),
-        keep_data: args.keep_data,
     };
     let checks = crate::smoke::run(&ctx, &options).await?;
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();

@@ -27,6 +27,8 @@ pub struct Stream {
     pub fields: Vec<Field>,
     /// Where each record's event time comes from; its UTC date is the partition value.
     pub event_time: EventTime,
+    /// The plausible event times: a record outside goes to the rejected zone with the reason.
+    pub event_window: EventWindow,
     /// Hive partition key of the lake prefixes and the Glue table (`dt`); never also a column.
     pub partition_key: String,
     /// Keyword categorisation, if the stream has one.
@@ -35,6 +37,17 @@ pub struct Stream {
 
 /// The column every typed row gets: when the worker ingested it (UTC timestamp).
 pub const INGESTED_AT_COLUMN: &str = "ingested_at";
+/// The column every typed row gets: the topic partition it was read from (int).
+pub const PARTITION_COLUMN: &str = "kafka_partition";
+/// The column every typed row gets: the offset it was read at (bigint). With
+/// [`PARTITION_COLUMN`] it lets any SQL reader prove that every offset landed once.
+pub const OFFSET_COLUMN: &str = "kafka_offset";
+/// The columns every stream gets after its own, in order.
+pub const SOURCE_COLUMNS: [(&str, FieldType); 3] = [
+    (INGESTED_AT_COLUMN, FieldType::Timestamp),
+    (PARTITION_COLUMN, FieldType::Int),
+    (OFFSET_COLUMN, FieldType::Bigint),
+];
 
 /// One typed column.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -111,6 +124,16 @@ pub enum EventTime {
     },
 }
 
+/// The event times a stream accepts (`[event_time]` keys `not_before` and `max_ahead_days`):
+/// garbage dates would each open a `dt` partition of their own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EventWindow {
+    /// Earliest accepted event date (UTC), if any.
+    pub not_before: Option<chrono::NaiveDate>,
+    /// Latest accepted event time, in days after the record's ingestion, if any.
+    pub max_ahead_days: Option<u32>,
+}
+
 /// Keyword categorisation: the first rule whose keywords occur (case-insensitive, whole words)
 /// in the input fields names the category, else `default`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -146,7 +169,7 @@ impl Stream {
         if let Some(categorize) = &self.categorize {
             columns.push((categorize.column.clone(), FieldType::String));
         }
-        columns.push((INGESTED_AT_COLUMN.to_owned(), FieldType::Timestamp));
+        columns.extend(SOURCE_COLUMNS.iter().map(|(name, ty)| ((*name).to_owned(), *ty)));
         columns
     }
 }
@@ -203,7 +226,9 @@ pub(crate) fn decode_stream(reader: &mut Reader<'_>, mut root: Table<'_>) -> Opt
     let field_tables = reader.tables(&mut root, "fields");
     let fields_span = root.span();
     let fields: Vec<Spanned<Field>> = field_tables.into_iter().filter_map(|t| decode_field(reader, t)).collect();
-    let event_time = reader.required_table(&mut root, "event_time").and_then(|t| decode_event_time(reader, t));
+    let mut event_window = EventWindow::default();
+    let event_time =
+        reader.required_table(&mut root, "event_time").and_then(|t| decode_event_time(reader, t, &mut event_window));
     let categorize = reader.optional_table(&mut root, "categorize").and_then(|t| decode_categorize(reader, t));
     reader.finish(root);
 
@@ -249,12 +274,14 @@ pub(crate) fn decode_stream(reader: &mut Reader<'_>, mut root: Table<'_>) -> Opt
         columns.push((c.value.column.clone(), c.span, "categorize.column".to_owned()));
     }
     let categorize_value = categorize;
-    columns.push((INGESTED_AT_COLUMN.to_owned(), fields_span, "fields".to_owned()));
+    for (column, _) in SOURCE_COLUMNS {
+        columns.push((column.to_owned(), fields_span, "fields".to_owned()));
+    }
     let mut seen = BTreeSet::new();
     for (column, span, field) in &columns {
         if !seen.insert(column.as_str()) {
-            let message = if column == INGESTED_AT_COLUMN {
-                format!("duplicate field `{column}`: every stream gets an `{INGESTED_AT_COLUMN}` column")
+            let message = if SOURCE_COLUMNS.iter().any(|(c, _)| c == column) {
+                format!("duplicate field `{column}`: every stream gets a column `{column}`")
             } else {
                 format!("duplicate field `{column}`")
             };
@@ -344,6 +371,7 @@ pub(crate) fn decode_stream(reader: &mut Reader<'_>, mut root: Table<'_>) -> Opt
         message_key: message_key.map(|k| k.value),
         fields: fields.into_iter().map(|f| f.value).collect(),
         event_time: event_time_value?,
+        event_window,
         partition_key: partition_key.value,
         categorize: categorize_value.map(|c| c.value),
     })
@@ -426,8 +454,25 @@ fn decode_field(reader: &mut Reader<'_>, mut table: Table<'_>) -> Option<Spanned
     ))
 }
 
-fn decode_event_time(reader: &mut Reader<'_>, mut table: Table<'_>) -> Option<Spanned<EventTime>> {
+fn decode_event_time(
+    reader: &mut Reader<'_>,
+    mut table: Table<'_>,
+    window: &mut EventWindow,
+) -> Option<Spanned<EventTime>> {
     let span = table.span();
+    let not_before = reader.optional::<String>(&mut table, "not_before");
+    let max_ahead_days = reader.optional::<u32>(&mut table, "max_ahead_days");
+    if let Some(date) = &not_before {
+        match chrono::NaiveDate::parse_from_str(&date.value, "%Y-%m-%d") {
+            Ok(parsed) => window.not_before = Some(parsed),
+            Err(_) => reader.error(
+                date.span,
+                "event_time.not_before",
+                format!("`{}` is not a date such as 2015-01-01", date.value),
+            ),
+        }
+    }
+    window.max_ahead_days = max_ahead_days.map(|d| d.value);
     let field = reader.optional::<String>(&mut table, "field");
     let year = reader.optional::<String>(&mut table, "year");
     let month = reader.optional::<String>(&mut table, "month");

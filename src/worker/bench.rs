@@ -44,8 +44,9 @@ impl BenchResult {
     }
 }
 
-/// Runs the pipeline over JSON lines from `input` as one partition, flushing (encoding) when
-/// the buffer reaches `target_file_size` payload bytes, as the worker does.
+/// Runs the pipeline over JSON lines from `input` as one partition, flushing (encoding) as the
+/// worker does: when the buffer reaches `target_file_size` payload bytes, holds
+/// [`super::MAX_OPEN_DATES`] event dates, or its memory reaches [`super::MEMORY_BUDGET`].
 ///
 /// Errors: `input` cannot be read, or encoding failed.
 pub fn run(codec: &Codec, input: impl BufRead, target_file_size: usize) -> anyhow::Result<BenchResult> {
@@ -71,7 +72,10 @@ pub fn run(codec: &Codec, input: impl BufRead, target_file_size: usize) -> anyho
         result.records += 1;
         result.bytes_in += line.len() as u64;
         buffer.add(codec, &topic, 0, offset as i64, &line, now)?;
-        if buffer.bytes >= target_file_size {
+        if buffer.bytes >= target_file_size
+            || buffer.dates() >= super::MAX_OPEN_DATES
+            || (offset % 1024 == 0 && buffer.memory() >= super::MEMORY_BUDGET)
+        {
             flush(&mut buffer, &mut result)?;
         }
     }

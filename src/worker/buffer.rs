@@ -52,6 +52,7 @@ impl Buffer {
                 self.rows.entry(day).or_insert_with(|| Rows::new(codec.schema().clone())).push(
                     &row,
                     payload.len(),
+                    partition,
                     offset,
                 );
             }
@@ -73,6 +74,16 @@ impl Buffer {
             }
         }
         Ok(())
+    }
+
+    /// Number of distinct event dates (`dt` values) the valid rows span.
+    pub fn dates(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Memory the buffer holds: its Arrow builders' allocations and the rejected lines.
+    pub fn memory(&self) -> usize {
+        self.rows.values().map(Rows::memory).sum::<usize>() + self.rejected.values().map(Vec::capacity).sum::<usize>()
     }
 
     /// Number of valid rows buffered.

@@ -414,6 +414,34 @@ impl Codec {
                 }
             }
         };
+        let window = &self.stream.event_window;
+        let event_field = || match &self.event {
+            EventSpec::Field(i) => Some(self.fields[*i].source.clone()),
+            EventSpec::Parts { .. } => None,
+        };
+        if let Some(not_before) = window.not_before {
+            let earliest = not_before.and_hms_opt(0, 0, 0).map_or(i64::MIN, |t| t.and_utc().timestamp_micros());
+            if event_micros < earliest {
+                return Err(Rejection {
+                    field: event_field(),
+                    message: format!(
+                        "event time {} is before the stream's window (event_time.not_before = {not_before})",
+                        micros_text(event_micros)
+                    ),
+                });
+            }
+        }
+        if let Some(days) = window.max_ahead_days
+            && event_micros > ingested_at.saturating_add(i64::from(days) * 86_400_000_000)
+        {
+            return Err(Rejection {
+                field: event_field(),
+                message: format!(
+                    "event time {} is more than {days} day(s) after its ingestion (event_time.max_ahead_days = {days})",
+                    micros_text(event_micros)
+                ),
+            });
+        }
         let mut row = cells;
         if matches!(self.event, EventSpec::Parts { .. }) {
             row.push(Cell::Micros(event_micros));
@@ -429,6 +457,12 @@ impl Codec {
         row.push(Cell::Micros(ingested_at));
         Ok((days_of_micros(event_micros), row))
     }
+}
+
+/// `micros` since the epoch as RFC 3339 UTC.
+fn micros_text(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map_or_else(|| micros.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// Days since the epoch of the UTC date of `micros`.
@@ -581,6 +615,9 @@ fn arrow_type(ty: FieldType) -> DataType {
     }
 }
 
+/// Rows each column builder first makes room for.
+const INITIAL_ROWS: usize = 16;
+
 /// One column being built.
 enum Column {
     Str(StringBuilder),
@@ -599,8 +636,6 @@ pub struct Rows {
     len: usize,
     /// Payload bytes these rows came from (uncompressed JSON).
     bytes: usize,
-    /// Source offset of each row, in order.
-    offsets: Vec<i64>,
 }
 
 impl Rows {
@@ -610,23 +645,31 @@ impl Rows {
             .fields()
             .iter()
             .map(|f| match f.data_type() {
-                DataType::Utf8 => Column::Str(StringBuilder::new()),
-                DataType::Int32 => Column::I32(Int32Builder::new()),
-                DataType::Int64 => Column::I64(Int64Builder::new()),
-                DataType::Float64 => Column::F64(Float64Builder::new()),
-                DataType::Boolean => Column::Bool(BooleanBuilder::new()),
-                DataType::Date32 => Column::Days(Date32Builder::new()),
-                _ => Column::Micros(TimestampMicrosecondBuilder::new().with_timezone("UTC")),
+                // Small first allocations: a replay of history opens rows for many dates at once.
+                DataType::Utf8 => Column::Str(StringBuilder::with_capacity(INITIAL_ROWS, 16 * INITIAL_ROWS)),
+                DataType::Int32 => Column::I32(Int32Builder::with_capacity(INITIAL_ROWS)),
+                DataType::Int64 => Column::I64(Int64Builder::with_capacity(INITIAL_ROWS)),
+                DataType::Float64 => Column::F64(Float64Builder::with_capacity(INITIAL_ROWS)),
+                DataType::Boolean => Column::Bool(BooleanBuilder::with_capacity(INITIAL_ROWS)),
+                DataType::Date32 => Column::Days(Date32Builder::with_capacity(INITIAL_ROWS)),
+                _ => Column::Micros(TimestampMicrosecondBuilder::with_capacity(INITIAL_ROWS).with_timezone("UTC")),
             })
             .collect();
-        Self { schema, columns, len: 0, bytes: 0, offsets: Vec::new() }
+        Self { schema, columns, len: 0, bytes: 0 }
     }
 
-    /// Appends one row from [`Codec::decode`], read at `offset`; `payload_bytes` counts toward
-    /// [`Rows::bytes`].
-    pub fn push(&mut self, row: &[Cell<'_>], payload_bytes: usize, offset: i64) {
-        self.offsets.push(offset);
-        for (column, cell) in self.columns.iter_mut().zip(row) {
+    /// Appends one row from [`Codec::decode`], read from topic partition `partition` at
+    /// `offset` (the last two columns, [`crate::config::stream::SOURCE_COLUMNS`]);
+    /// `payload_bytes` counts toward [`Rows::bytes`].
+    pub fn push(&mut self, row: &[Cell<'_>], payload_bytes: usize, partition: i32, offset: i64) {
+        let own = self.columns.len() - 2;
+        if let Column::I32(b) = &mut self.columns[own] {
+            b.append_value(partition);
+        }
+        if let Column::I64(b) = &mut self.columns[own + 1] {
+            b.append_value(offset);
+        }
+        for (column, cell) in self.columns[..own].iter_mut().zip(row) {
             match (column, cell) {
                 (Column::Str(b), Cell::Str(v)) => b.append_value(v.as_ref()),
                 (Column::Str(b), _) => b.append_null(),
@@ -663,6 +706,29 @@ impl Rows {
         self.bytes
     }
 
+    /// Bytes the column builders hold allocated (Arrow grows its buffers by doubling: the
+    /// variable-length parts are counted at the next power of two of what they hold), plus a
+    /// fixed cost per column.
+    pub fn memory(&self) -> usize {
+        const PER_COLUMN: usize = 256;
+        let grown = |bytes: usize| bytes.next_power_of_two();
+        self.columns
+            .iter()
+            .map(|c| {
+                PER_COLUMN
+                    + match c {
+                        Column::Str(b) => grown(b.values_slice().len()) + grown(4 * b.offsets_slice().len()),
+                        Column::I32(b) => 4 * b.capacity(),
+                        Column::I64(b) => 8 * b.capacity(),
+                        Column::F64(b) => 8 * b.capacity(),
+                        Column::Bool(b) => b.capacity() / 8 + 1,
+                        Column::Micros(b) => 8 * b.capacity(),
+                        Column::Days(b) => 4 * b.capacity(),
+                    }
+            })
+            .sum()
+    }
+
     /// The rows as one record batch; the builders are emptied.
     ///
     /// Errors: never for rows pushed through [`Rows::push`] (kept as an error, not a panic).
@@ -684,7 +750,6 @@ impl Rows {
             .collect();
         self.len = 0;
         self.bytes = 0;
-        self.offsets.clear();
         Ok(RecordBatch::try_new(self.schema.clone(), arrays)?)
     }
 }
@@ -699,58 +764,16 @@ pub fn writer_properties() -> WriterProperties {
 
 /// Key of the Parquet footer metadata naming the rows' source: `<topic>/<partition>`.
 pub const SOURCE_KEY: &str = "indutech.source";
-/// Key of the Parquet footer metadata listing the rows' source offsets, in row order, as
-/// ranges: `0-4,7,9-12` (see [`parse_ranges`]).
-pub const OFFSETS_KEY: &str = "indutech.offsets";
-
-/// `offsets` as ranges of consecutive values: `[0,1,2,5]` -> `0-2,5`.
-pub fn format_ranges(offsets: &[i64]) -> String {
-    let mut out = String::new();
-    let mut i = 0;
-    while i < offsets.len() {
-        let start = offsets[i];
-        let mut end = start;
-        while i + 1 < offsets.len() && offsets[i + 1] == end + 1 {
-            i += 1;
-            end = offsets[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}-{end}"));
-        }
-        i += 1;
-    }
-    out
-}
-
-/// The offsets of [`format_ranges`] text; None if it is malformed.
-pub fn parse_ranges(text: &str) -> Option<Vec<i64>> {
-    let mut out = Vec::new();
-    for part in text.split(',').filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => out.extend(a.parse::<i64>().ok()?..=b.parse::<i64>().ok()?),
-            None => out.push(part.parse().ok()?),
-        }
-    }
-    Some(out)
-}
-
 /// Encodes `rows` as one Parquet file (zstd) and empties them. The footer names the source
-/// (`source`, such as `client_tickets/2`, under [`SOURCE_KEY`]) and each row's offset
-/// ([`OFFSETS_KEY`]), so readers can check exactly-once without extra columns.
+/// (`source`, such as `client_tickets/2`, under [`SOURCE_KEY`]); each row's partition and
+/// offset are columns.
 ///
 /// Errors: Arrow or Parquet encoding errors (not expected for rows built by [`Rows::push`]).
 pub fn encode_parquet(rows: &mut Rows, source: &str) -> anyhow::Result<Vec<u8>> {
-    let offsets = format_ranges(&rows.offsets);
     let batch = rows.finish()?;
     let mut out = Vec::with_capacity(batch.get_array_memory_size() / 4);
     let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(writer_properties()))?;
     writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(SOURCE_KEY.to_owned(), source.to_owned()));
-    writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(OFFSETS_KEY.to_owned(), offsets));
     writer.write(&batch)?;
     writer.close()?;
     Ok(out)
@@ -760,20 +783,32 @@ pub fn encode_parquet(rows: &mut Rows, source: &str) -> anyhow::Result<Vec<u8>> 
 mod tests {
     use super::*;
 
-    #[test]
-    fn offset_ranges_round_trip() {
-        for offsets in [vec![], vec![3], vec![0, 1, 2, 5, 7, 8], vec![10, 12, 13, 14]] {
-            let text = format_ranges(&offsets);
-            assert_eq!(parse_ranges(&text).unwrap(), offsets, "{text}");
-        }
-        assert_eq!(format_ranges(&[0, 1, 2, 5]), "0-2,5");
-        assert_eq!(parse_ranges("1-x"), None);
-    }
-
     fn stream(name: &str) -> Arc<Stream> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("environments/dev.toml");
         let environment = crate::config::load(root.to_str().unwrap()).unwrap();
         Arc::new(environment.streams.into_iter().find(|s| s.name == name).unwrap())
+    }
+
+    /// An ingestion time after every event time of the tests (2027-01-01T00:00:00Z, in µs).
+    const NOW: i64 = 1_798_761_600_000_000;
+
+    #[test]
+    fn event_times_outside_the_streams_window_are_rejected_with_the_reason() {
+        let codec = Codec::new(stream("incident_events"));
+        let json = r#"{"number":"INC1","incident_state":"New","active":"true","reassignment_count":"0","reopen_count":"0","sys_mod_count":"0","made_sla":"true","caller_id":"?","opened_by":"?","opened_at":"29/2/2016 01:16","sys_created_by":"?","sys_created_at":"?","sys_updated_by":"x","sys_updated_at":"UPDATED","contact_type":"Phone","location":"?","category":"?","subcategory":"?","u_symptom":"?","cmdb_ci":"?","impact":"2 - Medium","urgency":"2 - Medium","priority":"3 - Moderate","assignment_group":"?","assigned_to":"?","knowledge":"true","u_priority_confirmation":"false","notify":"Do Not Notify","problem_id":"?","rfc":"?","vendor":"?","caused_by":"?","closed_code":"?","resolved_by":"?","resolved_at":"?","closed_at":"?"}"#;
+        let at = |updated: &str| {
+            codec.decode(json.replace("UPDATED", updated).as_bytes(), NOW).map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert!(at("29/2/2016 01:16").is_ok());
+        assert_eq!(
+            at("1/1/1999 00:00").unwrap_err(),
+            "field `sys_updated_at`: event time 1999-01-01T00:00:00Z is before the stream's window (event_time.not_before = 2000-01-01)"
+        );
+        assert_eq!(
+            at("3/1/2027 00:00").unwrap_err(),
+            "field `sys_updated_at`: event time 2027-01-03T00:00:00Z is more than 1 day(s) after its ingestion (event_time.max_ahead_days = 1)"
+        );
+        assert!(at("1/1/2027 23:00").is_ok(), "within a day of ingestion");
     }
 
     const TICKET: &str = r#"{"ticket_id":"0b7f2c1e-8d7a-4c1f-9a55-1f0f6f1d2a11","client_id":"c-17","created_at":"2026-03-01T23:30:00-02:00","channel":"email","priority":"high","subject":"Refund for INVOICE 42","body":"my login fails","customer_tier":null,"extra":{"a":[1,2]}}"#;
@@ -784,7 +819,8 @@ mod tests {
         let (day, row) = codec.decode(TICKET.as_bytes(), 7).unwrap();
         assert_eq!(date_text(day), "2026-03-02", "23:30 at -02:00 is 01:30 UTC the next day");
         let names: Vec<String> = codec.stream().columns().into_iter().map(|c| c.0).collect();
-        assert_eq!(row.len(), names.len());
+        // The last two columns, partition and offset, come from the consumer, not the payload.
+        assert_eq!(row.len(), names.len() - 2);
         let cell = |name: &str| &row[names.iter().position(|n| n == name).unwrap()];
         assert_eq!(cell("category"), &Cell::Str("billing".into()), "billing outranks account");
         assert_eq!(cell("customer_tier"), &Cell::Null);
@@ -797,7 +833,7 @@ mod tests {
         let codec = Codec::new(stream("client_tickets"));
         let category = |subject: &str| {
             let json = TICKET.replace("Refund for INVOICE 42", subject).replace("my login fails", "");
-            let (_, row) = codec.decode(json.as_bytes(), 0).unwrap();
+            let (_, row) = codec.decode(json.as_bytes(), NOW).unwrap();
             match &row[row.len() - 2] {
                 Cell::Str(s) => s.to_string(),
                 other => panic!("{other:?}"),
@@ -829,7 +865,7 @@ mod tests {
     fn keys_in_any_order_and_repeated_keys_are_read() {
         let codec = Codec::new(stream("client_tickets"));
         let reordered = r#"{"customer_tier":"pro","body":null,"subject":"x","priority":"low","channel":"web","created_at":"2026-03-01T00:00:00Z","client_id":"c-1","ticket_id":"0b7f2c1e-8d7a-4c1f-9a55-1f0f6f1d2a11","priority":"high"}"#;
-        let (_, row) = codec.decode(reordered.as_bytes(), 0).unwrap();
+        let (_, row) = codec.decode(reordered.as_bytes(), NOW).unwrap();
         let names: Vec<String> = codec.stream().columns().into_iter().map(|c| c.0).collect();
         let cell = |name: &str| &row[names.iter().position(|n| n == name).unwrap()];
         assert_eq!(cell("client_id"), &Cell::Str("c-1".into()));
@@ -840,7 +876,7 @@ mod tests {
     #[test]
     fn invalid_records_are_rejected_with_the_field_and_reason() {
         let codec = Codec::new(stream("client_tickets"));
-        let reason = |json: &str| codec.decode(json.as_bytes(), 0).unwrap_err().to_string();
+        let reason = |json: &str| codec.decode(json.as_bytes(), NOW).unwrap_err().to_string();
         assert!(reason("not json").starts_with("not a JSON object"), "{}", reason("not json"));
         assert!(reason("[1]").starts_with("not a JSON object"));
         assert_eq!(reason(&TICKET.replace(r#""client_id":"c-17","#, "")), "field `client_id`: missing required field");
@@ -863,7 +899,7 @@ mod tests {
     fn csv_replays_are_typed_with_null_markers_and_patterns() {
         let codec = Codec::new(stream("sensor_readings"));
         let json = r#"{"No":"1","year":"2013","month":"3","day":"1","hour":"0","PM2.5":"4","PM10":"NA","SO2":"4","NO2":"7","CO":"300","O3":"77","TEMP":"-0.7","PRES":"1023","DEWP":"-18.8","RAIN":"0","wd":"NNW","WSPM":"4.4","station":"Aotizhongxin"}"#;
-        let (day, row) = codec.decode(json.as_bytes(), 0).unwrap();
+        let (day, row) = codec.decode(json.as_bytes(), NOW).unwrap();
         assert_eq!(date_text(day), "2013-02-28", "midnight in Beijing is the previous UTC day");
         assert_eq!(row[0], Cell::I64(1));
         assert_eq!(row[5], Cell::F64(4.0));
@@ -871,7 +907,7 @@ mod tests {
         assert_eq!(row[11], Cell::F64(-0.7));
         let bad = json.replace(r#""month":"3""#, r#""month":"13""#);
         assert_eq!(
-            codec.decode(bad.as_bytes(), 0).unwrap_err().to_string(),
+            codec.decode(bad.as_bytes(), NOW).unwrap_err().to_string(),
             "year/month/day/hour 2013/13/1/0 is not a valid hour"
         );
 
@@ -882,7 +918,7 @@ mod tests {
         let fields: serde_json::Map<String, serde_json::Value> =
             header.split(',').zip(cells.split(',')).map(|(k, v)| (k.to_owned(), v.into())).collect();
         let json = serde_json::to_string(&fields).unwrap();
-        let (day, row) = codec.decode(json.as_bytes(), 0).unwrap();
+        let (day, row) = codec.decode(json.as_bytes(), NOW).unwrap();
         assert_eq!(date_text(day), "2016-03-05", "partitioned by sys_updated_at");
         assert_eq!(row[2], Cell::Bool(true));
         assert_eq!(row[7], Cell::Str("Caller 2403".into()));
@@ -891,7 +927,7 @@ mod tests {
         assert_eq!(row[9], Cell::Micros(1_456_708_560_000_000), "29/2/2016 01:16 UTC");
         let bad = json.replace("29/2/2016 01:16", "31/2/2016 01:16");
         assert_eq!(
-            codec.decode(bad.as_bytes(), 0).unwrap_err().to_string(),
+            codec.decode(bad.as_bytes(), NOW).unwrap_err().to_string(),
             "field `opened_at`: `31/2/2016 01:16` does not match `%d/%m/%Y %H:%M`"
         );
     }
@@ -900,9 +936,9 @@ mod tests {
     fn parquet_roundtrip_keeps_the_schema() {
         let codec = Codec::new(stream("client_tickets"));
         let mut rows = Rows::new(codec.schema().clone());
-        let (_, row) = codec.decode(TICKET.as_bytes(), 0).unwrap();
-        rows.push(&row, TICKET.len(), 5);
-        rows.push(&row, TICKET.len(), 9);
+        let (_, row) = codec.decode(TICKET.as_bytes(), NOW).unwrap();
+        rows.push(&row, TICKET.len(), 2, 5);
+        rows.push(&row, TICKET.len(), 2, 9);
         assert_eq!(rows.bytes(), 2 * TICKET.len());
         let bytes = encode_parquet(&mut rows, "client_tickets/0").unwrap();
         assert!(rows.is_empty());
@@ -911,10 +947,17 @@ mod tests {
         let metadata = builder.metadata().file_metadata().key_value_metadata().unwrap().clone();
         let value = |key: &str| metadata.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.clone());
         assert_eq!(value(SOURCE_KEY).as_deref(), Some("client_tickets/0"));
-        assert_eq!(value(OFFSETS_KEY).as_deref(), Some("5,9"));
         let reader = builder.build().unwrap();
         let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
         assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
         assert_eq!(batches[0].schema().fields(), codec.schema().fields());
+        // Every row says where it was read: its partition and offset.
+        let column = |name: &str| batches[0].column_by_name(name).unwrap().clone();
+        let partitions = column("kafka_partition");
+        let partitions = partitions.as_any().downcast_ref::<arrow_array::Int32Array>().unwrap();
+        assert_eq!(partitions.values().to_vec(), [2, 2]);
+        let offsets = column("kafka_offset");
+        let offsets = offsets.as_any().downcast_ref::<arrow_array::Int64Array>().unwrap();
+        assert_eq!(offsets.values().to_vec(), [5, 9]);
     }
 }

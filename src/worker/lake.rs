@@ -1,20 +1,20 @@
-//! Where the worker's output goes: object keys of the lake layout, uploads (single PUT or
-//! multipart), removal of what an uncommitted attempt left, and Glue partition registration.
+//! Where the worker's output goes: object keys of the lake layout, the S3 operations the commit
+//! protocol ([`super::commit`]) is built from (conditional puts, create-only copies, deletes of
+//! exact versions), and Glue partition registration.
 //!
 //! Layout (shared/DESIGN.md): valid rows as Parquet under `<stream>/dt=YYYY-MM-DD/` in the
-//! curated bucket, rejected records as JSON lines under the same prefix in the rejected bucket.
-//! A file is named after the flush that wrote it, as the Kafka Connect S3 sink does:
-//! `<topic>+<partition>+<first offset, 20 digits>.parquet` (or `.jsonl`). One flush covers a
-//! contiguous offset range of one topic partition and may write one file per `dt` it touched;
-//! its offsets are committed only after every one of those files exists. So any visible file
-//! whose first offset is at or after the committed offset belongs to an attempt that was never
-//! committed, and [`Lake::remove_uncommitted`] deletes those before the partition resumes.
+//! curated bucket, rejected records as JSON lines under the same prefix in the rejected bucket,
+//! each named after the flush that wrote it: `<topic>+<partition>+<first offset, 20
+//! digits>.parquet` (or `.jsonl`). A flush's files are first staged under
+//! `_indutech/staging/` (outside every stream's prefix: no reader lists it) and become visible
+//! only once the partition's commit record says they are committed.
 
 use std::collections::{HashMap, HashSet};
 
 use anyhow::Context as _;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio::sync::Mutex;
 
 use crate::config::environment::Environment;
@@ -24,6 +24,20 @@ use crate::config::stream::Stream;
 pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
 /// Part size of multipart uploads (bytes; S3's minimum is 5 MiB).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Object metadata key holding the SHA-256 (hex) of the content (`x-amz-meta-sha256`).
+pub const SHA256_METADATA: &str = "sha256";
+
+/// What a key must be escaped of in a `CopySource` (everything but `/` and unreserved characters).
+const KEY_ENCODING: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// The condition of a conditional write.
+#[derive(Debug, Clone, Copy)]
+pub enum Condition<'a> {
+    /// The object must not exist (`If-None-Match: *`).
+    Absent,
+    /// The object must still have this ETag (`If-Match`).
+    Unchanged(&'a str),
+}
 
 /// The file name of a flush: `<topic>+<partition>+<first offset, 20 digits>.<extension>`.
 pub fn file_name(topic: &str, partition: i32, first_offset: i64, extension: &str) -> String {
@@ -94,22 +108,33 @@ impl Lake {
         Ok(())
     }
 
-    /// Uploads `body` to `bucket`/`key`: one PUT, or a multipart upload above
-    /// [`MULTIPART_THRESHOLD`] (aborted on error, so no part stays behind).
+    /// Uploads `body` to `bucket`/`key` with its SHA-256 (hex) in the object's metadata
+    /// (`x-amz-meta-sha256`): one PUT, or a multipart upload above [`MULTIPART_THRESHOLD`]
+    /// (aborted on error, so no part stays behind). Returns the version id S3 gave it (None in
+    /// an unversioned bucket).
     ///
     /// Errors: the upload failed after the SDK's retries.
-    pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>, content_type: &str) -> anyhow::Result<()> {
+    pub async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        sha256: &str,
+    ) -> anyhow::Result<Option<String>> {
         if body.len() <= MULTIPART_THRESHOLD {
-            self.s3
+            let out = self
+                .s3
                 .put_object()
                 .bucket(bucket)
                 .key(key)
                 .content_type(content_type)
+                .metadata(SHA256_METADATA, sha256)
                 .body(ByteStream::from(body))
                 .send()
                 .await
                 .with_context(|| format!("uploading s3://{bucket}/{key}"))?;
-            return Ok(());
+            return Ok(out.version_id().map(str::to_owned));
         }
         let upload = self
             .s3
@@ -117,6 +142,7 @@ impl Lake {
             .bucket(bucket)
             .key(key)
             .content_type(content_type)
+            .metadata(SHA256_METADATA, sha256)
             .send()
             .await
             .with_context(|| format!("starting a multipart upload of s3://{bucket}/{key}"))?;
@@ -128,7 +154,13 @@ impl Lake {
         result
     }
 
-    async fn upload_parts(&self, bucket: &str, key: &str, upload_id: &str, body: &[u8]) -> anyhow::Result<()> {
+    async fn upload_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        body: &[u8],
+    ) -> anyhow::Result<Option<String>> {
         let mut parts = Vec::new();
         for (i, chunk) in body.chunks(PART_SIZE).enumerate() {
             let number = i32::try_from(i + 1).unwrap_or(i32::MAX);
@@ -145,7 +177,8 @@ impl Lake {
                 .with_context(|| format!("uploading part {number} of s3://{bucket}/{key}"))?;
             parts.push(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag().map(str::to_owned)).build());
         }
-        self.s3
+        let out = self
+            .s3
             .complete_multipart_upload()
             .bucket(bucket)
             .key(key)
@@ -154,52 +187,173 @@ impl Lake {
             .send()
             .await
             .with_context(|| format!("completing the multipart upload of s3://{bucket}/{key}"))?;
-        Ok(())
+        Ok(out.version_id().map(str::to_owned))
     }
 
-    /// Deletes every file of `topic` partition `partition` under `stream`'s prefix, in both
-    /// buckets, whose first offset is `from` or later: what attempts that were never committed
-    /// left behind. Returns how many objects were deleted.
+    /// Reads a small JSON document and its ETag; None when it does not exist.
     ///
-    /// Errors: listing or deleting failed.
-    pub async fn remove_uncommitted(
+    /// Errors: S3 failed, or the object is not JSON of type `T`.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
-        stream: &str,
-        topic: &str,
-        partition: i32,
-        from: i64,
-    ) -> anyhow::Result<usize> {
-        let mut removed = 0;
-        for bucket in [&self.curated, &self.rejected] {
-            let keys: Vec<String> = self
-                .list(bucket, &format!("{stream}/"))
-                .await?
-                .into_iter()
-                .filter(|key| parse_key(key).is_some_and(|(t, p, o)| t == topic && p == partition && o >= from))
-                .collect();
-            for chunk in keys.chunks(1000) {
-                let objects: Vec<ObjectIdentifier> =
-                    chunk.iter().filter_map(|k| ObjectIdentifier::builder().key(k).build().ok()).collect();
-                let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build()?;
-                let answer = self
-                    .s3
-                    .delete_objects()
-                    .bucket(bucket)
-                    .delete(delete)
-                    .send()
-                    .await
-                    .with_context(|| format!("deleting uncommitted files of {topic}/{partition} in {bucket}"))?;
-                if let Some(error) = answer.errors().first() {
-                    anyhow::bail!(
-                        "deleting s3://{bucket}/{}: {}",
-                        error.key().unwrap_or_default(),
-                        error.message().unwrap_or_default()
-                    );
-                }
-                removed += chunk.len();
+        bucket: &str,
+        key: &str,
+    ) -> anyhow::Result<Option<(T, String)>> {
+        match self.s3.get_object().bucket(bucket).key(key).send().await {
+            Ok(object) => {
+                let etag = object.e_tag().unwrap_or_default().to_owned();
+                let body = object.body.collect().await.with_context(|| format!("reading s3://{bucket}/{key}"))?;
+                let value = serde_json::from_slice(&body.into_bytes())
+                    .with_context(|| format!("s3://{bucket}/{key} is not what indutech wrote there"))?;
+                Ok(Some((value, etag)))
+            }
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            Err(error) if error.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(error) => Err(error).with_context(|| format!("reading s3://{bucket}/{key}")),
+        }
+    }
+
+    /// Writes a small JSON document only if `condition` holds on S3 (`If-None-Match: *` or
+    /// `If-Match: <etag>`): the one atomic step of the commit protocol. Returns the new ETag,
+    /// or `Ok(None)` when S3 refused the condition (412, or 409 for a concurrent conditional
+    /// write): someone else wrote it since.
+    ///
+    /// Errors: any other S3 failure.
+    pub async fn put_json_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        value: &impl serde::Serialize,
+        condition: Condition<'_>,
+    ) -> anyhow::Result<Option<String>> {
+        let mut request = self
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(ByteStream::from(serde_json::to_vec_pretty(value)?));
+        request = match condition {
+            Condition::Absent => request.if_none_match("*"),
+            Condition::Unchanged(etag) => request.if_match(etag),
+        };
+        match request.send().await {
+            Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_owned())),
+            Err(error) if error.raw_response().is_some_and(|r| matches!(r.status().as_u16(), 412 | 409)) => Ok(None),
+            Err(error) => Err(error).with_context(|| format!("writing s3://{bucket}/{key}")),
+        }
+    }
+
+    /// The SHA-256 an object was written with (`x-amz-meta-sha256`), `Some(None)` when it has
+    /// none, None when the object does not exist.
+    ///
+    /// Errors: S3 failed.
+    pub async fn head_sha256(&self, bucket: &str, key: &str) -> anyhow::Result<Option<Option<String>>> {
+        match self.s3.head_object().bucket(bucket).key(key).send().await {
+            Ok(head) => Ok(Some(head.metadata().and_then(|m| m.get(SHA256_METADATA)).cloned())),
+            Err(error) if error.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(error) => Err(error).with_context(|| format!("reading s3://{bucket}/{key}")),
+        }
+    }
+
+    /// Copies `source` (at `version`, when given) to `target` in `bucket` only if `target`
+    /// does not exist (`If-None-Match: *`), keeping its metadata. Returns false when `target`
+    /// already existed (nothing was written).
+    ///
+    /// Errors: the source does not exist, or S3 failed.
+    pub async fn copy_if_absent(
+        &self,
+        bucket: &str,
+        source: &str,
+        version: Option<&str>,
+        target: &str,
+    ) -> anyhow::Result<bool> {
+        let mut copy_source = format!("{bucket}/{}", utf8_percent_encode(source, KEY_ENCODING));
+        if let Some(version) = version {
+            copy_source.push_str(&format!("?versionId={}", utf8_percent_encode(version, KEY_ENCODING)));
+        }
+        match self.s3.copy_object().bucket(bucket).key(target).copy_source(copy_source).if_none_match("*").send().await
+        {
+            Ok(_) => Ok(true),
+            Err(error) if error.raw_response().is_some_and(|r| matches!(r.status().as_u16(), 412 | 409)) => Ok(false),
+            Err(error) => Err(error).with_context(|| format!("copying s3://{bucket}/{source} to {target}")),
+        }
+    }
+
+    /// Deletes one version of `bucket`/`key` for good (no delete marker); `version` None
+    /// deletes the object of an unversioned bucket. A version already gone counts as deleted.
+    ///
+    /// Errors: S3 failed.
+    pub async fn delete_version(&self, bucket: &str, key: &str, version: Option<&str>) -> anyhow::Result<()> {
+        match self.s3.delete_object().bucket(bucket).key(key).set_version_id(version.map(str::to_owned)).send().await {
+            Ok(_) => Ok(()),
+            Err(error) if error.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .and_then(aws_sdk_s3::error::ProvideErrorMetadata::message)
+                    .is_some_and(|m| m.contains("version id")) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(error).with_context(|| format!("deleting s3://{bucket}/{key}")),
+        }
+    }
+
+    /// Every version and delete marker under `prefix` in `bucket`: `(key, version id)`.
+    ///
+    /// Errors: a listing call failed.
+    pub async fn list_versions(&self, bucket: &str, prefix: &str) -> anyhow::Result<Vec<(String, Option<String>)>> {
+        let mut out = Vec::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let page = self
+                .s3
+                .list_object_versions()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .with_context(|| format!("listing the versions under s3://{bucket}/{prefix}"))?;
+            let version_of = |v: Option<&str>| v.filter(|v| *v != "null").map(str::to_owned);
+            out.extend(page.versions().iter().filter_map(|v| Some((v.key()?.to_owned(), version_of(v.version_id())))));
+            out.extend(
+                page.delete_markers().iter().filter_map(|m| Some((m.key()?.to_owned(), version_of(m.version_id())))),
+            );
+            if page.is_truncated() != Some(true) {
+                return Ok(out);
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+        }
+    }
+
+    /// Deletes `keys` of `bucket` (in a versioned bucket: adds delete markers), 1000 at a time.
+    ///
+    /// Errors: a delete failed.
+    pub async fn delete_many(&self, bucket: &str, keys: &[String]) -> anyhow::Result<()> {
+        for chunk in keys.chunks(1000) {
+            let objects: Vec<ObjectIdentifier> =
+                chunk.iter().filter_map(|k| ObjectIdentifier::builder().key(k).build().ok()).collect();
+            let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build()?;
+            let answer = self
+                .s3
+                .delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await
+                .with_context(|| format!("deleting objects in {bucket}"))?;
+            if let Some(error) = answer.errors().first() {
+                anyhow::bail!(
+                    "deleting s3://{bucket}/{}: {}",
+                    error.key().unwrap_or_default(),
+                    error.message().unwrap_or_default()
+                );
             }
         }
-        Ok(removed)
+        Ok(())
     }
 
     /// Every key under `prefix` in `bucket`.
@@ -257,44 +411,6 @@ impl Lake {
             out.extend(page.partitions().iter().filter_map(|p| p.values().first().cloned()));
         }
         Ok(out)
-    }
-
-    /// Key of the progress document of `topic`/`partition` for consumer group `group`.
-    pub fn progress_key(group: &str, topic: &str, partition: i32) -> String {
-        format!("_indutech/worker/{group}/{topic}+{partition}.json")
-    }
-
-    /// Reads a partition's progress document (zeros when there is none).
-    ///
-    /// Errors: the object exists but cannot be read or parsed.
-    pub async fn read_progress(&self, group: &str, topic: &str, partition: i32) -> anyhow::Result<super::Progress> {
-        let key = Self::progress_key(group, topic, partition);
-        match self.s3.get_object().bucket(&self.curated).key(&key).send().await {
-            Ok(object) => {
-                let body =
-                    object.body.collect().await.with_context(|| format!("reading s3://{}/{key}", self.curated))?;
-                serde_json::from_slice(&body.into_bytes())
-                    .with_context(|| format!("s3://{}/{key} is not a progress document", self.curated))
-            }
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
-                Ok(super::Progress::default())
-            }
-            Err(error) => Err(error).with_context(|| format!("reading s3://{}/{key}", self.curated)),
-        }
-    }
-
-    /// Writes a partition's progress document.
-    ///
-    /// Errors: the upload failed.
-    pub async fn write_progress(
-        &self,
-        group: &str,
-        topic: &str,
-        partition: i32,
-        progress: &super::Progress,
-    ) -> anyhow::Result<()> {
-        let key = Self::progress_key(group, topic, partition);
-        self.put(&self.curated, &key, serde_json::to_vec(progress)?, "application/json").await
     }
 
     /// Registers partitions `partition_key=<date>` of `stream`'s Glue table (location

@@ -1,6 +1,7 @@
-//! What `indutech status` shows per stream: produced (high watermarks), committed offsets of
-//! the worker group, lag, rows landed and rejected (cumulative counts the worker keeps in its
-//! commit metadata) and the time of the last commit.
+//! What `indutech status` shows per stream: produced (high watermarks), the lake's committed
+//! positions and cumulative counts (the partitions' commit records, [`super::commit`]), lag,
+//! the time of the last commit, and the partitions that stopped and why. The consumer group's
+//! own offsets are reported too (`group_committed`), for comparison only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,10 +11,23 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{Landed, Progress};
+use super::commit::{CommitRecord, Stopped};
 use crate::config::stream::Stream;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Cumulative counts of one partition up to its committed position.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Landed {
+    /// The committed position: every record before it has landed.
+    pub offset: i64,
+    /// Rows landed in the curated zone.
+    pub rows: u64,
+    /// Records landed in the rejected zone.
+    pub rejected: u64,
+    /// When the commit record was last written (Unix seconds; 0: never).
+    pub at: i64,
+}
 
 /// One partition of a stream's topic.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -24,10 +38,18 @@ pub struct PartitionStatus {
     pub low: i64,
     /// High watermark: offset of the next record produced.
     pub high: i64,
-    /// Next offset the worker group will read (None: nothing committed yet).
+    /// The lake's committed position (None: the lake never landed this partition).
     pub committed: Option<i64>,
-    /// Counts at the committed offset (None: unknown, the progress document does not match).
+    /// The consumer group's committed offset (for its lag; the lake's position is the truth).
+    pub group_committed: Option<i64>,
+    /// Counts at the committed position (None before the lake's records are read).
     pub landed: Option<Landed>,
+    /// The owner's epoch in the lake.
+    pub epoch: Option<u64>,
+    /// Why the partition stopped, if it did.
+    pub stopped: Option<Stopped>,
+    /// Offsets the broker never delivered, recorded as gaps.
+    pub gap_records: i64,
 }
 
 impl PartitionStatus {
@@ -75,11 +97,11 @@ impl StreamStatus {
     }
 }
 
-/// Reads the status of `streams` for consumer group `group` from the broker (watermarks,
-/// commits) and the lake (progress documents).
+/// Reads the status of `streams` from the broker (watermarks, the group's offsets) and the
+/// lake (the partitions' commit records).
 ///
-/// Errors: the broker is unreachable, a topic does not exist, or a progress document cannot
-/// be read.
+/// Errors: the broker is unreachable, a topic does not exist, or a commit record cannot be
+/// read.
 pub async fn read(
     bootstrap: &str,
     group: &str,
@@ -87,17 +109,50 @@ pub async fn read(
     lake: &super::lake::Lake,
 ) -> anyhow::Result<Vec<StreamStatus>> {
     let mut statuses = read_offsets(bootstrap, group, streams).await?;
+    let records = read_commits(lake, streams).await?;
     for status in &mut statuses {
         for p in &mut status.partitions {
-            let progress: Progress = lake.read_progress(group, &status.topic, p.partition).await?;
-            p.landed = progress.at(p.committed);
+            if let Some(record) = records.get(&(status.topic.clone(), p.partition)) {
+                p.committed = Some(record.next_offset);
+                let at = chrono::DateTime::parse_from_rfc3339(&record.updated_at).map_or(0, |t| t.timestamp());
+                p.landed =
+                    Some(Landed { offset: record.next_offset, rows: record.rows, rejected: record.rejected, at });
+                p.epoch = Some(record.epoch);
+                p.stopped = record.stopped.clone();
+                p.gap_records = record.gaps.iter().map(|g| g[1] - g[0]).sum();
+            } else {
+                p.landed = Some(Landed::default());
+            }
         }
     }
     Ok(statuses)
 }
 
+/// The commit record of every partition of `streams` that has one, by (topic, partition).
+/// Partitions are found by listing the records' prefix once.
+///
+/// Errors: the listing failed or a record cannot be read.
+pub async fn read_commits(
+    lake: &super::lake::Lake,
+    streams: &[Arc<Stream>],
+) -> anyhow::Result<std::collections::HashMap<(String, i32), CommitRecord>> {
+    let mut out = std::collections::HashMap::new();
+    for key in lake.list(&lake.curated, "_indutech/commits/").await? {
+        let Some(name) = key.strip_prefix("_indutech/commits/").and_then(|n| n.strip_suffix(".json")) else { continue };
+        let Some((topic, partition)) = name.rsplit_once('+') else { continue };
+        let Ok(partition) = partition.parse::<i32>() else { continue };
+        if !streams.iter().any(|s| s.topic == topic) {
+            continue;
+        }
+        if let Some(record) = super::commit::read(lake, topic, partition).await? {
+            out.insert((topic.to_owned(), partition), record);
+        }
+    }
+    Ok(out)
+}
+
 /// The broker's half of [`read`]: watermarks and the group's committed offsets, without the
-/// progress documents (`landed` stays None). No AWS call.
+/// lake's records (`committed` and `landed` stay None). No AWS call.
 ///
 /// Errors: the broker is unreachable or a topic does not exist.
 pub async fn read_offsets(bootstrap: &str, group: &str, streams: &[Arc<Stream>]) -> anyhow::Result<Vec<StreamStatus>> {
@@ -144,7 +199,17 @@ fn read_broker(bootstrap: &str, group: &str, streams: &[Arc<Stream>]) -> anyhow:
                 Some(Offset::Offset(o)) => Some(o),
                 _ => None,
             };
-            rows.push(PartitionStatus { partition: p, low, high, committed: offset, landed: None });
+            rows.push(PartitionStatus {
+                partition: p,
+                low,
+                high,
+                committed: None,
+                group_committed: offset,
+                landed: None,
+                epoch: None,
+                stopped: None,
+                gap_records: 0,
+            });
         }
         rows.sort_by_key(|r| r.partition);
         out.push(StreamStatus { stream: stream.name.clone(), topic: stream.topic.clone(), partitions: rows });
@@ -173,6 +238,16 @@ pub fn table(statuses: &[StreamStatus]) -> String {
             s.rejected(),
             last
         ));
+    }
+    for s in statuses {
+        for p in &s.partitions {
+            if let Some(stopped) = &p.stopped {
+                out.push_str(&format!(
+                    "STOPPED {}/{} at offset {} since {}: {}\n",
+                    s.topic, p.partition, stopped.offset, stopped.at, stopped.reason
+                ));
+            }
+        }
     }
     out
 }

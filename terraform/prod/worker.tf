@@ -57,15 +57,10 @@ resource "aws_iam_role_policy" "worker" {
         Sid      = "ReadWorkerBinaries"
       },
       {
-        Action = ["s3:ListBucket", "s3:GetBucketLocation"]
+        Action = ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation"]
         Condition = {
           StringLike = {
-            "s3:prefix" = [
-              "client_tickets/*",
-              "incident_events/*",
-              "sensor_readings/*",
-              "_indutech/worker/*",
-            ]
+            "s3:prefix" = ["_indutech/commits/*", "_indutech/staging/*"]
           }
         }
         Effect = "Allow"
@@ -73,22 +68,42 @@ resource "aws_iam_role_policy" "worker" {
           "arn:aws:s3:::indutech-prod-curated-prd-4f2a",
           "arn:aws:s3:::indutech-prod-rejected-prd-4f2a",
         ]
-        Sid = "ListStreamPrefixes"
+        Sid = "ListCommitsAndStaging"
       },
       {
-        Action = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+        Action   = ["s3:GetObject", "s3:PutObject"]
+        Effect   = "Allow"
+        Resource = ["arn:aws:s3:::indutech-prod-curated-prd-4f2a/_indutech/commits/*"]
+        Sid      = "CommitRecords"
+      },
+      {
+        Action = [
+          "s3:GetObject",
+          "s3:GetObjectVersion",
+          "s3:PutObject",
+          "s3:DeleteObject",
+          "s3:DeleteObjectVersion",
+          "s3:AbortMultipartUpload",
+        ]
+        Effect = "Allow"
+        Resource = [
+          "arn:aws:s3:::indutech-prod-curated-prd-4f2a/_indutech/staging/*",
+          "arn:aws:s3:::indutech-prod-rejected-prd-4f2a/_indutech/staging/*",
+        ]
+        Sid = "StagedFiles"
+      },
+      {
+        Action = ["s3:GetObject", "s3:PutObject"]
         Effect = "Allow"
         Resource = [
           "arn:aws:s3:::indutech-prod-curated-prd-4f2a/client_tickets/*",
-          "arn:aws:s3:::indutech-prod-curated-prd-4f2a/incident_events/*",
-          "arn:aws:s3:::indutech-prod-curated-prd-4f2a/sensor_readings/*",
-          "arn:aws:s3:::indutech-prod-curated-prd-4f2a/_indutech/worker/*",
           "arn:aws:s3:::indutech-prod-rejected-prd-4f2a/client_tickets/*",
+          "arn:aws:s3:::indutech-prod-curated-prd-4f2a/incident_events/*",
           "arn:aws:s3:::indutech-prod-rejected-prd-4f2a/incident_events/*",
+          "arn:aws:s3:::indutech-prod-curated-prd-4f2a/sensor_readings/*",
           "arn:aws:s3:::indutech-prod-rejected-prd-4f2a/sensor_readings/*",
-          "arn:aws:s3:::indutech-prod-rejected-prd-4f2a/_indutech/worker/*",
         ]
-        Sid = "WriteStreamObjects"
+        Sid = "PublishStreamObjects"
       },
       {
         Action = [

@@ -78,6 +78,16 @@ resource "aws_glue_catalog_table" "client_tickets" {
       name = "ingested_at"
       type = "timestamp"
     }
+
+    columns {
+      name = "kafka_partition"
+      type = "int"
+    }
+
+    columns {
+      name = "kafka_offset"
+      type = "bigint"
+    }
   }
 }
 
@@ -288,6 +298,16 @@ resource "aws_glue_catalog_table" "incident_events" {
       name = "ingested_at"
       type = "timestamp"
     }
+
+    columns {
+      name = "kafka_partition"
+      type = "int"
+    }
+
+    columns {
+      name = "kafka_offset"
+      type = "bigint"
+    }
   }
 }
 
@@ -412,6 +432,16 @@ resource "aws_glue_catalog_table" "sensor_readings" {
     columns {
       name = "ingested_at"
       type = "timestamp"
+    }
+
+    columns {
+      name = "kafka_partition"
+      type = "int"
+    }
+
+    columns {
+      name = "kafka_offset"
+      type = "bigint"
     }
   }
 }

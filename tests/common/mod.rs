@@ -86,3 +86,31 @@ pub(crate) fn exited(args: &[&str], out: &Output, code: i32) -> String {
     );
     stdout
 }
+
+/// The Python of the test bed's clients venv (confluent-kafka, pyarrow), installed by
+/// `localstack/up.sh`; panics naming it when missing.
+pub(crate) fn clients_python() -> PathBuf {
+    let cache = std::env::var_os("INDUTECH_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"))
+            .join("indutech")
+    });
+    let python = cache.join("venv-clients/bin/python");
+    assert!(python.exists(), "{} is missing: run localstack/up.sh (it installs the test clients)", python.display());
+    python
+}
+
+/// Runs `tests/clients/<script>` with the clients' Python; returns its stdout, asserting it
+/// succeeded.
+pub(crate) fn run_client(script: &str, args: &[&str]) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(script);
+    let out = std::process::Command::new(clients_python()).arg(&path).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
