@@ -29,7 +29,7 @@
 //! waking, at most repeat a publish of bytes that are already committed; its next commit is
 //! refused. Resuming costs a few requests on the partition's own keys, whatever the history.
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -242,12 +242,14 @@ pub async fn roll_forward(lake: &Lake, owned: &Owned) -> anyhow::Result<usize> {
     let (topic, partition, epoch) = (&owned.record.topic, owned.record.partition, owned.record.epoch);
     let mut deleted = 0;
     for bucket in [&lake.curated, &lake.rejected] {
-        for (key, version) in lake.list_versions(bucket, &staging_prefix(topic, partition)).await? {
-            if staged_epoch(&key, topic, partition).is_some_and(|e| e < epoch) {
-                lake.delete_version(bucket, &key, version.as_deref()).await?;
-                deleted += 1;
-            }
-        }
+        let older: Vec<(String, Option<String>)> = lake
+            .list_versions(bucket, &staging_prefix(topic, partition))
+            .await?
+            .into_iter()
+            .filter(|(key, _)| staged_epoch(key, topic, partition).is_some_and(|e| e < epoch))
+            .collect();
+        lake.delete_versions(bucket, &older).await?;
+        deleted += older.len();
     }
     Ok(deleted)
 }
@@ -320,7 +322,7 @@ pub async fn commit(lake: &Lake, owned: &mut Owned, mut next: CommitRecord) -> a
 }
 
 /// Publishes committed `files` (at most 8 at once): create-only copies to their final keys,
-/// then deletion of the staged objects.
+/// then deletion of the staged objects (one request per bucket and 1000 objects).
 ///
 /// Errors: a final key holds other content than the committed file (never overwritten), a
 /// committed file is neither staged nor published, or S3 failed.
@@ -330,7 +332,8 @@ pub async fn publish(lake: &Lake, files: &[StagedFile]) -> anyhow::Result<()> {
     while let Some(result) = pending.next().await {
         result?;
     }
-    Ok(())
+    drop(pending);
+    discard(lake, files).await
 }
 
 async fn publish_one(lake: &Lake, file: &StagedFile) -> anyhow::Result<()> {
@@ -344,6 +347,8 @@ async fn publish_one(lake: &Lake, file: &StagedFile) -> anyhow::Result<()> {
         }
     };
     if copied != Some(true) {
+        // Published already (by a take-over's roll-forward, or before a pause), or the key is
+        // taken by other bytes.
         match lake.head_sha256(bucket, target).await? {
             Some(Some(sha)) if sha == file.sha256 => {}
             Some(other) => bail!(
@@ -359,17 +364,20 @@ async fn publish_one(lake: &Lake, file: &StagedFile) -> anyhow::Result<()> {
             ),
         }
     }
-    lake.delete_version(bucket, &file.staged, file.version.as_deref())
-        .await
-        .with_context(|| format!("deleting the staged s3://{bucket}/{}", file.staged))
+    Ok(())
 }
 
-/// Deletes staged objects of a flush that was never committed (its commit was refused).
+/// Deletes the staged objects of `files` for good: after their publication, or for a flush
+/// whose commit was refused.
 ///
 /// Errors: S3 failed.
 pub async fn discard(lake: &Lake, files: &[StagedFile]) -> anyhow::Result<()> {
+    let mut by_bucket: std::collections::BTreeMap<&str, Vec<(String, Option<String>)>> = Default::default();
     for file in files {
-        lake.delete_version(&file.bucket, &file.staged, file.version.as_deref()).await?;
+        by_bucket.entry(&file.bucket).or_default().push((file.staged.clone(), file.version.clone()));
+    }
+    for (bucket, versions) in by_bucket {
+        lake.delete_versions(bucket, &versions).await?;
     }
     Ok(())
 }

@@ -279,24 +279,36 @@ impl Lake {
         }
     }
 
-    /// Deletes one version of `bucket`/`key` for good (no delete marker); `version` None
-    /// deletes the object of an unversioned bucket. A version already gone counts as deleted.
+    /// Deletes the given versions of keys of `bucket` for good (no delete markers), 1000 per
+    /// request; versions already gone count as deleted.
     ///
-    /// Errors: S3 failed.
-    pub async fn delete_version(&self, bucket: &str, key: &str, version: Option<&str>) -> anyhow::Result<()> {
-        match self.s3.delete_object().bucket(bucket).key(key).set_version_id(version.map(str::to_owned)).send().await {
-            Ok(_) => Ok(()),
-            Err(error) if error.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(()),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .and_then(aws_sdk_s3::error::ProvideErrorMetadata::message)
-                    .is_some_and(|m| m.contains("version id")) =>
-            {
-                Ok(())
+    /// Errors: S3 failed, or refused one of them.
+    pub async fn delete_versions(&self, bucket: &str, versions: &[(String, Option<String>)]) -> anyhow::Result<()> {
+        for chunk in versions.chunks(1000) {
+            let objects: Vec<ObjectIdentifier> = chunk
+                .iter()
+                .filter_map(|(key, version)| {
+                    ObjectIdentifier::builder().key(key).set_version_id(version.clone()).build().ok()
+                })
+                .collect();
+            let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build()?;
+            let answer = self
+                .s3
+                .delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await
+                .with_context(|| format!("deleting {} object version(s) in {bucket}", chunk.len()))?;
+            if let Some(error) = answer.errors().iter().find(|e| e.code() != Some("NoSuchVersion")) {
+                anyhow::bail!(
+                    "deleting s3://{bucket}/{}: {}",
+                    error.key().unwrap_or_default(),
+                    error.message().unwrap_or_default()
+                );
             }
-            Err(error) => Err(error).with_context(|| format!("deleting s3://{bucket}/{key}")),
         }
+        Ok(())
     }
 
     /// Every version and delete marker under `prefix` in `bucket`: `(key, version id)`.
@@ -329,33 +341,6 @@ impl Lake {
         }
     }
 
-    /// Deletes `keys` of `bucket` (in a versioned bucket: adds delete markers), 1000 at a time.
-    ///
-    /// Errors: a delete failed.
-    pub async fn delete_many(&self, bucket: &str, keys: &[String]) -> anyhow::Result<()> {
-        for chunk in keys.chunks(1000) {
-            let objects: Vec<ObjectIdentifier> =
-                chunk.iter().filter_map(|k| ObjectIdentifier::builder().key(k).build().ok()).collect();
-            let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build()?;
-            let answer = self
-                .s3
-                .delete_objects()
-                .bucket(bucket)
-                .delete(delete)
-                .send()
-                .await
-                .with_context(|| format!("deleting objects in {bucket}"))?;
-            if let Some(error) = answer.errors().first() {
-                anyhow::bail!(
-                    "deleting s3://{bucket}/{}: {}",
-                    error.key().unwrap_or_default(),
-                    error.message().unwrap_or_default()
-                );
-            }
-        }
-        Ok(())
-    }
-
     /// Every key under `prefix` in `bucket`.
     ///
     /// Errors: a listing call failed.
@@ -382,20 +367,6 @@ impl Lake {
             .await
             .with_context(|| format!("reading s3://{bucket}/{key}"))?;
         Ok(object.body.collect().await.with_context(|| format!("reading s3://{bucket}/{key}"))?.into_bytes())
-    }
-
-    /// Deletes `bucket`/`key` (in a versioned bucket: adds a delete marker).
-    ///
-    /// Errors: the delete call failed.
-    pub async fn delete(&self, bucket: &str, key: &str) -> anyhow::Result<()> {
-        self.s3
-            .delete_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .with_context(|| format!("deleting s3://{bucket}/{key}"))?;
-        Ok(())
     }
 
     /// The values of the partitions registered in `stream`'s Glue table (the dates of `dt`).
