@@ -67,6 +67,9 @@ pub const MEMORY_BUDGET: usize = 96 * 1024 * 1024;
 /// date).
 pub const MAX_OPEN_DATES: usize = 256;
 
+/// The buffers' memory is measured again after this many records.
+pub const MEMORY_CHECK_EVERY: u64 = 1024;
+
 /// A stopped partition is tried again after this long.
 pub const STOPPED_RETRY: Duration = Duration::from_secs(300);
 
@@ -383,6 +386,8 @@ struct Worker {
     /// When this worker (re)joined the group, and how many assignments it had seen then.
     joined: (Instant, u64),
     last_health: Instant,
+    /// `summary.records_in` when the buffers' memory was last measured.
+    memory_checked_at: u64,
     summary: Summary,
 }
 
@@ -442,6 +447,7 @@ pub async fn run(environment: &Environment, aws: &crate::aws::Aws, options: Opti
         idle_check: None,
         joined: (Instant::now(), 0),
         last_health: Instant::now(),
+        memory_checked_at: 0,
         summary: Summary::default(),
     };
 
@@ -762,6 +768,12 @@ impl Worker {
         for key in due {
             self.flush(&key).await?;
         }
+        // Measuring the builders' memory walks every column of every open date: every
+        // MEMORY_CHECK_EVERY records is often enough (they add at most a few MB between checks).
+        if self.summary.records_in < self.memory_checked_at + MEMORY_CHECK_EVERY {
+            return Ok(());
+        }
+        self.memory_checked_at = self.summary.records_in;
         loop {
             let memory = |s: &State| if let State::Active(a) = s { a.buffer.memory() } else { 0 };
             if self.partitions.values().map(memory).sum::<usize>() <= MEMORY_BUDGET {

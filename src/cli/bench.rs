@@ -171,7 +171,7 @@ async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     let listed = lake.list(&lake.curated, &format!("{}/", stream.name)).await?.len();
     let listing = started.elapsed();
     println!(
-        "bench resume: {listed} objects in s3://{}/{}/; a partition's resume (take-over and roll-forward): median          {} (min {}, max {}, {} runs); listing the prefix, as a resume used to: {}",
+        "bench resume: {listed} objects in s3://{}/{}/; a partition's resume (take-over and roll-forward): median {} (min {}, max {}, {} runs); listing the prefix, as a resume used to: {}",
         lake.curated,
         stream.name,
         secs(median(&runs)),

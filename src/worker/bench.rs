@@ -74,7 +74,7 @@ pub fn run(codec: &Codec, input: impl BufRead, target_file_size: usize) -> anyho
         buffer.add(codec, &topic, 0, offset as i64, &line, now)?;
         if buffer.bytes >= target_file_size
             || buffer.dates() >= super::MAX_OPEN_DATES
-            || (offset % 1024 == 0 && buffer.memory() >= super::MEMORY_BUDGET)
+            || (offset.is_multiple_of(super::MEMORY_CHECK_EVERY as usize) && buffer.memory() >= super::MEMORY_BUDGET)
         {
             flush(&mut buffer, &mut result)?;
         }

@@ -115,3 +115,32 @@ impl Buffer {
         Ok(files)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn each_open_date_costs_little_memory_and_is_counted() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("environments/dev.toml");
+        let environment = crate::config::load(root.to_str().unwrap()).unwrap();
+        let stream = environment.streams.into_iter().find(|s| s.name == "client_tickets").unwrap();
+        let codec = Codec::new(Arc::new(stream));
+        let mut buffer = Buffer::default();
+        let start = chrono::NaiveDate::from_ymd_opt(2001, 1, 1).unwrap();
+        for i in 0..300u64 {
+            let day = start + chrono::Days::new(i);
+            let ticket = format!(
+                r#"{{"ticket_id":"0b7f2c1e-8d7a-4c1f-9a55-1f0f6f1d2a11","client_id":"c","created_at":"{day}T12:00:00Z","channel":"web","priority":"low","subject":"s"}}"#
+            );
+            buffer.add(&codec, "t", 0, i as i64, ticket.as_bytes(), 0).unwrap();
+        }
+        assert_eq!(buffer.dates(), 300);
+        // Builders start small: an open date costs a few kB, not the default 1024 rows per column.
+        let per_date = buffer.memory() / 300;
+        assert!(per_date < 16 * 1024, "{per_date} bytes per open date");
+        assert!(per_date > 1024, "{per_date} bytes per open date: the builders' memory is counted");
+    }
+}

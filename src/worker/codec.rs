@@ -21,6 +21,7 @@ use chrono::{DateTime, Datelike as _, FixedOffset, NaiveDate, NaiveDateTime, Tim
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use crate::config::stream::{EventTime, FieldType, Stream};
@@ -754,10 +755,13 @@ impl Rows {
     }
 }
 
-/// Parquet writer settings of every lake file: zstd (level 3), statistics, `created_by` indutech.
+/// Parquet writer settings of every lake file: zstd (level 3), statistics, `created_by` indutech;
+/// the offset column, unique per row, is written plain (a dictionary would only be built to be
+/// dropped).
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_column_dictionary_enabled(ColumnPath::from(crate::config::stream::OFFSET_COLUMN), false)
         .set_created_by(format!("indutech {}", env!("CARGO_PKG_VERSION")))
         .build()
 }
