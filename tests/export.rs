@@ -75,6 +75,35 @@ fn the_checked_in_exports_are_current() {
     }
 }
 
+/// The export is what `terraform fmt` would write: checked with Terraform's own formatter where
+/// a `terraform` binary is installed (HashiCorp does not publish it to Debian, PyPI or npm, so
+/// the bed cannot install it); without one the test says so on stderr and checks nothing.
+#[test]
+fn exports_are_terraform_fmt_clean() {
+    let Ok(found) = Command::new("terraform").arg("version").output() else {
+        eprintln!("SKIPPED: no `terraform` binary on PATH: the exports' formatting is not checked");
+        return;
+    };
+    assert!(found.status.success(), "terraform version failed: {}", String::from_utf8_lossy(&found.stderr));
+    for env in ["dev", "staging", "prod"] {
+        let out = temp_dir(&format!("fmt-{env}"));
+        let args = ["export", "terraform", "--env", env, "--out", out.to_str().unwrap()];
+        common::exited(&args, &indutech(&args), 0);
+        let fmt = Command::new("terraform")
+            .args(["fmt", "-check", "-diff", "-recursive"])
+            .arg(&out)
+            .env("TF_CLI_CONFIG_FILE", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(
+            fmt.status.success(),
+            "`terraform fmt -check` rejects the {env} export:\n{}{}",
+            String::from_utf8_lossy(&fmt.stdout),
+            String::from_utf8_lossy(&fmt.stderr)
+        );
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}
 #[test]
 fn a_second_export_replaces_the_first_and_keeps_what_is_not_its_own() {
     let out = temp_dir("again");

@@ -25,8 +25,8 @@ resource "aws_iam_role" "spectrum" {
 }
 
 resource "aws_iam_role_policy" "spectrum_lake_read" {
-  name   = "lake-read"
-  role   = aws_iam_role.spectrum.id
+  name = "lake-read"
+  role = aws_iam_role.spectrum.id
   policy = jsonencode({
     Statement = [
       {

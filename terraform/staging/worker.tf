@@ -46,8 +46,8 @@ resource "aws_iam_role" "worker" {
 }
 
 resource "aws_iam_role_policy" "worker" {
-  name   = "worker"
-  role   = aws_iam_role.worker.id
+  name = "worker"
+  role = aws_iam_role.worker.id
   policy = jsonencode({
     Statement = [
       {
