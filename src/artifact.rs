@@ -55,7 +55,7 @@ impl Artifact {
             hasher.update(&buffer[..n]);
             size_bytes += n as u64;
         }
-        let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let sha256 = crate::digest::hex(&hasher.finalize());
         Ok(Artifact { path: path.to_owned(), sha256, size_bytes })
     }
 }

@@ -10,12 +10,9 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::config::environment::Environment;
-use crate::model;
+use crate::model::{self, BROKER_PORTS, worker_binary_key, zone_key};
 use crate::plan::{Attributes, Component, Resource};
 
-/// Ports of a Redpanda broker: Kafka API, internal RPC, admin API and metrics, schema
-/// registry, HTTP proxy.
-pub const BROKER_PORTS: [u16; 5] = [9092, 33145, 9644, 8081, 8082];
 /// Redshift's port.
 pub const WAREHOUSE_PORT: u16 = 5439;
 
@@ -115,11 +112,6 @@ impl Builder<'_> {
             last.idempotent_create = true;
         }
     }
-}
-
-/// The Terraform-style key of an availability zone: `us-east-1a` -> `us_east_1a`.
-pub fn zone_key(zone: &str) -> String {
-    zone.replace('-', "_")
 }
 
 /// Name of a security group: `indutech-<env>-<role>` for `brokers`, `warehouse`, `worker`.
@@ -795,7 +787,7 @@ fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
                     json!(model::resource_name(environment, &format!("private-{}", placement.availability_zone))),
                 ),
                 ("tags", json!(tags)),
-                ("user_data_sha256", json!(crate::render::sha256_hex(&user_data))),
+                ("user_data_sha256", json!(crate::digest::sha256_hex(&user_data))),
                 ("vpc_security_groups", json!([security_group_name(environment, "brokers")])),
             ]),
             &["ami", "availability_zone", "instance_type", "private_ip", "subnet", "user_data_sha256"],
@@ -902,11 +894,11 @@ pub fn worker_config_sha256(environment: &Environment) -> String {
         "region": environment.region,
         "endpoints": environment.endpoints,
         "lake": environment.lake,
-        "bootstrap_servers": crate::provider::kafka::bootstrap_servers(environment),
+        "bootstrap_servers": crate::model::bootstrap_servers(environment),
         "worker": environment.worker,
         "streams": environment.streams,
     });
-    crate::render::sha256_hex(&relevant.to_string())
+    crate::digest::sha256_hex(relevant.to_string())
 }
 
 fn worker(environment: &Environment, binary_sha256: &str, out: &mut Vec<Resource>) {
@@ -927,7 +919,7 @@ fn worker(environment: &Environment, binary_sha256: &str, out: &mut Vec<Resource
                 attributes(&[
                     ("binary_sha256", json!(binary_sha256)),
                     ("config_sha256", json!(worker_config_sha256(environment))),
-                    ("consumer_group", json!(crate::worker::group_id(environment))),
+                    ("consumer_group", json!(crate::model::group_id(environment))),
                     ("metrics_port", json!(environment.worker.metrics_port)),
                     ("running", json!(true)),
                     ("streams", json!(streams)),
@@ -938,12 +930,6 @@ fn worker(environment: &Environment, binary_sha256: &str, out: &mut Vec<Resource
         }
         WorkerRuntime::Ec2 => ec2_worker(environment, binary_sha256, needs, &mut b),
     }
-}
-
-/// Key of the worker binary in the artifacts bucket: `worker/indutech-<sha256>`
-/// (content-addressed: a new binary is a new object, an old one is never overwritten).
-pub fn worker_binary_key(binary_sha256: &str) -> String {
-    format!("worker/indutech-{binary_sha256}")
 }
 
 /// The worker role's trust policy: only EC2 may assume it (through the instance profile).
@@ -1102,7 +1088,7 @@ fn ec2_worker(environment: &Environment, binary_sha256: &str, needs: Vec<String>
     // Every instance boots the same cloud-init.
     let user_data = crate::render::worker_cloud_init(environment, binary_sha256)
         .expect("the compiled-in worker template renders (unit-tested)");
-    let user_data_sha256 = crate::render::sha256_hex(&user_data);
+    let user_data_sha256 = crate::digest::sha256_hex(&user_data);
     for placement in model::worker_placements(environment) {
         let name = worker_instance_name(environment, placement.index);
         let mut instance_needs = needs.clone();

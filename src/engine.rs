@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -23,18 +22,35 @@ use crate::plan::diff::{Input, diff};
 use crate::plan::{Action, Change, Component, Mode, Observed, Orphan, Plan, Resource};
 use crate::provider::{self, Context, NotImplemented, Step};
 
-/// Reads at most this many resources at once while planning.
-pub const READ_CONCURRENCY: usize = 16;
+pub use crate::provider::READ_CONCURRENCY;
+
+/// Changes performed at once unless `--parallelism` says otherwise (Terraform's default).
+pub const PARALLELISM: usize = 10;
+
+/// How a plan is observed and executed, resolved once from the command line and passed to
+/// [`observe`], [`plan_from`] and [`execute`] (the context holds no options).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Changes performed at once (`--parallelism`; 0 counts as 1).
+    pub parallelism: usize,
+    /// Resources read at once while planning (0 counts as 1).
+    pub read_concurrency: usize,
+    /// A destroy deletes what holds data too (`--force-delete-data`), instead of keeping it
+    /// with everything that protects it.
+    pub force_delete_data: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { parallelism: PARALLELISM, read_concurrency: READ_CONCURRENCY, force_delete_data: false }
+    }
+}
 
 /// SHA-256 (hex) of the validated environment: what a plan was computed from. Comments and
 /// formatting of the files do not change it; any value does.
 pub fn inputs_digest(environment: &Environment) -> String {
     let json = serde_json::to_vec(environment).expect("an environment serialises");
-    hex(&Sha256::digest(json))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::sha256_hex(json)
 }
 
 /// Everything read from AWS for one plan.
@@ -59,7 +75,7 @@ impl Observation {
     pub fn digest(&self) -> String {
         let json = serde_json::to_vec(&(&self.observed, &self.orphans, &self.gaps, &self.data))
             .expect("observations serialise");
-        hex(&Sha256::digest(json))
+        crate::digest::sha256_hex(json)
     }
 }
 
@@ -69,7 +85,12 @@ impl Observation {
 /// Errors: the credentials are for another account than the environment's (before any other
 /// call); a read failed (with the resource's address); emulator gaps are not errors but
 /// [`Observed::Unverifiable`].
-pub async fn observe(ctx: &Arc<Context>, mode: Mode, components: &[Component]) -> anyhow::Result<Observation> {
+pub async fn observe(
+    ctx: &Arc<Context>,
+    mode: Mode,
+    components: &[Component],
+    options: &Options,
+) -> anyhow::Result<Observation> {
     ctx.verify_account().await?;
     let resources = desired::resources(&ctx.environment, &ctx.binary_sha256()?, components);
     // Dependencies in components outside the selection are read too (their ids are needed to
@@ -84,7 +105,7 @@ pub async fn observe(ctx: &Arc<Context>, mode: Mode, components: &[Component]) -
             outside.push(dependency.clone());
         }
     }
-    let limit = Arc::new(Semaphore::new(ctx.read_concurrency.max(1)));
+    let limit = Arc::new(Semaphore::new(options.read_concurrency.max(1)));
     let plan_addresses: HashSet<String> = resources.iter().map(|r| r.address.clone()).collect();
     let orphans = {
         let ctx = ctx.clone();
@@ -162,14 +183,14 @@ async fn read_all(
 /// Observes and diffs: the plan for `mode`.
 ///
 /// Errors: as [`observe`].
-pub async fn plan(ctx: &Arc<Context>, mode: Mode, components: &[Component]) -> anyhow::Result<Plan> {
-    let observation = observe(ctx, mode, components).await?;
-    Ok(plan_from(ctx, mode, &observation))
+pub async fn plan(ctx: &Arc<Context>, mode: Mode, components: &[Component], options: &Options) -> anyhow::Result<Plan> {
+    let observation = observe(ctx, mode, components, options).await?;
+    Ok(plan_from(ctx, mode, &observation, options))
 }
 
-/// The diff of an observation; a destroy deletes data holders only when
-/// `ctx.force_delete_data`.
-pub fn plan_from(ctx: &Context, mode: Mode, observation: &Observation) -> Plan {
+/// The diff of an observation; a destroy deletes data holders only with
+/// `options.force_delete_data`.
+pub fn plan_from(ctx: &Context, mode: Mode, observation: &Observation, options: &Options) -> Plan {
     diff(Input {
         mode,
         environment: &ctx.environment.name,
@@ -180,7 +201,7 @@ pub fn plan_from(ctx: &Context, mode: Mode, observation: &Observation) -> Plan {
         orphans: &observation.orphans,
         gaps: &observation.gaps,
         data: &observation.data,
-        delete_data: ctx.force_delete_data,
+        delete_data: options.force_delete_data,
     })
 }
 
@@ -237,7 +258,9 @@ pub fn no_lease() -> Result<(), String> {
     Ok(())
 }
 
-/// Executes `plan` (already observed, so `ctx` knows the ids of existing resources).
+/// Executes `plan` (already observed, so `ctx` knows the ids of existing resources) against
+/// AWS: [`schedule`] with [`provider::perform`], `options.parallelism` steps at once; data
+/// holders are deleted only if the plan says so ([`Plan::delete_data`]).
 ///
 /// `interrupt` set to true stops new changes from starting; running ones finish. `lease` is
 /// asked before each change starts ([`crate::lock::Lease::check`]): once it fails, nothing
@@ -245,10 +268,37 @@ pub fn no_lease() -> Result<(), String> {
 pub async fn execute(
     ctx: &Arc<Context>,
     plan: &Plan,
-    parallelism: usize,
+    options: &Options,
     interrupt: Arc<AtomicBool>,
     lease: &(dyn Fn() -> Result<(), String> + Sync),
 ) -> Report {
+    let ctx = ctx.clone();
+    let delete_data = plan.delete_data;
+    let perform = move |change: Change, step: Step| {
+        let ctx = ctx.clone();
+        async move { provider::perform(&ctx, &change, step, delete_data).await }
+    };
+    schedule(plan, options.parallelism, interrupt, lease, perform).await
+}
+
+/// The scheduler behind [`execute`], with the target injected: `perform(change, step)` does
+/// one step of one change (an AWS call in [`execute`], an in-memory target in the unit tests).
+///
+/// Deletes first (dependents before what they need), then creates and updates (dependencies
+/// first); at most `parallelism` (at least 1) steps run at once; a change whose dependency did
+/// not succeed is not attempted (reported `NotPerformed` when that dependency was, so a gap
+/// spreads as a gap); an error carrying [`NotImplemented`] is a gap, any other a failure.
+pub async fn schedule<P, F>(
+    plan: &Plan,
+    parallelism: usize,
+    interrupt: Arc<AtomicBool>,
+    lease: &(dyn Fn() -> Result<(), String> + Sync),
+    perform: P,
+) -> Report
+where
+    P: Fn(Change, Step) -> F,
+    F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
     let mut outcomes: HashMap<String, Outcome> = HashMap::new();
     let mut lease_lost: Option<String> = None;
     for phase in [Step::Delete, Step::Put] {
@@ -320,14 +370,13 @@ pub async fn execute(
                     continue;
                 }
                 if ready && running.len() < limit {
-                    let (ctx, change_owned) = (ctx.clone(), change.clone());
+                    let work = perform(change.clone(), phase);
                     let (doing, _) = verb(change.action, phase);
                     progress(&format!("{}: {doing}...", change.address));
                     let still = format!("{}: Still {}...", change.address, doing.to_lowercase());
                     let address = change.address.clone();
                     running.spawn(async move {
                         let started = Instant::now();
-                        let work = provider::perform(&ctx, &change_owned, phase);
                         tokio::pin!(work);
                         // Terraform's heartbeat for long waits (cluster available, instances
                         // running): a line every STILL_EVERY while the change runs.
@@ -473,4 +522,197 @@ pub fn report_text(report: &Report, mode: Mode) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    //! The scheduler against an in-memory target: what apply promises, without AWS.
+
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::plan::Attributes;
+
+    /// An in-memory target: address -> what exists, and every step in the order it ran.
+    #[derive(Default)]
+    struct Target {
+        existing: Mutex<BTreeMap<String, Observed>>,
+        /// Each planned resource's dependencies (recorded by [`Target::plan`]).
+        depends: Mutex<BTreeMap<String, Vec<String>>>,
+        log: Mutex<Vec<String>>,
+        /// Addresses whose step fails with this error text ("gap": a NotImplemented).
+        failing: BTreeMap<String, &'static str>,
+        /// Addresses whose steps take 50 ms instead of 5.
+        slow: Vec<&'static str>,
+        running: AtomicUsize,
+        most_at_once: AtomicUsize,
+    }
+
+    impl Target {
+        /// The plan from what exists here now.
+        fn plan(&self, mode: Mode, resources: &[Resource]) -> Plan {
+            let mut depends = self.depends.lock().unwrap();
+            depends.extend(resources.iter().map(|r| (r.address.clone(), r.depends_on.clone())));
+            drop(depends);
+            let observed = self.existing.lock().unwrap().clone();
+            crate::plan::diff::diff(Input {
+                mode,
+                environment: "t",
+                inputs_digest: "in",
+                observed_digest: "obs",
+                resources,
+                observed: &observed,
+                orphans: &[],
+                gaps: &BTreeMap::new(),
+                data: &BTreeMap::new(),
+                delete_data: false,
+            })
+        }
+
+        /// Performs one step: refuses one that breaks the order promise, then changes what
+        /// exists.
+        fn perform(self: &Arc<Self>, change: Change, step: Step) -> impl Future<Output = anyhow::Result<()>> + use<> {
+            let target = self.clone();
+            async move {
+                let now = target.running.fetch_add(1, Ordering::SeqCst) + 1;
+                target.most_at_once.fetch_max(now, Ordering::SeqCst);
+                let slow = target.slow.contains(&change.address.as_str());
+                tokio::time::sleep(Duration::from_millis(if slow { 50 } else { 5 })).await;
+                target.running.fetch_sub(1, Ordering::SeqCst);
+                target.log.lock().unwrap().push(change.address.clone());
+                match target.failing.get(&change.address) {
+                    Some(&"gap") => {
+                        let gap = NotImplemented {
+                            operation: "CreateThing".into(),
+                            endpoint: "memory".into(),
+                            detail: "HTTP 501".into(),
+                        };
+                        return Err(gap.into());
+                    }
+                    Some(why) => anyhow::bail!("{why}"),
+                    None => {}
+                }
+                let depends = target.depends.lock().unwrap().clone();
+                let mut existing = target.existing.lock().unwrap();
+                match step {
+                    Step::Put => {
+                        let desired = change.desired.as_ref().expect("a put has a desired resource");
+                        if let Some(missing) = desired.depends_on.iter().find(|d| !existing.contains_key(*d)) {
+                            anyhow::bail!("{} created before {missing}", change.address);
+                        }
+                        let id = format!("id-{}", change.name);
+                        existing
+                            .insert(change.address, Observed::Present { id, attributes: desired.attributes.clone() });
+                    }
+                    Step::Delete => {
+                        let needs = |a: &&String| depends.get(*a).is_some_and(|d| d.contains(&change.address));
+                        if let Some(dependent) = existing.keys().find(needs) {
+                            anyhow::bail!("{} deleted before {dependent}, which needs it", change.address);
+                        }
+                        existing.remove(&change.address);
+                    }
+                }
+                Ok(())
+            }
+        }
+
+        async fn run(self: &Arc<Self>, plan: &Plan, parallelism: usize) -> Report {
+            let target = self.clone();
+            let perform = move |change, step| target.perform(change, step);
+            schedule(plan, parallelism, Arc::new(AtomicBool::new(false)), &no_lease, perform).await
+        }
+    }
+
+    fn resource(address: &str, depends_on: &[&str]) -> Resource {
+        Resource {
+            address: address.to_owned(),
+            component: crate::plan::Component::Network,
+            name: format!("indutech-t-{}", address.replace('.', "-")),
+            attributes: serde_json::from_value::<Attributes>(serde_json::json!({"size": 1})).unwrap(),
+            replace_on: Vec::new(),
+            depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
+            idempotent_create: false,
+            lives_on_dependencies: false,
+            holds_data: false,
+            protects: Vec::new(),
+        }
+    }
+
+    fn outcome<'r>(report: &'r Report, address: &str) -> &'r Outcome {
+        &report.outcomes.iter().find(|(a, _, _)| a == address).expect("a change of the plan").2
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_whole_dev_model_applies_then_plans_empty_then_destroys_in_order() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("environments/dev.toml");
+        let environment = crate::config::load(root.to_str().unwrap()).unwrap();
+        let resources = desired::resources(&environment, &"0".repeat(64), &crate::plan::Component::ALL);
+        let target = Arc::new(Target::default());
+
+        let plan = target.plan(Mode::Apply, &resources);
+        assert_eq!(plan.changes.len(), resources.len(), "everything is created from nothing");
+        let report = target.run(&plan, 8).await;
+        assert!(report.complete(), "{}", report_text(&report, Mode::Apply));
+
+        let again = target.plan(Mode::Apply, &resources);
+        let left: Vec<&str> = again.changes.iter().map(|c| c.address.as_str()).collect();
+        assert!(left.is_empty(), "apply then plan: {left:?}");
+
+        let destroy = target.plan(Mode::Destroy, &resources);
+        assert_eq!(destroy.changes.len(), resources.len(), "nothing holds data: everything goes");
+        let report = target.run(&destroy, 8).await;
+        assert!(report.complete(), "{}", report_text(&report, Mode::Destroy));
+        assert!(target.existing.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failure_blocks_exactly_its_dependents_and_a_gap_spreads_as_a_gap() {
+        let resources = [
+            resource("t.a", &[]),
+            resource("t.b", &["t.a"]),
+            resource("t.c", &["t.b"]),
+            resource("t.d", &[]),
+            resource("t.e", &["t.d"]),
+            resource("t.g", &[]),
+            resource("t.h", &["t.g"]),
+        ];
+        let failing = [("t.b".to_owned(), "AccessDenied"), ("t.g".to_owned(), "gap")].into();
+        let target = Arc::new(Target { failing, ..Target::default() });
+        let report = target.run(&target.plan(Mode::Apply, &resources), 4).await;
+        assert_eq!(outcome(&report, "t.a"), &Outcome::Done);
+        assert_eq!(outcome(&report, "t.b"), &Outcome::Failed("AccessDenied".into()));
+        assert_eq!(outcome(&report, "t.c"), &Outcome::NotAttempted("t.b did not succeed".into()));
+        assert_eq!(outcome(&report, "t.d"), &Outcome::Done, "independent of the failure");
+        assert_eq!(outcome(&report, "t.e"), &Outcome::Done, "independent of the failure");
+        assert!(matches!(outcome(&report, "t.g"), Outcome::NotPerformed(_)));
+        let h = outcome(&report, "t.h");
+        assert!(matches!(h, Outcome::NotPerformed(why) if why.starts_with("it needs t.g: ")), "{h:?}");
+        let started = target.log.lock().unwrap().clone();
+        assert_eq!(started.len(), 5, "t.c and t.h never start: {started:?}");
+    }
+
+    #[tokio::test]
+    async fn deletes_run_dependents_first() {
+        let resources = [resource("t.a", &[]), resource("t.b", &["t.a"]), resource("t.c", &["t.b"])];
+        // The dependents are slow: a delete that did not wait for them would finish first.
+        let target = Arc::new(Target { slow: vec!["t.b", "t.c"], ..Target::default() });
+        assert!(target.run(&target.plan(Mode::Apply, &resources), 4).await.complete());
+        assert_eq!(*target.log.lock().unwrap(), ["t.a", "t.b", "t.c"]);
+        target.log.lock().unwrap().clear();
+        let report = target.run(&target.plan(Mode::Destroy, &resources), 4).await;
+        assert!(report.complete(), "{}", report_text(&report, Mode::Destroy));
+        assert_eq!(*target.log.lock().unwrap(), ["t.c", "t.b", "t.a"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parallelism_is_respected() {
+        let resources: Vec<Resource> = (0..12).map(|i| resource(&format!("t.r{i}"), &[])).collect();
+        for parallelism in [1, 3, 12] {
+            let target = Arc::new(Target::default());
+            let report = target.run(&target.plan(Mode::Apply, &resources), parallelism).await;
+            assert!(report.complete());
+            assert_eq!(target.most_at_once.load(Ordering::SeqCst), parallelism, "--parallelism {parallelism}");
+        }
+    }
 }

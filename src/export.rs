@@ -209,8 +209,7 @@ fn context(environment: &Environment, resources: &[&Resource], omitted: &[(Strin
         ROLE_ARN,
     );
     let sql = hcl(&json!(sql), 0).replace(ROLE_ARN, "${aws_iam_role.spectrum.arn}");
-    let bootstrap: Vec<String> =
-        crate::provider::kafka::bootstrap_servers(environment).split(',').map(str::to_owned).collect();
+    let bootstrap: Vec<String> = crate::model::bootstrap_servers(environment).split(',').map(str::to_owned).collect();
     let workers: Vec<String> = resources
         .iter()
         .filter(|r| r.component == Component::Worker && r.kind() == "aws_instance")
@@ -712,7 +711,7 @@ mod tests {
                     "broker" => file(&format!("cloud-init/broker-{index}.yaml")).clone(),
                     _ => file("cloud-init/worker.yaml").replace(WORKER_BINARY_PLACEHOLDER, BINARY),
                 };
-                assert_eq!(crate::render::sha256_hex(&text), r.attributes["user_data_sha256"], "{name}: {}", r.address);
+                assert_eq!(crate::digest::sha256_hex(&text), r.attributes["user_data_sha256"], "{name}: {}", r.address);
             }
         }
     }

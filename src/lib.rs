@@ -6,9 +6,19 @@
 //! - [`config`]: environment and stream files -> a validated [`config::environment::Environment`],
 //!   with every problem reported at once (file, line, column, field); pure, no AWS call;
 //! - [`model`]: desired-state building blocks derived from an environment: deterministic names,
-//!   tags, subnet layout and fixed broker addresses; pure, no SDK types;
+//!   tags, ports, the consumer group, subnet layout and fixed broker and worker addresses
+//!   ([`model::addressing`], over plain numbers); pure, no SDK types;
+//! - [`desired`]: the environment -> every desired `Resource` (names, attributes, dependencies);
+//! - [`render`]: the files indutech renders (cloud-init, swanctl.conf) from `templates/`;
+//! - [`plan`]: the plan's types, the pure diff, the plan's text;
+//! - [`provider`]: observe, create, update and delete each resource type through the SDKs;
+//! - [`engine`]: observe in parallel, diff, and execute a plan in dependency order
+//!   ([`engine::schedule`] takes the step to perform as a function);
+//! - [`lock`]: the environment's state bucket: the lock with its lease, the gaps record;
+//! - [`export`]: the environment as Terraform (`export terraform`);
 //! - [`aws`]: the only place AWS SDK clients are configured (region, endpoints, retries);
 //! - [`artifact`]: the running binary and its digest (what apply deploys as the worker);
+//! - [`digest`]: SHA-256 as lower-case hex, the one way content is digested;
 //! - [`worker`]: the streaming worker (topic -> typed Parquet in the lake, exactly once);
 //! - [`smoke`]: the smoke test's checks (platform rows from one observation, data replayed
 //!   through the worker and read back);
@@ -19,6 +29,7 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod desired;
+pub mod digest;
 pub mod engine;
 pub mod export;
 pub mod lock;

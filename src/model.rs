@@ -12,6 +12,8 @@ use ipnet::Ipv4Net;
 
 use crate::config::environment::Environment;
 
+pub mod addressing;
+
 /// Tag key holding the environment name.
 pub const TAG_ENV: &str = "indutech:env";
 /// Tag key holding the component (`network`, `lake`, `warehouse`...).
@@ -23,6 +25,49 @@ pub const MANAGED_BY_VALUE: &str = "indutech";
 
 /// The lake zones, one bucket each.
 pub const LAKE_ZONES: &[&str] = &["raw", "curated", "rejected", "artifacts"];
+
+/// Ports of a Redpanda broker: Kafka API, internal RPC, admin API and metrics, schema
+/// registry, HTTP proxy.
+pub const BROKER_PORTS: [u16; 5] = [9092, 33145, 9644, 8081, 8082];
+
+/// The Terraform-style key of an availability zone: `us-east-1a` -> `us_east_1a`.
+pub fn zone_key(zone: &str) -> String {
+    zone.replace('-', "_")
+}
+
+/// Key of the worker binary in the artifacts bucket: `worker/indutech-<sha256>`
+/// (content-addressed: a new binary is a new object, an old one is never overwritten).
+pub fn worker_binary_key(binary_sha256: &str) -> String {
+    format!("worker/indutech-{binary_sha256}")
+}
+
+/// The consumer group of `environment`'s workers: `indutech-<env>-worker`.
+pub fn group_id(environment: &Environment) -> String {
+    resource_name(environment, "worker")
+}
+
+/// `host:port,...` of the cluster indutech talks to for `environment`: its
+/// `redpanda.bootstrap_servers` when set, else the brokers' fixed addresses on the Kafka port.
+pub fn bootstrap_servers(environment: &Environment) -> String {
+    if environment.redpanda.bootstrap_servers.is_empty() {
+        broker_placements(environment)
+            .iter()
+            .map(|p| format!("{}:{}", p.private_ip, BROKER_PORTS[0]))
+            .collect::<Vec<_>>()
+            .join(",")
+    } else {
+        environment.redpanda.bootstrap_servers.join(",")
+    }
+}
+
+/// One tunnel of the VPN connection, as the factory side needs it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Tunnel {
+    /// AWS endpoint of the tunnel (public IPv4).
+    pub outside_ip: String,
+    /// Inside CIDR of the tunnel (a /30 in 169.254.0.0/16), when reported.
+    pub inside_cidr: Option<String>,
+}
 
 /// `indutech-<env>-<component>`, the name of a resource of `environment`.
 pub fn resource_name(environment: &Environment, component: &str) -> String {
@@ -64,13 +109,10 @@ pub fn tags(environment: &Environment, component: &str) -> BTreeMap<String, Stri
 pub fn private_subnets(environment: &Environment) -> Vec<(String, Ipv4Net)> {
     let vpc = environment.network.vpc_cidr;
     // Validation keeps the VPC between /16 and /24, so the subnets are /20 to /28.
-    let blocks = vpc.subnets(vpc.prefix_len() + 4).expect("a VPC of /16 to /24 splits into 16 blocks");
+    let blocks =
+        vpc.subnets(addressing::subnet_prefix(vpc.prefix_len())).expect("a VPC of /16 to /24 splits into 16 blocks");
     environment.network.availability_zones.iter().cloned().zip(blocks).collect()
 }
-
-/// Offset, in its zone's subnet, of the first fixed instance address (AWS reserves the first four
-/// addresses; the brokers start here, the ec2 workers right after them).
-pub const FIRST_FIXED_HOST: u32 = 10;
 
 /// A Redpanda broker's placement: index `i` goes to zone `i mod n` (rack = that zone) at a
 /// fixed address in the zone's subnet, from `.10` upwards (AWS reserves the first four).
@@ -87,17 +129,26 @@ pub struct BrokerPlacement {
 /// The placement of every Redpanda broker of `environment`, in index order.
 pub fn broker_placements(environment: &Environment) -> Vec<BrokerPlacement> {
     let subnets = private_subnets(environment);
-    (0..environment.redpanda.broker_count)
-        .map(|index| {
-            let (zone, subnet) = &subnets[index as usize % subnets.len()];
-            let slot = index / subnets.len() as u32;
-            BrokerPlacement {
-                index,
-                availability_zone: zone.clone(),
-                private_ip: Ipv4Addr::from(u32::from(subnet.network()) + FIRST_FIXED_HOST + slot),
-            }
-        })
-        .collect()
+    let slots = fixed_slots(environment);
+    (0..environment.redpanda.broker_count).map(|index| placement(&subnets, index, slots.broker(index))).collect()
+}
+
+/// The fixed slots of `environment`'s brokers and ec2 workers ([`addressing::FixedSlots`]).
+fn fixed_slots(environment: &Environment) -> addressing::FixedSlots {
+    addressing::FixedSlots::new(
+        environment.network.availability_zones.len(),
+        environment.redpanda.broker_count,
+        environment.worker.instance_count,
+    )
+}
+
+fn placement(subnets: &[(String, Ipv4Net)], index: u32, (zone, offset): (usize, u32)) -> BrokerPlacement {
+    let (zone, subnet) = &subnets[zone];
+    BrokerPlacement {
+        index,
+        availability_zone: zone.clone(),
+        private_ip: Ipv4Addr::from(u32::from(subnet.network()) + offset),
+    }
 }
 
 /// The placement of every worker instance (ec2 runtime), in index order: spread over the
@@ -106,19 +157,8 @@ pub fn broker_placements(environment: &Environment) -> Vec<BrokerPlacement> {
 /// duplicate: AWS refuses an address in use).
 pub fn worker_placements(environment: &Environment) -> Vec<BrokerPlacement> {
     let subnets = private_subnets(environment);
-    let zones = subnets.len() as u32;
-    let broker_slots = environment.redpanda.broker_count.div_ceil(zones);
-    (0..environment.worker.instance_count)
-        .map(|index| {
-            let (zone, subnet) = &subnets[index as usize % subnets.len()];
-            let slot = index / zones;
-            BrokerPlacement {
-                index,
-                availability_zone: zone.clone(),
-                private_ip: Ipv4Addr::from(u32::from(subnet.network()) + FIRST_FIXED_HOST + broker_slots + slot),
-            }
-        })
-        .collect()
+    let slots = fixed_slots(environment);
+    (0..environment.worker.instance_count).map(|index| placement(&subnets, index, slots.worker(index))).collect()
 }
 
 #[cfg(test)]

@@ -40,25 +40,17 @@ pub struct Context {
     pub environment: Environment,
     /// Its SDK configuration.
     pub aws: Aws,
-    /// Whether destroy may delete lake buckets that hold objects (`--force-delete-data`).
-    pub force_delete_data: bool,
-    /// How many resources a plan reads at once (default [`crate::engine::READ_CONCURRENCY`]).
-    pub read_concurrency: usize,
     ids: Mutex<HashMap<String, String>>,
     account: tokio::sync::OnceCell<String>,
 }
 
+/// A plan reads at most this many resources at once, unless told otherwise.
+pub const READ_CONCURRENCY: usize = 16;
+
 impl Context {
     /// A context for `environment`.
     pub fn new(environment: Environment, aws: Aws) -> Self {
-        Self {
-            environment,
-            aws,
-            force_delete_data: false,
-            read_concurrency: crate::engine::READ_CONCURRENCY,
-            ids: Mutex::new(HashMap::new()),
-            account: tokio::sync::OnceCell::new(),
-        }
+        Self { environment, aws, ids: Mutex::new(HashMap::new()), account: tokio::sync::OnceCell::new() }
     }
 
     /// The AWS account id of the credentials in use (STS `GetCallerIdentity`, asked once),
@@ -332,22 +324,23 @@ pub fn steps(action: Action) -> &'static [Step] {
     }
 }
 
-/// Performs one step of a planned change.
+/// Performs one step of a planned change. `delete_data` is the plan's `--force-delete-data`: a
+/// data holder that received data since the plan is deleted only with it.
 ///
 /// Errors: the AWS call failed ([`NotImplemented`] in the chain when the target lacks it).
-pub async fn perform(ctx: &Context, change: &Change, step: Step) -> anyhow::Result<()> {
+pub async fn perform(ctx: &Context, change: &Change, step: Step, delete_data: bool) -> anyhow::Result<()> {
     let service = service_of(crate::plan::kind_of(&change.address))?;
     if step == Step::Delete {
         return match service {
-            "s3" => s3::delete(ctx, change).await,
+            "s3" => s3::delete(ctx, change, delete_data).await,
             "kms" => kms::delete(ctx, change).await,
             "glue" => glue::delete(ctx, change).await,
             "ec2" => ec2::delete(ctx, change).await,
             "vpn" => vpn::delete(ctx, change).await,
             "iam" => iam::delete(ctx, change).await,
-            "redshift" => redshift::delete(ctx, change).await,
+            "redshift" => redshift::delete(ctx, change, delete_data).await,
             "instances" => instances::delete(ctx, change).await,
-            "kafka" => kafka::delete(ctx, change).await,
+            "kafka" => kafka::delete(ctx, change, delete_data).await,
             "local_worker" => local_worker::delete(ctx, change).await,
             "directory" => directory::delete(ctx, change).await,
             _ => unreachable!("service_of returns one of these"),

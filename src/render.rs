@@ -3,11 +3,10 @@
 //! I/O, no AWS call (the VPN tunnels' addresses are read by the caller).
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::config::environment::Environment;
-use crate::desired::BROKER_PORTS;
-use crate::model::{self, BrokerPlacement};
+
+use crate::model::{self, BROKER_PORTS, BrokerPlacement};
 
 const BROKER_CLOUD_INIT: &str = include_str!("../templates/redpanda/cloud-init.yaml.tera");
 const SWANCTL: &str = include_str!("../templates/vpn/swanctl.conf.tera");
@@ -43,9 +42,23 @@ pub fn user_data_text(bytes: &[u8]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
-fn render(name: &str, template: &str, context: &serde_json::Value) -> anyhow::Result<String> {
+/// Every template, compiled once per process (no autoescaping: YAML and swanctl, not HTML).
+static TEMPLATES: std::sync::LazyLock<Result<tera::Tera, String>> = std::sync::LazyLock::new(|| {
+    let mut tera = tera::Tera::default();
+    tera.autoescape_on(vec![]);
+    tera.add_raw_templates([
+        ("templates/redpanda/cloud-init.yaml.tera", BROKER_CLOUD_INIT),
+        ("templates/vpn/swanctl.conf.tera", SWANCTL),
+        ("templates/worker/cloud-init.yaml.tera", WORKER_CLOUD_INIT),
+    ])
+    .map_err(|e| format!("{e:?}"))?;
+    Ok(tera)
+});
+
+fn render(name: &str, context: &serde_json::Value) -> anyhow::Result<String> {
+    let tera = TEMPLATES.as_ref().map_err(|e| anyhow::anyhow!("compiling the templates (a bug): {e}"))?;
     let context = tera::Context::from_serialize(context)?;
-    tera::Tera::one_off(template, &context, false).map_err(|e| anyhow::anyhow!("rendering {name}: {e:?}"))
+    tera.render(name, &context).map_err(|e| anyhow::anyhow!("rendering {name}: {e:?}"))
 }
 
 /// The cloud-init user data of the broker at `placement`: `/etc/redpanda/redpanda.yaml` with
@@ -59,7 +72,6 @@ pub fn broker_cloud_init(environment: &Environment, placement: &BrokerPlacement)
     let [kafka, rpc, admin, schema_registry, http_proxy] = BROKER_PORTS;
     render(
         "templates/redpanda/cloud-init.yaml.tera",
-        BROKER_CLOUD_INIT,
         &json!({
             "environment": environment.name,
             "index": placement.index,
@@ -93,7 +105,6 @@ pub fn worker_cloud_init(environment: &Environment, binary_sha256: &str) -> anyh
         sources.streams.iter().map(|(file, text)| json!({"file": file, "text": text.trim_end()})).collect();
     render(
         "templates/worker/cloud-init.yaml.tera",
-        WORKER_CLOUD_INIT,
         &json!({
             "environment": environment.name,
             "region": environment.region,
@@ -105,7 +116,7 @@ pub fn worker_cloud_init(environment: &Environment, binary_sha256: &str) -> anyh
             "metrics_port": environment.worker.metrics_port,
             "stop_timeout_secs": environment.worker.drain_timeout_ms.div_ceil(1000) + 10,
             "bucket": model::bucket_name(environment, "artifacts"),
-            "key": crate::desired::worker_binary_key(binary_sha256),
+            "key": crate::model::worker_binary_key(binary_sha256),
             "sha256": binary_sha256,
         }),
     )
@@ -172,13 +183,12 @@ fn proposals(encryption: &[String], integrity: &[String], groups: &[u32]) -> any
 pub fn swanctl_conf(
     environment: &Environment,
     connection_id: &str,
-    tunnels: &[crate::provider::vpn::Tunnel],
+    tunnels: &[crate::model::Tunnel],
 ) -> anyhow::Result<String> {
     let t = &environment.vpn.tunnel;
     let on_premises: Vec<String> = environment.on_premises.cidrs.iter().map(|c| c.to_string()).collect();
     render(
         "templates/vpn/swanctl.conf.tera",
-        SWANCTL,
         &json!({
             "environment": environment.name,
             "connection_id": connection_id,
@@ -190,12 +200,6 @@ pub fn swanctl_conf(
             "remote_ts": environment.network.vpc_cidr.to_string(),
         }),
     )
-}
-
-/// Lower-case hex SHA-256 of `text`: how user data appears in plans (the text itself is long
-/// and is shown by `indutech render`).
-pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -225,7 +229,7 @@ mod tests {
 
     #[test]
     fn swanctl_snapshot() {
-        use crate::provider::vpn::Tunnel;
+        use crate::model::Tunnel;
         let dev = environment("dev");
         let tunnels = [
             Tunnel { outside_ip: "52.0.0.1".into(), inside_cidr: Some("169.254.10.0/30".into()) },

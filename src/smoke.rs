@@ -143,8 +143,9 @@ pub const GROUPS: &[(&str, &[&str])] = &[
 /// errors).
 pub async fn run(ctx: &Arc<Context>, options: &Options) -> anyhow::Result<Vec<Check>> {
     eprintln!("smoke test: reading every resource of {}", ctx.environment.name);
-    let observation = crate::engine::observe(ctx, crate::plan::Mode::Apply, &[]).await?;
-    let plan = crate::engine::plan_from(ctx, Mode::Apply, &observation);
+    let planning = crate::engine::Options::default();
+    let observation = crate::engine::observe(ctx, crate::plan::Mode::Apply, &[], &planning).await?;
+    let plan = crate::engine::plan_from(ctx, Mode::Apply, &observation, &planning);
     let mut checks = platform_checks(&observation, &plan);
     match checks.iter().find(|c| c.name == WORKER_ROW) {
         Some(row) if row.status == Status::Pass => data_checks(ctx, options, &mut checks).await?,
@@ -286,8 +287,8 @@ struct Produced {
 
 async fn data_checks(ctx: &Arc<Context>, options: &Options, checks: &mut Vec<Check>) -> anyhow::Result<()> {
     let environment = &ctx.environment;
-    let bootstrap = crate::provider::kafka::bootstrap_servers(environment);
-    let group = crate::worker::group_id(environment);
+    let bootstrap = crate::model::bootstrap_servers(environment);
+    let group = crate::model::group_id(environment);
     let lake = Lake::new(environment, &ctx.aws);
     let mut replayed: Vec<(Arc<Stream>, u64, u64)> = Vec::new();
     let streams: Vec<Arc<Stream>> = environment.streams.iter().map(|s| Arc::new(s.clone())).collect();

@@ -87,11 +87,6 @@ pub const IDLE_REJOIN_AFTER: Duration = Duration::from_secs(30);
 /// when a member was killed during the previous rebalance.
 pub const JOIN_STALL: Duration = Duration::from_secs(30);
 
-/// The consumer group of `environment`'s workers: `indutech-<env>-worker`.
-pub fn group_id(environment: &Environment) -> String {
-    crate::model::resource_name(environment, "worker")
-}
-
 /// What a worker does, resolved from the environment and the command line.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -409,7 +404,7 @@ pub async fn run(environment: &Environment, aws: &crate::aws::Aws, options: Opti
     }
     let shared = Arc::new(StdMutex::new(Shared::default()));
     let consumer: StreamConsumer<WorkerContext> = ClientConfig::new()
-        .set("bootstrap.servers", crate::provider::kafka::bootstrap_servers(environment))
+        .set("bootstrap.servers", crate::model::bootstrap_servers(environment))
         .set("group.id", &options.group)
         .set("client.id", format!("indutech-worker-{}", std::process::id()))
         .set("enable.auto.commit", "false")
@@ -439,7 +434,7 @@ pub async fn run(environment: &Environment, aws: &crate::aws::Aws, options: Opti
         by_topic,
         lake,
         options,
-        bootstrap: crate::provider::kafka::bootstrap_servers(environment),
+        bootstrap: crate::model::bootstrap_servers(environment),
         owner,
         partitions: HashMap::new(),
         errors: ErrorLog::default(),

@@ -297,7 +297,8 @@ async fn lake_apply_converges_drift_is_repaired_and_destroy_guards_data() {
         desired: None,
         depends_on: vec![],
     };
-    let refused = indutech::provider::perform(&ctx, &delete_key, indutech::provider::Step::Delete).await;
+    // Even with --force-delete-data.
+    let refused = indutech::provider::perform(&ctx, &delete_key, indutech::provider::Step::Delete, true).await;
     let why = format!("{:#}", refused.unwrap_err());
     assert!(why.contains(&format!("bucket {curated} still exists")), "{why}");
     assert_lake_zone_intact(&t, "curated").await;
@@ -756,7 +757,7 @@ async fn vpn_routes_and_tags_drift_are_repaired_and_gaps_are_said_out_loud() {
         .into_iter()
         .find(|r| r.address == "aws_instance.broker_0")
         .unwrap();
-    assert_eq!(broker.attributes["user_data_sha256"], indutech::render::sha256_hex(&cloud_init));
+    assert_eq!(broker.attributes["user_data_sha256"], indutech::digest::sha256_hex(&cloud_init));
 
     let ec2 = t.aws.ec2();
     let t_name = t.name.clone();
@@ -1026,10 +1027,12 @@ async fn a_live_holder_renews_its_lease_and_stops_once_it_is_force_unlocked() {
     };
     assert!(why.contains("removed or taken by another run"), "{why}");
     // An apply that lost its lease starts no change.
-    let plan = indutech::engine::plan(&ctx, Mode::Apply, &[indutech::plan::Component::Catalog]).await.unwrap();
+    let options = indutech::engine::Options::default();
+    let plan =
+        indutech::engine::plan(&ctx, Mode::Apply, &[indutech::plan::Component::Catalog], &options).await.unwrap();
     assert!(plan.has_changes());
     let lease = first.lease();
-    let report = indutech::engine::execute(&ctx, &plan, 10, Arc::default(), &|| lease.check()).await;
+    let report = indutech::engine::execute(&ctx, &plan, &options, Arc::default(), &|| lease.check()).await;
     assert!(report.lease_lost.as_deref().is_some_and(|w| w.contains("removed or taken")), "{:?}", report.lease_lost);
     assert!(report.outcomes.iter().all(|(_, _, o)| matches!(o, indutech::engine::Outcome::NotAttempted(_))));
     let database = indutech::model::glue_database_name(&t.environment);
@@ -1296,7 +1299,7 @@ async fn ec2_worker_runtime_uploads_this_binary_and_says_the_instance_gap_out_lo
     // The binary that ran apply is in the artifacts bucket under its digest.
     let binary = indutech::artifact::Artifact::of_file(std::path::Path::new(env!("CARGO_BIN_EXE_indutech"))).unwrap();
     let artifacts = t.bucket("artifacts");
-    let key = indutech::desired::worker_binary_key(&binary.sha256);
+    let key = indutech::model::worker_binary_key(&binary.sha256);
     let head = t.aws.s3().head_object().bucket(&artifacts).key(&key).send().await.unwrap();
     assert_eq!(head.content_length(), Some(binary.size_bytes as i64));
     assert_eq!(head.metadata().and_then(|m| m.get("sha256")), Some(&binary.sha256));

@@ -548,7 +548,7 @@ async fn large_files_are_uploaded_in_parts() {
     let env = TestEnv::new("flush_interval_secs = 10\n").await;
     let lake = indutech::worker::lake::Lake::new(&env.environment, &env.aws);
     let body: Vec<u8> = (0..17 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
-    let sha = indutech::worker::commit::sha256_hex(&body);
+    let sha = indutech::digest::sha256_hex(&body);
     lake.put(&lake.curated, "client_tickets/dt=2026-01-01/big.parquet", body.clone(), "application/octet-stream", &sha)
         .await
         .unwrap();

@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long)]
     pub auto_approve: bool,
     /// How many changes run at once.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = engine::PARALLELISM)]
     pub parallelism: usize,
     /// No colours, even on a terminal.
     #[arg(long)]
@@ -57,7 +57,7 @@ pub struct DestroyArgs {
     #[arg(long)]
     pub force_delete_data: bool,
     /// How many changes run at once.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = engine::PARALLELISM)]
     pub parallelism: usize,
     /// No colours, even on a terminal.
     #[arg(long)]
@@ -103,33 +103,41 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         (_, Some(env)) => env.clone(),
         (None, None) => bail!("which environment? Give --env NAME (or set INDUTECH_ENV), or a saved plan file"),
     };
-    let mut ctx = super::context(&env).await?;
-    if let Some(saved) = &saved {
-        if saved.environment_file != ctx.environment.file {
-            bail!(
-                "the saved plan was made from {}, but --env (or INDUTECH_ENV) names {}; drop --env to apply the plan's \
-                 environment",
-                saved.environment_file.display(),
-                ctx.environment.file.display()
-            );
-        }
-        Arc::get_mut(&mut ctx).expect("not shared yet").force_delete_data = saved.plan.delete_data;
+    let ctx = super::context(&env).await?;
+    if let Some(saved) = &saved
+        && saved.environment_file != ctx.environment.file
+    {
+        bail!(
+            "the saved plan was made from {}, but --env (or INDUTECH_ENV) names {}; drop --env to apply the plan's \
+             environment",
+            saved.environment_file.display(),
+            ctx.environment.file.display()
+        );
     }
     let mode = saved.as_ref().map_or(Mode::Apply, |s| s.plan.mode);
     let components = saved.as_ref().map_or(args.components.clone(), |s| s.components.clone());
     // As in Terraform, applying a saved plan is the approval: it was reviewed when saved.
     let auto_approve = args.auto_approve || saved.is_some();
+    let options = engine::Options {
+        parallelism: args.parallelism,
+        force_delete_data: saved.as_ref().is_some_and(|s| s.plan.delete_data),
+        ..engine::Options::default()
+    };
     let saved = saved.map(|s| s.plan);
-    locked(&ctx, saved, mode, &components, auto_approve, args.parallelism, args.no_color).await
+    locked(&ctx, saved, mode, &components, auto_approve, &options, args.no_color).await
 }
 
 /// Runs `destroy`.
 ///
 /// Errors: as [`run`].
 pub async fn destroy(args: DestroyArgs) -> anyhow::Result<ExitCode> {
-    let mut ctx = super::context(&args.env).await?;
-    Arc::get_mut(&mut ctx).expect("not shared yet").force_delete_data = args.force_delete_data;
-    locked(&ctx, None, Mode::Destroy, &args.components, args.auto_approve, args.parallelism, args.no_color).await
+    let ctx = super::context(&args.env).await?;
+    let options = engine::Options {
+        parallelism: args.parallelism,
+        force_delete_data: args.force_delete_data,
+        ..engine::Options::default()
+    };
+    locked(&ctx, None, Mode::Destroy, &args.components, args.auto_approve, &options, args.no_color).await
 }
 
 /// Runs `force-unlock`.
@@ -153,13 +161,13 @@ async fn locked(
     mode: Mode,
     components: &[Component],
     auto_approve: bool,
-    parallelism: usize,
+    options: &engine::Options,
     no_color: bool,
 ) -> anyhow::Result<ExitCode> {
     let operation = if mode == Mode::Destroy { "destroy" } else { "apply" };
     let held = lock::acquire(ctx, operation).await?;
     let lease = held.lease();
-    let result = under_lock(ctx, &lease, saved, mode, components, auto_approve, parallelism, no_color).await;
+    let result = under_lock(ctx, &lease, saved, mode, components, auto_approve, options, no_color).await;
     held.release(ctx).await?;
     let (code, everything_gone) = result?;
     if everything_gone && components.is_empty() && lock::remove_state_bucket(ctx).await? {
@@ -182,11 +190,11 @@ async fn under_lock(
     mode: Mode,
     components: &[Component],
     auto_approve: bool,
-    parallelism: usize,
+    options: &engine::Options,
     no_color: bool,
 ) -> anyhow::Result<(ExitCode, bool)> {
-    let observation = engine::observe(ctx, mode, components).await?;
-    let plan = engine::plan_from(ctx, mode, &observation);
+    let observation = engine::observe(ctx, mode, components, options).await?;
+    let plan = engine::plan_from(ctx, mode, &observation, options);
     if let Some(saved) = saved {
         let differences = crate::plan::differences(&saved, &plan);
         if !differences.is_empty() {
@@ -219,7 +227,7 @@ async fn under_lock(
             }
         });
     }
-    let report = engine::execute(ctx, &plan, parallelism, interrupt, &|| lease.check()).await;
+    let report = engine::execute(ctx, &plan, options, interrupt, &|| lease.check()).await;
     if mode == Mode::Apply {
         engine::record_gaps(ctx, &observation, &report).await?;
     }

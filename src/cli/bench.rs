@@ -68,7 +68,7 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
     /// Changes run at once by apply and destroy.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = crate::engine::PARALLELISM)]
     pub parallelism: usize,
 }
 
@@ -137,7 +137,7 @@ async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
                 chrono::NaiveDate::from_ymd_opt(2000, 1, 1).expect("a date") + chrono::Days::new(i / 1000)
             );
             let body = b"placeholder".to_vec();
-            let sha = crate::worker::commit::sha256_hex(&body);
+            let sha = crate::digest::sha256_hex(&body);
             async move { lake.put(&lake.curated, &key, body, "application/octet-stream", &sha).await }
         });
         let mut pending = futures_util::stream::iter(puts).buffer_unordered(64);
@@ -151,7 +151,7 @@ async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
         }
         drop(pending);
         let count = serde_json::to_vec(&args.objects)?;
-        let sha = crate::worker::commit::sha256_hex(&count);
+        let sha = crate::digest::sha256_hex(&count);
         lake.put(&lake.curated, &marker, count, "application/json", &sha).await?;
     }
     let topic = format!("bench-resume-{}", stream.topic);
@@ -269,12 +269,12 @@ async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     for concurrency in [crate::engine::READ_CONCURRENCY, 1] {
         let (mut runs, mut calls) = (Vec::new(), Vec::new());
         for run in 1..=args.runs.max(1) {
-            let mut ctx = super::context(&args.env).await?;
-            Arc::get_mut(&mut ctx).expect("not shared").read_concurrency = concurrency;
+            let ctx = super::context(&args.env).await?;
+            let options = crate::engine::Options { read_concurrency: concurrency, ..Default::default() };
             ctx.binary_sha256()?;
             crate::aws::take_call_times();
             let started = Instant::now();
-            let plan = crate::engine::plan(&ctx, crate::plan::Mode::Apply, &[]).await?;
+            let plan = crate::engine::plan(&ctx, crate::plan::Mode::Apply, &[], &options).await?;
             let elapsed = started.elapsed();
             let run_calls = crate::aws::take_call_times();
             eprintln!("{concurrency} read(s) at once, run {run}: {}", run_line(elapsed, &run_calls));
@@ -306,10 +306,11 @@ async fn apply(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let (mut applies, mut destroys, mut calls) = (Vec::new(), Vec::new(), Vec::new());
     let (mut resources, mut not_performed, mut env) = (0, 0, String::new());
     for run in 1..=args.runs.max(1) {
-        let mut ctx = super::context(&args.env).await?;
+        let ctx = super::context(&args.env).await?;
         ctx.binary_sha256()?;
+        let options = crate::engine::Options { parallelism: args.parallelism, ..Default::default() };
         // Checked before the lock, which creates the state bucket when it is missing.
-        let before = crate::engine::plan(&ctx, Mode::Apply, &[]).await?;
+        let before = crate::engine::plan(&ctx, Mode::Apply, &[], &options).await?;
         let existing = before.resource_count - before.changes.iter().filter(|c| c.action == Action::Create).count();
         if existing > 0 {
             bail!(
@@ -321,10 +322,10 @@ async fn apply(args: PlanArgs) -> anyhow::Result<ExitCode> {
         crate::aws::take_call_times();
         let started = Instant::now();
         let held = crate::lock::acquire(&ctx, "bench apply").await?;
-        let observation = crate::engine::observe(&ctx, Mode::Apply, &[]).await?;
-        let plan = crate::engine::plan_from(&ctx, Mode::Apply, &observation);
+        let observation = crate::engine::observe(&ctx, Mode::Apply, &[], &options).await?;
+        let plan = crate::engine::plan_from(&ctx, Mode::Apply, &observation, &options);
         let lease = held.lease();
-        let report = crate::engine::execute(&ctx, &plan, args.parallelism, Arc::default(), &|| lease.check()).await;
+        let report = crate::engine::execute(&ctx, &plan, &options, Arc::default(), &|| lease.check()).await;
         crate::engine::record_gaps(&ctx, &observation, &report).await?;
         held.release(&ctx).await?;
         let applied = started.elapsed();
@@ -333,12 +334,12 @@ async fn apply(args: PlanArgs) -> anyhow::Result<ExitCode> {
         (resources, env) = (before.resource_count, ctx.environment.name.clone());
         not_performed = report.outcomes.iter().filter(|(_, _, o)| matches!(o, Outcome::NotPerformed(_))).count();
 
-        Arc::get_mut(&mut ctx).expect("not shared").force_delete_data = true;
+        let options = crate::engine::Options { force_delete_data: true, ..options };
         let started = Instant::now();
         let held = crate::lock::acquire(&ctx, "bench destroy").await?;
-        let plan = crate::engine::plan(&ctx, Mode::Destroy, &[]).await?;
+        let plan = crate::engine::plan(&ctx, Mode::Destroy, &[], &options).await?;
         let lease = held.lease();
-        let report = crate::engine::execute(&ctx, &plan, args.parallelism, Arc::default(), &|| lease.check()).await;
+        let report = crate::engine::execute(&ctx, &plan, &options, Arc::default(), &|| lease.check()).await;
         held.release(&ctx).await?;
         crate::lock::remove_state_bucket(&ctx).await?;
         let destroyed = started.elapsed();

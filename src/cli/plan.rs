@@ -63,10 +63,10 @@ pub fn color(no_color: bool) -> bool {
 ///
 /// Errors: an invalid environment (before any AWS call), a failed read, an unwritable `--out`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut ctx = super::context(&args.env).await?;
-    std::sync::Arc::get_mut(&mut ctx).expect("not shared yet").force_delete_data = args.force_delete_data;
+    let ctx = super::context(&args.env).await?;
     let mode = if args.destroy { Mode::Destroy } else { Mode::Apply };
-    let plan = engine::plan(&ctx, mode, &args.components).await?;
+    let options = engine::Options { force_delete_data: args.force_delete_data, ..engine::Options::default() };
+    let plan = engine::plan(&ctx, mode, &args.components, &options).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {

@@ -46,7 +46,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.malformed) {
         bail!("--malformed {}: must be between 0.0 and 1.0", args.malformed);
     }
-    let bootstrap = crate::provider::kafka::bootstrap_servers(environment);
+    let bootstrap = crate::model::bootstrap_servers(environment);
     let (records, total): (Box<dyn Iterator<Item = anyhow::Result<crate::produce::Record>> + Send>, Option<u64>) =
         match (&args.from, args.count) {
             (Some(path), _) => {

@@ -26,8 +26,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ctx = super::context(&args.selection.env).await?;
     let environment = ctx.environment.clone();
     let streams = super::worker::select_streams(&environment, &args.selection.streams)?;
-    let group = args.selection.group.unwrap_or_else(|| crate::worker::group_id(&environment));
-    let bootstrap = crate::provider::kafka::bootstrap_servers(&environment);
+    let group = args.selection.group.unwrap_or_else(|| crate::model::group_id(&environment));
+    let bootstrap = crate::model::bootstrap_servers(&environment);
     let lake = crate::worker::lake::Lake::new(&environment, &ctx.aws);
     loop {
         let statuses = crate::worker::status::read(&bootstrap, &group, &streams, &lake).await?;

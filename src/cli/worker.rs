@@ -45,7 +45,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let settings = &environment.worker;
     let options = crate::worker::Options {
         streams,
-        group: args.selection.group.unwrap_or_else(|| crate::worker::group_id(environment)),
+        group: args.selection.group.unwrap_or_else(|| crate::model::group_id(environment)),
         flush_interval: Duration::from_secs(settings.flush_interval_secs),
         target_file_size: usize::try_from(settings.target_file_size_bytes).unwrap_or(usize::MAX),
         drain_timeout: Duration::from_millis(settings.drain_timeout_ms),

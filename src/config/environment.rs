@@ -1,6 +1,6 @@
 //! The validated environment: what to build in one AWS account and region.
 //!
-//! [`decode_environment`] reads an environment file's root table, checks every value and every
+//! `decode_environment` reads an environment file's root table, checks every value and every
 //! cross-field rule (CIDR overlap, ASNs, lifecycle days, AZs), and builds an [`Environment`]
 //! only when nothing is wrong. Types here carry no spans and no AWS SDK types.
 
@@ -434,13 +434,14 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
     // Fixed addresses: the brokers from the subnet's address +10 in each zone, then the ec2
     // workers'; AWS keeps the subnet's first four addresses and its last one.
     if let (Some((network, _)), Some((redpanda, broker_span))) = (&network, &redpanda) {
-        let zones = (network.availability_zones.len() as u32).max(1);
-        let prefix = network.vpc_cidr.prefix_len() + 4;
-        let last = (1u32 << (32 - u32::from(prefix.min(30)))) - 2;
-        let broker_slots = redpanda.broker_count.div_ceil(zones);
-        let first = crate::model::FIRST_FIXED_HOST;
-        let brokers_top = first - 1 + broker_slots;
+        use crate::model::addressing::{FIRST_FIXED_HOST as first, FixedSlots, last_usable_offset, subnet_prefix};
         let worker = worker.as_ref().filter(|(w, _)| w.runtime == WorkerRuntime::Ec2);
+        let workers = worker.map_or(0, |(w, _)| w.instance_count);
+        let slots = FixedSlots::new(network.availability_zones.len(), redpanda.broker_count, workers);
+        let zones = slots.zones;
+        let prefix = subnet_prefix(network.vpc_cidr.prefix_len());
+        let last = last_usable_offset(prefix);
+        let brokers_top = slots.brokers_top();
         let capacity = |what: &str, top: u32| {
             format!(
                 "{what} over {zones} zones need the subnet addresses +{first} to +{top} in a zone, but the zones' \
@@ -453,7 +454,7 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
             let message = capacity(&format!("{} brokers", redpanda.broker_count), brokers_top);
             reader.error(*broker_span, "redpanda.broker_count", message);
         } else if let Some((w, span)) = worker {
-            let top = brokers_top + w.instance_count.div_ceil(zones);
+            let top = slots.top();
             if top > last {
                 let message = capacity(
                     &format!("{} brokers and {} worker instances", redpanda.broker_count, w.instance_count),

@@ -65,7 +65,7 @@ fn create(resource: &Resource) -> Change {
 ///
 /// Destroy without `delete_data` decides here, before anything is deleted, what stays: every
 /// data holder that holds data (or cannot be read), everything that protects or serves one,
-/// and everything those need ([`kept`]); they become [`Plan::kept`] entries, not deletes.
+/// and everything those need (`kept`); they become [`Plan::kept`] entries, not deletes.
 pub fn diff(input: Input<'_>) -> Plan {
     let resources = dependency_order(input.resources);
     let mut changes: Vec<Change> = Vec::new();

@@ -10,8 +10,8 @@ use aws_sdk_ec2::types::{
 use serde_json::{Value, json};
 
 use super::{Context, attributes, code, deleted, sdk_error, str_attr, tags_attr, tags_value};
-use crate::desired::zone_key;
 use crate::model::TAG_ENV;
+use crate::model::zone_key;
 use crate::plan::{Attributes, Change, Component, Observed, Orphan, Resource};
 
 pub(super) fn filters(ctx: &Context, name: Option<&str>) -> Vec<Filter> {

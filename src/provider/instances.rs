@@ -95,7 +95,7 @@ fn user_data(ctx: &Context, resource: &Resource) -> anyhow::Result<Vec<u8>> {
         crate::render::broker_cloud_init(&ctx.environment, &placement)?
     };
     let want = str_attr(resource, "user_data_sha256")?;
-    if crate::render::sha256_hex(&text) != want {
+    if crate::digest::sha256_hex(&text) != want {
         bail!(
             "{}: the rendered user data no longer matches the plan (the binary or the environment files \
              changed); plan again",
@@ -151,7 +151,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
     if let Some(encoded) = user_data.user_data().and_then(|u| u.value()) {
         let bytes = aws_smithy_types::base64::decode(encoded).context("user data is not base64")?;
         let text = crate::render::user_data_text(&bytes).with_context(|| format!("{}: user data", resource.name))?;
-        attrs.insert("user_data_sha256".into(), json!(crate::render::sha256_hex(&text)));
+        attrs.insert("user_data_sha256".into(), json!(crate::digest::sha256_hex(&text)));
     }
     Ok(Observed::Present { id, attributes: attrs })
 }
@@ -379,7 +379,7 @@ pub(super) async fn orphans(
                 ("tags", ec2_tags(i.tags())),
             ]),
             depends_on: vec![
-                format!("aws_subnet.{}", crate::desired::zone_key(zone)),
+                format!("aws_subnet.{}", crate::model::zone_key(zone)),
                 format!("aws_security_group.{group}"),
             ],
         });

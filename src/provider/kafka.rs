@@ -19,22 +19,9 @@ use crate::plan::{Change, Observed, Resource};
 /// How long a metadata request or an admin operation may take.
 const TIMEOUT: Duration = Duration::from_secs(15);
 
-/// `host:port,...` of the cluster indutech talks to for `environment`.
-pub fn bootstrap_servers(environment: &crate::config::environment::Environment) -> String {
-    if environment.redpanda.bootstrap_servers.is_empty() {
-        crate::model::broker_placements(environment)
-            .iter()
-            .map(|p| format!("{}:{}", p.private_ip, crate::desired::BROKER_PORTS[0]))
-            .collect::<Vec<_>>()
-            .join(",")
-    } else {
-        environment.redpanda.bootstrap_servers.join(",")
-    }
-}
-
 fn admin(ctx: &Context) -> anyhow::Result<AdminClient<DefaultClientContext>> {
     ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers(&ctx.environment))
+        .set("bootstrap.servers", crate::model::bootstrap_servers(&ctx.environment))
         .set("socket.timeout.ms", TIMEOUT.as_millis().to_string())
         .create()
         .context("creating the Kafka admin client")
@@ -47,7 +34,7 @@ fn options() -> AdminOptions {
 /// `(partitions, replication factor)` of `topic`, or None when the cluster has no such topic.
 async fn describe(ctx: &Context, topic: &str) -> anyhow::Result<Option<(usize, usize)>> {
     let admin = admin(ctx)?;
-    let servers = bootstrap_servers(&ctx.environment);
+    let servers = crate::model::bootstrap_servers(&ctx.environment);
     let topic = topic.to_owned();
     tokio::task::spawn_blocking(move || {
         let metadata = admin
@@ -146,7 +133,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
 pub(super) async fn records_held(ctx: &Context, topic: &str) -> anyhow::Result<Option<String>> {
     let Some((partitions, _)) = describe(ctx, topic).await? else { return Ok(None) };
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers(&ctx.environment))
+        .set("bootstrap.servers", crate::model::bootstrap_servers(&ctx.environment))
         .set("socket.timeout.ms", TIMEOUT.as_millis().to_string())
         .create()
         .context("creating a Kafka client for the watermarks")?;
@@ -166,11 +153,9 @@ pub(super) async fn records_held(ctx: &Context, topic: &str) -> anyhow::Result<O
     Ok((records > 0).then(|| format!("{records} record(s) between the partitions' watermarks")))
 }
 
-pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn delete(ctx: &Context, change: &Change, delete_data: bool) -> anyhow::Result<()> {
     // The plan kept topics that held records; one that received some since is kept too.
-    if !ctx.force_delete_data
-        && let Some(what) = records_held(ctx, &change.name).await?
-    {
+    if !delete_data && let Some(what) = records_held(ctx, &change.name).await? {
         bail!(
             "refusing to delete topic {}: it received records since the plan ({what}); nothing was deleted. Plan \
              again, or run with --force-delete-data",

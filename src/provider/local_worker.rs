@@ -164,7 +164,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
         // The child execs the same file (`/proc/self/exe` of this process).
         binary_file: file_id(&binary.path).unwrap_or_default(),
         config_sha256: crate::desired::worker_config_sha256(environment),
-        consumer_group: crate::worker::group_id(environment),
+        consumer_group: crate::model::group_id(environment),
         metrics_port: environment.worker.metrics_port,
         streams,
         environment_file: environment.file.clone(),

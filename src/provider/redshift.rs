@@ -507,7 +507,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
     Ok(())
 }
 
-pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn delete(ctx: &Context, change: &Change, delete_data: bool) -> anyhow::Result<()> {
     let redshift = ctx.aws.redshift();
     let name = change.name.as_str();
     match crate::plan::kind_of(&change.address) {
@@ -518,7 +518,7 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
             })
         }
         "aws_redshift_cluster" => {
-            if !ctx.force_delete_data {
+            if !delete_data {
                 bail!(
                     "refusing to delete Redshift cluster {name}: it holds the warehouse's data; run again with \
                      --force-delete-data (a final snapshot is taken unless warehouse.skip_final_snapshot = true)"

@@ -326,14 +326,14 @@ fn holds_only_indutech_objects(address: &str) -> bool {
     address.ends_with(".artifacts")
 }
 
-pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn delete(ctx: &Context, change: &Change, delete_data: bool) -> anyhow::Result<()> {
     let s3 = ctx.aws.s3();
     let bucket = change.name.as_str();
     let kind = crate::plan::kind_of(&change.address);
     // The plan keeps a bucket that holds data, with everything that protects it; one that
     // received data since the plan loses none of its protections either.
     if kind != "aws_s3_object"
-        && !ctx.force_delete_data
+        && !delete_data
         && !holds_only_indutech_objects(&change.address)
         && let Some(what) = data_held(ctx, bucket).await?
     {

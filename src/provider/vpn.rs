@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::ec2::{ec2_tags, filters, is_ours, not_found, tag_specification};
 use super::{Context, attributes, deleted, sdk_error, str_attr};
+use crate::model::Tunnel;
 use crate::plan::{Change, Component, Observed, Orphan, Resource};
 
 fn live(state: Option<&str>) -> bool {
@@ -528,7 +529,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
         "aws_ec2_transit_gateway_vpc_attachment" => {
             let mut subnets = Vec::new();
             for zone in &ctx.environment.network.availability_zones {
-                subnets.push(ctx.id(&format!("aws_subnet.{}", crate::desired::zone_key(zone)))?);
+                subnets.push(ctx.id(&format!("aws_subnet.{}", crate::model::zone_key(zone)))?);
             }
             let out = ec2
                 .create_transit_gateway_vpc_attachment()
@@ -942,15 +943,6 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
         out.push(gone("aws_ec2_transit_gateway.main", tgw_name.clone(), tgw_id.clone(), attrs, &[]));
     }
     Ok(out)
-}
-
-/// One tunnel of the VPN connection, as the factory side needs it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Tunnel {
-    /// AWS endpoint of the tunnel (public IPv4).
-    pub outside_ip: String,
-    /// Inside CIDR of the tunnel (a /30 in 169.254.0.0/16), when reported.
-    pub inside_cidr: Option<String>,
 }
 
 /// The environment's VPN connection: its id and its two tunnels' AWS-side addresses, from the

@@ -31,7 +31,6 @@
 
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::lake::{Condition, Lake};
 
@@ -132,11 +131,6 @@ pub fn staged_key(topic: &str, partition: i32, epoch: u64, first_offset: i64, ta
 /// The epoch in a staged key, None for any other key.
 pub fn staged_epoch(key: &str, topic: &str, partition: i32) -> Option<u64> {
     key.strip_prefix(&staging_prefix(topic, partition))?.split('/').next()?.parse().ok()
-}
-
-/// SHA-256 (hex) of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Adds `[from, to)` to sorted, merged `gaps`.
@@ -283,7 +277,7 @@ pub async fn stage(
     let uploads = files.into_iter().map(|file| {
         let staged = staged_key(&topic, partition, epoch, first_offset, &file.target);
         async move {
-            let sha256 = sha256_hex(&file.body);
+            let sha256 = crate::digest::sha256_hex(&file.body);
             let version = lake.put(&file.bucket, &staged, file.body, file.content_type, &sha256).await?;
             anyhow::Ok(StagedFile {
                 bucket: file.bucket,
