@@ -62,7 +62,7 @@ pub struct Observation {
     pub observed: BTreeMap<String, Observed>,
     /// Existing resources the environment no longer describes.
     pub orphans: Vec<Orphan>,
-    /// Creates the target could not perform at the last apply ([`crate::lock::read_gaps`]).
+    /// Creates the target could not perform at the last apply ([`crate::gaps::read`]).
     pub gaps: BTreeMap<String, String>,
     /// Destroy only: present data holders ([`Resource::holds_data`]) -> what data they hold;
     /// an empty bucket has no entry. Empty for an apply plan, so that data landing in the
@@ -128,7 +128,7 @@ pub async fn observe(
     let observed: BTreeMap<String, Observed> =
         all.into_iter().filter(|(address, _)| plan_addresses.contains(address)).collect();
     let orphans = orphans.await.context("the orphan listing panicked")??;
-    let gaps = crate::lock::read_gaps(ctx).await?;
+    let gaps = crate::gaps::read(ctx).await?;
     if !errors.is_empty() {
         errors.sort();
         anyhow::bail!("could not read {} resource(s):\n  {}", errors.len(), errors.join("\n  "));
@@ -461,7 +461,7 @@ fn previous_failure(outcomes: &HashMap<String, Outcome>, change: &Change) -> boo
 pub async fn record_gaps(ctx: &Context, observation: &Observation, report: &Report) -> anyhow::Result<()> {
     let gaps = updated_gaps(observation.gaps.clone(), report);
     if gaps != observation.gaps {
-        crate::lock::write_gaps(ctx, &gaps).await?;
+        crate::gaps::write(ctx, &gaps).await?;
     }
     Ok(())
 }

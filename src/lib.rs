@@ -14,7 +14,8 @@
 //! - [`provider`]: observe, create, update and delete each resource type through the SDKs;
 //! - [`engine`]: observe in parallel, diff, and execute a plan in dependency order
 //!   ([`engine::schedule`] takes the step to perform as a function);
-//! - [`lock`]: the environment's state bucket: the lock with its lease, the gaps record;
+//! - [`lock`]: the environment's state bucket and the lock with its lease;
+//! - [`gaps`]: the record of what the target could not create (in the state bucket);
 //! - [`export`]: the environment as Terraform (`export terraform`);
 //! - [`aws`]: the only place AWS SDK clients are configured (region, endpoints, retries);
 //! - [`artifact`]: the running binary and its digest (what apply deploys as the worker);
@@ -32,6 +33,7 @@ pub mod desired;
 pub mod digest;
 pub mod engine;
 pub mod export;
+pub mod gaps;
 pub mod lock;
 pub mod model;
 pub mod plan;

@@ -1,5 +1,5 @@
-//! The environment lock (one apply or destroy at a time, held under a lease) and the record of
-//! the target's gaps, both in the environment's state bucket.
+//! The environment lock (one apply or destroy at a time, held under a lease) in the
+//! environment's state bucket (which also holds the gaps record, [`crate::gaps`]).
 //!
 //! The state bucket (`indutech-<env>-state`, [`crate::model::state_bucket_name`]) is not a
 //! resource of the platform: it is created here when missing (versioned, S3-managed encryption
@@ -42,8 +42,6 @@ use crate::provider::Context;
 
 /// Key of the lock object in the state bucket.
 pub const LOCK_KEY: &str = "lock.json";
-/// Key of the record of steps the target could not perform at the last apply.
-pub const GAPS_KEY: &str = "gaps.json";
 /// How long a lock stays valid without renewal; the holder renews it every quarter of this.
 pub const LEASE: Duration = Duration::from_secs(60);
 /// Metadata key holding the lock id on every version of the lock object.
@@ -175,12 +173,12 @@ fn bucket(ctx: &Context) -> String {
 }
 
 /// The HTTP status of a failed S3 call, when it got an answer.
-fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
+pub(crate) fn status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
 }
 
 /// An S3 failure with what was being done and the whole SDK error.
-fn failed<E: std::error::Error + 'static>(what: &str, err: &SdkError<E, HttpResponse>) -> anyhow::Error {
+pub(crate) fn failed<E: std::error::Error + 'static>(what: &str, err: &SdkError<E, HttpResponse>) -> anyhow::Error {
     anyhow::anyhow!("{what}: {}", DisplayErrorContext(err))
 }
 
@@ -522,54 +520,6 @@ pub async fn force_unlock(ctx: &Context, id: &str) -> anyhow::Result<LockInfo> {
         );
     }
     Ok(holder.info)
-}
-
-/// Address -> why the target could not create it, as recorded by the last apply (empty when
-/// there is no record or no state bucket yet).
-///
-/// Errors: S3 failed, or the record is not JSON.
-pub async fn read_gaps(ctx: &Context) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
-    let bucket = bucket(ctx);
-    match ctx.aws.s3().get_object().bucket(&bucket).key(GAPS_KEY).send().await {
-        Ok(out) => {
-            let bytes = out.body.collect().await.context("reading the gaps record")?.into_bytes();
-            serde_json::from_slice(&bytes).with_context(|| format!("s3://{bucket}/{GAPS_KEY} is not a gaps record"))
-        }
-        Err(err) => {
-            let code = err.as_service_error().and_then(|e| e.code());
-            if status(&err) == Some(404) || matches!(code, Some("NoSuchKey" | "NoSuchBucket")) {
-                Ok(Default::default())
-            } else {
-                Err(failed(&format!("reading s3://{bucket}/{GAPS_KEY}"), &err))
-            }
-        }
-    }
-}
-
-/// Writes the gaps record (deletes it when empty). Call it while holding the lock.
-///
-/// Errors: S3 failed.
-pub async fn write_gaps(ctx: &Context, gaps: &std::collections::BTreeMap<String, String>) -> anyhow::Result<()> {
-    let bucket = bucket(ctx);
-    let s3 = ctx.aws.s3();
-    if gaps.is_empty() {
-        s3.delete_object()
-            .bucket(&bucket)
-            .key(GAPS_KEY)
-            .send()
-            .await
-            .map_err(|e| failed(&format!("deleting s3://{bucket}/{GAPS_KEY}"), &e))?;
-    } else {
-        s3.put_object()
-            .bucket(&bucket)
-            .key(GAPS_KEY)
-            .content_type("application/json")
-            .body(ByteStream::from(serde_json::to_vec_pretty(gaps)?))
-            .send()
-            .await
-            .map_err(|e| failed(&format!("writing s3://{bucket}/{GAPS_KEY}"), &e))?;
-    }
-    Ok(())
 }
 
 /// After a complete destroy, with the lock released: deletes the state bucket unless a lock is

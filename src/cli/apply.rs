@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 
-use super::plan::{SavedPlan, color};
+use super::plan::color;
 use crate::engine::{self, Outcome};
 use crate::lock;
+use crate::plan::file::SavedPlan;
 use crate::plan::{Component, Mode, Plan, render};
 use crate::provider::Context;
 
@@ -79,25 +80,7 @@ pub struct UnlockArgs {
 /// Errors: no environment given, invalid environment (no AWS call), lock held, a saved plan
 /// that differs from the plan computed now, refused confirmation, failed reads.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let saved = match &args.plan_file {
-        Some(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("cannot read the plan {}", path.display()))?;
-            let version: serde_json::Value = serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is not a plan saved by `indutech plan --out`", path.display()))?;
-            let format = version["plan"]["format_version"].as_u64().unwrap_or_default();
-            if format != u64::from(Plan::FORMAT_VERSION) {
-                bail!(
-                    "{} has plan format {format}, this indutech reads {}: plan again",
-                    path.display(),
-                    Plan::FORMAT_VERSION
-                );
-            }
-            let saved: SavedPlan = serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is not a plan saved by `indutech plan --out`", path.display()))?;
-            Some(saved)
-        }
-        None => None,
-    };
+    let saved = args.plan_file.as_deref().map(SavedPlan::load).transpose()?;
     let env = match (&saved, &args.env) {
         (Some(saved), None) => saved.environment_file.to_string_lossy().into_owned(),
         (_, Some(env)) => env.clone(),
@@ -196,7 +179,7 @@ async fn under_lock(
     let observation = engine::observe(ctx, mode, components, options).await?;
     let plan = engine::plan_from(ctx, mode, &observation, options);
     if let Some(saved) = saved {
-        let differences = crate::plan::differences(&saved, &plan);
+        let differences = crate::plan::file::differences(&saved, &plan);
         if !differences.is_empty() {
             bail!(
                 "the saved plan is not the plan computed now, so nothing was applied. Run `indutech plan` again. \

@@ -5,11 +5,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
-
 use crate::engine;
-use crate::plan::{Component, Mode, Plan, render};
+use crate::plan::file::SavedPlan;
+use crate::plan::{Component, Mode, render};
 
 /// Arguments of `plan`.
 #[derive(Debug, clap::Args)]
@@ -43,17 +41,6 @@ pub struct Args {
     pub no_color: bool,
 }
 
-/// A plan saved with `--out`: the environment file, the plan and the components it covers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SavedPlan {
-    /// The environment file the plan was made from, absolute: `apply PLAN_FILE` loads it.
-    pub environment_file: PathBuf,
-    /// Components planned (empty: all).
-    pub components: Vec<Component>,
-    /// The plan itself.
-    pub plan: Plan,
-}
-
 /// Whether to colour output written to stdout.
 pub fn color(no_color: bool) -> bool {
     !no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
@@ -78,8 +65,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             components: args.components.clone(),
             plan: plan.clone(),
         };
-        std::fs::write(out, serde_json::to_vec_pretty(&saved)?)
-            .with_context(|| format!("cannot save the plan to {}", out.display()))?;
+        saved.save(out)?;
         if !args.json {
             println!(
                 "\nSaved the plan to {}. To perform exactly these actions, run:\n    indutech apply {}",
