@@ -89,6 +89,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `--env NAME|PATH` (or the `INDUTECH_ENV` variable): the one environment a verb works on.
+/// Dereferences to the text given.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnvArg {
+    /// Environment name (`dev` means environments/dev.toml) or path to an environment file.
+    #[arg(long = "env", env = "INDUTECH_ENV", value_name = "ENV")]
+    pub name: String,
+}
+
+impl std::ops::Deref for EnvArg {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.name
+    }
+}
+
 /// Loads the environment and builds the provider context. An invalid environment prints every
 /// problem on stderr and fails before any AWS call.
 ///

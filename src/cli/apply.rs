@@ -45,9 +45,9 @@ pub struct Args {
 /// Arguments of `destroy`.
 #[derive(Debug, clap::Args)]
 pub struct DestroyArgs {
-    /// Environment name (`dev` means environments/dev.toml) or path to an environment file.
-    #[arg(long, env = "INDUTECH_ENV")]
-    pub env: String,
+    /// The environment (`--env`, [`super::EnvArg`]).
+    #[command(flatten)]
+    pub env: super::EnvArg,
     /// Only these components (repeatable). Default: all.
     #[arg(long = "component", value_name = "COMPONENT")]
     pub components: Vec<Component>,
@@ -68,9 +68,9 @@ pub struct DestroyArgs {
 /// Arguments of `force-unlock`.
 #[derive(Debug, clap::Args)]
 pub struct UnlockArgs {
-    /// Environment name or path to an environment file.
-    #[arg(long, env = "INDUTECH_ENV")]
-    pub env: String,
+    /// The environment (`--env`, [`super::EnvArg`]).
+    #[command(flatten)]
+    pub env: super::EnvArg,
     /// The lock id that the refused apply printed.
     pub lock_id: String,
 }

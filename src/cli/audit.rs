@@ -7,9 +7,9 @@ use std::process::ExitCode;
 /// Arguments of `audit`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Environment name (`dev` means environments/dev.toml) or path to an environment file.
-    #[arg(long, env = "INDUTECH_ENV")]
-    pub env: String,
+    /// The environment (`--env`, [`super::EnvArg`]).
+    #[command(flatten)]
+    pub env: super::EnvArg,
     /// Only these streams (repeatable). Default: every stream of the environment.
     #[arg(long = "stream", value_name = "NAME")]
     pub streams: Vec<String>,

@@ -24,9 +24,9 @@ pub enum Format {
 /// Arguments of `export terraform`.
 #[derive(Debug, clap::Args)]
 pub struct TerraformArgs {
-    /// Environment name (`dev` means environments/dev.toml) or path to an environment file.
-    #[arg(long, env = "INDUTECH_ENV")]
-    pub env: String,
+    /// The environment (`--env`, [`super::EnvArg`]).
+    #[command(flatten)]
+    pub env: super::EnvArg,
     /// Folder to write into (created if missing; its `*.tf` files and `cloud-init/` are
     /// replaced, nothing else is touched). Default: `terraform/<env>`.
     #[arg(long, value_name = "DIR")]

@@ -12,9 +12,9 @@ use crate::plan::{Component, Mode, render};
 /// Arguments of `plan`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Environment name (`dev` means environments/dev.toml) or path to an environment file.
-    #[arg(long, env = "INDUTECH_ENV")]
-    pub env: String,
+    /// The environment (`--env`, [`super::EnvArg`]).
+    #[command(flatten)]
+    pub env: super::EnvArg,
     /// Only these components (repeatable): network, vpn, lake, catalog, warehouse, redpanda,
     /// directory. Default: all.
     #[arg(long = "component", value_name = "COMPONENT")]
@@ -30,7 +30,7 @@ pub struct Args {
     /// Print the plan as JSON on stdout instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Save the plan to FILE, for `indutech apply --env NAME FILE`.
+    /// Save the plan to FILE, for `indutech apply FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.

@@ -9,9 +9,9 @@ use anyhow::bail;
 /// Arguments of `produce`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Environment name (`dev` means environments/dev.toml) or path to an environment file.
-    #[arg(long, env = "INDUTECH_ENV")]
-    pub env: String,
+    /// The environment (`--env`, [`super::EnvArg`]).
+    #[command(flatten)]
+    pub env: super::EnvArg,
     /// The stream whose topic receives the records.
     #[arg(long)]
     pub stream: String,

@@ -12,9 +12,9 @@ use anyhow::Context as _;
 /// Arguments of `render`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Environment name (`dev` means environments/dev.toml) or path to an environment file.
-    #[arg(long, env = "INDUTECH_ENV")]
-    pub env: String,
+    /// The environment (`--env`, [`super::EnvArg`]).
+    #[command(flatten)]
+    pub env: super::EnvArg,
     /// Folder to write into (created if missing). Default: `rendered/<env>`.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

@@ -12,9 +12,9 @@ use crate::smoke::{Options, Status};
 /// Arguments of `smoke-test`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Environment name (`dev` means environments/dev.toml) or path to an environment file.
-    #[arg(long, env = "INDUTECH_ENV")]
-    pub env: String,
+    /// The environment (`--env`, [`super::EnvArg`]).
+    #[command(flatten)]
+    pub env: super::EnvArg,
     /// Print the checks as JSON on stdout instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -9,9 +9,9 @@ use crate::config::{self, LoadError};
 /// Arguments of `validate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Environment name (`dev` means environments/dev.toml) or path to an environment file.
-    #[arg(long, env = "INDUTECH_ENV")]
-    pub env: String,
+    /// The environment (`--env`, [`super::EnvArg`]).
+    #[command(flatten)]
+    pub env: super::EnvArg,
     /// Print the validated environment (or the problems) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -52,7 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
         Err(error @ LoadError::Read { .. }) => {
-            Err(error).with_context(|| format!("cannot validate environment `{}`", args.env))
+            Err(error).with_context(|| format!("cannot validate environment `{}`", args.env.name))
         }
     }
 }

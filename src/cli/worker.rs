@@ -24,9 +24,9 @@ pub struct Args {
 /// The environment, streams and consumer group a worker or `status` works on.
 #[derive(Debug, clap::Args)]
 pub struct Selection {
-    /// Environment name (`dev` means environments/dev.toml) or path to an environment file.
-    #[arg(long, env = "INDUTECH_ENV")]
-    pub env: String,
+    /// The environment (`--env`, [`super::EnvArg`]).
+    #[command(flatten)]
+    pub env: super::EnvArg,
     /// Only these streams (repeatable). Default: every stream of the environment.
     #[arg(long = "stream", value_name = "NAME")]
     pub streams: Vec<String>,
