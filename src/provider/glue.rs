@@ -176,9 +176,9 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
     let glue = ctx.aws.glue();
     let database = database_of(ctx);
     let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let page = match glue.get_tables().database_name(&database).set_next_token(token).send().await {
+    let mut pages = glue.get_tables().database_name(&database).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
             Ok(page) => page,
             Err(err) if code(&err) == Some(NOT_FOUND) => return Ok(out),
             Err(err) => return Err(sdk_error(ctx, "glue", "GetTables", &database, err)),
@@ -197,9 +197,6 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
                 depends_on: vec!["aws_glue_catalog_database.main".into()],
             });
         }
-        match page.next_token() {
-            Some(next) => token = Some(next.to_owned()),
-            None => return Ok(out),
-        }
     }
+    Ok(out)
 }

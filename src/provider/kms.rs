@@ -13,23 +13,14 @@ use crate::plan::{Attributes, Change, Observed, Resource};
 
 /// The key id the alias `alias` points at, if the alias exists.
 async fn alias_target(ctx: &Context, alias: &str) -> anyhow::Result<Option<String>> {
-    let kms = ctx.aws.kms();
-    let mut marker = None;
-    loop {
-        let out = kms
-            .list_aliases()
-            .set_marker(marker)
-            .send()
-            .await
-            .map_err(|e| sdk_error(ctx, "kms", "ListAliases", alias, e))?;
-        if let Some(entry) = out.aliases().iter().find(|a| a.alias_name() == Some(alias)) {
+    let mut pages = ctx.aws.kms().list_aliases().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error(ctx, "kms", "ListAliases", alias, e))?;
+        if let Some(entry) = page.aliases().iter().find(|a| a.alias_name() == Some(alias)) {
             return Ok(entry.target_key_id().map(str::to_owned));
         }
-        match out.next_marker() {
-            Some(next) if out.truncated() => marker = Some(next.to_owned()),
-            _ => return Ok(None),
-        }
     }
+    Ok(None)
 }
 
 async fn key_tags(ctx: &Context, key_id: &str) -> anyhow::Result<Vec<(String, String)>> {
@@ -64,12 +55,10 @@ async fn find_key(ctx: &Context, name: &str, alias: &str) -> anyhow::Result<Opti
     {
         return Ok(Some(key));
     }
-    let kms = ctx.aws.kms();
-    let mut marker = None;
-    loop {
-        let out =
-            kms.list_keys().set_marker(marker).send().await.map_err(|e| sdk_error(ctx, "kms", "ListKeys", name, e))?;
-        for key_id in out.keys().iter().filter_map(|k| k.key_id()) {
+    let mut pages = ctx.aws.kms().list_keys().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error(ctx, "kms", "ListKeys", name, e))?;
+        for key_id in page.keys().iter().filter_map(|k| k.key_id()) {
             let tags = key_tags(ctx, key_id).await?;
             let has = |k: &str, v: &str| tags.iter().any(|(tk, tv)| tk == k && tv == v);
             if has("Name", name)
@@ -79,11 +68,8 @@ async fn find_key(ctx: &Context, name: &str, alias: &str) -> anyhow::Result<Opti
                 return Ok(Some(key));
             }
         }
-        match out.next_marker() {
-            Some(next) if out.truncated() => marker = Some(next.to_owned()),
-            _ => return Ok(None),
-        }
     }
+    Ok(None)
 }
 
 fn alias_of(resource_name: &str) -> String {

@@ -316,6 +316,7 @@ impl Lake {
     /// Errors: a listing call failed.
     pub async fn list_versions(&self, bucket: &str, prefix: &str) -> anyhow::Result<Vec<(String, Option<String>)>> {
         let mut out = Vec::new();
+        // ListObjectVersions has no paginator in aws-sdk-s3 (two markers): the loop is ours.
         let (mut key_marker, mut version_marker) = (None, None);
         loop {
             let page = self
