@@ -235,6 +235,34 @@ pub struct Change {
     pub depends_on: Vec<String>,
 }
 
+impl Change {
+    /// The existing resource as the plan observed it, for the delete step of a delete or a
+    /// replace: the observed (`before`) value of every attribute the change lists (a delete
+    /// lists all), the desired value of the others; address, component and name; no
+    /// dependencies or flags.
+    pub fn observed_resource(&self) -> Resource {
+        let mut attributes = self.desired.as_ref().map(|d| d.attributes.clone()).unwrap_or_default();
+        for change in &self.attributes {
+            match &change.before {
+                Some(before) => attributes.insert(change.name.clone(), before.clone()),
+                None => attributes.remove(&change.name),
+            };
+        }
+        Resource {
+            address: self.address.clone(),
+            component: self.component,
+            name: self.name.clone(),
+            attributes,
+            replace_on: Vec::new(),
+            depends_on: Vec::new(),
+            idempotent_create: false,
+            lives_on_dependencies: false,
+            holds_data: false,
+            protects: Vec::new(),
+        }
+    }
+}
+
 /// A step the plan could not verify or that the target cannot perform, said out loud.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {

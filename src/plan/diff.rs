@@ -378,6 +378,23 @@ mod tests {
     }
 
     #[test]
+    fn a_delete_step_sees_the_resource_as_observed() {
+        let want = resource("t.schema", json!({"name": "new", "db": "dev"}), &["name"], &[]);
+        let plan = run(Mode::Apply, &[want], &[("t.schema", present("old", json!({"name": "old", "db": "dev"})))], &[]);
+        assert_eq!(plan.changes[0].action, Action::Replace);
+        let observed = plan.changes[0].observed_resource();
+        assert_eq!(observed.attributes["name"], json!("old"), "the replaced value, not the desired one");
+        assert_eq!(observed.attributes["db"], json!("dev"));
+        let gone = run(
+            Mode::Destroy,
+            &[resource("t.schema", json!({"name": "x"}), &[], &[])],
+            &[("t.schema", present("old", json!({"name": "old"})))],
+            &[],
+        );
+        assert_eq!(gone.changes[0].observed_resource().attributes["name"], json!("old"));
+    }
+
+    #[test]
     fn absent_resources_are_created_in_dependency_order() {
         // Given out of order on purpose: the subnet needs the VPC.
         let resources = [

@@ -163,7 +163,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
         binary_sha256: binary.sha256.clone(),
         // The child execs the same file (`/proc/self/exe` of this process).
         binary_file: file_id(&binary.path).unwrap_or_default(),
-        config_sha256: crate::desired::worker_config_sha256(environment),
+        config_sha256: str_attr(resource, "config_sha256")?.to_owned(),
         consumer_group: crate::model::group_id(environment),
         metrics_port: environment.worker.metrics_port,
         streams,

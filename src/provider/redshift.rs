@@ -544,12 +544,8 @@ pub(super) async fn delete(ctx: &Context, change: &Change, delete_data: bool) ->
             .await
         }
         "aws_redshiftdata_statement" => {
-            let Some(resource) = change.desired.clone().or_else(|| {
-                let everything = crate::desired::resources(&ctx.environment, "", &[crate::plan::Component::Warehouse]);
-                everything.into_iter().find(|r| r.address == change.address)
-            }) else {
-                bail!("{}: no longer in the environment; drop the schema by hand", change.address)
-            };
+            // The schema as the plan observed it: its cluster, database, user and name.
+            let resource = change.observed_resource();
             if cluster(ctx, str_attr(&resource, "cluster_identifier")?).await?.is_none() {
                 return Ok(()); // the schema went with its cluster
             }
