@@ -13,6 +13,7 @@
 
 pub mod diff;
 pub mod file;
+pub mod kind;
 pub mod render;
 
 use std::collections::BTreeMap;

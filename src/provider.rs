@@ -31,6 +31,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use crate::aws::Aws;
 use crate::config::environment::Environment;
+use crate::plan::kind::{Kind, Service};
 use crate::plan::{Action, Change, Component, Observed, Orphan, Resource};
 
 /// What the providers share during one plan or apply.
@@ -206,55 +207,22 @@ fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
     err.as_service_error().and_then(|e| e.code())
 }
 
-/// Which provider module serves a resource type.
-fn service_of(kind: &str) -> anyhow::Result<&'static str> {
-    Ok(match kind {
-        k if k.starts_with("aws_s3_") => "s3",
-        "aws_kms_key" | "aws_kms_alias" => "kms",
-        "aws_glue_catalog_database" | "aws_glue_catalog_table" => "glue",
-        "aws_vpc"
-        | "aws_subnet"
-        | "aws_route_table"
-        | "aws_route_table_association"
-        | "aws_security_group"
-        | "aws_vpc_endpoint" => "ec2",
-        "aws_customer_gateway"
-        | "aws_vpn_gateway"
-        | "aws_ec2_transit_gateway"
-        | "aws_ec2_transit_gateway_vpc_attachment"
-        | "aws_ec2_transit_gateway_route"
-        | "aws_vpn_gateway_attachment"
-        | "aws_vpn_connection"
-        | "aws_vpn_connection_route"
-        | "aws_route"
-        | "aws_vpn_gateway_route_propagation" => "vpn",
-        "aws_iam_role" | "aws_iam_role_policy" | "aws_iam_instance_profile" => "iam",
-        "aws_redshift_subnet_group" | "aws_redshift_cluster" | "aws_redshiftdata_statement" => "redshift",
-        "aws_instance" => "instances",
-        "aws_secretsmanager_secret" | "aws_directory_service_directory" | "aws_directory_service_trust" => "directory",
-        "kafka_topic" => "kafka",
-        "indutech_local_worker" => "local_worker",
-        other => bail!("indutech has no provider for resource type {other} (a bug: desired state made it)"),
-    })
-}
-
 /// Reads what AWS has for `resource`; records its id in `ctx` when present.
 ///
 /// Errors: the read failed for another reason than "does not exist" or "not implemented".
 pub async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
-    let result = match service_of(resource.kind())? {
-        "s3" => s3::observe(ctx, resource).await,
-        "kms" => kms::observe(ctx, resource).await,
-        "glue" => glue::observe(ctx, resource).await,
-        "ec2" => ec2::observe(ctx, resource).await,
-        "vpn" => vpn::observe(ctx, resource).await,
-        "iam" => iam::observe(ctx, resource).await,
-        "redshift" => redshift::observe(ctx, resource).await,
-        "instances" => instances::observe(ctx, resource).await,
-        "kafka" => kafka::observe(ctx, resource).await,
-        "local_worker" => local_worker::observe(ctx, resource).await,
-        "directory" => directory::observe(ctx, resource).await,
-        _ => unreachable!("service_of returns one of the above"),
+    let result = match Kind::of(&resource.address)?.service() {
+        Service::S3 => s3::observe(ctx, resource).await,
+        Service::Kms => kms::observe(ctx, resource).await,
+        Service::Glue => glue::observe(ctx, resource).await,
+        Service::Ec2 => ec2::observe(ctx, resource).await,
+        Service::Vpn => vpn::observe(ctx, resource).await,
+        Service::Iam => iam::observe(ctx, resource).await,
+        Service::Redshift => redshift::observe(ctx, resource).await,
+        Service::Instances => instances::observe(ctx, resource).await,
+        Service::Kafka => kafka::observe(ctx, resource).await,
+        Service::LocalWorker => local_worker::observe(ctx, resource).await,
+        Service::Directory => directory::observe(ctx, resource).await,
     };
     match result {
         Ok(observed) => {
@@ -329,53 +297,50 @@ pub fn steps(action: Action) -> &'static [Step] {
 ///
 /// Errors: the AWS call failed ([`NotImplemented`] in the chain when the target lacks it).
 pub async fn perform(ctx: &Context, change: &Change, step: Step, delete_data: bool) -> anyhow::Result<()> {
-    let service = service_of(crate::plan::kind_of(&change.address))?;
+    let service = Kind::of(&change.address)?.service();
     if step == Step::Delete {
         return match service {
-            "s3" => s3::delete(ctx, change, delete_data).await,
-            "kms" => kms::delete(ctx, change).await,
-            "glue" => glue::delete(ctx, change).await,
-            "ec2" => ec2::delete(ctx, change).await,
-            "vpn" => vpn::delete(ctx, change).await,
-            "iam" => iam::delete(ctx, change).await,
-            "redshift" => redshift::delete(ctx, change, delete_data).await,
-            "instances" => instances::delete(ctx, change).await,
-            "kafka" => kafka::delete(ctx, change, delete_data).await,
-            "local_worker" => local_worker::delete(ctx, change).await,
-            "directory" => directory::delete(ctx, change).await,
-            _ => unreachable!("service_of returns one of these"),
+            Service::S3 => s3::delete(ctx, change, delete_data).await,
+            Service::Kms => kms::delete(ctx, change).await,
+            Service::Glue => glue::delete(ctx, change).await,
+            Service::Ec2 => ec2::delete(ctx, change).await,
+            Service::Vpn => vpn::delete(ctx, change).await,
+            Service::Iam => iam::delete(ctx, change).await,
+            Service::Redshift => redshift::delete(ctx, change, delete_data).await,
+            Service::Instances => instances::delete(ctx, change).await,
+            Service::Kafka => kafka::delete(ctx, change, delete_data).await,
+            Service::LocalWorker => local_worker::delete(ctx, change).await,
+            Service::Directory => directory::delete(ctx, change).await,
         };
     }
     let resource = change.desired.as_ref().context("a create or update without a desired resource (a bug)")?;
     if change.action == Action::Update {
         match service {
-            "s3" => s3::update(ctx, resource, change).await,
-            "kms" => kms::update(ctx, resource, change).await,
-            "glue" => glue::update(ctx, resource, change).await,
-            "ec2" => ec2::update(ctx, resource, change).await,
-            "vpn" => vpn::update(ctx, resource, change).await,
-            "iam" => iam::update(ctx, resource, change).await,
-            "redshift" => redshift::update(ctx, resource, change).await,
-            "instances" => instances::update(ctx, resource, change).await,
-            "kafka" => kafka::update(ctx, resource, change).await,
-            "local_worker" => local_worker::update(ctx, resource, change).await,
-            "directory" => directory::update(ctx, resource, change).await,
-            _ => unreachable!("service_of returns one of these"),
+            Service::S3 => s3::update(ctx, resource, change).await,
+            Service::Kms => kms::update(ctx, resource, change).await,
+            Service::Glue => glue::update(ctx, resource, change).await,
+            Service::Ec2 => ec2::update(ctx, resource, change).await,
+            Service::Vpn => vpn::update(ctx, resource, change).await,
+            Service::Iam => iam::update(ctx, resource, change).await,
+            Service::Redshift => redshift::update(ctx, resource, change).await,
+            Service::Instances => instances::update(ctx, resource, change).await,
+            Service::Kafka => kafka::update(ctx, resource, change).await,
+            Service::LocalWorker => local_worker::update(ctx, resource, change).await,
+            Service::Directory => directory::update(ctx, resource, change).await,
         }
     } else {
         match service {
-            "s3" => s3::create(ctx, resource).await,
-            "kms" => kms::create(ctx, resource).await,
-            "glue" => glue::create(ctx, resource).await,
-            "ec2" => ec2::create(ctx, resource).await,
-            "vpn" => vpn::create(ctx, resource).await,
-            "iam" => iam::create(ctx, resource).await,
-            "redshift" => redshift::create(ctx, resource).await,
-            "instances" => instances::create(ctx, resource).await,
-            "kafka" => kafka::create(ctx, resource).await,
-            "local_worker" => local_worker::create(ctx, resource).await,
-            "directory" => directory::create(ctx, resource).await,
-            _ => unreachable!("service_of returns one of these"),
+            Service::S3 => s3::create(ctx, resource).await,
+            Service::Kms => kms::create(ctx, resource).await,
+            Service::Glue => glue::create(ctx, resource).await,
+            Service::Ec2 => ec2::create(ctx, resource).await,
+            Service::Vpn => vpn::create(ctx, resource).await,
+            Service::Iam => iam::create(ctx, resource).await,
+            Service::Redshift => redshift::create(ctx, resource).await,
+            Service::Instances => instances::create(ctx, resource).await,
+            Service::Kafka => kafka::create(ctx, resource).await,
+            Service::LocalWorker => local_worker::create(ctx, resource).await,
+            Service::Directory => directory::create(ctx, resource).await,
         }
     }
 }

@@ -21,6 +21,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::config::stream::Stream;
 use crate::engine::Observation;
+use crate::plan::kind::Kind;
 use crate::plan::{Action, Component, Mode, Observed, Plan};
 use crate::provider::Context;
 use crate::worker::lake::{Lake, parse_key};
@@ -73,66 +74,58 @@ pub struct Options {
 pub const WORKER_ROW: &str = "worker: deployed, running this binary";
 
 /// Concerns checked by the platform rows: a label and the resource types it covers.
-pub const GROUPS: &[(&str, &[&str])] = &[
+pub const GROUPS: &[(&str, &[Kind])] = &[
     (
         "network: VPC, subnets, routes, security groups, S3 endpoint",
         &[
-            "aws_vpc",
-            "aws_subnet",
-            "aws_route_table",
-            "aws_route_table_association",
-            "aws_security_group",
-            "aws_vpc_endpoint",
+            Kind::Vpc,
+            Kind::Subnet,
+            Kind::RouteTable,
+            Kind::RouteTableAssociation,
+            Kind::SecurityGroup,
+            Kind::VpcEndpoint,
         ],
     ),
-    ("lake: buckets and KMS key", &["aws_s3_bucket", "aws_kms_key", "aws_kms_alias"]),
-    ("lake: versioning enabled", &["aws_s3_bucket_versioning"]),
-    ("lake: default encryption with the KMS key", &["aws_s3_bucket_server_side_encryption_configuration"]),
-    ("lake: public access blocked", &["aws_s3_bucket_public_access_block"]),
-    ("lake: TLS-only bucket policy", &["aws_s3_bucket_policy"]),
-    ("lake: lifecycle rules", &["aws_s3_bucket_lifecycle_configuration"]),
+    ("lake: buckets and KMS key", &[Kind::S3Bucket, Kind::KmsKey, Kind::KmsAlias]),
+    ("lake: versioning enabled", &[Kind::S3BucketVersioning]),
+    ("lake: default encryption with the KMS key", &[Kind::S3BucketEncryption]),
+    ("lake: public access blocked", &[Kind::S3BucketPublicAccessBlock]),
+    ("lake: TLS-only bucket policy", &[Kind::S3BucketPolicy]),
+    ("lake: lifecycle rules", &[Kind::S3BucketLifecycle]),
     (
         "vpn: gateways, connection with two tunnel-option sets",
         &[
-            "aws_customer_gateway",
-            "aws_vpn_gateway",
-            "aws_ec2_transit_gateway",
-            "aws_vpn_gateway_attachment",
-            "aws_ec2_transit_gateway_vpc_attachment",
-            "aws_vpn_connection",
+            Kind::CustomerGateway,
+            Kind::VpnGateway,
+            Kind::TransitGateway,
+            Kind::VpnGatewayAttachment,
+            Kind::TransitGatewayVpcAttachment,
+            Kind::VpnConnection,
         ],
     ),
     (
         "vpn: routes to the on-premises CIDRs",
-        &[
-            "aws_vpn_connection_route",
-            "aws_route",
-            "aws_vpn_gateway_route_propagation",
-            "aws_ec2_transit_gateway_route",
-        ],
+        &[Kind::VpnConnectionRoute, Kind::Route, Kind::VpnGatewayRoutePropagation, Kind::TransitGatewayRoute],
     ),
     (
         "warehouse: cluster, subnet group, Spectrum role attached",
-        &["aws_redshift_subnet_group", "aws_redshift_cluster", "aws_iam_role", "aws_iam_role_policy"],
+        &[Kind::RedshiftSubnetGroup, Kind::RedshiftCluster, Kind::IamRole, Kind::IamRolePolicy],
     ),
-    ("warehouse: external schema statement", &["aws_redshiftdata_statement"]),
-    ("catalog: database, tables match the stream schemas", &["aws_glue_catalog_database", "aws_glue_catalog_table"]),
-    ("redpanda: broker instances", &["aws_instance"]),
-    ("redpanda: topics (partitions, replication)", &["kafka_topic"]),
-    (
-        "directory: Managed AD, trust, secrets",
-        &["aws_secretsmanager_secret", "aws_directory_service_directory", "aws_directory_service_trust"],
-    ),
+    ("warehouse: external schema statement", &[Kind::RedshiftDataStatement]),
+    ("catalog: database, tables match the stream schemas", &[Kind::GlueDatabase, Kind::GlueTable]),
+    ("redpanda: broker instances", &[Kind::Instance]),
+    ("redpanda: topics (partitions, replication)", &[Kind::KafkaTopic]),
+    ("directory: Managed AD, trust, secrets", &[Kind::Secret, Kind::Directory, Kind::DirectoryTrust]),
     // The worker component's resources are reported here only, whatever their kind.
     (
         WORKER_ROW,
         &[
-            "indutech_local_worker",
-            "aws_s3_object",
-            "aws_iam_role",
-            "aws_iam_role_policy",
-            "aws_iam_instance_profile",
-            "aws_instance",
+            Kind::LocalWorker,
+            Kind::S3Object,
+            Kind::IamRole,
+            Kind::IamRolePolicy,
+            Kind::IamInstanceProfile,
+            Kind::Instance,
         ],
     ),
 ];
@@ -208,7 +201,10 @@ pub fn platform_checks(observation: &Observation, plan: &Plan) -> Vec<Check> {
         let addresses: Vec<&str> = observation
             .resources
             .iter()
-            .filter(|r| kinds.contains(&r.kind()) && (r.component == Component::Worker) == (*label == WORKER_ROW))
+            .filter(|r| {
+                Kind::parse(r.kind()).is_some_and(|k| kinds.contains(&k))
+                    && (r.component == Component::Worker) == (*label == WORKER_ROW)
+            })
             .map(|r| r.address.as_str())
             .collect();
         if addresses.is_empty() {
@@ -599,16 +595,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_resource_type_of_every_shipped_environment_has_a_check() {
-        for name in ["dev", "staging", "prod"] {
-            let environment = crate::config::shipped(name);
-            for resource in crate::desired::resources(&environment, "0", &[]) {
-                assert!(
-                    GROUPS.iter().any(|(_, kinds)| kinds.contains(&resource.kind())),
-                    "{name}: no smoke check covers {}",
-                    resource.address
-                );
-            }
+    fn every_resource_type_has_a_check() {
+        for kind in Kind::ALL {
+            assert!(GROUPS.iter().any(|(_, kinds)| kinds.contains(kind)), "no smoke check covers {kind}");
         }
     }
 
