@@ -224,7 +224,7 @@ fn context(environment: &Environment, resources: &[&Resource], omitted: &[(Strin
             "endpoints": endpoints,
             "test_credentials": environment.endpoints.test_credentials,
             "skip_final_snapshot": w.skip_final_snapshot,
-            "final_snapshot": format!("{}-final", crate::desired::cluster_identifier(environment)),
+            "final_snapshot": format!("{}-final", crate::model::cluster_identifier(environment)),
             "kafka_bootstrap_servers": bootstrap,
             "own_brokers": environment.redpanda.bootstrap_servers.is_empty(),
             "worker_metrics": workers,

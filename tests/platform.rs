@@ -144,7 +144,7 @@ impl TestEnv {
             .filter_map(|i| i.instance_id())
             .collect();
         assert!(live.is_empty(), "instances left: {live:?}");
-        let cluster = indutech::desired::cluster_identifier(&self.environment);
+        let cluster = indutech::model::cluster_identifier(&self.environment);
         let redshift = self.aws.redshift();
         assert!(
             redshift.describe_clusters().cluster_identifier(&cluster).send().await.is_err(),
@@ -159,7 +159,7 @@ impl TestEnv {
         // KMS cannot delete a key at once: the key must be pending deletion, its alias gone.
         let kms = self.aws.kms();
         let aliases = kms.list_aliases().send().await.unwrap();
-        let alias = indutech::desired::lake_key_alias(&self.environment);
+        let alias = indutech::model::lake_key_alias(&self.environment);
         assert!(aliases.aliases().iter().all(|a| a.alias_name() != Some(alias.as_str())), "alias {alias} left");
         let keys = kms.list_keys().limit(1000).send().await.unwrap();
         for key in keys.keys().iter().filter_map(|k| k.key_id()) {
@@ -229,7 +229,7 @@ async fn lake_apply_converges_drift_is_repaired_and_destroy_guards_data() {
 
     // The key policy guards the key; a policy changed outside indutech is drift, repaired.
     let kms = t.aws.kms();
-    let alias = indutech::desired::lake_key_alias(&t.environment);
+    let alias = indutech::model::lake_key_alias(&t.environment);
     let key_policy = || async {
         let policy = kms.get_key_policy().key_id(&alias).policy_name("default").send().await.unwrap();
         serde_json::from_str::<serde_json::Value>(policy.policy().unwrap()).unwrap()
@@ -319,7 +319,7 @@ async fn assert_lake_zone_intact(t: &TestEnv, zone: &str) {
     let rule = &encryption.server_side_encryption_configuration().unwrap().rules()[0];
     let default = rule.apply_server_side_encryption_by_default().unwrap();
     assert_eq!(default.sse_algorithm().as_str(), "aws:kms", "{bucket}: encryption");
-    let alias = indutech::desired::lake_key_alias(&t.environment);
+    let alias = indutech::model::lake_key_alias(&t.environment);
     assert_eq!(default.kms_master_key_id(), Some(alias.as_str()), "{bucket}: the lake key");
     let block = s3.get_public_access_block().bucket(&bucket).send().await.unwrap();
     let block = block.public_access_block_configuration().unwrap();
@@ -417,7 +417,7 @@ async fn network_drift_an_open_port_and_a_lost_tag_are_repaired() {
     };
     let groups = ec2
         .describe_security_groups()
-        .set_filters(Some(by_name(indutech::desired::security_group_name(&t.environment, "brokers"))))
+        .set_filters(Some(by_name(indutech::model::security_group_name(&t.environment, "brokers"))))
         .send()
         .await
         .unwrap();
@@ -470,7 +470,7 @@ async fn warehouse_cluster_role_and_schema_converge_drift_is_repaired_and_destro
     assert!(plan.contains("No changes."), "{plan}");
     assert!(plan.contains("aws_redshiftdata_statement.external_schema: cannot read it: ListSchemas"), "{plan}");
 
-    let cluster_id = indutech::desired::cluster_identifier(&t.environment);
+    let cluster_id = indutech::model::cluster_identifier(&t.environment);
     let redshift = t.aws.redshift();
     let described = redshift.describe_clusters().cluster_identifier(&cluster_id).send().await.unwrap();
     let cluster = &described.clusters()[0];
@@ -519,7 +519,7 @@ async fn warehouse_cluster_role_and_schema_converge_drift_is_repaired_and_destro
     let document = percent_encoding::percent_decode_str(policy.policy_document()).decode_utf8().unwrap();
     let policy: serde_json::Value = serde_json::from_str(&document).unwrap();
     assert_eq!(policy, indutech::desired::spectrum_policy(&t.environment), "the Spectrum role's policy stays");
-    let sg = indutech::desired::security_group_name(&t.environment, "warehouse");
+    let sg = indutech::model::security_group_name(&t.environment, "warehouse");
     let groups = t
         .aws
         .ec2()
@@ -595,7 +595,7 @@ async fn redpanda_brokers_and_topics_converge_drift_is_repaired_and_destroy_remo
     assert_eq!(placed, want.map(|(ip, z)| (ip.to_owned(), z.to_owned())));
 
     // Drift: a broker loses a tag and is moved into the worker security group.
-    let broker = indutech::desired::broker_name(&t.environment, 0);
+    let broker = indutech::model::broker_name(&t.environment, 0);
     let instances = ec2
         .describe_instances()
         .filters(Filter::builder().name("tag:Name").values(&broker).build())
@@ -605,7 +605,7 @@ async fn redpanda_brokers_and_topics_converge_drift_is_repaired_and_destroy_remo
         .unwrap();
     let instance = instances.reservations()[0].instances()[0].instance_id().unwrap().to_owned();
     ec2.delete_tags().resources(&instance).tags(Tag::builder().key("indutech:rack").build()).send().await.unwrap();
-    let worker_sg = indutech::desired::security_group_name(&t.environment, "worker");
+    let worker_sg = indutech::model::security_group_name(&t.environment, "worker");
     let groups = ec2
         .describe_security_groups()
         .filters(Filter::builder().name("group-name").values(&worker_sg).build())
@@ -644,7 +644,7 @@ async fn redpanda_brokers_and_topics_converge_drift_is_repaired_and_destroy_remo
     t.plan_is_empty("redpanda");
     let gone = ec2
         .describe_instances()
-        .filters(Filter::builder().name("tag:Name").values(indutech::desired::broker_name(&t.environment, 3)).build())
+        .filters(Filter::builder().name("tag:Name").values(indutech::model::broker_name(&t.environment, 3)).build())
         .send()
         .await
         .unwrap();
@@ -693,7 +693,7 @@ async fn directory_secrets_are_generated_never_printed_and_the_directory_gap_is_
     let sm = t.aws.secrets_manager();
     let mut values = Vec::new();
     for what in ["directory-admin", "ad-trust"] {
-        let name = indutech::desired::secret_name(&t.environment, what);
+        let name = indutech::model::secret_name(&t.environment, what);
         let value = sm.get_secret_value().secret_id(&name).send().await.unwrap().secret_string.unwrap();
         assert!(value.len() >= 32, "{name}: a generated password");
         values.push(value);
@@ -704,7 +704,7 @@ async fn directory_secrets_are_generated_never_printed_and_the_directory_gap_is_
     }
 
     // Drift: a tag removed from a secret.
-    let trust = indutech::desired::secret_name(&t.environment, "ad-trust");
+    let trust = indutech::model::secret_name(&t.environment, "ad-trust");
     sm.untag_resource().secret_id(&trust).tag_keys("managed-by").send().await.unwrap();
     let plan = t.expect(&["plan", "--component", "directory", "--detailed-exitcode"], 2);
     assert!(plan.contains("# aws_secretsmanager_secret.ad_trust will be updated in place"), "{plan}");

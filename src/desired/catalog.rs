@@ -1,0 +1,57 @@
+//! The catalog component: the Glue database and one Parquet table per stream, partitioned by `dt`.
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::config::environment::Environment;
+use crate::model::{self};
+use crate::plan::{Component, Resource};
+
+/// Glue's Parquet input format, output format and SerDe.
+pub const PARQUET_INPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
+
+/// See [`PARQUET_INPUT_FORMAT`].
+pub const PARQUET_OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
+
+/// See [`PARQUET_INPUT_FORMAT`].
+pub const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
+
+pub(super) fn catalog(environment: &Environment, out: &mut Vec<Resource>) {
+    let mut b = Builder { out, component: Component::Catalog };
+    let database = model::glue_database_name(environment);
+    b.add(
+        "aws_glue_catalog_database.main".into(),
+        database.clone(),
+        attributes(&[
+            ("description", json!(format!("indutech {}: the lake's curated zone", environment.name))),
+            ("name", json!(database)),
+        ]),
+        &[],
+        vec![],
+    );
+    // The catalog serves the curated zone (Spectrum reads it through the tables; the worker's
+    // registered partitions exist only in Glue).
+    b.protects(vec!["aws_s3_bucket.curated".into()]);
+    let curated = model::bucket_name(environment, "curated");
+    for stream in &environment.streams {
+        let columns: Vec<Value> =
+            stream.columns().into_iter().map(|(name, ty)| json!({"name": name, "type": ty.as_str()})).collect();
+        b.add(
+            format!("aws_glue_catalog_table.{}", stream.name),
+            stream.name.clone(),
+            attributes(&[
+                ("columns", Value::Array(columns)),
+                ("input_format", json!(PARQUET_INPUT_FORMAT)),
+                ("location", json!(format!("s3://{curated}/{}/", stream.name))),
+                ("output_format", json!(PARQUET_OUTPUT_FORMAT)),
+                ("parameters", json!({"classification": "parquet", "parquet.compression": "ZSTD"})),
+                ("partition_keys", json!([{"name": stream.partition_key, "type": "string"}])),
+                ("serialization_library", json!(PARQUET_SERDE)),
+                ("table_type", json!("EXTERNAL_TABLE")),
+            ]),
+            &[],
+            vec!["aws_glue_catalog_database.main".into()],
+        );
+        b.protects(vec!["aws_s3_bucket.curated".into()]);
+    }
+}

@@ -1,0 +1,129 @@
+//! The lake component: the KMS key and alias, one bucket per zone with versioning, encryption,
+//! public access block, TLS-only policy and lifecycle.
+
+use serde_json::json;
+
+use super::*;
+use crate::config::environment::Environment;
+use crate::model::{self, lake_key_alias};
+use crate::plan::{Component, Resource};
+
+/// Addresses of the lake buckets that hold data (every zone but artifacts).
+pub(super) fn data_buckets() -> Vec<String> {
+    model::LAKE_ZONES.iter().filter(|z| **z != "artifacts").map(|z| format!("aws_s3_bucket.{z}")).collect()
+}
+
+pub(super) fn lake(environment: &Environment, out: &mut Vec<Resource>) {
+    let mut b = Builder { out, component: Component::Lake };
+    let c = Component::Lake;
+    let key_name = model::resource_name(environment, "lake");
+    let alias = lake_key_alias(environment);
+    b.add(
+        "aws_kms_key.lake".into(),
+        key_name.clone(),
+        attributes(&[
+            ("description", json!(format!("indutech {}: lake buckets' default encryption", environment.name))),
+            ("enable_key_rotation", json!(true)),
+            ("policy", lake_key_policy(environment)),
+            ("tags", tags(environment, c, Some(&key_name))),
+        ]),
+        &[],
+        vec![],
+    );
+    b.protects(data_buckets());
+    b.add(
+        "aws_kms_alias.lake".into(),
+        alias.clone(),
+        attributes(&[("name", json!(alias)), ("target_key", json!(key_name))]),
+        &[],
+        vec!["aws_kms_key.lake".into()],
+    );
+    b.protects(data_buckets());
+    let lake = &environment.lake;
+    for zone in model::LAKE_ZONES {
+        let bucket = model::bucket_name(environment, zone);
+        let bucket_address = format!("aws_s3_bucket.{zone}");
+        let on_bucket = || vec![bucket_address.clone()];
+        // Only indutech's own objects (binaries) live in the artifacts zone.
+        let holds_data = *zone != "artifacts";
+        let protected = if holds_data { vec![bucket_address.clone()] } else { Vec::new() };
+        // The key goes only after every bucket it encrypts (it is never scheduled for deletion
+        // while one exists).
+        b.add(
+            bucket_address.clone(),
+            bucket.clone(),
+            attributes(&[("bucket", json!(bucket)), ("tags", tags(environment, c, None))]),
+            &[],
+            vec!["aws_kms_key.lake".into()],
+        );
+        if holds_data {
+            b.holds_data();
+        }
+        b.add(
+            format!("aws_s3_bucket_versioning.{zone}"),
+            bucket.clone(),
+            attributes(&[("status", json!("Enabled"))]),
+            &[],
+            on_bucket(),
+        );
+        b.protects(protected.clone());
+        b.add(
+            format!("aws_s3_bucket_server_side_encryption_configuration.{zone}"),
+            bucket.clone(),
+            attributes(&[
+                ("bucket_key_enabled", json!(true)),
+                ("kms_master_key_id", json!(alias)),
+                ("sse_algorithm", json!("aws:kms")),
+            ]),
+            &[],
+            vec![bucket_address.clone(), "aws_kms_alias.lake".into()],
+        );
+        b.protects(protected.clone());
+        b.add(
+            format!("aws_s3_bucket_public_access_block.{zone}"),
+            bucket.clone(),
+            attributes(&[
+                ("block_public_acls", json!(true)),
+                ("block_public_policy", json!(true)),
+                ("ignore_public_acls", json!(true)),
+                ("restrict_public_buckets", json!(true)),
+            ]),
+            &[],
+            on_bucket(),
+        );
+        b.protects(protected.clone());
+        b.add(
+            format!("aws_s3_bucket_policy.{zone}"),
+            bucket.clone(),
+            attributes(&[("policy", tls_only_policy(&bucket))]),
+            &[],
+            vec![bucket_address.clone(), format!("aws_s3_bucket_public_access_block.{zone}")],
+        );
+        b.protects(protected.clone());
+        let mut rule = BTreeMap::from([
+            ("id", json!("indutech-lifecycle")),
+            ("status", json!("Enabled")),
+            ("abort_incomplete_multipart_upload_days", json!(lake.abort_incomplete_multipart_upload_days)),
+        ]);
+        // The artifacts zone holds binaries that are read at every deploy: no cold tiers.
+        if *zone != "artifacts" {
+            rule.insert(
+                "transitions",
+                json!([
+                    {"days": lake.standard_ia_after_days, "storage_class": "STANDARD_IA"},
+                    {"days": lake.glacier_after_days, "storage_class": "GLACIER"},
+                ]),
+            );
+        } else {
+            rule.insert("transitions", json!([]));
+        }
+        b.add(
+            format!("aws_s3_bucket_lifecycle_configuration.{zone}"),
+            bucket.clone(),
+            attributes(&[("rules", json!([rule]))]),
+            &[],
+            on_bucket(),
+        );
+        b.protects(protected.clone());
+    }
+}

@@ -1,0 +1,106 @@
+//! The network component: VPC, one private subnet per zone, route table, security groups, S3
+//! gateway endpoint.
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::config::environment::Environment;
+use crate::model::{self, BROKER_PORTS, security_group_name, zone_key};
+use crate::plan::{Component, Resource};
+
+pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
+    let mut b = Builder { out, component: Component::Network };
+    let c = Component::Network;
+    let vpc = model::resource_name(environment, "vpc");
+    b.add(
+        "aws_vpc.main".into(),
+        vpc.clone(),
+        attributes(&[
+            ("cidr_block", json!(environment.network.vpc_cidr.to_string())),
+            ("enable_dns_hostnames", json!(true)),
+            ("enable_dns_support", json!(true)),
+            ("tags", tags(environment, c, Some(&vpc))),
+        ]),
+        &["cidr_block"],
+        vec![],
+    );
+    let route_table = model::resource_name(environment, "private-rt");
+    b.add(
+        "aws_route_table.private".into(),
+        route_table.clone(),
+        attributes(&[("tags", tags(environment, c, Some(&route_table)))]),
+        &[],
+        vec!["aws_vpc.main".into()],
+    );
+    for (zone, cidr) in model::private_subnets(environment) {
+        let key = zone_key(&zone);
+        let name = model::resource_name(environment, &format!("private-{zone}"));
+        b.add(
+            format!("aws_subnet.{key}"),
+            name.clone(),
+            attributes(&[
+                ("availability_zone", json!(zone)),
+                ("cidr_block", json!(cidr.to_string())),
+                ("map_public_ip_on_launch", json!(false)),
+                ("tags", tags(environment, c, Some(&name))),
+            ]),
+            &["availability_zone", "cidr_block"],
+            vec!["aws_vpc.main".into()],
+        );
+        b.add(
+            format!("aws_route_table_association.{key}"),
+            format!("{name}/{route_table}"),
+            attributes(&[("route_table", json!(route_table)), ("subnet", json!(name))]),
+            &[],
+            vec![format!("aws_subnet.{key}"), "aws_route_table.private".into()],
+        );
+    }
+
+    let mut sources: Vec<String> = vec![environment.network.vpc_cidr.to_string()];
+    sources.extend(environment.on_premises.cidrs.iter().map(|c| c.to_string()));
+    let rules = |ports: &[u16]| -> Value {
+        let mut rules: Vec<Value> = ports
+            .iter()
+            .flat_map(|port| {
+                sources
+                    .iter()
+                    .map(move |cidr| json!({"protocol": "tcp", "from_port": port, "to_port": port, "cidr": cidr}))
+            })
+            .collect();
+        rules.sort_by_key(|r| r.to_string());
+        Value::Array(rules)
+    };
+    let groups: [(&str, &str, Value); 3] = [
+        ("brokers", "Redpanda brokers: Kafka, RPC, admin, schema registry, HTTP proxy", rules(&BROKER_PORTS)),
+        ("warehouse", "Redshift warehouse", rules(&[WAREHOUSE_PORT])),
+        ("worker", "indutech streaming workers (metrics)", rules(&[environment.worker.metrics_port])),
+    ];
+    for (role, description, ingress) in groups {
+        let name = security_group_name(environment, role);
+        b.add(
+            format!("aws_security_group.{role}"),
+            name.clone(),
+            attributes(&[
+                ("description", json!(description)),
+                ("ingress", ingress),
+                ("tags", tags(environment, c, Some(&name))),
+            ]),
+            &["description"],
+            vec!["aws_vpc.main".into()],
+        );
+    }
+
+    let endpoint = model::resource_name(environment, "s3-endpoint");
+    b.add(
+        "aws_vpc_endpoint.s3".into(),
+        endpoint.clone(),
+        attributes(&[
+            ("route_tables", json!([route_table])),
+            ("service_name", json!(format!("com.amazonaws.{}.s3", environment.region))),
+            ("tags", tags(environment, c, Some(&endpoint))),
+            ("vpc_endpoint_type", json!("Gateway")),
+        ]),
+        &["service_name", "vpc_endpoint_type"],
+        vec!["aws_vpc.main".into(), "aws_route_table.private".into()],
+    );
+}

@@ -1,0 +1,230 @@
+//! The IAM documents and SQL the desired resources carry: bucket, key, trust and role policies, the
+//! external schema's DDL.
+
+use serde_json::{Value, json};
+
+use crate::config::environment::Environment;
+use crate::model::{self, lake_key_alias};
+
+/// The TLS-only bucket policy of `bucket`, in the form S3 returns it.
+pub fn tls_only_policy(bucket: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+        }]
+    })
+}
+
+/// The lake key's policy: the account's IAM policies govern the key (AWS's default statement),
+/// and disabling it or scheduling its deletion is denied to every principal except
+/// `lake.key_administrators` (to everyone when there are none). `kms:PutKeyPolicy` is not
+/// denied: AWS refuses a policy that locks its own writer out, and changing the policy is a
+/// deliberate act that CloudTrail records.
+pub fn lake_key_policy(environment: &Environment) -> Value {
+    let mut guard = json!({
+        "Sid": "GuardKeyDeletion",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": ["kms:DisableKey", "kms:ScheduleKeyDeletion"],
+        "Resource": "*",
+    });
+    if !environment.lake.key_administrators.is_empty() {
+        guard["Condition"] = json!({"ArnNotEquals": {"aws:PrincipalArn": environment.lake.key_administrators}});
+    }
+    json!({
+        "Version": "2012-10-17",
+        "Id": "indutech-lake-key",
+        "Statement": [
+            {
+                "Sid": "AccountIamPolicies",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{}:root", environment.account_id)},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            guard,
+        ]
+    })
+}
+
+/// The Spectrum role's trust policy: only Redshift may assume it.
+pub fn redshift_trust_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "redshift.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+/// The Spectrum role's inline policy, least privilege: list and read the streams' prefixes of
+/// the curated bucket, read the environment's Glue database and its tables and partitions, and
+/// decrypt with the lake key only through S3. ARNs name the account through the
+/// `${aws:PrincipalAccount}` policy variable, so the desired state needs no account id.
+pub fn spectrum_policy(environment: &Environment) -> Value {
+    let curated = model::bucket_name(environment, "curated");
+    let database = model::glue_database_name(environment);
+    let region = &environment.region;
+    let glue = |suffix: &str| format!("arn:aws:glue:{region}:${{aws:PrincipalAccount}}:{suffix}");
+    let prefixes: Vec<String> = environment.streams.iter().map(|s| format!("{}/*", s.name)).collect();
+    let objects: Vec<String> =
+        environment.streams.iter().map(|s| format!("arn:aws:s3:::{curated}/{}/*", s.name)).collect();
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ListStreamPrefixes",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                "Resource": [format!("arn:aws:s3:::{curated}")],
+                "Condition": {"StringLike": {"s3:prefix": prefixes}}
+            },
+            {
+                "Sid": "ReadStreamObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": objects
+            },
+            {
+                "Sid": "ReadCatalog",
+                "Effect": "Allow",
+                "Action": [
+                    "glue:GetDatabase",
+                    "glue:GetTable",
+                    "glue:GetTables",
+                    "glue:GetPartition",
+                    "glue:GetPartitions",
+                    "glue:BatchGetPartition"
+                ],
+                "Resource": [glue("catalog"), glue(&format!("database/{database}")), glue(&format!("table/{database}/*"))]
+            },
+            {
+                "Sid": "DecryptLakeThroughS3",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": ["*"],
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": format!("s3.{region}.amazonaws.com")},
+                    "ForAnyValue:StringEquals": {"kms:ResourceAliases": [lake_key_alias(environment)]}
+                }
+            }
+        ]
+    })
+}
+
+/// The worker role's trust policy: only EC2 may assume it (through the instance profile).
+pub fn ec2_trust_policy() -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+/// The worker role's inline policy, least privilege: read the worker binaries of the artifacts
+/// bucket; list, read, write and delete the streams' prefixes and the worker's progress
+/// documents in the curated and rejected buckets (a resumed partition deletes what an
+/// uncommitted attempt left); read the Glue tables and add partitions; use the lake key only
+/// through S3.
+pub fn worker_policy(environment: &Environment) -> Value {
+    let artifacts = model::bucket_name(environment, "artifacts");
+    let curated = model::bucket_name(environment, "curated");
+    let rejected = model::bucket_name(environment, "rejected");
+    let database = model::glue_database_name(environment);
+    let region = &environment.region;
+    let glue = |suffix: &str| format!("arn:aws:glue:{region}:${{aws:PrincipalAccount}}:{suffix}");
+    let in_both = |prefix: &str| -> Vec<String> {
+        [&curated, &rejected].iter().map(|bucket| format!("arn:aws:s3:::{bucket}/{prefix}")).collect()
+    };
+    // Visible objects are only ever created (published by a create-only copy), never deleted:
+    // the worker may delete staged objects only.
+    let visible: Vec<String> = environment.streams.iter().flat_map(|s| in_both(&format!("{}/*", s.name))).collect();
+    let tables: Vec<String> =
+        environment.streams.iter().map(|s| glue(&format!("table/{database}/{}", s.name))).collect();
+    let mut catalog = vec![glue("catalog"), glue(&format!("database/{database}"))];
+    catalog.extend(tables);
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadWorkerBinaries",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [format!("arn:aws:s3:::{artifacts}/worker/*")]
+            },
+            {
+                "Sid": "ListCommitsAndStaging",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation"],
+                "Resource": [format!("arn:aws:s3:::{curated}"), format!("arn:aws:s3:::{rejected}")],
+                "Condition": {"StringLike": {"s3:prefix": ["_indutech/commits/*", "_indutech/staging/*"]}}
+            },
+            {
+                "Sid": "CommitRecords",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": [format!("arn:aws:s3:::{curated}/_indutech/commits/*")]
+            },
+            {
+                "Sid": "StagedFiles",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:GetObject",
+                    "s3:GetObjectVersion",
+                    "s3:PutObject",
+                    "s3:DeleteObject",
+                    "s3:DeleteObjectVersion",
+                    "s3:AbortMultipartUpload"
+                ],
+                "Resource": in_both("_indutech/staging/*")
+            },
+            {
+                "Sid": "PublishStreamObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": visible
+            },
+            {
+                "Sid": "RegisterPartitions",
+                "Effect": "Allow",
+                "Action": [
+                    "glue:GetDatabase",
+                    "glue:GetTable",
+                    "glue:GetPartitions",
+                    "glue:BatchCreatePartition"
+                ],
+                "Resource": catalog
+            },
+            {
+                "Sid": "LakeKeyThroughS3",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": ["*"],
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": format!("s3.{region}.amazonaws.com")},
+                    "ForAnyValue:StringEquals": {"kms:ResourceAliases": [lake_key_alias(environment)]}
+                }
+            }
+        ]
+    })
+}
+
+/// The Spectrum DDL for `external_schema` over `glue_database`, assumed through `role_arn`:
+/// one statement, never batched (Redshift refuses external DDL inside a transaction).
+pub fn external_schema_sql(external_schema: &str, glue_database: &str, role_arn: &str) -> String {
+    format!(
+        "CREATE EXTERNAL SCHEMA IF NOT EXISTS {external_schema} FROM DATA CATALOG DATABASE '{glue_database}' IAM_ROLE \
+         '{role_arn}'"
+    )
+}

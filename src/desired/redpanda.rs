@@ -1,0 +1,64 @@
+//! The Redpanda component: the broker instances and the topics.
+
+use serde_json::json;
+
+use super::*;
+use crate::config::environment::Environment;
+use crate::model::{self, broker_name, security_group_name, zone_key};
+use crate::plan::{Component, Resource};
+
+pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
+    let mut b = Builder { out, component: Component::Redpanda };
+    let c = Component::Redpanda;
+    let r = &environment.redpanda;
+    let mut brokers = Vec::new();
+    for placement in model::broker_placements(environment) {
+        let name = broker_name(environment, placement.index);
+        let user_data = crate::render::broker_cloud_init(environment, &placement)
+            .expect("the compiled-in broker template renders (unit-tested)");
+        let mut tags = model::tags(environment, c.as_str());
+        tags.insert("Name".into(), name.clone());
+        tags.insert("indutech:rack".into(), placement.availability_zone.clone());
+        let address = format!("aws_instance.broker_{}", placement.index);
+        b.add(
+            address.clone(),
+            name,
+            attributes(&[
+                ("ami", json!(r.ami)),
+                ("availability_zone", json!(placement.availability_zone)),
+                ("instance_type", json!(r.instance_type)),
+                ("metadata_http_tokens", json!("required")),
+                ("private_ip", json!(placement.private_ip.to_string())),
+                (
+                    "subnet",
+                    json!(model::resource_name(environment, &format!("private-{}", placement.availability_zone))),
+                ),
+                ("tags", json!(tags)),
+                ("user_data_sha256", json!(crate::digest::sha256_hex(&user_data))),
+                ("vpc_security_groups", json!([security_group_name(environment, "brokers")])),
+            ]),
+            &["ami", "availability_zone", "instance_type", "private_ip", "subnet", "user_data_sha256"],
+            vec![format!("aws_subnet.{}", zone_key(&placement.availability_zone)), "aws_security_group.brokers".into()],
+        );
+        brokers.push(address);
+    }
+    // Topics are created through the bootstrap servers: the brokers themselves unless the
+    // environment names others (the local broker in `dev`).
+    let topic_needs = if r.bootstrap_servers.is_empty() { brokers } else { Vec::new() };
+    for stream in &environment.streams {
+        b.add(
+            format!("kafka_topic.{}", stream.name),
+            stream.topic.clone(),
+            attributes(&[
+                ("name", json!(stream.topic)),
+                ("partitions", json!(stream.partitions)),
+                ("replication_factor", json!(stream.replication)),
+            ]),
+            &["name", "replication_factor"],
+            topic_needs.clone(),
+        );
+        // On brokers of its own, a topic cannot exist before them (nor be asked about).
+        b.lives_on_dependencies();
+        b.holds_data();
+    }
+}

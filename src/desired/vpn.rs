@@ -1,0 +1,173 @@
+//! The VPN component: customer gateway, virtual private gateway or transit gateway, the connection
+//! with its tunnel options and routes.
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::config::environment::Environment;
+use crate::model::{self, zone_key};
+use crate::plan::{Component, Resource};
+
+/// The two tunnels' option sets, in the form the provider reports them (both explicit, or
+/// AWS leaves tunnel 2 on weak defaults).
+pub fn tunnel_options(environment: &Environment) -> Value {
+    let t = &environment.vpn.tunnel;
+    let one = json!({
+        "ike_versions": t.ike_versions,
+        "phase1_dh_groups": t.phase1_dh_groups,
+        "phase1_encryption": t.phase1_encryption,
+        "phase1_integrity": t.phase1_integrity,
+        "phase2_dh_groups": t.phase2_dh_groups,
+        "phase2_encryption": t.phase2_encryption,
+        "phase2_integrity": t.phase2_integrity,
+    });
+    json!([one.clone(), one])
+}
+
+pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
+    use crate::config::environment::{Attachment, Routing};
+    let mut b = Builder { out, component: Component::Vpn };
+    let c = Component::Vpn;
+    let vpn = &environment.vpn;
+    let vpc = model::resource_name(environment, "vpc");
+    let cgw = model::resource_name(environment, "factory-cgw");
+    b.add(
+        "aws_customer_gateway.factory".into(),
+        cgw.clone(),
+        attributes(&[
+            ("bgp_asn", json!(vpn.customer_gateway_asn)),
+            ("ip_address", json!(vpn.customer_gateway_ip.to_string())),
+            ("tags", tags(environment, c, Some(&cgw))),
+            ("type", json!("ipsec.1")),
+        ]),
+        &["bgp_asn", "ip_address", "type"],
+        vec![],
+    );
+    let transit = vpn.attachment == Attachment::TransitGateway;
+    // The gateway on the AWS side, its attachment to the VPC, and what the VPC's routes and the
+    // connection point at: a virtual private gateway, or a transit gateway.
+    let (gateway, gateway_address, gateway_attribute, attachment_address) = if transit {
+        let tgw = model::resource_name(environment, "tgw");
+        b.add(
+            "aws_ec2_transit_gateway.main".into(),
+            tgw.clone(),
+            attributes(&[
+                ("amazon_side_asn", json!(vpn.amazon_side_asn)),
+                ("description", json!(format!("indutech {}: the VPC and the factory VPN", environment.name))),
+                ("tags", tags(environment, c, Some(&tgw))),
+            ]),
+            &["amazon_side_asn"],
+            vec![],
+        );
+        let subnets: Vec<String> = model::private_subnets(environment)
+            .into_iter()
+            .map(|(zone, _)| model::resource_name(environment, &format!("private-{zone}")))
+            .collect();
+        let mut needs = vec!["aws_ec2_transit_gateway.main".to_owned(), "aws_vpc.main".to_owned()];
+        needs.extend(environment.network.availability_zones.iter().map(|z| format!("aws_subnet.{}", zone_key(z))));
+        let attachment = model::resource_name(environment, "tgw-vpc");
+        b.add(
+            "aws_ec2_transit_gateway_vpc_attachment.main".into(),
+            attachment.clone(),
+            attributes(&[
+                ("subnets", json!(subnets)),
+                ("tags", tags(environment, c, Some(&attachment))),
+                ("transit_gateway", json!(tgw)),
+                ("vpc", json!(vpc)),
+            ]),
+            &["subnets", "transit_gateway", "vpc"],
+            needs,
+        );
+        (tgw, "aws_ec2_transit_gateway.main", "transit_gateway", "aws_ec2_transit_gateway_vpc_attachment.main")
+    } else {
+        let vgw = model::resource_name(environment, "vgw");
+        b.add(
+            "aws_vpn_gateway.main".into(),
+            vgw.clone(),
+            attributes(&[("amazon_side_asn", json!(vpn.amazon_side_asn)), ("tags", tags(environment, c, Some(&vgw)))]),
+            &["amazon_side_asn"],
+            vec![],
+        );
+        b.add(
+            "aws_vpn_gateway_attachment.main".into(),
+            format!("{vgw}/{vpc}"),
+            attributes(&[("vpc", json!(vpc)), ("vpn_gateway", json!(vgw))]),
+            &[],
+            vec!["aws_vpn_gateway.main".into(), "aws_vpc.main".into()],
+        );
+        (vgw, "aws_vpn_gateway.main", "vpn_gateway", "aws_vpn_gateway_attachment.main")
+    };
+    let connection = model::resource_name(environment, "factory-vpn");
+    let static_routes = vpn.routing == Routing::Static;
+    b.add(
+        "aws_vpn_connection.factory".into(),
+        connection.clone(),
+        attributes(&[
+            ("customer_gateway", json!(cgw)),
+            (gateway_attribute, json!(gateway)),
+            ("static_routes_only", json!(static_routes)),
+            ("tags", tags(environment, c, Some(&connection))),
+            ("tunnels", tunnel_options(environment)),
+            ("type", json!("ipsec.1")),
+        ]),
+        &["customer_gateway", gateway_attribute, "static_routes_only", "type"],
+        vec!["aws_customer_gateway.factory".into(), gateway_address.into()],
+    );
+    let route_table = model::resource_name(environment, "private-rt");
+    for (i, cidr) in environment.on_premises.cidrs.iter().enumerate() {
+        // The VPC's route to the factory: with a virtual private gateway, static routes are
+        // written and BGP routes propagated into the route table; a transit gateway is always
+        // the target of a static route (it learns the factory's routes itself).
+        if static_routes || transit {
+            b.add(
+                format!("aws_route.onprem_{i}"),
+                format!("{route_table}/{cidr}"),
+                attributes(&[
+                    ("destination_cidr_block", json!(cidr.to_string())),
+                    (if transit { "transit_gateway" } else { "gateway" }, json!(gateway)),
+                    ("route_table", json!(route_table)),
+                ]),
+                &["destination_cidr_block"],
+                vec!["aws_route_table.private".into(), attachment_address.into()],
+            );
+        }
+        if !static_routes {
+            continue;
+        }
+        // The factory's networks behind the VPN connection: on the connection itself, or in
+        // the transit gateway's route table towards the connection's attachment.
+        if transit {
+            b.add(
+                format!("aws_ec2_transit_gateway_route.onprem_{i}"),
+                format!("{gateway}/{cidr}"),
+                attributes(&[
+                    ("destination_cidr_block", json!(cidr.to_string())),
+                    ("transit_gateway", json!(gateway)),
+                    ("vpn_connection", json!(connection)),
+                ]),
+                &["destination_cidr_block", "transit_gateway", "vpn_connection"],
+                vec!["aws_vpn_connection.factory".into()],
+            );
+        } else {
+            b.add(
+                format!("aws_vpn_connection_route.onprem_{i}"),
+                format!("{connection}/{cidr}"),
+                attributes(&[
+                    ("destination_cidr_block", json!(cidr.to_string())),
+                    ("vpn_connection", json!(connection)),
+                ]),
+                &["destination_cidr_block"],
+                vec!["aws_vpn_connection.factory".into()],
+            );
+        }
+    }
+    if !static_routes && !transit {
+        b.add(
+            "aws_vpn_gateway_route_propagation.private".into(),
+            format!("{gateway}/{route_table}"),
+            attributes(&[("route_table", json!(route_table)), ("vpn_gateway", json!(gateway))]),
+            &[],
+            vec!["aws_route_table.private".into(), "aws_vpn_gateway_attachment.main".into()],
+        );
+    }
+}

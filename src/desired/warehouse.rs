@@ -1,0 +1,93 @@
+//! The warehouse component: the Redshift cluster, its subnet group, the Spectrum role and the
+//! external schema.
+
+use serde_json::json;
+
+use super::*;
+use crate::config::environment::Environment;
+use crate::model::{self, cluster_identifier, security_group_name, zone_key};
+use crate::plan::{Component, Resource};
+
+pub(super) fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
+    let mut b = Builder { out, component: Component::Warehouse };
+    let c = Component::Warehouse;
+    let w = &environment.warehouse;
+    let role = model::resource_name(environment, "spectrum");
+    b.add(
+        "aws_iam_role.spectrum".into(),
+        role.clone(),
+        attributes(&[
+            ("assume_role_policy", redshift_trust_policy()),
+            ("description", json!(format!("indutech {}: Redshift Spectrum reads the lake", environment.name))),
+            ("tags", tags(environment, c, None)),
+        ]),
+        &[],
+        vec![],
+    );
+    b.add(
+        "aws_iam_role_policy.spectrum_lake_read".into(),
+        format!("{role}/lake-read"),
+        attributes(&[("name", json!("lake-read")), ("policy", spectrum_policy(environment)), ("role", json!(role))]),
+        &[],
+        vec!["aws_iam_role.spectrum".into()],
+    );
+    let cluster = cluster_identifier(environment);
+    let subnets: Vec<String> = model::private_subnets(environment)
+        .into_iter()
+        .map(|(zone, _)| model::resource_name(environment, &format!("private-{zone}")))
+        .collect();
+    let subnet_addresses: Vec<String> =
+        environment.network.availability_zones.iter().map(|z| format!("aws_subnet.{}", zone_key(z))).collect();
+    b.add(
+        "aws_redshift_subnet_group.main".into(),
+        cluster.clone(),
+        attributes(&[
+            ("description", json!(format!("indutech {}: the warehouse's private subnets", environment.name))),
+            ("subnets", json!(subnets)),
+            ("tags", tags(environment, c, None)),
+        ]),
+        &[],
+        subnet_addresses,
+    );
+    b.add(
+        "aws_redshift_cluster.main".into(),
+        cluster.clone(),
+        attributes(&[
+            ("cluster_subnet_group_name", json!(cluster)),
+            ("database_name", json!(w.database)),
+            ("encrypted", json!(true)),
+            ("iam_roles", json!([role])),
+            ("manage_master_password", json!(true)),
+            ("master_username", json!(w.master_username)),
+            ("node_type", json!(w.node_type)),
+            ("number_of_nodes", json!(w.number_of_nodes)),
+            ("publicly_accessible", json!(false)),
+            ("tags", tags(environment, c, None)),
+            ("vpc_security_groups", json!([security_group_name(environment, "warehouse")])),
+        ]),
+        &["cluster_subnet_group_name", "database_name", "master_username"],
+        vec![
+            "aws_redshift_subnet_group.main".into(),
+            "aws_security_group.warehouse".into(),
+            "aws_iam_role.spectrum".into(),
+            "aws_iam_role_policy.spectrum_lake_read".into(),
+        ],
+    );
+    b.holds_data();
+    b.add(
+        "aws_redshiftdata_statement.external_schema".into(),
+        w.external_schema.clone(),
+        attributes(&[
+            ("cluster_identifier", json!(cluster)),
+            ("database", json!(w.database)),
+            ("db_user", json!(w.master_username)),
+            ("external_schema", json!(w.external_schema)),
+            ("glue_database", json!(model::glue_database_name(environment))),
+            ("iam_role", json!(role)),
+        ]),
+        &["cluster_identifier", "database", "db_user", "external_schema", "glue_database", "iam_role"],
+        vec!["aws_redshift_cluster.main".into(), "aws_glue_catalog_database.main".into()],
+    );
+    b.idempotent(); // CREATE EXTERNAL SCHEMA IF NOT EXISTS
+    b.protects(vec!["aws_redshift_cluster.main".into()]);
+}
