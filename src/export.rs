@@ -679,19 +679,30 @@ mod tests {
                         }
                     }
                     "aws_s3_bucket_lifecycle_configuration" => {
-                        let rule = block.body.blocks().find(|b| b.identifier.as_str() == "rule").unwrap();
-                        let transitions: Vec<Value> = rule
-                            .body
-                            .blocks()
-                            .filter(|b| b.identifier.as_str() == "transition")
-                            .map(|b| json!({"days": attribute(b, "days").and_then(literal), "storage_class": attribute(b, "storage_class").and_then(literal)}))
-                            .collect();
-                        assert_eq!(
-                            Value::Array(transitions),
-                            r.attributes["rules"][0]["transitions"],
-                            "{name}: {}",
-                            r.address
-                        );
+                        let rules: Vec<&Block> =
+                            block.body.blocks().filter(|b| b.identifier.as_str() == "rule").collect();
+                        let want = r.attributes["rules"].as_array().unwrap();
+                        assert_eq!(rules.len(), want.len(), "{name}: {}", r.address);
+                        for (rule, want) in rules.iter().zip(want) {
+                            let inner = |id: &str| rule.body.blocks().find(|b| b.identifier.as_str() == id);
+                            let transitions: Vec<Value> = rule
+                                .body
+                                .blocks()
+                                .filter(|b| b.identifier.as_str() == "transition")
+                                .map(|b| json!({"days": attribute(b, "days").and_then(literal), "storage_class": attribute(b, "storage_class").and_then(literal)}))
+                                .collect();
+                            let have = json!({
+                                "id": attribute(rule, "id").and_then(literal),
+                                "status": attribute(rule, "status").and_then(literal),
+                                "prefix": inner("filter").and_then(|f| attribute(f, "prefix")).and_then(literal),
+                                "abort_incomplete_multipart_upload_days": inner("abort_incomplete_multipart_upload")
+                                    .and_then(|b| attribute(b, "days_after_initiation")).and_then(literal),
+                                "noncurrent_version_expiration_days": inner("noncurrent_version_expiration")
+                                    .and_then(|b| attribute(b, "noncurrent_days")).and_then(literal),
+                                "transitions": transitions,
+                            });
+                            assert_eq!(&have, want, "{name}: {}", r.address);
+                        }
                     }
                     _ => {}
                 }

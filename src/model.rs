@@ -23,6 +23,10 @@ pub const TAG_MANAGED_BY: &str = "managed-by";
 /// Value of [`TAG_MANAGED_BY`].
 pub const MANAGED_BY_VALUE: &str = "indutech";
 
+/// Prefix of the worker's commit protocol objects in the curated and rejected buckets
+/// (commit records, staged files): a leading `_`, so Spectrum, Athena and DuckDB skip it.
+pub const PROTOCOL_PREFIX: &str = "_indutech/";
+
 /// The lake zones, one bucket each.
 pub const LAKE_ZONES: &[&str] = &["raw", "curated", "rejected", "artifacts"];
 

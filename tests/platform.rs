@@ -337,8 +337,17 @@ async fn assert_lake_zone_intact(t: &TestEnv, zone: &str) {
     let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
     assert_eq!(policy, indutech::desired::tls_only_policy(&bucket), "{bucket}: TLS-only policy");
     let lifecycle = s3.get_bucket_lifecycle_configuration().bucket(&bucket).send().await.unwrap();
-    assert_eq!(lifecycle.rules().len(), 1, "{bucket}: lifecycle");
+    // The zone's rule and the rule expiring the commit protocol's replaced versions.
+    let ids: Vec<&str> = lifecycle.rules().iter().filter_map(|r| r.id()).collect();
+    assert_eq!(ids, ["indutech-lifecycle", "indutech-protocol-versions"], "{bucket}: lifecycle");
     assert_eq!(lifecycle.rules()[0].transitions().len(), 2, "{bucket}: lifecycle transitions");
+    let protocol = &lifecycle.rules()[1];
+    assert_eq!(protocol.filter().and_then(|f| f.prefix()), Some("_indutech/"), "{bucket}: protocol rule");
+    assert_eq!(
+        protocol.noncurrent_version_expiration().and_then(|n| n.noncurrent_days()),
+        Some(1),
+        "{bucket}: protocol rule"
+    );
     let kms = t.aws.kms();
     let key = kms.describe_key().key_id(&alias).send().await.expect("the alias still points at the key");
     let state = key.key_metadata().and_then(|m| m.key_state()).cloned();

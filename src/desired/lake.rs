@@ -1,12 +1,16 @@
 //! The lake component: the KMS key and alias, one bucket per zone with versioning, encryption,
 //! public access block, TLS-only policy and lifecycle.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 use crate::config::environment::Environment;
 use crate::model::{self, lake_key_alias};
 use crate::plan::{Component, Resource};
+
+/// Days after which a replaced version of the worker's protocol objects (commit records,
+/// under [`model::PROTOCOL_PREFIX`]) expires.
+const PROTOCOL_NONCURRENT_DAYS: u32 = 1;
 
 /// Addresses of the lake buckets that hold data (every zone but artifacts).
 pub(super) fn data_buckets() -> Vec<String> {
@@ -103,7 +107,9 @@ pub(super) fn lake(environment: &Environment, out: &mut Vec<Resource>) {
         let mut rule = BTreeMap::from([
             ("id", json!("indutech-lifecycle")),
             ("status", json!("Enabled")),
+            ("prefix", json!("")),
             ("abort_incomplete_multipart_upload_days", json!(lake.abort_incomplete_multipart_upload_days)),
+            ("noncurrent_version_expiration_days", Value::Null),
         ]);
         // The artifacts zone holds binaries that are read at every deploy: no cold tiers.
         if *zone != "artifacts" {
@@ -117,10 +123,24 @@ pub(super) fn lake(environment: &Environment, out: &mut Vec<Resource>) {
         } else {
             rule.insert("transitions", json!([]));
         }
+        let mut rules = vec![json!(rule)];
+        // The worker's commit protocol rewrites its commit record at every flush in a
+        // versioned bucket: the replaced versions are expired after a day, or they would
+        // pile up (one per flush and partition). Staged objects are deleted by version id.
+        if matches!(*zone, "curated" | "rejected") {
+            rules.push(json!({
+                "id": "indutech-protocol-versions",
+                "status": "Enabled",
+                "prefix": model::PROTOCOL_PREFIX,
+                "abort_incomplete_multipart_upload_days": lake.abort_incomplete_multipart_upload_days,
+                "noncurrent_version_expiration_days": PROTOCOL_NONCURRENT_DAYS,
+                "transitions": [],
+            }));
+        }
         b.add(
             format!("aws_s3_bucket_lifecycle_configuration.{zone}"),
             bucket.clone(),
-            attributes(&[("rules", json!([rule]))]),
+            attributes(&[("rules", Value::Array(rules))]),
             &[],
             on_bucket(),
         );

@@ -11,10 +11,10 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus,
-    CreateBucketConfiguration, Delete, ExpirationStatus, LifecycleRule, LifecycleRuleFilter, ObjectIdentifier,
-    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging, Transition, TransitionStorageClass,
-    VersioningConfiguration,
+    CreateBucketConfiguration, Delete, ExpirationStatus, LifecycleRule, LifecycleRuleFilter,
+    NoncurrentVersionExpiration, ObjectIdentifier, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+    Transition, TransitionStorageClass, VersioningConfiguration,
 };
 use serde_json::{Value, json};
 
@@ -160,10 +160,15 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                         .iter()
                         .map(|t| json!({"days": t.days(), "storage_class": t.storage_class().map(|c| c.as_str())}))
                         .collect();
+                    // A rule without a filter, or with an empty prefix, covers the whole bucket.
+                    let prefix = rule.filter().and_then(|f| f.prefix()).unwrap_or_default();
                     json!({
                         "abort_incomplete_multipart_upload_days":
                             rule.abort_incomplete_multipart_upload().and_then(|a| a.days_after_initiation()),
                         "id": rule.id(),
+                        "noncurrent_version_expiration_days":
+                            rule.noncurrent_version_expiration().and_then(|n| n.noncurrent_days()),
+                        "prefix": prefix,
                         "status": rule.status().as_str(),
                         "transitions": transitions,
                     })
@@ -290,7 +295,12 @@ async fn put(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
                 let mut builder = LifecycleRule::builder()
                     .id(rule["id"].as_str().unwrap_or("indutech-lifecycle"))
                     .status(ExpirationStatus::from(rule["status"].as_str().unwrap_or("Enabled")))
-                    .filter(LifecycleRuleFilter::builder().prefix("").build());
+                    .filter(LifecycleRuleFilter::builder().prefix(rule["prefix"].as_str().unwrap_or_default()).build());
+                if let Some(days) = rule["noncurrent_version_expiration_days"].as_i64() {
+                    builder = builder.noncurrent_version_expiration(
+                        NoncurrentVersionExpiration::builder().noncurrent_days(days as i32).build(),
+                    );
+                }
                 if let Some(days) = rule["abort_incomplete_multipart_upload_days"].as_i64() {
                     builder = builder.abort_incomplete_multipart_upload(
                         AbortIncompleteMultipartUpload::builder().days_after_initiation(days as i32).build(),

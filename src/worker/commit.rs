@@ -114,12 +114,12 @@ pub struct Owned {
 
 /// Key of the commit record of `topic`/`partition` in the curated bucket.
 pub fn record_key(topic: &str, partition: i32) -> String {
-    format!("_indutech/commits/{topic}+{partition}.json")
+    format!("{}commits/{topic}+{partition}.json", crate::model::PROTOCOL_PREFIX)
 }
 
 /// Prefix of every staged object of `topic`/`partition` (in the curated and rejected buckets).
 pub fn staging_prefix(topic: &str, partition: i32) -> String {
-    format!("_indutech/staging/{topic}+{partition}/")
+    format!("{}staging/{topic}+{partition}/", crate::model::PROTOCOL_PREFIX)
 }
 
 /// The staged key of a flush's file: `<staging prefix><epoch, 10 digits>/<first offset, 20

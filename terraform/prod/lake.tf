@@ -236,6 +236,23 @@ resource "aws_s3_bucket_lifecycle_configuration" "curated" {
       storage_class = "GLACIER"
     }
   }
+
+  rule {
+    id     = "indutech-protocol-versions"
+    status = "Enabled"
+
+    filter {
+      prefix = "_indutech/"
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 3
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+  }
 }
 
 # The rejected zone.
@@ -329,6 +346,23 @@ resource "aws_s3_bucket_lifecycle_configuration" "rejected" {
     transition {
       days          = 365
       storage_class = "GLACIER"
+    }
+  }
+
+  rule {
+    id     = "indutech-protocol-versions"
+    status = "Enabled"
+
+    filter {
+      prefix = "_indutech/"
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 3
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 1
     }
   }
 }
