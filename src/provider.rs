@@ -87,6 +87,22 @@ impl Context {
         self.ids.lock().expect("ids lock").insert(address.to_owned(), id.to_owned());
     }
 
+    /// The AWS id of `resource`'s dependency of type `kind` (its VPC, its route table...): the
+    /// address comes from the resource's `depends_on`, never from the provider.
+    ///
+    /// Errors: `resource` depends on no resource of that type, or on several (a bug in desired
+    /// state), or the dependency does not exist (apply it first).
+    pub fn dependency_id(&self, resource: &Resource, kind: Kind) -> anyhow::Result<String> {
+        let mut found = resource.depends_on.iter().filter(|d| Kind::parse(crate::plan::kind_of(d)) == Some(kind));
+        match (found.next(), found.next()) {
+            (Some(address), None) => self.id(address),
+            (None, _) => anyhow::bail!("{} does not depend on any {kind} (a bug in desired state)", resource.address),
+            (Some(_), Some(_)) => {
+                anyhow::bail!("{} depends on several {kind} resources (a bug in desired state)", resource.address)
+            }
+        }
+    }
+
     /// The AWS id of `address`, which apply has created or observed before its dependents.
     ///
     /// Errors: the dependency is unknown (it does not exist and was not created in this run).

@@ -128,7 +128,8 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
                     ("route_table", json!(route_table)),
                 ]),
                 &["destination_cidr_block"],
-                vec!["aws_route_table.private".into(), attachment_address.into()],
+                // The gateway is the route's target; routing through it waits for its attachment.
+                vec!["aws_route_table.private".into(), gateway_address.into(), attachment_address.into()],
             );
         }
         if !static_routes {
@@ -167,7 +168,11 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
             format!("{gateway}/{route_table}"),
             attributes(&[("route_table", json!(route_table)), ("vpn_gateway", json!(gateway))]),
             &[],
-            vec!["aws_route_table.private".into(), "aws_vpn_gateway_attachment.main".into()],
+            vec![
+                "aws_route_table.private".into(),
+                "aws_vpn_gateway.main".into(),
+                "aws_vpn_gateway_attachment.main".into(),
+            ],
         );
     }
 }

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::ec2::subnet_names;
 use super::{Context, NotImplemented, attributes, code, deleted, sdk_error, str_attr, strings, tags_attr, tags_value};
+use crate::plan::kind::Kind;
 use crate::plan::{Change, Observed, Resource};
 
 /// The directory of this environment called `domain`.
@@ -225,7 +226,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
                         .with_context(|| format!("subnet {n} does not exist"))
                 })
                 .collect::<anyhow::Result<_>>()?;
-            let vpc = ctx.id("aws_vpc.main")?;
+            let vpc = ctx.dependency_id(resource, Kind::Vpc)?;
             let password = secret_value(ctx, str_attr(resource, "password_secret")?).await?;
             let tags = tags_attr(resource)
                 .into_iter()

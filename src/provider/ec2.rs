@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::{Context, attributes, code, deleted, sdk_error, str_attr, tags_attr, tags_value};
 use crate::model::TAG_ENV;
 use crate::model::zone_key;
+use crate::plan::kind::Kind;
 use crate::plan::{Attributes, Change, Component, Observed, Orphan, Resource};
 
 pub(super) fn filters(ctx: &Context, name: Option<&str>) -> Vec<Filter> {
@@ -338,7 +339,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
         "aws_subnet" => {
             let out = ec2
                 .create_subnet()
-                .vpc_id(ctx.id("aws_vpc.main")?)
+                .vpc_id(ctx.dependency_id(resource, Kind::Vpc)?)
                 .cidr_block(str_attr(resource, "cidr_block")?)
                 .availability_zone(str_attr(resource, "availability_zone")?)
                 .tag_specifications(tag_specification(resource, ResourceType::Subnet))
@@ -350,7 +351,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
         "aws_route_table" => {
             let out = ec2
                 .create_route_table()
-                .vpc_id(ctx.id("aws_vpc.main")?)
+                .vpc_id(ctx.dependency_id(resource, Kind::Vpc)?)
                 .tag_specifications(tag_specification(resource, ResourceType::RouteTable))
                 .send()
                 .await
@@ -361,7 +362,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             let subnet = resource.depends_on.iter().find(|d| d.starts_with("aws_subnet.")).context("no subnet")?;
             let out = ec2
                 .associate_route_table()
-                .route_table_id(ctx.id("aws_route_table.private")?)
+                .route_table_id(ctx.dependency_id(resource, Kind::RouteTable)?)
                 .subnet_id(ctx.id(subnet)?)
                 .send()
                 .await
@@ -373,7 +374,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
                 .create_security_group()
                 .group_name(name)
                 .description(str_attr(resource, "description")?)
-                .vpc_id(ctx.id("aws_vpc.main")?)
+                .vpc_id(ctx.dependency_id(resource, Kind::Vpc)?)
                 .tag_specifications(tag_specification(resource, ResourceType::SecurityGroup))
                 .send()
                 .await
@@ -386,11 +387,11 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
         "aws_vpc_endpoint" => {
             let out = ec2
                 .create_vpc_endpoint()
-                .vpc_id(ctx.id("aws_vpc.main")?)
+                .vpc_id(ctx.dependency_id(resource, Kind::Vpc)?)
                 .service_name(str_attr(resource, "service_name")?)
                 .vpc_endpoint_type(VpcEndpointType::from(str_attr(resource, "vpc_endpoint_type")?))
-                .route_table_ids(ctx.id("aws_route_table.private")?)
-                .client_token(format!("{name}-{}", ctx.id("aws_vpc.main")?))
+                .route_table_ids(ctx.dependency_id(resource, Kind::RouteTable)?)
+                .client_token(format!("{name}-{}", ctx.dependency_id(resource, Kind::Vpc)?))
                 .tag_specifications(tag_specification(resource, ResourceType::VpcEndpoint))
                 .send()
                 .await
@@ -460,7 +461,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
                 authorize(ctx, id, &missing).await?;
             }
             ("aws_vpc_endpoint", "route_tables") => {
-                let want = ctx.id("aws_route_table.private")?;
+                let want = ctx.dependency_id(resource, Kind::RouteTable)?;
                 let out = ec2
                     .describe_vpc_endpoints()
                     .vpc_endpoint_ids(id)

@@ -9,6 +9,7 @@ use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use serde_json::json;
 
 use super::{Context, code, deleted, sdk_error, str_attr, tags_attr, tags_value};
+use crate::plan::kind::Kind;
 use crate::plan::{Attributes, Change, Observed, Resource};
 
 /// The key id the alias `alias` points at, if the alias exists.
@@ -159,7 +160,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             set_rotation(ctx, &key_id, resource).await
         }
         "aws_kms_alias" => {
-            let key_id = ctx.id("aws_kms_key.lake")?;
+            let key_id = ctx.dependency_id(resource, Kind::KmsKey)?;
             match kms.create_alias().alias_name(&resource.name).target_key_id(&key_id).send().await {
                 Ok(_) => {}
                 Err(err) if code(&err) == Some("AlreadyExistsException") => {
@@ -251,7 +252,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
             Ok(())
         }
         "aws_kms_alias" => {
-            let key_id = ctx.id("aws_kms_key.lake")?;
+            let key_id = ctx.dependency_id(resource, Kind::KmsKey)?;
             kms.update_alias()
                 .alias_name(&resource.name)
                 .target_key_id(key_id)

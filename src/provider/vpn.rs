@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::ec2::{ec2_tags, filters, is_ours, not_found, tag_specification};
 use super::{Context, attributes, deleted, sdk_error, str_attr};
 use crate::model::Tunnel;
+use crate::plan::kind::Kind;
 use crate::plan::{Change, Component, Observed, Orphan, Resource};
 
 fn live(state: Option<&str>) -> bool {
@@ -500,7 +501,8 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             out.vpn_gateway().and_then(|g| g.vpn_gateway_id()).context("no VPN gateway id")?.to_owned()
         }
         "aws_vpn_gateway_attachment" => {
-            let (gateway, vpc) = (ctx.id("aws_vpn_gateway.main")?, ctx.id("aws_vpc.main")?);
+            let (gateway, vpc) =
+                (ctx.dependency_id(resource, Kind::VpnGateway)?, ctx.dependency_id(resource, Kind::Vpc)?);
             ec2.attach_vpn_gateway()
                 .vpn_gateway_id(&gateway)
                 .vpc_id(&vpc)
@@ -533,8 +535,8 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             }
             let out = ec2
                 .create_transit_gateway_vpc_attachment()
-                .transit_gateway_id(ctx.id("aws_ec2_transit_gateway.main")?)
-                .vpc_id(ctx.id("aws_vpc.main")?)
+                .transit_gateway_id(ctx.dependency_id(resource, Kind::TransitGateway)?)
+                .vpc_id(ctx.dependency_id(resource, Kind::Vpc)?)
                 .set_subnet_ids(Some(subnets))
                 .tag_specifications(tag_specification(resource, ResourceType::TransitGatewayAttachment))
                 .send()
@@ -552,7 +554,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
                 .await?
                 .context("the transit gateway does not exist")?;
             let table = default_route_table(&tgw)?;
-            let vpn_id = ctx.id("aws_vpn_connection.factory")?;
+            let vpn_id = ctx.dependency_id(resource, Kind::VpnConnection)?;
             // AWS attaches a new VPN connection to the transit gateway by itself, shortly after.
             let attachment = super::wait_until(
                 ctx,
@@ -579,11 +581,12 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             for tunnel in a["tunnels"].as_array().into_iter().flatten() {
                 options = options.tunnel_options(tunnel_specification(tunnel));
             }
-            let request = ec2.create_vpn_connection().customer_gateway_id(ctx.id("aws_customer_gateway.factory")?);
+            let request =
+                ec2.create_vpn_connection().customer_gateway_id(ctx.dependency_id(resource, Kind::CustomerGateway)?);
             let request = if a.contains_key("transit_gateway") {
-                request.transit_gateway_id(ctx.id("aws_ec2_transit_gateway.main")?)
+                request.transit_gateway_id(ctx.dependency_id(resource, Kind::TransitGateway)?)
             } else {
-                request.vpn_gateway_id(ctx.id("aws_vpn_gateway.main")?)
+                request.vpn_gateway_id(ctx.dependency_id(resource, Kind::VpnGateway)?)
             };
             let out = request
                 .r#type(str_attr(resource, "type")?)
@@ -609,7 +612,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             id.to_owned()
         }
         "aws_vpn_connection_route" => {
-            let connection = ctx.id("aws_vpn_connection.factory")?;
+            let connection = ctx.dependency_id(resource, Kind::VpnConnection)?;
             let cidr = str_attr(resource, "destination_cidr_block")?;
             ec2.create_vpn_connection_route()
                 .vpn_connection_id(&connection)
@@ -620,19 +623,20 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             format!("{connection}/{cidr}")
         }
         "aws_route" => {
-            let table = ctx.id("aws_route_table.private")?;
+            let table = ctx.dependency_id(resource, Kind::RouteTable)?;
             let cidr = str_attr(resource, "destination_cidr_block")?;
             let request = ec2.create_route().route_table_id(&table).destination_cidr_block(cidr);
             let request = if a.contains_key("transit_gateway") {
-                request.transit_gateway_id(ctx.id("aws_ec2_transit_gateway.main")?)
+                request.transit_gateway_id(ctx.dependency_id(resource, Kind::TransitGateway)?)
             } else {
-                request.gateway_id(ctx.id("aws_vpn_gateway.main")?)
+                request.gateway_id(ctx.dependency_id(resource, Kind::VpnGateway)?)
             };
             request.send().await.map_err(|e| sdk_error(ctx, "ec2", "CreateRoute", name, e))?;
             format!("{table}/{cidr}")
         }
         "aws_vpn_gateway_route_propagation" => {
-            let (table, gateway) = (ctx.id("aws_route_table.private")?, ctx.id("aws_vpn_gateway.main")?);
+            let (table, gateway) =
+                (ctx.dependency_id(resource, Kind::RouteTable)?, ctx.dependency_id(resource, Kind::VpnGateway)?);
             ec2.enable_vgw_route_propagation()
                 .route_table_id(&table)
                 .gateway_id(&gateway)
@@ -657,9 +661,9 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
                 let (table, cidr) = id.split_once('/').context("route id")?;
                 let request = ec2.replace_route().route_table_id(table).destination_cidr_block(cidr);
                 let request = if attribute.name == "transit_gateway" {
-                    request.transit_gateway_id(ctx.id("aws_ec2_transit_gateway.main")?)
+                    request.transit_gateway_id(ctx.dependency_id(resource, Kind::TransitGateway)?)
                 } else {
-                    request.gateway_id(ctx.id("aws_vpn_gateway.main")?)
+                    request.gateway_id(ctx.dependency_id(resource, Kind::VpnGateway)?)
                 };
                 request.send().await.map_err(|e| sdk_error(ctx, "ec2", "ReplaceRoute", &resource.name, e))?;
             }
