@@ -95,6 +95,51 @@ pub fn worker_instance_name(environment: &Environment, index: u32) -> String {
     resource_name(environment, &format!("worker-{index}"))
 }
 
+/// The VPC: `indutech-<env>-vpc`.
+pub fn vpc_name(environment: &Environment) -> String {
+    resource_name(environment, "vpc")
+}
+
+/// The private subnets' route table: `indutech-<env>-private-rt`.
+pub fn route_table_name(environment: &Environment) -> String {
+    resource_name(environment, "private-rt")
+}
+
+/// The virtual private gateway: `indutech-<env>-vgw`.
+pub fn vpn_gateway_name(environment: &Environment) -> String {
+    resource_name(environment, "vgw")
+}
+
+/// The transit gateway: `indutech-<env>-tgw`.
+pub fn transit_gateway_name(environment: &Environment) -> String {
+    resource_name(environment, "tgw")
+}
+
+/// The transit gateway's VPC attachment: `indutech-<env>-tgw-vpc`.
+pub fn transit_attachment_name(environment: &Environment) -> String {
+    resource_name(environment, "tgw-vpc")
+}
+
+/// The site-to-site VPN connection to the factory: `indutech-<env>-factory-vpn`.
+pub fn vpn_connection_name(environment: &Environment) -> String {
+    resource_name(environment, "factory-vpn")
+}
+
+/// The factory's customer gateway: `indutech-<env>-factory-cgw`.
+pub fn customer_gateway_name(environment: &Environment) -> String {
+    resource_name(environment, "factory-cgw")
+}
+
+/// The S3 gateway endpoint: `indutech-<env>-s3-endpoint`.
+pub fn s3_endpoint_name(environment: &Environment) -> String {
+    resource_name(environment, "s3-endpoint")
+}
+
+/// The private subnet of availability zone `zone`: `indutech-<env>-private-<zone>`.
+pub fn private_subnet_name(environment: &Environment, zone: &str) -> String {
+    resource_name(environment, &format!("private-{zone}"))
+}
+
 /// One tunnel of the VPN connection, as the factory side needs it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Tunnel {

@@ -30,8 +30,7 @@ pub(super) fn directory(environment: &Environment, out: &mut Vec<Resource>) {
         );
     }
     let zones = &environment.network.availability_zones;
-    let subnets: Vec<String> =
-        zones.iter().take(2).map(|z| model::resource_name(environment, &format!("private-{z}"))).collect();
+    let subnets: Vec<String> = zones.iter().take(2).map(|z| model::private_subnet_name(environment, z)).collect();
     let mut needs: Vec<String> = zones.iter().take(2).map(|z| format!("aws_subnet.{}", zone_key(z))).collect();
     needs.extend(["aws_vpc.main".to_owned(), "aws_secretsmanager_secret.directory_admin".to_owned()]);
     b.add(
@@ -44,7 +43,7 @@ pub(super) fn directory(environment: &Environment, out: &mut Vec<Resource>) {
             ("subnets", json!(subnets)),
             ("tags", tags(environment, c, None)),
             ("type", json!("MicrosoftAD")),
-            ("vpc", json!(model::resource_name(environment, "vpc"))),
+            ("vpc", json!(model::vpc_name(environment))),
         ]),
         &["edition", "name", "password_secret", "subnets", "type", "vpc"],
         needs,

@@ -11,7 +11,7 @@ use crate::plan::{Component, Resource};
 pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
     let mut b = Builder { out, component: Component::Network };
     let c = Component::Network;
-    let vpc = model::resource_name(environment, "vpc");
+    let vpc = model::vpc_name(environment);
     b.add(
         "aws_vpc.main".into(),
         vpc.clone(),
@@ -24,7 +24,7 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
         &["cidr_block"],
         vec![],
     );
-    let route_table = model::resource_name(environment, "private-rt");
+    let route_table = model::route_table_name(environment);
     b.add(
         "aws_route_table.private".into(),
         route_table.clone(),
@@ -34,7 +34,7 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
     );
     for (zone, cidr) in model::private_subnets(environment) {
         let key = zone_key(&zone);
-        let name = model::resource_name(environment, &format!("private-{zone}"));
+        let name = model::private_subnet_name(environment, &zone);
         b.add(
             format!("aws_subnet.{key}"),
             name.clone(),
@@ -90,7 +90,7 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
         );
     }
 
-    let endpoint = model::resource_name(environment, "s3-endpoint");
+    let endpoint = model::s3_endpoint_name(environment);
     b.add(
         "aws_vpc_endpoint.s3".into(),
         endpoint.clone(),

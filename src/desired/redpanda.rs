@@ -29,10 +29,7 @@ pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
                 ("instance_type", json!(r.instance_type)),
                 ("metadata_http_tokens", json!("required")),
                 ("private_ip", json!(placement.private_ip.to_string())),
-                (
-                    "subnet",
-                    json!(model::resource_name(environment, &format!("private-{}", placement.availability_zone))),
-                ),
+                ("subnet", json!(model::private_subnet_name(environment, &placement.availability_zone))),
                 ("tags", json!(tags)),
                 ("user_data_sha256", json!(crate::digest::sha256_hex(&user_data))),
                 ("vpc_security_groups", json!([security_group_name(environment, "brokers")])),

@@ -29,8 +29,8 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
     let mut b = Builder { out, component: Component::Vpn };
     let c = Component::Vpn;
     let vpn = &environment.vpn;
-    let vpc = model::resource_name(environment, "vpc");
-    let cgw = model::resource_name(environment, "factory-cgw");
+    let vpc = model::vpc_name(environment);
+    let cgw = model::customer_gateway_name(environment);
     b.add(
         "aws_customer_gateway.factory".into(),
         cgw.clone(),
@@ -47,7 +47,7 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
     // The gateway on the AWS side, its attachment to the VPC, and what the VPC's routes and the
     // connection point at: a virtual private gateway, or a transit gateway.
     let (gateway, gateway_address, gateway_attribute, attachment_address) = if transit {
-        let tgw = model::resource_name(environment, "tgw");
+        let tgw = model::transit_gateway_name(environment);
         b.add(
             "aws_ec2_transit_gateway.main".into(),
             tgw.clone(),
@@ -61,11 +61,11 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
         );
         let subnets: Vec<String> = model::private_subnets(environment)
             .into_iter()
-            .map(|(zone, _)| model::resource_name(environment, &format!("private-{zone}")))
+            .map(|(zone, _)| model::private_subnet_name(environment, &zone))
             .collect();
         let mut needs = vec!["aws_ec2_transit_gateway.main".to_owned(), "aws_vpc.main".to_owned()];
         needs.extend(environment.network.availability_zones.iter().map(|z| format!("aws_subnet.{}", zone_key(z))));
-        let attachment = model::resource_name(environment, "tgw-vpc");
+        let attachment = model::transit_attachment_name(environment);
         b.add(
             "aws_ec2_transit_gateway_vpc_attachment.main".into(),
             attachment.clone(),
@@ -80,7 +80,7 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
         );
         (tgw, "aws_ec2_transit_gateway.main", "transit_gateway", "aws_ec2_transit_gateway_vpc_attachment.main")
     } else {
-        let vgw = model::resource_name(environment, "vgw");
+        let vgw = model::vpn_gateway_name(environment);
         b.add(
             "aws_vpn_gateway.main".into(),
             vgw.clone(),
@@ -97,7 +97,7 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
         );
         (vgw, "aws_vpn_gateway.main", "vpn_gateway", "aws_vpn_gateway_attachment.main")
     };
-    let connection = model::resource_name(environment, "factory-vpn");
+    let connection = model::vpn_connection_name(environment);
     let static_routes = vpn.routing == Routing::Static;
     b.add(
         "aws_vpn_connection.factory".into(),
@@ -113,7 +113,7 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
         &["customer_gateway", gateway_attribute, "static_routes_only", "type"],
         vec!["aws_customer_gateway.factory".into(), gateway_address.into()],
     );
-    let route_table = model::resource_name(environment, "private-rt");
+    let route_table = model::route_table_name(environment);
     for (i, cidr) in environment.on_premises.cidrs.iter().enumerate() {
         // The VPC's route to the factory: with a virtual private gateway, static routes are
         // written and BGP routes propagated into the route table; a transit gateway is always

@@ -34,7 +34,7 @@ pub(super) fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
     let cluster = cluster_identifier(environment);
     let subnets: Vec<String> = model::private_subnets(environment)
         .into_iter()
-        .map(|(zone, _)| model::resource_name(environment, &format!("private-{zone}")))
+        .map(|(zone, _)| model::private_subnet_name(environment, &zone))
         .collect();
     let subnet_addresses: Vec<String> =
         environment.network.availability_zones.iter().map(|z| format!("aws_subnet.{}", zone_key(z))).collect();

@@ -126,10 +126,7 @@ pub(super) fn ec2_worker(environment: &Environment, binary_sha256: &str, needs: 
                 ("instance_type", json!(w.instance_type)),
                 ("metadata_http_tokens", json!("required")),
                 ("private_ip", json!(placement.private_ip.to_string())),
-                (
-                    "subnet",
-                    json!(model::resource_name(environment, &format!("private-{}", placement.availability_zone))),
-                ),
+                ("subnet", json!(model::private_subnet_name(environment, &placement.availability_zone))),
                 ("tags", tags(environment, c, Some(&name))),
                 ("user_data_sha256", json!(user_data_sha256)),
                 ("vpc_security_groups", json!([security_group_name(environment, "worker")])),

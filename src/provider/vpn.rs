@@ -821,14 +821,14 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
         gone(&address, name, id, vec![("destination_cidr_block", json!(cidr)), (target.0, json!(target.1))], needs)
     };
     let mut out = Vec::new();
-    let vgw_name = crate::model::resource_name(env, "vgw");
-    let tgw_name = crate::model::resource_name(env, "tgw");
-    let connection_name = crate::model::resource_name(env, "factory-vpn");
+    let vgw_name = crate::model::vpn_gateway_name(env);
+    let tgw_name = crate::model::transit_gateway_name(env);
+    let connection_name = crate::model::vpn_connection_name(env);
     let vgw_found = vpn_gateway(ctx, &vgw_name).await?;
     let vgw = vgw_found.as_ref().and_then(|g| g.vpn_gateway_id().map(str::to_owned));
     let tgw = transit_gateway(ctx, &tgw_name).await?;
     let tgw_id = tgw.as_ref().and_then(|g| g.transit_gateway_id().map(str::to_owned));
-    let table_name = crate::model::resource_name(env, "private-rt");
+    let table_name = crate::model::route_table_name(env);
     let rt = route_table(ctx, &table_name).await?;
     if let Some(rt) = &rt {
         let table = rt.route_table_id().unwrap_or_default();
@@ -892,7 +892,7 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
     // The gateway of the kind the environment no longer asks for (vpn.attachment switched, or
     // BGP given up), with its attachment and route propagation.
     let wants = |address: &str| desired.iter().any(|r| r.address == address);
-    let vpc_name = crate::model::resource_name(env, "vpc");
+    let vpc_name = crate::model::vpc_name(env);
     if let (Some(g), Some(vgw_id)) = (&vgw_found, &vgw) {
         let propagating = rt.as_ref().and_then(|rt| {
             let table = rt.route_table_id()?;
@@ -930,7 +930,7 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
     if let (Some(t), Some(tgw_id)) = (&tgw, &tgw_id)
         && !wants("aws_ec2_transit_gateway.main")
     {
-        let attachment_name = crate::model::resource_name(env, "tgw-vpc");
+        let attachment_name = crate::model::transit_attachment_name(env);
         if let Some(a) = transit_gateway_vpc_attachment(ctx, &attachment_name).await? {
             out.push(gone(
                 "aws_ec2_transit_gateway_vpc_attachment.main",
@@ -956,7 +956,7 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
 ///
 /// Errors: the connection does not exist (apply the vpn component first) or reports no tunnel.
 pub async fn tunnels(ctx: &Context) -> anyhow::Result<(String, Vec<Tunnel>)> {
-    let name = crate::model::resource_name(&ctx.environment, "factory-vpn");
+    let name = crate::model::vpn_connection_name(&ctx.environment);
     let connection = vpn_connection(ctx, &name)
         .await?
         .with_context(|| format!("VPN connection {name} does not exist: apply the vpn component first"))?;
