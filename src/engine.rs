@@ -532,7 +532,6 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
-    use crate::plan::Attributes;
 
     /// An in-memory target: address -> what exists, and every step in the order it ran.
     #[derive(Default)]
@@ -556,18 +555,7 @@ mod tests {
             depends.extend(resources.iter().map(|r| (r.address.clone(), r.depends_on.clone())));
             drop(depends);
             let observed = self.existing.lock().unwrap().clone();
-            crate::plan::diff::diff(Input {
-                mode,
-                environment: "t",
-                inputs_digest: "in",
-                observed_digest: "obs",
-                resources,
-                observed: &observed,
-                orphans: &[],
-                gaps: &BTreeMap::new(),
-                data: &BTreeMap::new(),
-                delete_data: false,
-            })
+            crate::plan::diff::testing::plan(mode, resources, &observed)
         }
 
         /// Performs one step: refuses one that breaks the order promise, then changes what
@@ -625,18 +613,7 @@ mod tests {
     }
 
     fn resource(address: &str, depends_on: &[&str]) -> Resource {
-        Resource {
-            address: address.to_owned(),
-            component: crate::plan::Component::Network,
-            name: format!("indutech-t-{}", address.replace('.', "-")),
-            attributes: serde_json::from_value::<Attributes>(serde_json::json!({"size": 1})).unwrap(),
-            replace_on: Vec::new(),
-            depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
-            idempotent_create: false,
-            lives_on_dependencies: false,
-            holds_data: false,
-            protects: Vec::new(),
-        }
+        crate::plan::diff::testing::resource(address, serde_json::json!({"size": 1}), &[], depends_on)
     }
 
     fn outcome<'r>(report: &'r Report, address: &str) -> &'r Outcome {

@@ -331,14 +331,20 @@ pub(crate) fn apply_plan(
     })
 }
 
+/// Helpers for the tests of the diff and of what builds on it (the engine's scheduler).
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
+pub(crate) mod testing {
+    use std::collections::BTreeMap;
 
-    use super::*;
-    use crate::plan::{Attributes, Component};
+    use crate::plan::{Attributes, Component, Mode, Observed, Plan, Resource};
 
-    fn resource(address: &str, attributes: serde_json::Value, replace_on: &[&str], depends_on: &[&str]) -> Resource {
+    /// A network resource `address` with `attributes` (a JSON object).
+    pub(crate) fn resource(
+        address: &str,
+        attributes: serde_json::Value,
+        replace_on: &[&str],
+        depends_on: &[&str],
+    ) -> Resource {
         Resource {
             address: address.to_owned(),
             component: Component::Network,
@@ -352,6 +358,32 @@ mod tests {
             protects: Vec::new(),
         }
     }
+
+    /// The plan of `mode` for `resources` over `observed`: no orphans, gaps or data held.
+    pub(crate) fn plan(mode: Mode, resources: &[Resource], observed: &BTreeMap<String, Observed>) -> Plan {
+        super::diff(super::Input {
+            mode,
+            environment: "t",
+            inputs_digest: "in",
+            observed_digest: "obs",
+            resources,
+            observed,
+            orphans: &[],
+            gaps: &BTreeMap::new(),
+            data: &BTreeMap::new(),
+            delete_data: false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::Component;
+
+    use super::testing::resource;
 
     fn present(id: &str, attributes: serde_json::Value) -> Observed {
         Observed::Present { id: id.to_owned(), attributes: serde_json::from_value(attributes).unwrap() }
