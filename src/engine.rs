@@ -22,7 +22,9 @@ use crate::plan::diff::{Input, diff};
 use crate::plan::{Action, Change, Component, Mode, Observed, Orphan, Plan, Resource};
 use crate::provider::{self, Context, NotImplemented, Step};
 
-pub use crate::provider::READ_CONCURRENCY;
+/// A plan reads at most this many resources at once unless [`Options::read_concurrency`] says
+/// otherwise.
+pub const READ_CONCURRENCY: usize = 16;
 
 /// Changes performed at once unless `--parallelism` says otherwise (Terraform's default).
 pub const PARALLELISM: usize = 10;
@@ -544,6 +546,9 @@ mod tests {
         failing: BTreeMap<String, &'static str>,
         /// Addresses whose steps take 50 ms instead of 5.
         slow: Vec<&'static str>,
+        /// A step does not finish before this many ran at once (or 2 s passed): so the
+        /// concurrency the scheduler allows is reached whatever the machine's load.
+        hold_until: usize,
         running: AtomicUsize,
         most_at_once: AtomicUsize,
     }
@@ -567,6 +572,10 @@ mod tests {
                 target.most_at_once.fetch_max(now, Ordering::SeqCst);
                 let slow = target.slow.contains(&change.address.as_str());
                 tokio::time::sleep(Duration::from_millis(if slow { 50 } else { 5 })).await;
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while target.most_at_once.load(Ordering::SeqCst) < target.hold_until && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
                 target.running.fetch_sub(1, Ordering::SeqCst);
                 target.log.lock().unwrap().push(change.address.clone());
                 match target.failing.get(&change.address) {
@@ -686,7 +695,7 @@ mod tests {
     async fn parallelism_is_respected() {
         let resources: Vec<Resource> = (0..12).map(|i| resource(&format!("t.r{i}"), &[])).collect();
         for parallelism in [1, 3, 12] {
-            let target = Arc::new(Target::default());
+            let target = Arc::new(Target { hold_until: parallelism, ..Target::default() });
             let report = target.run(&target.plan(Mode::Apply, &resources), parallelism).await;
             assert!(report.complete());
             assert_eq!(target.most_at_once.load(Ordering::SeqCst), parallelism, "--parallelism {parallelism}");

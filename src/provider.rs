@@ -45,9 +45,6 @@ pub struct Context {
     account: tokio::sync::OnceCell<String>,
 }
 
-/// A plan reads at most this many resources at once, unless told otherwise.
-pub const READ_CONCURRENCY: usize = 16;
-
 impl Context {
     /// A context for `environment`.
     pub fn new(environment: Environment, aws: Aws) -> Self {
