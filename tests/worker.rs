@@ -426,15 +426,7 @@ target_file_size_bytes = 1048576
     let args = ["--stream", "client_tickets"];
     let mut rng = fastrand::Rng::with_seed(u64::from(std::process::id()) + 1);
     // A reader polls the lake through the whole crash loop.
-    let stop_reader = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let reader = tokio::spawn(read_like_a_reader(
-        env.aws.clone(),
-        indutech::model::bucket_name(&env.environment, "curated"),
-        indutech::model::bucket_name(&env.environment, "rejected"),
-        "client_tickets".to_owned(),
-        env.topic("client_tickets"),
-        stop_reader.clone(),
-    ));
+    let reader = LakeReader::start(&env, "client_tickets");
     // Five workers each SIGKILLed 2-7 s after their start, the next one started at once.
     for _ in 0..5 {
         let child = env.spawn_worker(&args);
@@ -448,8 +440,7 @@ target_file_size_bytes = 1048576
     producer_done(producer, 20_000);
     env.wait_until_caught_up(&["client_tickets"], Duration::from_secs(300));
     assert!(stop(sixth, "TERM").success());
-    stop_reader.store(true, std::sync::atomic::Ordering::SeqCst);
-    let findings = reader.await.unwrap();
+    let findings = reader.finish().await;
     assert!(findings.violations.is_empty(), "during the crash loop a reader saw:\n{}", findings.violations.join("\n"));
     let lake = env.assert_exactly_once("client_tickets").await;
     assert_eq!(lake.rows() + lake.rejected.len(), 20_000);
@@ -696,6 +687,33 @@ struct ReaderFindings {
     violations: Vec<String>,
 }
 
+/// [`read_like_a_reader`] running on a stream's lake until [`LakeReader::finish`].
+struct LakeReader {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: tokio::task::JoinHandle<ReaderFindings>,
+}
+
+impl LakeReader {
+    fn start(env: &TestEnv, stream: &str) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let handle = tokio::spawn(read_like_a_reader(
+            env.aws.clone(),
+            indutech::model::bucket_name(&env.environment, "curated"),
+            indutech::model::bucket_name(&env.environment, "rejected"),
+            stream.to_owned(),
+            env.topic(stream),
+            stop.clone(),
+        ));
+        Self { stop, handle }
+    }
+
+    /// Stops the reader and returns what it saw.
+    async fn finish(self) -> ReaderFindings {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.handle.await.unwrap()
+    }
+}
+
 /// Polls the lake like a reader until `stop`: every visible object of `stream`, read once (its
 /// ETag must never change), each row's (partition, offset) in one object only, and never at or
 /// past the committed position read after the listing.
@@ -781,15 +799,7 @@ async fn paused_workers_are_fenced_and_readers_see_only_committed_rows_once() {
     let args = ["--stream", "client_tickets"];
     let (frozen, frozen_log) = env.spawn_worker_logged(&args);
     let (other, other_log) = env.spawn_worker_logged(&args);
-    let stop_reader = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let reader = tokio::spawn(read_like_a_reader(
-        env.aws.clone(),
-        indutech::model::bucket_name(&env.environment, "curated"),
-        indutech::model::bucket_name(&env.environment, "rejected"),
-        "client_tickets".to_owned(),
-        topic.clone(),
-        stop_reader.clone(),
-    ));
+    let reader = LakeReader::start(&env, "client_tickets");
     let signal = |name: &str| {
         assert!(Command::new("kill").args([&format!("-{name}"), &frozen.id().to_string()]).status().unwrap().success())
     };
@@ -804,8 +814,7 @@ async fn paused_workers_are_fenced_and_readers_see_only_committed_rows_once() {
     }
     producer_done(producer, count);
     env.wait_until_caught_up(&["client_tickets"], Duration::from_secs(600));
-    stop_reader.store(true, std::sync::atomic::Ordering::SeqCst);
-    let findings = reader.await.unwrap();
+    let findings = reader.finish().await;
     assert!(stop(frozen, "TERM").success());
     assert!(stop(other, "TERM").success());
     assert!(findings.polls > 10 && findings.files > 10, "the reader read the lake while it was written");
