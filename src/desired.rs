@@ -19,6 +19,7 @@ mod lake;
 mod network;
 pub mod policies;
 mod redpanda;
+pub mod render;
 mod vpn;
 mod warehouse;
 mod worker;
@@ -99,7 +100,15 @@ impl Builder<'_> {
             lives_on_dependencies: false,
             holds_data: false,
             protects: Vec::new(),
+            content: None,
         });
+    }
+
+    /// Sets the content of the resource added last (see `Resource::content`).
+    fn content(&mut self, text: String) {
+        if let Some(last) = self.out.last_mut() {
+            last.content = Some(text);
+        }
     }
 
     /// Marks the resource added last as holding data (see `Resource::holds_data`).
@@ -169,7 +178,7 @@ mod tests {
         let ingress = brokers.attributes["ingress"].as_array().unwrap();
         // 5 ports x (VPC + one on-prem CIDR).
         assert_eq!(ingress.len(), 10);
-        for r in resources.iter().filter(|r| r.kind() == "aws_security_group") {
+        for r in resources.iter().filter(|r| r.kind() == crate::plan::kind::Kind::SecurityGroup) {
             for rule in r.attributes["ingress"].as_array().unwrap() {
                 assert_ne!(rule["cidr"], "0.0.0.0/0", "{}", r.address);
             }

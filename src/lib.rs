@@ -7,10 +7,13 @@
 //!   with every problem reported at once (file, line, column, field); pure, no AWS call;
 //! - [`model`]: desired-state building blocks derived from an environment: deterministic names,
 //!   tags, ports, the consumer group, subnet layout and fixed broker and worker addresses
-//!   ([`model::addressing`], over plain numbers); pure, no SDK types;
-//! - [`desired`]: the environment -> every desired `Resource` (names, attributes, dependencies);
-//! - [`render`]: the files indutech renders (cloud-init, swanctl.conf) from `templates/`;
-//! - [`plan`]: the plan's types, the pure diff, the plan's text;
+//!   ([`model::addressing`], over plain numbers), the addresses several modules write
+//!   ([`model::address`]); pure, no SDK types;
+//! - [`desired`]: the environment -> every desired `Resource` (names, attributes, dependencies,
+//!   content such as the instances' cloud-init); [`desired::render`] renders the files from
+//!   `templates/` (cloud-init, the factory's swanctl.conf);
+//! - [`plan`]: the plan's types, the pure diff, the plan's text, the saved plan's file, the
+//!   resource types as enums ([`plan::kind`]);
 //! - [`provider`]: observe, create, update and delete each resource type through the SDKs;
 //! - [`engine`]: observe in parallel, diff, and execute a plan in dependency order
 //!   ([`engine::schedule`] takes the step to perform as a function);
@@ -39,6 +42,5 @@ pub mod model;
 pub mod plan;
 pub mod produce;
 pub mod provider;
-pub mod render;
 pub mod smoke;
 pub mod worker;

@@ -12,6 +12,7 @@ use ipnet::Ipv4Net;
 
 use crate::config::environment::Environment;
 
+pub mod address;
 pub mod addressing;
 
 /// Tag key holding the environment name.

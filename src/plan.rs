@@ -128,12 +128,28 @@ pub struct Resource {
     /// the curated zone; the cluster's external schema): kept while any of them is kept.
     #[serde(default)]
     pub protects: Vec<String>,
+    /// What the provider sends besides the attributes and the plan neither shows nor saves,
+    /// computed with the desired state: an instance's user data (UTF-8 cloud-init, before
+    /// compression; the attribute `user_data_sha256` is its digest), the external schema's
+    /// SQL (with [`ROLE_ARN_PLACEHOLDER`] where the role's ARN goes). A saved plan has none:
+    /// `apply PLAN_FILE` performs the plan computed again, which has it.
+    #[serde(skip)]
+    pub content: Option<String>,
 }
 
+/// Where a resource's [`Resource::content`] takes the ARN of the IAM role named by its
+/// `iam_role` attribute, known only once the role exists (the provider and the Terraform export
+/// put it in).
+pub const ROLE_ARN_PLACEHOLDER: &str = "@ROLE_ARN@";
+
 impl Resource {
-    /// The Terraform resource type, the part of the address before the first dot.
-    pub fn kind(&self) -> &str {
-        kind_of(&self.address)
+    /// The resource type, the part of the address before the first dot.
+    ///
+    /// Panics on a type indutech does not manage: addresses come from desired state, which
+    /// names only types of [`kind::Kind`] (unit-tested for every shipped environment), and a
+    /// saved plan is only compared, never performed.
+    pub fn kind(&self) -> kind::Kind {
+        kind::Kind::of(&self.address).unwrap_or_else(|e| panic!("{e:#} (a bug)"))
     }
 }
 
@@ -260,6 +276,7 @@ impl Change {
             lives_on_dependencies: false,
             holds_data: false,
             protects: Vec::new(),
+            content: None,
         }
     }
 }

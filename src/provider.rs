@@ -225,17 +225,17 @@ fn code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
 /// Errors: the read failed for another reason than "does not exist" or "not implemented".
 pub async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
     let result = match Kind::of(&resource.address)?.service() {
-        Service::S3 => s3::observe(ctx, resource).await,
-        Service::Kms => kms::observe(ctx, resource).await,
-        Service::Glue => glue::observe(ctx, resource).await,
-        Service::Ec2 => ec2::observe(ctx, resource).await,
-        Service::Vpn => vpn::observe(ctx, resource).await,
-        Service::Iam => iam::observe(ctx, resource).await,
-        Service::Redshift => redshift::observe(ctx, resource).await,
-        Service::Instances => instances::observe(ctx, resource).await,
-        Service::Kafka => kafka::observe(ctx, resource).await,
-        Service::LocalWorker => local_worker::observe(ctx, resource).await,
-        Service::Directory => directory::observe(ctx, resource).await,
+        Service::S3(kind) => s3::observe(ctx, kind, resource).await,
+        Service::Kms(kind) => kms::observe(ctx, kind, resource).await,
+        Service::Glue(kind) => glue::observe(ctx, kind, resource).await,
+        Service::Ec2(kind) => ec2::observe(ctx, kind, resource).await,
+        Service::Vpn(kind) => vpn::observe(ctx, kind, resource).await,
+        Service::Iam(kind) => iam::observe(ctx, kind, resource).await,
+        Service::Redshift(kind) => redshift::observe(ctx, kind, resource).await,
+        Service::Instances(kind) => instances::observe(ctx, kind, resource).await,
+        Service::Kafka(kind) => kafka::observe(ctx, kind, resource).await,
+        Service::LocalWorker(kind) => local_worker::observe(ctx, kind, resource).await,
+        Service::Directory(kind) => directory::observe(ctx, kind, resource).await,
     };
     match result {
         Ok(observed) => {
@@ -258,9 +258,9 @@ pub async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Obser
 /// Errors: the listing failed.
 pub async fn data_held(ctx: &Context, resource: &Resource) -> anyhow::Result<Option<String>> {
     match resource.kind() {
-        "aws_s3_bucket" => s3::data_held(ctx, &resource.name).await,
-        "kafka_topic" => kafka::records_held(ctx, str_attr(resource, "name")?).await,
-        "aws_redshift_cluster" => Ok(Some("the warehouse's tables (indutech does not look inside a cluster)".into())),
+        Kind::S3Bucket => s3::data_held(ctx, &resource.name).await,
+        Kind::KafkaTopic => kafka::records_held(ctx, str_attr(resource, "name")?).await,
+        Kind::RedshiftCluster => Ok(Some("the warehouse's tables (indutech does not look inside a cluster)".into())),
         other => bail!("{}: indutech cannot tell what data a {other} holds (a bug in desired state)", resource.address),
     }
 }
@@ -313,47 +313,47 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step, delete_data: bo
     let service = Kind::of(&change.address)?.service();
     if step == Step::Delete {
         return match service {
-            Service::S3 => s3::delete(ctx, change, delete_data).await,
-            Service::Kms => kms::delete(ctx, change).await,
-            Service::Glue => glue::delete(ctx, change).await,
-            Service::Ec2 => ec2::delete(ctx, change).await,
-            Service::Vpn => vpn::delete(ctx, change).await,
-            Service::Iam => iam::delete(ctx, change).await,
-            Service::Redshift => redshift::delete(ctx, change, delete_data).await,
-            Service::Instances => instances::delete(ctx, change).await,
-            Service::Kafka => kafka::delete(ctx, change, delete_data).await,
-            Service::LocalWorker => local_worker::delete(ctx, change).await,
-            Service::Directory => directory::delete(ctx, change).await,
+            Service::S3(kind) => s3::delete(ctx, kind, change, delete_data).await,
+            Service::Kms(kind) => kms::delete(ctx, kind, change).await,
+            Service::Glue(kind) => glue::delete(ctx, kind, change).await,
+            Service::Ec2(kind) => ec2::delete(ctx, kind, change).await,
+            Service::Vpn(kind) => vpn::delete(ctx, kind, change).await,
+            Service::Iam(kind) => iam::delete(ctx, kind, change).await,
+            Service::Redshift(kind) => redshift::delete(ctx, kind, change, delete_data).await,
+            Service::Instances(kind) => instances::delete(ctx, kind, change).await,
+            Service::Kafka(kind) => kafka::delete(ctx, kind, change, delete_data).await,
+            Service::LocalWorker(kind) => local_worker::delete(ctx, kind, change).await,
+            Service::Directory(kind) => directory::delete(ctx, kind, change).await,
         };
     }
     let resource = change.desired.as_ref().context("a create or update without a desired resource (a bug)")?;
     if change.action == Action::Update {
         match service {
-            Service::S3 => s3::update(ctx, resource, change).await,
-            Service::Kms => kms::update(ctx, resource, change).await,
-            Service::Glue => glue::update(ctx, resource, change).await,
-            Service::Ec2 => ec2::update(ctx, resource, change).await,
-            Service::Vpn => vpn::update(ctx, resource, change).await,
-            Service::Iam => iam::update(ctx, resource, change).await,
-            Service::Redshift => redshift::update(ctx, resource, change).await,
-            Service::Instances => instances::update(ctx, resource, change).await,
-            Service::Kafka => kafka::update(ctx, resource, change).await,
-            Service::LocalWorker => local_worker::update(ctx, resource, change).await,
-            Service::Directory => directory::update(ctx, resource, change).await,
+            Service::S3(kind) => s3::update(ctx, kind, resource, change).await,
+            Service::Kms(kind) => kms::update(ctx, kind, resource, change).await,
+            Service::Glue(kind) => glue::update(ctx, kind, resource, change).await,
+            Service::Ec2(kind) => ec2::update(ctx, kind, resource, change).await,
+            Service::Vpn(kind) => vpn::update(ctx, kind, resource, change).await,
+            Service::Iam(kind) => iam::update(ctx, kind, resource, change).await,
+            Service::Redshift(kind) => redshift::update(ctx, kind, resource, change).await,
+            Service::Instances(kind) => instances::update(ctx, kind, resource, change).await,
+            Service::Kafka(kind) => kafka::update(ctx, kind, resource, change).await,
+            Service::LocalWorker(kind) => local_worker::update(ctx, kind, resource, change).await,
+            Service::Directory(kind) => directory::update(ctx, kind, resource, change).await,
         }
     } else {
         match service {
-            Service::S3 => s3::create(ctx, resource).await,
-            Service::Kms => kms::create(ctx, resource).await,
-            Service::Glue => glue::create(ctx, resource).await,
-            Service::Ec2 => ec2::create(ctx, resource).await,
-            Service::Vpn => vpn::create(ctx, resource).await,
-            Service::Iam => iam::create(ctx, resource).await,
-            Service::Redshift => redshift::create(ctx, resource).await,
-            Service::Instances => instances::create(ctx, resource).await,
-            Service::Kafka => kafka::create(ctx, resource).await,
-            Service::LocalWorker => local_worker::create(ctx, resource).await,
-            Service::Directory => directory::create(ctx, resource).await,
+            Service::S3(kind) => s3::create(ctx, kind, resource).await,
+            Service::Kms(kind) => kms::create(ctx, kind, resource).await,
+            Service::Glue(kind) => glue::create(ctx, kind, resource).await,
+            Service::Ec2(kind) => ec2::create(ctx, kind, resource).await,
+            Service::Vpn(kind) => vpn::create(ctx, kind, resource).await,
+            Service::Iam(kind) => iam::create(ctx, kind, resource).await,
+            Service::Redshift(kind) => redshift::create(ctx, kind, resource).await,
+            Service::Instances(kind) => instances::create(ctx, kind, resource).await,
+            Service::Kafka(kind) => kafka::create(ctx, kind, resource).await,
+            Service::LocalWorker(kind) => local_worker::create(ctx, kind, resource).await,
+            Service::Directory(kind) => directory::create(ctx, kind, resource).await,
         }
     }
 }

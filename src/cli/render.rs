@@ -31,15 +31,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let mut files = Vec::new();
     for placement in crate::model::broker_placements(environment) {
-        let text = crate::render::broker_cloud_init(environment, &placement)?;
+        let text = crate::desired::render::broker_cloud_init(environment, &placement)?;
         files.push((format!("broker-{}.cloud-init.yaml", placement.index), text));
     }
     if environment.worker.runtime == crate::config::environment::WorkerRuntime::Ec2 {
-        let text = crate::render::worker_cloud_init(environment, &ctx.binary_sha256()?)?;
+        let text = crate::desired::render::worker_cloud_init(environment, &ctx.binary_sha256()?)?;
         files.push(("worker.cloud-init.yaml".to_owned(), text));
     }
     let (connection, tunnels) = crate::provider::vpn::tunnels(&ctx).await?;
-    files.push(("swanctl.conf".to_owned(), crate::render::swanctl_conf(environment, &connection, &tunnels)?));
+    files.push(("swanctl.conf".to_owned(), crate::desired::render::swanctl_conf(environment, &connection, &tunnels)?));
     for (name, text) in files {
         let path = out.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::config::environment::Environment;
+use crate::model::address;
 use crate::model::{self};
 use crate::plan::{Component, Resource};
 
@@ -20,7 +21,7 @@ pub(super) fn catalog(environment: &Environment, out: &mut Vec<Resource>) {
     let mut b = Builder { out, component: Component::Catalog };
     let database = model::glue_database_name(environment);
     b.add(
-        "aws_glue_catalog_database.main".into(),
+        address::GLUE_DATABASE.into(),
         database.clone(),
         attributes(&[
             ("description", json!(format!("indutech {}: the lake's curated zone", environment.name))),
@@ -37,7 +38,7 @@ pub(super) fn catalog(environment: &Environment, out: &mut Vec<Resource>) {
         let columns: Vec<Value> =
             stream.columns().into_iter().map(|(name, ty)| json!({"name": name, "type": ty.as_str()})).collect();
         b.add(
-            format!("aws_glue_catalog_table.{}", stream.name),
+            address::glue_table(&stream.name),
             stream.name.clone(),
             attributes(&[
                 ("columns", Value::Array(columns)),
@@ -50,7 +51,7 @@ pub(super) fn catalog(environment: &Environment, out: &mut Vec<Resource>) {
                 ("table_type", json!("EXTERNAL_TABLE")),
             ]),
             &[],
-            vec!["aws_glue_catalog_database.main".into()],
+            vec![address::GLUE_DATABASE.into()],
         );
         b.protects(vec!["aws_s3_bucket.curated".into()]);
     }

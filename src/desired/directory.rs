@@ -4,7 +4,8 @@ use serde_json::json;
 
 use super::*;
 use crate::config::environment::Environment;
-use crate::model::{self, secret_name, zone_key};
+use crate::model::address;
+use crate::model::{self, secret_name};
 use crate::plan::{Component, Resource};
 
 pub(super) fn directory(environment: &Environment, out: &mut Vec<Resource>) {
@@ -31,10 +32,10 @@ pub(super) fn directory(environment: &Environment, out: &mut Vec<Resource>) {
     }
     let zones = &environment.network.availability_zones;
     let subnets: Vec<String> = zones.iter().take(2).map(|z| model::private_subnet_name(environment, z)).collect();
-    let mut needs: Vec<String> = zones.iter().take(2).map(|z| format!("aws_subnet.{}", zone_key(z))).collect();
-    needs.extend(["aws_vpc.main".to_owned(), "aws_secretsmanager_secret.directory_admin".to_owned()]);
+    let mut needs: Vec<String> = zones.iter().take(2).map(|z| address::subnet(z)).collect();
+    needs.extend([address::VPC.to_owned(), "aws_secretsmanager_secret.directory_admin".to_owned()]);
     b.add(
-        "aws_directory_service_directory.main".into(),
+        address::DIRECTORY.into(),
         d.domain.clone(),
         attributes(&[
             ("edition", json!(format!("{:?}", d.edition))),
@@ -66,6 +67,6 @@ pub(super) fn directory(environment: &Environment, out: &mut Vec<Resource>) {
             ("trust_type", json!("Forest")),
         ]),
         &["directory", "password_secret", "remote_domain_name", "trust_direction", "trust_type"],
-        vec!["aws_directory_service_directory.main".into(), "aws_secretsmanager_secret.ad_trust".into()],
+        vec![address::DIRECTORY.into(), "aws_secretsmanager_secret.ad_trust".into()],
     );
 }

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::config::environment::Environment;
+use crate::model::address;
 use crate::model::{self, lake_key_alias};
 use crate::plan::{Component, Resource};
 
@@ -23,7 +24,7 @@ pub(super) fn lake(environment: &Environment, out: &mut Vec<Resource>) {
     let key_name = model::resource_name(environment, "lake");
     let alias = lake_key_alias(environment);
     b.add(
-        "aws_kms_key.lake".into(),
+        address::LAKE_KEY.into(),
         key_name.clone(),
         attributes(&[
             ("description", json!(format!("indutech {}: lake buckets' default encryption", environment.name))),
@@ -40,7 +41,7 @@ pub(super) fn lake(environment: &Environment, out: &mut Vec<Resource>) {
         alias.clone(),
         attributes(&[("name", json!(alias)), ("target_key", json!(key_name))]),
         &[],
-        vec!["aws_kms_key.lake".into()],
+        vec![address::LAKE_KEY.into()],
     );
     b.protects(data_buckets());
     let lake = &environment.lake;
@@ -58,7 +59,7 @@ pub(super) fn lake(environment: &Environment, out: &mut Vec<Resource>) {
             bucket.clone(),
             attributes(&[("bucket", json!(bucket)), ("tags", tags(environment, c, None))]),
             &[],
-            vec!["aws_kms_key.lake".into()],
+            vec![address::LAKE_KEY.into()],
         );
         if holds_data {
             b.holds_data();

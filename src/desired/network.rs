@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::config::environment::Environment;
+use crate::model::address;
 use crate::model::{self, BROKER_PORTS, security_group_name, zone_key};
 use crate::plan::{Component, Resource};
 
@@ -13,7 +14,7 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
     let c = Component::Network;
     let vpc = model::vpc_name(environment);
     b.add(
-        "aws_vpc.main".into(),
+        address::VPC.into(),
         vpc.clone(),
         attributes(&[
             ("cidr_block", json!(environment.network.vpc_cidr.to_string())),
@@ -26,11 +27,11 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
     );
     let route_table = model::route_table_name(environment);
     b.add(
-        "aws_route_table.private".into(),
+        address::ROUTE_TABLE.into(),
         route_table.clone(),
         attributes(&[("tags", tags(environment, c, Some(&route_table)))]),
         &[],
-        vec!["aws_vpc.main".into()],
+        vec![address::VPC.into()],
     );
     for (zone, cidr) in model::private_subnets(environment) {
         let key = zone_key(&zone);
@@ -45,14 +46,14 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
                 ("tags", tags(environment, c, Some(&name))),
             ]),
             &["availability_zone", "cidr_block"],
-            vec!["aws_vpc.main".into()],
+            vec![address::VPC.into()],
         );
         b.add(
             format!("aws_route_table_association.{key}"),
             format!("{name}/{route_table}"),
             attributes(&[("route_table", json!(route_table)), ("subnet", json!(name))]),
             &[],
-            vec![format!("aws_subnet.{key}"), "aws_route_table.private".into()],
+            vec![format!("aws_subnet.{key}"), address::ROUTE_TABLE.into()],
         );
     }
 
@@ -78,7 +79,7 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
     for (role, description, ingress) in groups {
         let name = security_group_name(environment, role);
         b.add(
-            format!("aws_security_group.{role}"),
+            address::security_group(role),
             name.clone(),
             attributes(&[
                 ("description", json!(description)),
@@ -86,13 +87,13 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
                 ("tags", tags(environment, c, Some(&name))),
             ]),
             &["description"],
-            vec!["aws_vpc.main".into()],
+            vec![address::VPC.into()],
         );
     }
 
     let endpoint = model::s3_endpoint_name(environment);
     b.add(
-        "aws_vpc_endpoint.s3".into(),
+        address::S3_ENDPOINT.into(),
         endpoint.clone(),
         attributes(&[
             ("route_tables", json!([route_table])),
@@ -101,6 +102,6 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
             ("vpc_endpoint_type", json!("Gateway")),
         ]),
         &["service_name", "vpc_endpoint_type"],
-        vec!["aws_vpc.main".into(), "aws_route_table.private".into()],
+        vec![address::VPC.into(), address::ROUTE_TABLE.into()],
     );
 }

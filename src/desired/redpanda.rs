@@ -4,7 +4,8 @@ use serde_json::json;
 
 use super::*;
 use crate::config::environment::Environment;
-use crate::model::{self, broker_name, security_group_name, zone_key};
+use crate::model::address;
+use crate::model::{self, broker_name, security_group_name};
 use crate::plan::{Component, Resource};
 
 pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
@@ -14,7 +15,7 @@ pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
     let mut brokers = Vec::new();
     for placement in model::broker_placements(environment) {
         let name = broker_name(environment, placement.index);
-        let user_data = crate::render::broker_cloud_init(environment, &placement)
+        let user_data = render::broker_cloud_init(environment, &placement)
             .expect("the compiled-in broker template renders (unit-tested)");
         let mut tags = model::tags(environment, c.as_str());
         tags.insert("Name".into(), name.clone());
@@ -35,8 +36,9 @@ pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
                 ("vpc_security_groups", json!([security_group_name(environment, "brokers")])),
             ]),
             &["ami", "availability_zone", "instance_type", "private_ip", "subnet", "user_data_sha256"],
-            vec![format!("aws_subnet.{}", zone_key(&placement.availability_zone)), "aws_security_group.brokers".into()],
+            vec![address::subnet(&placement.availability_zone), address::security_group("brokers")],
         );
+        b.content(user_data);
         brokers.push(address);
     }
     // Topics are created through the bootstrap servers: the brokers themselves unless the
@@ -44,7 +46,7 @@ pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
     let topic_needs = if r.bootstrap_servers.is_empty() { brokers } else { Vec::new() };
     for stream in &environment.streams {
         b.add(
-            format!("kafka_topic.{}", stream.name),
+            address::topic(&stream.name),
             stream.topic.clone(),
             attributes(&[
                 ("name", json!(stream.topic)),

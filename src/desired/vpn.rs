@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::config::environment::Environment;
-use crate::model::{self, zone_key};
+use crate::model::address;
+use crate::model::{self};
 use crate::plan::{Component, Resource};
 
 /// The two tunnels' option sets, in the form the provider reports them (both explicit, or
@@ -32,7 +33,7 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
     let vpc = model::vpc_name(environment);
     let cgw = model::customer_gateway_name(environment);
     b.add(
-        "aws_customer_gateway.factory".into(),
+        address::CUSTOMER_GATEWAY.into(),
         cgw.clone(),
         attributes(&[
             ("bgp_asn", json!(vpn.customer_gateway_asn)),
@@ -49,7 +50,7 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
     let (gateway, gateway_address, gateway_attribute, attachment_address) = if transit {
         let tgw = model::transit_gateway_name(environment);
         b.add(
-            "aws_ec2_transit_gateway.main".into(),
+            address::TRANSIT_GATEWAY.into(),
             tgw.clone(),
             attributes(&[
                 ("amazon_side_asn", json!(vpn.amazon_side_asn)),
@@ -63,11 +64,11 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
             .into_iter()
             .map(|(zone, _)| model::private_subnet_name(environment, &zone))
             .collect();
-        let mut needs = vec!["aws_ec2_transit_gateway.main".to_owned(), "aws_vpc.main".to_owned()];
-        needs.extend(environment.network.availability_zones.iter().map(|z| format!("aws_subnet.{}", zone_key(z))));
+        let mut needs = vec![address::TRANSIT_GATEWAY.to_owned(), address::VPC.to_owned()];
+        needs.extend(environment.network.availability_zones.iter().map(|z| address::subnet(z)));
         let attachment = model::transit_attachment_name(environment);
         b.add(
-            "aws_ec2_transit_gateway_vpc_attachment.main".into(),
+            address::TRANSIT_GATEWAY_ATTACHMENT.into(),
             attachment.clone(),
             attributes(&[
                 ("subnets", json!(subnets)),
@@ -78,29 +79,29 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
             &["subnets", "transit_gateway", "vpc"],
             needs,
         );
-        (tgw, "aws_ec2_transit_gateway.main", "transit_gateway", "aws_ec2_transit_gateway_vpc_attachment.main")
+        (tgw, address::TRANSIT_GATEWAY, "transit_gateway", address::TRANSIT_GATEWAY_ATTACHMENT)
     } else {
         let vgw = model::vpn_gateway_name(environment);
         b.add(
-            "aws_vpn_gateway.main".into(),
+            address::VPN_GATEWAY.into(),
             vgw.clone(),
             attributes(&[("amazon_side_asn", json!(vpn.amazon_side_asn)), ("tags", tags(environment, c, Some(&vgw)))]),
             &["amazon_side_asn"],
             vec![],
         );
         b.add(
-            "aws_vpn_gateway_attachment.main".into(),
+            address::VPN_GATEWAY_ATTACHMENT.into(),
             format!("{vgw}/{vpc}"),
             attributes(&[("vpc", json!(vpc)), ("vpn_gateway", json!(vgw))]),
             &[],
-            vec!["aws_vpn_gateway.main".into(), "aws_vpc.main".into()],
+            vec![address::VPN_GATEWAY.into(), address::VPC.into()],
         );
-        (vgw, "aws_vpn_gateway.main", "vpn_gateway", "aws_vpn_gateway_attachment.main")
+        (vgw, address::VPN_GATEWAY, "vpn_gateway", address::VPN_GATEWAY_ATTACHMENT)
     };
     let connection = model::vpn_connection_name(environment);
     let static_routes = vpn.routing == Routing::Static;
     b.add(
-        "aws_vpn_connection.factory".into(),
+        address::VPN_CONNECTION.into(),
         connection.clone(),
         attributes(&[
             ("customer_gateway", json!(cgw)),
@@ -111,7 +112,7 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
             ("type", json!("ipsec.1")),
         ]),
         &["customer_gateway", gateway_attribute, "static_routes_only", "type"],
-        vec!["aws_customer_gateway.factory".into(), gateway_address.into()],
+        vec![address::CUSTOMER_GATEWAY.into(), gateway_address.into()],
     );
     let route_table = model::route_table_name(environment);
     for (i, cidr) in environment.on_premises.cidrs.iter().enumerate() {
@@ -120,7 +121,7 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
         // the target of a static route (it learns the factory's routes itself).
         if static_routes || transit {
             b.add(
-                format!("aws_route.onprem_{i}"),
+                address::onprem_route("aws_route", i),
                 format!("{route_table}/{cidr}"),
                 attributes(&[
                     ("destination_cidr_block", json!(cidr.to_string())),
@@ -129,7 +130,7 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
                 ]),
                 &["destination_cidr_block"],
                 // The gateway is the route's target; routing through it waits for its attachment.
-                vec!["aws_route_table.private".into(), gateway_address.into(), attachment_address.into()],
+                vec![address::ROUTE_TABLE.into(), gateway_address.into(), attachment_address.into()],
             );
         }
         if !static_routes {
@@ -139,7 +140,7 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
         // the transit gateway's route table towards the connection's attachment.
         if transit {
             b.add(
-                format!("aws_ec2_transit_gateway_route.onprem_{i}"),
+                address::onprem_route("aws_ec2_transit_gateway_route", i),
                 format!("{gateway}/{cidr}"),
                 attributes(&[
                     ("destination_cidr_block", json!(cidr.to_string())),
@@ -147,32 +148,28 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
                     ("vpn_connection", json!(connection)),
                 ]),
                 &["destination_cidr_block", "transit_gateway", "vpn_connection"],
-                vec!["aws_vpn_connection.factory".into()],
+                vec![address::VPN_CONNECTION.into()],
             );
         } else {
             b.add(
-                format!("aws_vpn_connection_route.onprem_{i}"),
+                address::onprem_route("aws_vpn_connection_route", i),
                 format!("{connection}/{cidr}"),
                 attributes(&[
                     ("destination_cidr_block", json!(cidr.to_string())),
                     ("vpn_connection", json!(connection)),
                 ]),
                 &["destination_cidr_block"],
-                vec!["aws_vpn_connection.factory".into()],
+                vec![address::VPN_CONNECTION.into()],
             );
         }
     }
     if !static_routes && !transit {
         b.add(
-            "aws_vpn_gateway_route_propagation.private".into(),
+            address::VPN_GATEWAY_ROUTE_PROPAGATION.into(),
             format!("{gateway}/{route_table}"),
             attributes(&[("route_table", json!(route_table)), ("vpn_gateway", json!(gateway))]),
             &[],
-            vec![
-                "aws_route_table.private".into(),
-                "aws_vpn_gateway.main".into(),
-                "aws_vpn_gateway_attachment.main".into(),
-            ],
+            vec![address::ROUTE_TABLE.into(), address::VPN_GATEWAY.into(), address::VPN_GATEWAY_ATTACHMENT.into()],
         );
     }
 }

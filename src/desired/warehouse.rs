@@ -5,7 +5,8 @@ use serde_json::json;
 
 use super::*;
 use crate::config::environment::Environment;
-use crate::model::{self, cluster_identifier, security_group_name, zone_key};
+use crate::model::address;
+use crate::model::{self, cluster_identifier, security_group_name};
 use crate::plan::{Component, Resource};
 
 pub(super) fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
@@ -14,7 +15,7 @@ pub(super) fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
     let w = &environment.warehouse;
     let role = model::resource_name(environment, "spectrum");
     b.add(
-        "aws_iam_role.spectrum".into(),
+        address::SPECTRUM_ROLE.into(),
         role.clone(),
         attributes(&[
             ("assume_role_policy", redshift_trust_policy()),
@@ -29,7 +30,7 @@ pub(super) fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
         format!("{role}/lake-read"),
         attributes(&[("name", json!("lake-read")), ("policy", spectrum_policy(environment)), ("role", json!(role))]),
         &[],
-        vec!["aws_iam_role.spectrum".into()],
+        vec![address::SPECTRUM_ROLE.into()],
     );
     let cluster = cluster_identifier(environment);
     let subnets: Vec<String> = model::private_subnets(environment)
@@ -37,7 +38,7 @@ pub(super) fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
         .map(|(zone, _)| model::private_subnet_name(environment, &zone))
         .collect();
     let subnet_addresses: Vec<String> =
-        environment.network.availability_zones.iter().map(|z| format!("aws_subnet.{}", zone_key(z))).collect();
+        environment.network.availability_zones.iter().map(|z| address::subnet(z)).collect();
     b.add(
         "aws_redshift_subnet_group.main".into(),
         cluster.clone(),
@@ -50,7 +51,7 @@ pub(super) fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
         subnet_addresses,
     );
     b.add(
-        "aws_redshift_cluster.main".into(),
+        address::REDSHIFT_CLUSTER.into(),
         cluster.clone(),
         attributes(&[
             ("cluster_subnet_group_name", json!(cluster)),
@@ -68,8 +69,8 @@ pub(super) fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
         &["cluster_subnet_group_name", "database_name", "master_username"],
         vec![
             "aws_redshift_subnet_group.main".into(),
-            "aws_security_group.warehouse".into(),
-            "aws_iam_role.spectrum".into(),
+            address::security_group("warehouse"),
+            address::SPECTRUM_ROLE.into(),
             "aws_iam_role_policy.spectrum_lake_read".into(),
         ],
     );
@@ -86,8 +87,13 @@ pub(super) fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
             ("iam_role", json!(role)),
         ]),
         &["cluster_identifier", "database", "db_user", "external_schema", "glue_database", "iam_role"],
-        vec!["aws_redshift_cluster.main".into(), "aws_glue_catalog_database.main".into()],
+        vec![address::REDSHIFT_CLUSTER.into(), address::GLUE_DATABASE.into()],
     );
+    b.content(external_schema_sql(
+        &w.external_schema,
+        &model::glue_database_name(environment),
+        crate::plan::ROLE_ARN_PLACEHOLDER,
+    ));
     b.idempotent(); // CREATE EXTERNAL SCHEMA IF NOT EXISTS
-    b.protects(vec!["aws_redshift_cluster.main".into()]);
+    b.protects(vec![address::REDSHIFT_CLUSTER.into()]);
 }

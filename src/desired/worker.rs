@@ -5,7 +5,8 @@ use serde_json::json;
 
 use super::*;
 use crate::config::environment::Environment;
-use crate::model::{self, security_group_name, worker_binary_key, worker_instance_name, zone_key};
+use crate::model::address;
+use crate::model::{self, security_group_name, worker_binary_key, worker_instance_name};
 use crate::plan::{Component, Resource};
 
 /// Digest of what the worker reads from the environment at start (name, region, endpoints,
@@ -29,8 +30,8 @@ pub(super) fn worker(environment: &Environment, binary_sha256: &str, out: &mut V
     // It reads the topics and writes the curated and rejected buckets and the Glue tables.
     let mut needs: Vec<String> = vec!["aws_s3_bucket.curated".into(), "aws_s3_bucket.rejected".into()];
     for stream in &environment.streams {
-        needs.push(format!("kafka_topic.{}", stream.name));
-        needs.push(format!("aws_glue_catalog_table.{}", stream.name));
+        needs.push(address::topic(&stream.name));
+        needs.push(address::glue_table(&stream.name));
     }
     match environment.worker.runtime {
         WorkerRuntime::Local => {
@@ -65,7 +66,7 @@ pub(super) fn ec2_worker(environment: &Environment, binary_sha256: &str, needs: 
     let artifacts = model::bucket_name(environment, "artifacts");
     let key = worker_binary_key(binary_sha256);
     b.add(
-        "aws_s3_object.worker_binary".into(),
+        address::WORKER_BINARY.into(),
         key.clone(),
         attributes(&[("bucket", json!(artifacts)), ("key", json!(key)), ("sha256", json!(binary_sha256))]),
         &["bucket", "key", "sha256"],
@@ -78,7 +79,7 @@ pub(super) fn ec2_worker(environment: &Environment, binary_sha256: &str, needs: 
     );
     let role = model::resource_name(environment, "worker");
     b.add(
-        "aws_iam_role.worker".into(),
+        address::WORKER_ROLE.into(),
         role.clone(),
         attributes(&[
             ("assume_role_policy", ec2_trust_policy()),
@@ -89,32 +90,32 @@ pub(super) fn ec2_worker(environment: &Environment, binary_sha256: &str, needs: 
         vec![],
     );
     b.add(
-        "aws_iam_role_policy.worker".into(),
+        address::WORKER_ROLE_POLICY.into(),
         format!("{role}/worker"),
         attributes(&[("name", json!("worker")), ("policy", worker_policy(environment)), ("role", json!(role))]),
         &[],
-        vec!["aws_iam_role.worker".into()],
+        vec![address::WORKER_ROLE.into()],
     );
     b.add(
-        "aws_iam_instance_profile.worker".into(),
+        address::WORKER_INSTANCE_PROFILE.into(),
         role.clone(),
         attributes(&[("role", json!(role)), ("tags", tags(environment, c, None))]),
         &[],
-        vec!["aws_iam_role.worker".into()],
+        vec![address::WORKER_ROLE.into()],
     );
     // Every instance boots the same cloud-init.
-    let user_data = crate::render::worker_cloud_init(environment, binary_sha256)
+    let user_data = render::worker_cloud_init(environment, binary_sha256)
         .expect("the compiled-in worker template renders (unit-tested)");
     let user_data_sha256 = crate::digest::sha256_hex(&user_data);
     for placement in model::worker_placements(environment) {
         let name = worker_instance_name(environment, placement.index);
         let mut instance_needs = needs.clone();
         instance_needs.extend([
-            format!("aws_subnet.{}", zone_key(&placement.availability_zone)),
-            "aws_security_group.worker".into(),
-            "aws_s3_object.worker_binary".into(),
-            "aws_iam_role_policy.worker".into(),
-            "aws_iam_instance_profile.worker".into(),
+            address::subnet(&placement.availability_zone),
+            address::security_group("worker"),
+            address::WORKER_BINARY.into(),
+            address::WORKER_ROLE_POLICY.into(),
+            address::WORKER_INSTANCE_PROFILE.into(),
         ]);
         b.add(
             format!("aws_instance.worker_{}", placement.index),
@@ -142,5 +143,6 @@ pub(super) fn ec2_worker(environment: &Environment, binary_sha256: &str, needs: 
             ],
             instance_needs,
         );
+        b.content(user_data.clone());
     }
 }

@@ -292,6 +292,7 @@ fn apply_order(changes: Vec<Change>) -> Vec<Change> {
                 lives_on_dependencies: false,
                 holds_data: false,
                 protects: Vec::new(),
+                content: None,
             })
             .collect()
     };
@@ -356,6 +357,7 @@ pub(crate) mod testing {
             lives_on_dependencies: false,
             holds_data: false,
             protects: Vec::new(),
+            content: None,
         }
     }
 

@@ -157,6 +157,7 @@ mod tests {
             lives_on_dependencies: false,
             holds_data: false,
             protects: vec![],
+            content: None,
         };
         let observed = BTreeMap::from([(
             resource.address.clone(),

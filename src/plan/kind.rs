@@ -1,70 +1,87 @@
 //! The resource types indutech manages, as enums: [`Kind`] (the Terraform type, the part of an
-//! address before the dot) and the [`Service`] whose provider module handles it. The one table
-//! below is the only place a type's text and service are written; a dispatch on [`Service`] is
-//! exhaustive, so a new service does not compile until every dispatch handles it.
+//! address before the dot) and the [`Service`] whose provider module handles it, carrying the
+//! type as that module's own enum ([`S3Kind`], [`VpnKind`]...). The one table below is the only
+//! place a type's text and service are written; dispatches on [`Service`] and each module's
+//! matches on its enum are exhaustive, so a new type or service does not compile until every
+//! provider handles it.
 
 use std::fmt;
 
-/// The provider module a resource type belongs to (`src/provider/<service>.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Service {
-    /// S3 buckets, their settings and objects.
-    S3,
-    /// The lake key and its alias.
-    Kms,
-    /// The Glue database and tables.
-    Glue,
-    /// VPC, subnets, route tables, security groups, endpoints.
-    Ec2,
-    /// Customer gateway, VPN or transit gateway, the connection and its routes.
-    Vpn,
-    /// Roles, role policies, instance profiles.
-    Iam,
-    /// The cluster, its subnet group and the external schema (Data API).
-    Redshift,
-    /// EC2 instances (brokers, ec2 workers).
-    Instances,
-    /// Topics, through the Kafka admin API.
-    Kafka,
-    /// The local worker process (`dev`).
-    LocalWorker,
-    /// Managed AD, its trust and their secrets.
-    Directory,
-}
-
 macro_rules! kinds {
-    ($($variant:ident = $text:literal => $service:ident,)*) => {
+    ($(
+        $(#[doc = $service_doc:literal])*
+        $service:ident($service_kind:ident) {
+            $($variant:ident / $local:ident = $text:literal,)*
+        }
+    )*) => {
         /// A resource type: the Terraform type of its address.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Kind {
-            $(
+            $($(
                 #[doc = concat!("`", $text, "`")]
                 $variant,
+            )*)*
+        }
+
+        /// The provider module a resource type belongs to (`src/provider/<service>.rs`), with
+        /// the type as that module's own enum: a module's `match` on it is exhaustive, so a
+        /// type added to the table does not compile until its provider handles it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Service {
+            $(
+                $(#[doc = $service_doc])*
+                $service($service_kind),
             )*
         }
 
+        $(
+            #[doc = concat!("The resource types of [`Service::", stringify!($service), "`].")]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+            pub enum $service_kind {
+                $(
+                    #[doc = concat!("`", $text, "`")]
+                    $local,
+                )*
+            }
+
+            impl $service_kind {
+                /// The same type as a [`Kind`].
+                pub fn kind(self) -> Kind {
+                    match self {
+                        $($service_kind::$local => Kind::$variant,)*
+                    }
+                }
+            }
+
+            impl fmt::Display for $service_kind {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str(self.kind().as_str())
+                }
+            }
+        )*
+
         impl Kind {
             /// Every resource type.
-            pub const ALL: &[Kind] = &[$(Kind::$variant,)*];
+            pub const ALL: &[Kind] = &[$($(Kind::$variant,)*)*];
 
             /// The type as in addresses and Terraform (`aws_s3_bucket`).
             pub fn as_str(self) -> &'static str {
                 match self {
-                    $(Kind::$variant => $text,)*
+                    $($(Kind::$variant => $text,)*)*
                 }
             }
 
-            /// The provider module that handles it.
+            /// The provider module that handles it, with the type as that module's enum.
             pub fn service(self) -> Service {
                 match self {
-                    $(Kind::$variant => Service::$service,)*
+                    $($(Kind::$variant => Service::$service($service_kind::$local),)*)*
                 }
             }
 
             /// The type named `text`; None for a type indutech does not manage.
             pub fn parse(text: &str) -> Option<Kind> {
                 match text {
-                    $($text => Some(Kind::$variant),)*
+                    $($($text => Some(Kind::$variant),)*)*
                     _ => None,
                 }
             }
@@ -73,45 +90,78 @@ macro_rules! kinds {
 }
 
 kinds! {
-    S3Bucket = "aws_s3_bucket" => S3,
-    S3BucketLifecycle = "aws_s3_bucket_lifecycle_configuration" => S3,
-    S3BucketPolicy = "aws_s3_bucket_policy" => S3,
-    S3BucketPublicAccessBlock = "aws_s3_bucket_public_access_block" => S3,
-    S3BucketEncryption = "aws_s3_bucket_server_side_encryption_configuration" => S3,
-    S3BucketVersioning = "aws_s3_bucket_versioning" => S3,
-    S3Object = "aws_s3_object" => S3,
-    KmsKey = "aws_kms_key" => Kms,
-    KmsAlias = "aws_kms_alias" => Kms,
-    GlueDatabase = "aws_glue_catalog_database" => Glue,
-    GlueTable = "aws_glue_catalog_table" => Glue,
-    Vpc = "aws_vpc" => Ec2,
-    Subnet = "aws_subnet" => Ec2,
-    RouteTable = "aws_route_table" => Ec2,
-    RouteTableAssociation = "aws_route_table_association" => Ec2,
-    SecurityGroup = "aws_security_group" => Ec2,
-    VpcEndpoint = "aws_vpc_endpoint" => Ec2,
-    CustomerGateway = "aws_customer_gateway" => Vpn,
-    VpnGateway = "aws_vpn_gateway" => Vpn,
-    TransitGateway = "aws_ec2_transit_gateway" => Vpn,
-    TransitGatewayVpcAttachment = "aws_ec2_transit_gateway_vpc_attachment" => Vpn,
-    TransitGatewayRoute = "aws_ec2_transit_gateway_route" => Vpn,
-    VpnGatewayAttachment = "aws_vpn_gateway_attachment" => Vpn,
-    VpnConnection = "aws_vpn_connection" => Vpn,
-    VpnConnectionRoute = "aws_vpn_connection_route" => Vpn,
-    Route = "aws_route" => Vpn,
-    VpnGatewayRoutePropagation = "aws_vpn_gateway_route_propagation" => Vpn,
-    IamRole = "aws_iam_role" => Iam,
-    IamRolePolicy = "aws_iam_role_policy" => Iam,
-    IamInstanceProfile = "aws_iam_instance_profile" => Iam,
-    RedshiftSubnetGroup = "aws_redshift_subnet_group" => Redshift,
-    RedshiftCluster = "aws_redshift_cluster" => Redshift,
-    RedshiftDataStatement = "aws_redshiftdata_statement" => Redshift,
-    Instance = "aws_instance" => Instances,
-    Secret = "aws_secretsmanager_secret" => Directory,
-    Directory = "aws_directory_service_directory" => Directory,
-    DirectoryTrust = "aws_directory_service_trust" => Directory,
-    KafkaTopic = "kafka_topic" => Kafka,
-    LocalWorker = "indutech_local_worker" => LocalWorker,
+    /// S3 buckets, their settings and objects.
+    S3(S3Kind) {
+        S3Bucket / Bucket = "aws_s3_bucket",
+        S3BucketLifecycle / Lifecycle = "aws_s3_bucket_lifecycle_configuration",
+        S3BucketPolicy / Policy = "aws_s3_bucket_policy",
+        S3BucketPublicAccessBlock / PublicAccessBlock = "aws_s3_bucket_public_access_block",
+        S3BucketEncryption / Encryption = "aws_s3_bucket_server_side_encryption_configuration",
+        S3BucketVersioning / Versioning = "aws_s3_bucket_versioning",
+        S3Object / Object = "aws_s3_object",
+    }
+    /// The lake key and its alias.
+    Kms(KmsKind) {
+        KmsKey / Key = "aws_kms_key",
+        KmsAlias / Alias = "aws_kms_alias",
+    }
+    /// The Glue database and tables.
+    Glue(GlueKind) {
+        GlueDatabase / Database = "aws_glue_catalog_database",
+        GlueTable / Table = "aws_glue_catalog_table",
+    }
+    /// VPC, subnets, route tables, security groups, endpoints.
+    Ec2(Ec2Kind) {
+        Vpc / Vpc = "aws_vpc",
+        Subnet / Subnet = "aws_subnet",
+        RouteTable / RouteTable = "aws_route_table",
+        RouteTableAssociation / RouteTableAssociation = "aws_route_table_association",
+        SecurityGroup / SecurityGroup = "aws_security_group",
+        VpcEndpoint / VpcEndpoint = "aws_vpc_endpoint",
+    }
+    /// Customer gateway, VPN or transit gateway, the connection and its routes.
+    Vpn(VpnKind) {
+        CustomerGateway / CustomerGateway = "aws_customer_gateway",
+        VpnGateway / VpnGateway = "aws_vpn_gateway",
+        TransitGateway / TransitGateway = "aws_ec2_transit_gateway",
+        TransitGatewayVpcAttachment / TransitGatewayVpcAttachment = "aws_ec2_transit_gateway_vpc_attachment",
+        TransitGatewayRoute / TransitGatewayRoute = "aws_ec2_transit_gateway_route",
+        VpnGatewayAttachment / VpnGatewayAttachment = "aws_vpn_gateway_attachment",
+        VpnConnection / VpnConnection = "aws_vpn_connection",
+        VpnConnectionRoute / VpnConnectionRoute = "aws_vpn_connection_route",
+        Route / Route = "aws_route",
+        VpnGatewayRoutePropagation / VpnGatewayRoutePropagation = "aws_vpn_gateway_route_propagation",
+    }
+    /// Roles, role policies, instance profiles.
+    Iam(IamKind) {
+        IamRole / Role = "aws_iam_role",
+        IamRolePolicy / RolePolicy = "aws_iam_role_policy",
+        IamInstanceProfile / InstanceProfile = "aws_iam_instance_profile",
+    }
+    /// The cluster, its subnet group and the external schema (Data API).
+    Redshift(RedshiftKind) {
+        RedshiftSubnetGroup / SubnetGroup = "aws_redshift_subnet_group",
+        RedshiftCluster / Cluster = "aws_redshift_cluster",
+        RedshiftDataStatement / DataStatement = "aws_redshiftdata_statement",
+    }
+    /// EC2 instances (brokers, ec2 workers).
+    Instances(InstanceKind) {
+        Instance / Instance = "aws_instance",
+    }
+    /// Topics, through the Kafka admin API.
+    Kafka(KafkaKind) {
+        KafkaTopic / Topic = "kafka_topic",
+    }
+    /// The local worker process (`dev`).
+    LocalWorker(LocalWorkerKind) {
+        LocalWorker / Worker = "indutech_local_worker",
+    }
+    /// Managed AD, its trust and their secrets.
+    Directory(DirectoryKind) {
+        Secret / Secret = "aws_secretsmanager_secret",
+        Directory / Directory = "aws_directory_service_directory",
+        DirectoryTrust / Trust = "aws_directory_service_trust",
+    }
 }
 
 impl Kind {

@@ -182,6 +182,7 @@ mod tests {
             lives_on_dependencies: false,
             holds_data: false,
             protects: vec![],
+            content: None,
         }
     }
 

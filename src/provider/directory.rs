@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::ec2::subnet_names;
 use super::{Context, NotImplemented, attributes, code, deleted, sdk_error, str_attr, strings, tags_attr, tags_value};
-use crate::plan::kind::Kind;
+use crate::plan::kind::{DirectoryKind, Kind};
 use crate::plan::{Change, Observed, Resource};
 
 /// The directory of this environment called `domain`.
@@ -64,9 +64,9 @@ fn split_emulators(ctx: &Context) -> Option<String> {
     (ds != ec2).then(|| ec2.to_owned())
 }
 
-pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
-    match resource.kind() {
-        "aws_secretsmanager_secret" => {
+pub(super) async fn observe(ctx: &Context, kind: DirectoryKind, resource: &Resource) -> anyhow::Result<Observed> {
+    match kind {
+        DirectoryKind::Secret => {
             let sm = ctx.aws.secrets_manager();
             let out = match sm.describe_secret().secret_id(&resource.name).send().await {
                 Ok(out) if out.deleted_date().is_none() => out,
@@ -88,7 +88,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 ]),
             })
         }
-        "aws_directory_service_directory" => {
+        DirectoryKind::Directory => {
             let Some(d) = directory(ctx, &resource.name).await? else { return Ok(Observed::Absent) };
             let vpc = d.vpc_settings();
             let ids: Vec<String> = vpc.map(|v| v.subnet_ids().to_vec()).unwrap_or_default();
@@ -117,7 +117,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
             // `password_secret` is an input AWS never reports: it is left out (plan says so).
             Ok(Observed::Present { id: d.directory_id().unwrap_or_default().to_owned(), attributes })
         }
-        "aws_directory_service_trust" => {
+        DirectoryKind::Trust => {
             let Some(d) = directory(ctx, str_attr(resource, "directory")?).await? else { return Ok(Observed::Absent) };
             let id = d.directory_id().unwrap_or_default();
             let out = ctx
@@ -142,14 +142,13 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 ]),
             })
         }
-        other => bail!("directory provider: unknown resource type {other}"),
     }
 }
 
-pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+pub(super) async fn create(ctx: &Context, kind: DirectoryKind, resource: &Resource) -> anyhow::Result<()> {
     let name = resource.name.as_str();
-    match resource.kind() {
-        "aws_secretsmanager_secret" => {
+    match kind {
+        DirectoryKind::Secret => {
             let sm = ctx.aws.secrets_manager();
             // Destroy leaves a secret in its recovery window: restore it, with its value (the
             // factory's side of the trust may still use it), rather than make a new one.
@@ -213,7 +212,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
                 Err(err) => return Err(sdk_error(ctx, "secrets_manager", "CreateSecret", name, err)),
             }
         }
-        "aws_directory_service_directory" => {
+        DirectoryKind::Directory => {
             let subnet_wanted = strings(&resource.attributes["subnets"]);
             let known = subnet_names(ctx, None).await?;
             let subnets: Vec<String> = subnet_wanted
@@ -259,7 +258,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
                 Err(err) => return Err(sdk_error(ctx, "directory_service", "CreateMicrosoftAD", name, err)),
             }
         }
-        "aws_directory_service_trust" => {
+        DirectoryKind::Trust => {
             let domain = str_attr(resource, "directory")?;
             let d = directory(ctx, domain).await?.with_context(|| format!("directory {domain} does not exist"))?;
             let password = secret_value(ctx, str_attr(resource, "password_secret")?).await?;
@@ -278,15 +277,19 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
                 .await
                 .map_err(|e| sdk_error(ctx, "directory_service", "CreateTrust", name, e))?;
         }
-        other => bail!("directory provider: unknown resource type {other}"),
     }
     Ok(())
 }
 
-pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn update(
+    ctx: &Context,
+    kind: DirectoryKind,
+    resource: &Resource,
+    change: &Change,
+) -> anyhow::Result<()> {
     for attribute in &change.attributes {
-        match (resource.kind(), attribute.name.as_str()) {
-            ("aws_secretsmanager_secret", "description") => {
+        match (kind, attribute.name.as_str()) {
+            (DirectoryKind::Secret, "description") => {
                 ctx.aws
                     .secrets_manager()
                     .update_secret()
@@ -296,7 +299,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
                     .await
                     .map_err(|e| sdk_error(ctx, "secrets_manager", "UpdateSecret", &resource.name, e))?;
             }
-            ("aws_secretsmanager_secret", "tags") => {
+            (DirectoryKind::Secret, "tags") => {
                 let tags = tags_attr(resource)
                     .into_iter()
                     .map(|(k, v)| aws_sdk_secretsmanager::types::Tag::builder().key(k).value(v).build())
@@ -310,7 +313,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
                     .await
                     .map_err(|e| sdk_error(ctx, "secrets_manager", "TagResource", &resource.name, e))?;
             }
-            ("aws_directory_service_directory", "tags") => {
+            (DirectoryKind::Directory, "tags") => {
                 let id = ctx.id(&resource.address)?;
                 let tags = tags_attr(resource)
                     .into_iter()
@@ -334,10 +337,10 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
 /// Days a deleted secret stays recoverable (`RestoreSecret`): AWS's default and maximum.
 const SECRET_RECOVERY_DAYS: i64 = 30;
 
-pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn delete(ctx: &Context, kind: DirectoryKind, change: &Change) -> anyhow::Result<()> {
     let name = change.name.as_str();
-    match crate::plan::kind_of(&change.address) {
-        "aws_secretsmanager_secret" => {
+    match kind {
+        DirectoryKind::Secret => {
             // Never forced: the secret stays recoverable for SECRET_RECOVERY_DAYS (a directory
             // restored from a snapshot, or the factory's side of the trust, may still need the
             // password); the next apply restores it instead of creating another.
@@ -351,17 +354,16 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
                 .await;
             deleted(ctx, "secrets_manager", "DeleteSecret", name, result, |c| c == "ResourceNotFoundException")
         }
-        "aws_directory_service_directory" => {
+        DirectoryKind::Directory => {
             let Some(d) = directory(ctx, name).await? else { return Ok(()) };
             let result =
                 ctx.aws.directory().delete_directory().directory_id(d.directory_id().unwrap_or_default()).send().await;
             deleted(ctx, "directory_service", "DeleteDirectory", name, result, |c| c == "EntityDoesNotExistException")
         }
-        "aws_directory_service_trust" => {
+        DirectoryKind::Trust => {
             let Some(id) = change.id.as_deref() else { return Ok(()) };
             let result = ctx.aws.directory().delete_trust().trust_id(id).send().await;
             deleted(ctx, "directory_service", "DeleteTrust", name, result, |c| c == "EntityDoesNotExistException")
         }
-        other => bail!("directory provider: unknown resource type {other}"),
     }
 }

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::{Context, attributes, code, deleted, sdk_error, str_attr, tags_attr, tags_value};
 use crate::model::TAG_ENV;
-use crate::model::zone_key;
-use crate::plan::kind::Kind;
+use crate::model::address;
+use crate::plan::kind::{Ec2Kind, Kind};
 use crate::plan::{Attributes, Change, Component, Observed, Orphan, Resource};
 
 pub(super) fn filters(ctx: &Context, name: Option<&str>) -> Vec<Filter> {
@@ -125,11 +125,11 @@ fn ingress_value(permissions: &[IpPermission]) -> Value {
     Value::Array(rules)
 }
 
-pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
+pub(super) async fn observe(ctx: &Context, kind: Ec2Kind, resource: &Resource) -> anyhow::Result<Observed> {
     let ec2 = ctx.aws.ec2();
     let name = resource.name.as_str();
-    match resource.kind() {
-        "aws_vpc" => {
+    match kind {
+        Ec2Kind::Vpc => {
             let out = ec2
                 .describe_vpcs()
                 .set_filters(Some(filters(ctx, Some(name))))
@@ -165,7 +165,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 ]),
             })
         }
-        "aws_subnet" => {
+        Ec2Kind::Subnet => {
             let out = ec2
                 .describe_subnets()
                 .set_filters(Some(filters(ctx, Some(name))))
@@ -180,11 +180,11 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 attributes: subnet_attributes(subnet),
             })
         }
-        "aws_route_table" => match route_table(ctx, name).await? {
+        Ec2Kind::RouteTable => match route_table(ctx, name).await? {
             None => Ok(Observed::Absent),
             Some((id, _, tags)) => Ok(Observed::Present { id, attributes: attributes(vec![("tags", tags)]) }),
         },
-        "aws_route_table_association" => {
+        Ec2Kind::RouteTableAssociation => {
             let table_name = str_attr(resource, "route_table")?;
             let subnet_name = str_attr(resource, "subnet")?;
             let Some((_, associations, _)) = route_table(ctx, table_name).await? else { return Ok(Observed::Absent) };
@@ -200,7 +200,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 },
             })
         }
-        "aws_security_group" => {
+        Ec2Kind::SecurityGroup => {
             let out = ec2
                 .describe_security_groups()
                 .set_filters(Some(filters(ctx, Some(name))))
@@ -219,7 +219,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 ]),
             })
         }
-        "aws_vpc_endpoint" => {
+        Ec2Kind::VpcEndpoint => {
             let out = ec2
                 .describe_vpc_endpoints()
                 .set_filters(Some(filters(ctx, Some(name))))
@@ -259,7 +259,6 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 ]),
             })
         }
-        other => bail!("ec2 provider: unknown resource type {other}"),
     }
 }
 
@@ -319,11 +318,11 @@ async fn authorize(ctx: &Context, group_id: &str, rules: &[&Value]) -> anyhow::R
     }
 }
 
-pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+pub(super) async fn create(ctx: &Context, kind: Ec2Kind, resource: &Resource) -> anyhow::Result<()> {
     let ec2 = ctx.aws.ec2();
     let name = resource.name.as_str();
-    let id = match resource.kind() {
-        "aws_vpc" => {
+    let id = match kind {
+        Ec2Kind::Vpc => {
             let out = ec2
                 .create_vpc()
                 .cidr_block(str_attr(resource, "cidr_block")?)
@@ -336,7 +335,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             set_dns(ctx, &id, resource).await?;
             id
         }
-        "aws_subnet" => {
+        Ec2Kind::Subnet => {
             let out = ec2
                 .create_subnet()
                 .vpc_id(ctx.dependency_id(resource, Kind::Vpc)?)
@@ -348,7 +347,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
                 .map_err(|e| sdk_error(ctx, "ec2", "CreateSubnet", name, e))?;
             out.subnet().and_then(|s| s.subnet_id()).context("CreateSubnet returned no id")?.to_owned()
         }
-        "aws_route_table" => {
+        Ec2Kind::RouteTable => {
             let out = ec2
                 .create_route_table()
                 .vpc_id(ctx.dependency_id(resource, Kind::Vpc)?)
@@ -358,7 +357,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
                 .map_err(|e| sdk_error(ctx, "ec2", "CreateRouteTable", name, e))?;
             out.route_table().and_then(|r| r.route_table_id()).context("CreateRouteTable returned no id")?.to_owned()
         }
-        "aws_route_table_association" => {
+        Ec2Kind::RouteTableAssociation => {
             let subnet = resource.depends_on.iter().find(|d| d.starts_with("aws_subnet.")).context("no subnet")?;
             let out = ec2
                 .associate_route_table()
@@ -369,7 +368,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
                 .map_err(|e| sdk_error(ctx, "ec2", "AssociateRouteTable", name, e))?;
             out.association_id().context("AssociateRouteTable returned no id")?.to_owned()
         }
-        "aws_security_group" => {
+        Ec2Kind::SecurityGroup => {
             let out = ec2
                 .create_security_group()
                 .group_name(name)
@@ -384,7 +383,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             authorize(ctx, &id, &rules).await?;
             id
         }
-        "aws_vpc_endpoint" => {
+        Ec2Kind::VpcEndpoint => {
             let out = ec2
                 .create_vpc_endpoint()
                 .vpc_id(ctx.dependency_id(resource, Kind::Vpc)?)
@@ -398,7 +397,6 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
                 .map_err(|e| sdk_error(ctx, "ec2", "CreateVpcEndpoint", name, e))?;
             out.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).context("CreateVpcEndpoint returned no id")?.to_owned()
         }
-        other => bail!("ec2 provider: unknown resource type {other}"),
     };
     ctx.set_id(&resource.address, &id);
     Ok(())
@@ -427,14 +425,14 @@ pub(super) async fn retag(ctx: &Context, id: &str, resource: &Resource, before: 
     Ok(())
 }
 
-pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn update(ctx: &Context, kind: Ec2Kind, resource: &Resource, change: &Change) -> anyhow::Result<()> {
     let ec2 = ctx.aws.ec2();
     let id = change.id.as_deref().context("update without an id")?;
     for attribute in &change.attributes {
-        match (resource.kind(), attribute.name.as_str()) {
+        match (kind, attribute.name.as_str()) {
             (_, "tags") => retag(ctx, id, resource, attribute.before.as_ref()).await?,
-            ("aws_vpc", "enable_dns_hostnames" | "enable_dns_support") => set_dns(ctx, id, resource).await?,
-            ("aws_subnet", "map_public_ip_on_launch") => {
+            (Ec2Kind::Vpc, "enable_dns_hostnames" | "enable_dns_support") => set_dns(ctx, id, resource).await?,
+            (Ec2Kind::Subnet, "map_public_ip_on_launch") => {
                 let on = resource.attributes["map_public_ip_on_launch"].as_bool().unwrap_or(false);
                 ec2.modify_subnet_attribute()
                     .subnet_id(id)
@@ -443,7 +441,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
                     .await
                     .map_err(|e| sdk_error(ctx, "ec2", "ModifySubnetAttribute", id, e))?;
             }
-            ("aws_security_group", "ingress") => {
+            (Ec2Kind::SecurityGroup, "ingress") => {
                 let before: Vec<&Value> =
                     attribute.before.as_ref().and_then(Value::as_array).into_iter().flatten().collect();
                 let after: Vec<&Value> = resource.attributes["ingress"].as_array().into_iter().flatten().collect();
@@ -460,7 +458,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
                 let missing: Vec<&Value> = after.iter().filter(|r| !before.contains(r)).copied().collect();
                 authorize(ctx, id, &missing).await?;
             }
-            ("aws_vpc_endpoint", "route_tables") => {
+            (Ec2Kind::VpcEndpoint, "route_tables") => {
                 let want = ctx.dependency_id(resource, Kind::RouteTable)?;
                 let out = ec2
                     .describe_vpc_endpoints()
@@ -485,7 +483,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
     Ok(())
 }
 
-pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn delete(ctx: &Context, kind: Ec2Kind, change: &Change) -> anyhow::Result<()> {
     let ec2 = ctx.aws.ec2();
     let id = change.id.as_deref().context("delete without an id")?;
     macro_rules! call {
@@ -493,16 +491,15 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
             deleted(ctx, "ec2", $operation, &change.name, $request.send().await, not_found)
         };
     }
-    match crate::plan::kind_of(&change.address) {
-        "aws_vpc" => call!("DeleteVpc", ec2.delete_vpc().vpc_id(id)),
-        "aws_subnet" => call!("DeleteSubnet", ec2.delete_subnet().subnet_id(id)),
-        "aws_route_table" => call!("DeleteRouteTable", ec2.delete_route_table().route_table_id(id)),
-        "aws_route_table_association" => {
+    match kind {
+        Ec2Kind::Vpc => call!("DeleteVpc", ec2.delete_vpc().vpc_id(id)),
+        Ec2Kind::Subnet => call!("DeleteSubnet", ec2.delete_subnet().subnet_id(id)),
+        Ec2Kind::RouteTable => call!("DeleteRouteTable", ec2.delete_route_table().route_table_id(id)),
+        Ec2Kind::RouteTableAssociation => {
             call!("DisassociateRouteTable", ec2.disassociate_route_table().association_id(id))
         }
-        "aws_security_group" => call!("DeleteSecurityGroup", ec2.delete_security_group().group_id(id)),
-        "aws_vpc_endpoint" => call!("DeleteVpcEndpoints", ec2.delete_vpc_endpoints().vpc_endpoint_ids(id)),
-        other => bail!("ec2 provider: unknown resource type {other}"),
+        Ec2Kind::SecurityGroup => call!("DeleteSecurityGroup", ec2.delete_security_group().group_id(id)),
+        Ec2Kind::VpcEndpoint => call!("DeleteVpcEndpoints", ec2.delete_vpc_endpoints().vpc_endpoint_ids(id)),
     }
 }
 
@@ -519,17 +516,17 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
     let mut orphans = Vec::new();
     for subnet in out.subnets().iter().filter(|s| is_ours(ctx, s.tags(), None)) {
         let name = subnet.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or_default();
-        if desired.iter().any(|r| r.kind() == "aws_subnet" && r.name == name) {
+        if desired.iter().any(|r| r.kind() == Kind::Subnet && r.name == name) {
             continue;
         }
         let zone = subnet.availability_zone().unwrap_or_default();
         orphans.push(Orphan {
-            address: format!("aws_subnet.{}", zone_key(zone)),
+            address: address::subnet(zone),
             component: Component::Network,
             name: name.to_owned(),
             id: subnet.subnet_id().unwrap_or_default().to_owned(),
             attributes: subnet_attributes(subnet),
-            depends_on: vec!["aws_vpc.main".into()],
+            depends_on: vec![address::VPC.into()],
         });
     }
     Ok(orphans)

@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use aws_sdk_glue::types::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, TableInput};
 use serde_json::{Value, json};
 
 use super::{Context, code, deleted, sdk_error, str_attr};
+use crate::model::address;
+use crate::plan::kind::GlueKind;
 use crate::plan::{Attributes, Change, Component, Observed, Orphan, Resource};
 
 const NOT_FOUND: &str = "EntityNotFoundException";
@@ -21,10 +23,10 @@ fn columns_value(columns: &[Column]) -> Value {
     Value::Array(columns.iter().map(|c| json!({"name": c.name(), "type": c.r#type().unwrap_or_default()})).collect())
 }
 
-pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
+pub(super) async fn observe(ctx: &Context, kind: GlueKind, resource: &Resource) -> anyhow::Result<Observed> {
     let glue = ctx.aws.glue();
-    match resource.kind() {
-        "aws_glue_catalog_database" => match glue.get_database().name(&resource.name).send().await {
+    match kind {
+        GlueKind::Database => match glue.get_database().name(&resource.name).send().await {
             Ok(out) => {
                 let description = out.database().and_then(|d| d.description()).unwrap_or_default();
                 let attributes: Attributes =
@@ -34,7 +36,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
             Err(err) if code(&err) == Some(NOT_FOUND) => Ok(Observed::Absent),
             Err(err) => Err(sdk_error(ctx, "glue", "GetDatabase", &resource.name, err)),
         },
-        "aws_glue_catalog_table" => {
+        GlueKind::Table => {
             let database = database_of(ctx);
             let out = match glue.get_table().database_name(&database).name(&resource.name).send().await {
                 Ok(out) => out,
@@ -44,7 +46,6 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
             let table = out.table().context("GetTable returned no table")?;
             Ok(Observed::Present { id: format!("{database}.{}", resource.name), attributes: table_attributes(table) })
         }
-        other => bail!("glue provider: unknown resource type {other}"),
     }
 }
 
@@ -106,10 +107,10 @@ fn database_input(resource: &Resource) -> anyhow::Result<DatabaseInput> {
     Ok(DatabaseInput::builder().name(&resource.name).description(str_attr(resource, "description")?).build()?)
 }
 
-pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+pub(super) async fn create(ctx: &Context, kind: GlueKind, resource: &Resource) -> anyhow::Result<()> {
     let glue = ctx.aws.glue();
-    match resource.kind() {
-        "aws_glue_catalog_database" => {
+    match kind {
+        GlueKind::Database => {
             match glue.create_database().database_input(database_input(resource)?).send().await {
                 Ok(_) => {}
                 Err(err) if code(&err) == Some("AlreadyExistsException") => {}
@@ -117,7 +118,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             }
             ctx.set_id(&resource.address, &resource.name);
         }
-        "aws_glue_catalog_table" => {
+        GlueKind::Table => {
             let database = database_of(ctx);
             glue.create_table()
                 .database_name(&database)
@@ -127,15 +128,14 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
                 .map_err(|e| sdk_error(ctx, "glue", "CreateTable", &resource.name, e))?;
             ctx.set_id(&resource.address, &format!("{database}.{}", resource.name));
         }
-        other => bail!("glue provider: unknown resource type {other}"),
     }
     Ok(())
 }
 
-pub(super) async fn update(ctx: &Context, resource: &Resource, _change: &Change) -> anyhow::Result<()> {
+pub(super) async fn update(ctx: &Context, kind: GlueKind, resource: &Resource, _change: &Change) -> anyhow::Result<()> {
     let glue = ctx.aws.glue();
-    match resource.kind() {
-        "aws_glue_catalog_database" => {
+    match kind {
+        GlueKind::Database => {
             glue.update_database()
                 .name(&resource.name)
                 .database_input(database_input(resource)?)
@@ -143,7 +143,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, _change: &Change)
                 .await
                 .map_err(|e| sdk_error(ctx, "glue", "UpdateDatabase", &resource.name, e))?;
         }
-        "aws_glue_catalog_table" => {
+        GlueKind::Table => {
             glue.update_table()
                 .database_name(database_of(ctx))
                 .table_input(table_input(resource)?)
@@ -151,23 +151,21 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, _change: &Change)
                 .await
                 .map_err(|e| sdk_error(ctx, "glue", "UpdateTable", &resource.name, e))?;
         }
-        other => bail!("glue provider: unknown resource type {other}"),
     }
     Ok(())
 }
 
-pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn delete(ctx: &Context, kind: GlueKind, change: &Change) -> anyhow::Result<()> {
     let glue = ctx.aws.glue();
-    match crate::plan::kind_of(&change.address) {
-        "aws_glue_catalog_database" => {
+    match kind {
+        GlueKind::Database => {
             let result = glue.delete_database().name(&change.name).send().await;
             deleted(ctx, "glue", "DeleteDatabase", &change.name, result, |c| c == NOT_FOUND)
         }
-        "aws_glue_catalog_table" => {
+        GlueKind::Table => {
             let result = glue.delete_table().database_name(database_of(ctx)).name(&change.name).send().await;
             deleted(ctx, "glue", "DeleteTable", &change.name, result, |c| c == NOT_FOUND)
         }
-        other => bail!("glue provider: unknown resource type {other}"),
     }
 }
 
@@ -184,7 +182,7 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
             Err(err) => return Err(sdk_error(ctx, "glue", "GetTables", &database, err)),
         };
         for table in page.table_list() {
-            let address = format!("aws_glue_catalog_table.{}", table.name());
+            let address = address::glue_table(table.name());
             if desired.iter().any(|r| r.address == address) {
                 continue;
             }
@@ -194,7 +192,7 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
                 name: table.name().to_owned(),
                 id: format!("{database}.{}", table.name()),
                 attributes: table_attributes(table),
-                depends_on: vec!["aws_glue_catalog_database.main".into()],
+                depends_on: vec![address::GLUE_DATABASE.into()],
             });
         }
     }

@@ -7,6 +7,7 @@ use aws_sdk_iam::types::Tag;
 use serde_json::{Value, json};
 
 use super::{Context, code, deleted, sdk_error, stale_tag_keys, str_attr, tags_attr, tags_value};
+use crate::plan::kind::IamKind;
 use crate::plan::{Attributes, Change, Observed, Resource};
 
 const NOT_FOUND: &str = "NoSuchEntity";
@@ -28,10 +29,10 @@ fn policy_of(resource: &Resource) -> anyhow::Result<(&str, &str)> {
     Ok((str_attr(resource, "role")?, str_attr(resource, "name")?))
 }
 
-pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
+pub(super) async fn observe(ctx: &Context, kind: IamKind, resource: &Resource) -> anyhow::Result<Observed> {
     let iam = ctx.aws.iam();
-    match resource.kind() {
-        "aws_iam_role" => {
+    match kind {
+        IamKind::Role => {
             let role = match iam.get_role().role_name(&resource.name).send().await {
                 Ok(out) => out.role.context("GetRole returned no role")?,
                 Err(err) if code(&err) == Some(NOT_FOUND) => return Ok(Observed::Absent),
@@ -48,7 +49,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
             .collect();
             Ok(Observed::Present { id: role.arn().to_owned(), attributes })
         }
-        "aws_iam_role_policy" => {
+        IamKind::RolePolicy => {
             let (role, name) = policy_of(resource)?;
             let out = match iam.get_role_policy().role_name(role).policy_name(name).send().await {
                 Ok(out) => out,
@@ -62,7 +63,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                     .collect();
             Ok(Observed::Present { id: resource.name.clone(), attributes })
         }
-        "aws_iam_instance_profile" => {
+        IamKind::InstanceProfile => {
             let profile = match iam.get_instance_profile().instance_profile_name(&resource.name).send().await {
                 Ok(out) => out.instance_profile.context("GetInstanceProfile returned no profile")?,
                 Err(err) if code(&err) == Some(NOT_FOUND) => return Ok(Observed::Absent),
@@ -76,7 +77,6 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                     .collect();
             Ok(Observed::Present { id: profile.arn().to_owned(), attributes })
         }
-        other => bail!("iam provider: unknown resource type {other}"),
     }
 }
 
@@ -153,10 +153,10 @@ async fn put_policy(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+pub(super) async fn create(ctx: &Context, kind: IamKind, resource: &Resource) -> anyhow::Result<()> {
     let iam = ctx.aws.iam();
-    match resource.kind() {
-        "aws_iam_role" => {
+    match kind {
+        IamKind::Role => {
             let trust = resource.attributes.get("assume_role_policy").context("no `assume_role_policy`")?.to_string();
             let arn = match iam
                 .create_role()
@@ -177,8 +177,8 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             ctx.set_id(&resource.address, &arn);
             Ok(())
         }
-        "aws_iam_role_policy" => put_policy(ctx, resource).await,
-        "aws_iam_instance_profile" => {
+        IamKind::RolePolicy => put_policy(ctx, resource).await,
+        IamKind::InstanceProfile => {
             let name = resource.name.as_str();
             let arn = match iam
                 .create_instance_profile()
@@ -196,14 +196,13 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             ctx.set_id(&resource.address, if arn.is_empty() { name } else { &arn });
             Ok(())
         }
-        other => bail!("iam provider: unknown resource type {other}"),
     }
 }
 
-pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn update(ctx: &Context, kind: IamKind, resource: &Resource, change: &Change) -> anyhow::Result<()> {
     let iam = ctx.aws.iam();
-    match resource.kind() {
-        "aws_iam_role" => {
+    match kind {
+        IamKind::Role => {
             let name = resource.name.as_str();
             for attribute in &change.attributes {
                 match attribute.name.as_str() {
@@ -248,8 +247,8 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
             }
             Ok(())
         }
-        "aws_iam_role_policy" => put_policy(ctx, resource).await,
-        "aws_iam_instance_profile" => {
+        IamKind::RolePolicy => put_policy(ctx, resource).await,
+        IamKind::InstanceProfile => {
             let name = resource.name.as_str();
             for attribute in &change.attributes {
                 match attribute.name.as_str() {
@@ -278,26 +277,25 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
             }
             Ok(())
         }
-        other => bail!("iam provider: unknown resource type {other}"),
     }
 }
 
-pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn delete(ctx: &Context, kind: IamKind, change: &Change) -> anyhow::Result<()> {
     let iam = ctx.aws.iam();
-    match crate::plan::kind_of(&change.address) {
-        "aws_iam_role" => {
+    match kind {
+        IamKind::Role => {
             // IAM refuses to delete a role that still has inline policies or instance profiles;
             // those of indutech are deleted first (they depend on the role), anything else is
             // reported by DeleteRole's own error.
             let result = iam.delete_role().role_name(&change.name).send().await;
             deleted(ctx, "iam", "DeleteRole", &change.name, result, |c| c == NOT_FOUND)
         }
-        "aws_iam_role_policy" => {
+        IamKind::RolePolicy => {
             let (role, name) = change.name.split_once('/').context("a role policy is named <role>/<policy>")?;
             let result = iam.delete_role_policy().role_name(role).policy_name(name).send().await;
             deleted(ctx, "iam", "DeleteRolePolicy", &change.name, result, |c| c == NOT_FOUND)
         }
-        "aws_iam_instance_profile" => {
+        IamKind::InstanceProfile => {
             let name = change.name.as_str();
             for role in profile_roles(ctx, name).await? {
                 let result =
@@ -307,7 +305,6 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
             let result = iam.delete_instance_profile().instance_profile_name(name).send().await;
             deleted(ctx, "iam", "DeleteInstanceProfile", name, result, |c| c == NOT_FOUND)
         }
-        other => bail!("iam provider: unknown resource type {other}"),
     }
 }
 

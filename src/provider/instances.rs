@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 
 use super::ec2::{ec2_tags, filters, is_ours, security_group_id, subnet_names, tag_specification};
 use super::{Context, attributes, deleted, sdk_error, str_attr, wait_until};
+use crate::model::address;
+use crate::plan::kind::InstanceKind;
 use crate::plan::{Change, Component, Observed, Orphan, Resource};
 
 /// How long RunInstances is retried while EC2 does not see a new instance profile yet.
@@ -26,6 +28,33 @@ const IP_RELEASE: Duration = Duration::from_secs(120);
 
 /// How long an instance may take to run or to terminate.
 const INSTANCE_WAIT: Duration = Duration::from_secs(10 * 60);
+
+/// EC2's limit on user data, bytes (before base64; for indutech's instances, gzip-compressed).
+const USER_DATA_LIMIT: usize = 16 * 1024;
+
+/// `text` gzip-compressed (best compression, no timestamp, so the same text gives the same
+/// bytes), as indutech sends user data: cloud-init recognises the gzip header and decompresses
+/// it, and EC2's [`USER_DATA_LIMIT`] applies to these bytes.
+fn gzip_user_data(text: &str) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
+    encoder.write_all(text.as_bytes()).expect("writing to a Vec cannot fail");
+    encoder.finish().expect("writing to a Vec cannot fail")
+}
+
+/// The text of user data as EC2 reports it (base64-decoded): decompressed when it starts with the
+/// gzip header, else taken as it is (user data written by hand or by another tool).
+///
+/// Errors: a gzip header followed by a corrupt stream.
+fn user_data_text(bytes: &[u8]) -> anyhow::Result<String> {
+    use std::io::Read as _;
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(String::from_utf8_lossy(bytes).into_owned());
+    }
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut text).map_err(|e| anyhow::anyhow!("gzip user data: {e}"))?;
+    Ok(String::from_utf8_lossy(&text).into_owned())
+}
 
 fn gone(state: Option<&InstanceStateName>) -> bool {
     matches!(state, Some(InstanceStateName::Terminated | InstanceStateName::ShuttingDown))
@@ -73,50 +102,38 @@ async fn live_holder(ctx: &Context, subnet: &str, ip: &str) -> anyhow::Result<Op
         .and_then(|i| i.instance_id().map(str::to_owned)))
 }
 
-/// The user data of `resource` (`aws_instance.broker_N` or `aws_instance.worker_N`), rendered
-/// again from the environment (its digest is the attribute; the text is never kept in the plan),
-/// gzip-compressed as it is sent.
+/// The user data of `resource` as it is sent: its content (the cloud-init the desired state
+/// rendered) gzip-compressed.
 ///
-/// Errors: it no longer matches the plan, or it exceeds EC2's 16 KiB limit compressed.
-fn user_data(ctx: &Context, resource: &Resource) -> anyhow::Result<Vec<u8>> {
-    let index: u32 = resource
-        .address
-        .rsplit('_')
-        .next()
-        .and_then(|i| i.parse().ok())
-        .with_context(|| format!("{}: not an instance address", resource.address))?;
-    let text = if resource.address.starts_with("aws_instance.worker_") {
-        crate::render::worker_cloud_init(&ctx.environment, &ctx.binary_sha256()?)?
-    } else {
-        let placement = crate::model::broker_placements(&ctx.environment)
-            .into_iter()
-            .find(|p| p.index == index)
-            .with_context(|| format!("{}: no such broker in the environment", resource.address))?;
-        crate::render::broker_cloud_init(&ctx.environment, &placement)?
-    };
-    let want = str_attr(resource, "user_data_sha256")?;
-    if crate::digest::sha256_hex(&text) != want {
-        bail!(
-            "{}: the rendered user data no longer matches the plan (the binary or the environment files \
-             changed); plan again",
-            resource.address
-        );
+/// Errors: no content, or content whose digest is not the `user_data_sha256` attribute (bugs);
+/// more than EC2's 16 KiB once compressed.
+fn user_data(resource: &Resource) -> anyhow::Result<Vec<u8>> {
+    let text = resource
+        .content
+        .as_deref()
+        .with_context(|| format!("{}: the plan holds no user data (a bug)", resource.address))?;
+    if crate::digest::sha256_hex(text) != str_attr(resource, "user_data_sha256")? {
+        bail!("{}: the user data does not match its digest in the plan (a bug)", resource.address);
     }
-    let compressed = crate::render::gzip_user_data(&text);
-    if compressed.len() > crate::render::USER_DATA_LIMIT {
+    let compressed = gzip_user_data(text);
+    if compressed.len() > USER_DATA_LIMIT {
         bail!(
             "{}: the rendered cloud-init is {} bytes gzip-compressed ({} plain); EC2 takes at most {} (the \
              environment and stream files travel in it: split the streams over environments)",
             resource.address,
             compressed.len(),
             text.len(),
-            crate::render::USER_DATA_LIMIT
+            USER_DATA_LIMIT
         );
     }
     Ok(compressed)
 }
 
-pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
+pub(super) async fn observe(
+    ctx: &Context,
+    InstanceKind::Instance: InstanceKind,
+    resource: &Resource,
+) -> anyhow::Result<Observed> {
     let Some(i) = instance(ctx, &resource.name).await? else { return Ok(Observed::Absent) };
     let id = i.instance_id().unwrap_or_default().to_owned();
     let subnets = subnet_names(ctx, i.subnet_id().map(|s| vec![s.to_owned()])).await?;
@@ -150,7 +167,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
         .map_err(|e| sdk_error(ctx, "ec2", "DescribeInstanceAttribute", &resource.name, e))?;
     if let Some(encoded) = user_data.user_data().and_then(|u| u.value()) {
         let bytes = aws_smithy_types::base64::decode(encoded).context("user data is not base64")?;
-        let text = crate::render::user_data_text(&bytes).with_context(|| format!("{}: user data", resource.name))?;
+        let text = user_data_text(&bytes).with_context(|| format!("{}: user data", resource.name))?;
         attrs.insert("user_data_sha256".into(), json!(crate::digest::sha256_hex(&text)));
     }
     Ok(Observed::Present { id, attributes: attrs })
@@ -177,7 +194,11 @@ async fn wait_state(ctx: &Context, name: &str, id: &str, want: InstanceStateName
     .await
 }
 
-pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+pub(super) async fn create(
+    ctx: &Context,
+    InstanceKind::Instance: InstanceKind,
+    resource: &Resource,
+) -> anyhow::Result<()> {
     let name = resource.name.as_str();
     let subnet_name = str_attr(resource, "subnet")?;
     let subnet = subnet_names(ctx, None)
@@ -192,7 +213,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             security_group_id(ctx, group).await?.with_context(|| format!("security group {group} does not exist"))?,
         );
     }
-    let user_data = aws_smithy_types::base64::encode(user_data(ctx, resource)?);
+    let user_data = aws_smithy_types::base64::encode(user_data(resource)?);
     let profile_name = resource.attributes.get("iam_instance_profile").and_then(Value::as_str);
     let request = ctx
         .aws
@@ -271,7 +292,12 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
     wait_state(ctx, name, id, InstanceStateName::Running).await
 }
 
-pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn update(
+    ctx: &Context,
+    InstanceKind::Instance: InstanceKind,
+    resource: &Resource,
+    change: &Change,
+) -> anyhow::Result<()> {
     let id = ctx.id(&resource.address)?;
     for attribute in &change.attributes {
         match attribute.name.as_str() {
@@ -315,7 +341,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
     Ok(())
 }
 
-pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn delete(ctx: &Context, InstanceKind::Instance: InstanceKind, change: &Change) -> anyhow::Result<()> {
     let Some(i) = instance(ctx, &change.name).await? else { return Ok(()) };
     let id = i.instance_id().unwrap_or_default().to_owned();
     let result = ctx.aws.ec2().terminate_instances().instance_ids(&id).send().await;
@@ -350,7 +376,7 @@ pub(super) async fn orphans(
         }
         let tag = |key: &str| i.tags().iter().find(|t| t.key() == Some(key)).and_then(|t| t.value());
         let name = tag("Name").unwrap_or_default();
-        if desired.iter().any(|r| r.kind() == "aws_instance" && r.name == name) {
+        if desired.iter().any(|r| r.kind() == crate::plan::kind::Kind::Instance && r.name == name) {
             continue;
         }
         let Some((role, index)) = name.strip_prefix(&prefix).and_then(|rest| rest.split_once('-')) else { continue };
@@ -378,11 +404,25 @@ pub(super) async fn orphans(
                 ("private_ip", json!(i.private_ip_address())),
                 ("tags", ec2_tags(i.tags())),
             ]),
-            depends_on: vec![
-                format!("aws_subnet.{}", crate::model::zone_key(zone)),
-                format!("aws_security_group.{group}"),
-            ],
+            depends_on: vec![address::subnet(zone), address::security_group(group)],
         });
     }
     Ok(orphans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_user_data_is_sent_compressed_well_under_the_limit() {
+        let staging = crate::config::shipped("staging");
+        let text = crate::desired::render::worker_cloud_init(&staging, &"ab".repeat(32)).unwrap();
+        // 12 KB of YAML take about a third of EC2's 16 KiB once compressed.
+        let sent = gzip_user_data(&text);
+        assert!(sent.len() <= USER_DATA_LIMIT / 3, "{} bytes compressed, {} plain", sent.len(), text.len());
+        assert_eq!(user_data_text(&sent).unwrap(), text);
+        assert_eq!(gzip_user_data(&text), sent, "the same text compresses to the same bytes");
+        assert_eq!(user_data_text(b"#cloud-config\n").unwrap(), "#cloud-config\n", "plain user data as it is");
+    }
 }

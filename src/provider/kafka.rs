@@ -14,6 +14,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use serde_json::json;
 
 use super::{Context, str_attr};
+use crate::plan::kind::KafkaKind;
 use crate::plan::{Change, Observed, Resource};
 
 /// How long a metadata request or an admin operation may take.
@@ -70,7 +71,11 @@ fn one(
     Ok(())
 }
 
-pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
+pub(super) async fn observe(
+    ctx: &Context,
+    KafkaKind::Topic: KafkaKind,
+    resource: &Resource,
+) -> anyhow::Result<Observed> {
     let topic = str_attr(resource, "name")?;
     Ok(match describe(ctx, topic).await? {
         None => Observed::Absent,
@@ -88,7 +93,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
     })
 }
 
-pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+pub(super) async fn create(ctx: &Context, KafkaKind::Topic: KafkaKind, resource: &Resource) -> anyhow::Result<()> {
     let topic = str_attr(resource, "name")?;
     let partitions = resource.attributes["partitions"].as_i64().context("partitions")? as i32;
     let replication = resource.attributes["replication_factor"].as_i64().context("replication_factor")? as i32;
@@ -102,7 +107,12 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
     Ok(())
 }
 
-pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn update(
+    ctx: &Context,
+    KafkaKind::Topic: KafkaKind,
+    resource: &Resource,
+    change: &Change,
+) -> anyhow::Result<()> {
     let topic = str_attr(resource, "name")?;
     for attribute in &change.attributes {
         if attribute.name != "partitions" {
@@ -153,7 +163,12 @@ pub(super) async fn records_held(ctx: &Context, topic: &str) -> anyhow::Result<O
     Ok((records > 0).then(|| format!("{records} record(s) between the partitions' watermarks")))
 }
 
-pub(super) async fn delete(ctx: &Context, change: &Change, delete_data: bool) -> anyhow::Result<()> {
+pub(super) async fn delete(
+    ctx: &Context,
+    KafkaKind::Topic: KafkaKind,
+    change: &Change,
+    delete_data: bool,
+) -> anyhow::Result<()> {
     // The plan kept topics that held records; one that received some since is kept too.
     if !delete_data && let Some(what) = records_held(ctx, &change.name).await? {
         bail!(

@@ -9,7 +9,7 @@ use aws_sdk_kms::types::{KeyMetadata, KeyState, Tag};
 use serde_json::json;
 
 use super::{Context, code, deleted, sdk_error, str_attr, tags_attr, tags_value};
-use crate::plan::kind::Kind;
+use crate::plan::kind::{Kind, KmsKind};
 use crate::plan::{Attributes, Change, Observed, Resource};
 
 /// The key id the alias `alias` points at, if the alias exists.
@@ -77,10 +77,10 @@ fn alias_of(resource_name: &str) -> String {
     format!("alias/{resource_name}")
 }
 
-pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
+pub(super) async fn observe(ctx: &Context, kind: KmsKind, resource: &Resource) -> anyhow::Result<Observed> {
     let kms = ctx.aws.kms();
-    match resource.kind() {
-        "aws_kms_key" => {
+    match kind {
+        KmsKind::Key => {
             let Some(key) = find_key(ctx, &resource.name, &alias_of(&resource.name)).await? else {
                 return Ok(Observed::Absent);
             };
@@ -113,7 +113,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
             .collect();
             Ok(Observed::Present { id: key_id, attributes })
         }
-        "aws_kms_alias" => {
+        KmsKind::Alias => {
             let Some(key_id) = alias_target(ctx, &resource.name).await? else { return Ok(Observed::Absent) };
             let tags = key_tags(ctx, &key_id).await?;
             let target = tags.iter().find(|(k, _)| k == "Name").map_or_else(|| key_id.clone(), |(_, v)| v.clone());
@@ -123,7 +123,6 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 .collect();
             Ok(Observed::Present { id: resource.name.clone(), attributes })
         }
-        other => bail!("kms provider: unknown resource type {other}"),
     }
 }
 
@@ -134,10 +133,10 @@ fn kms_tags(resource: &Resource) -> anyhow::Result<Vec<Tag>> {
         .collect::<Result<Vec<_>, _>>()?)
 }
 
-pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+pub(super) async fn create(ctx: &Context, kind: KmsKind, resource: &Resource) -> anyhow::Result<()> {
     let kms = ctx.aws.kms();
-    match resource.kind() {
-        "aws_kms_key" => {
+    match kind {
+        KmsKind::Key => {
             // An interrupted run may have created the key but not its alias: adopt that key.
             let key_id = match find_key(ctx, &resource.name, &alias_of(&resource.name)).await? {
                 Some(key) => {
@@ -159,7 +158,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             ctx.set_id(&resource.address, &key_id);
             set_rotation(ctx, &key_id, resource).await
         }
-        "aws_kms_alias" => {
+        KmsKind::Alias => {
             let key_id = ctx.dependency_id(resource, Kind::KmsKey)?;
             match kms.create_alias().alias_name(&resource.name).target_key_id(&key_id).send().await {
                 Ok(_) => {}
@@ -176,7 +175,6 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             ctx.set_id(&resource.address, &resource.name);
             Ok(())
         }
-        other => bail!("kms provider: unknown resource type {other}"),
     }
 }
 
@@ -212,11 +210,11 @@ async fn set_rotation(ctx: &Context, key_id: &str, resource: &Resource) -> anyho
     Ok(())
 }
 
-pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn update(ctx: &Context, kind: KmsKind, resource: &Resource, change: &Change) -> anyhow::Result<()> {
     let kms = ctx.aws.kms();
     let id = change.id.as_deref().context("update without an id")?;
-    match resource.kind() {
-        "aws_kms_key" => {
+    match kind {
+        KmsKind::Key => {
             for attribute in &change.attributes {
                 match attribute.name.as_str() {
                     "description" => {
@@ -251,7 +249,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
             }
             Ok(())
         }
-        "aws_kms_alias" => {
+        KmsKind::Alias => {
             let key_id = ctx.dependency_id(resource, Kind::KmsKey)?;
             kms.update_alias()
                 .alias_name(&resource.name)
@@ -261,17 +259,16 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
                 .map_err(|e| sdk_error(ctx, "kms", "UpdateAlias", &resource.name, e))?;
             Ok(())
         }
-        other => bail!("kms provider: unknown resource type {other}"),
     }
 }
 
-pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn delete(ctx: &Context, kind: KmsKind, change: &Change) -> anyhow::Result<()> {
     let kms = ctx.aws.kms();
     let id = change.id.as_deref().context("delete without an id")?;
-    match crate::plan::kind_of(&change.address) {
+    match kind {
         // KMS never deletes a key at once: the shortest waiting period is 7 days, during which
         // the key is disabled (PendingDeletion) and plan no longer finds it.
-        "aws_kms_key" => {
+        KmsKind::Key => {
             for zone in crate::model::LAKE_ZONES {
                 let bucket = crate::model::bucket_name(&ctx.environment, zone);
                 let exists = match ctx.aws.s3().head_bucket().bucket(&bucket).send().await {
@@ -289,10 +286,9 @@ pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()>
             let result = kms.schedule_key_deletion().key_id(id).pending_window_in_days(7).send().await;
             deleted(ctx, "kms", "ScheduleKeyDeletion", id, result, |c| c == "NotFoundException")
         }
-        "aws_kms_alias" => {
+        KmsKind::Alias => {
             let result = kms.delete_alias().alias_name(id).send().await;
             deleted(ctx, "kms", "DeleteAlias", id, result, |c| c == "NotFoundException")
         }
-        other => bail!("kms provider: unknown resource type {other}"),
     }
 }

@@ -19,6 +19,7 @@ use serde_json::json;
 
 use super::{Context, attributes, str_attr};
 use crate::config::environment::Environment;
+use crate::plan::kind::LocalWorkerKind;
 use crate::plan::{Change, Observed, Resource};
 
 /// How long a started worker may take to log "worker started" (it checks the buckets, the
@@ -94,7 +95,11 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-pub(super) async fn observe(ctx: &Context, _resource: &Resource) -> anyhow::Result<Observed> {
+pub(super) async fn observe(
+    ctx: &Context,
+    LocalWorkerKind::Worker: LocalWorkerKind,
+    _resource: &Resource,
+) -> anyhow::Result<Observed> {
     let Some(file) = read_pid_file(&ctx.environment)? else { return Ok(Observed::Absent) };
     let running = is_running(file.pid);
     let binary = if running && file_id(Path::new(&format!("/proc/{}/exe", file.pid))) != Some(file.binary_file) {
@@ -119,7 +124,11 @@ pub(super) async fn observe(ctx: &Context, _resource: &Resource) -> anyhow::Resu
     })
 }
 
-pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+pub(super) async fn create(
+    ctx: &Context,
+    LocalWorkerKind::Worker: LocalWorkerKind,
+    resource: &Resource,
+) -> anyhow::Result<()> {
     let environment = &ctx.environment;
     let binary = crate::artifact::Artifact::current()?;
     let want = str_attr(resource, "binary_sha256")?;
@@ -217,11 +226,20 @@ fn last_lines(text: &str, n: usize) -> String {
 }
 
 /// Starting again is the only change in place (`running` false -> true).
-pub(super) async fn update(ctx: &Context, resource: &Resource, _change: &Change) -> anyhow::Result<()> {
-    create(ctx, resource).await
+pub(super) async fn update(
+    ctx: &Context,
+    LocalWorkerKind::Worker: LocalWorkerKind,
+    resource: &Resource,
+    _change: &Change,
+) -> anyhow::Result<()> {
+    create(ctx, LocalWorkerKind::Worker, resource).await
 }
 
-pub(super) async fn delete(ctx: &Context, _change: &Change) -> anyhow::Result<()> {
+pub(super) async fn delete(
+    ctx: &Context,
+    LocalWorkerKind::Worker: LocalWorkerKind,
+    _change: &Change,
+) -> anyhow::Result<()> {
     stop(&ctx.environment).await
 }
 

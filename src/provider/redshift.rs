@@ -18,7 +18,7 @@ use super::iam::role_arn;
 use super::{
     Context, NotImplemented, attributes, code, deleted, sdk_error, str_attr, strings, tags_attr, tags_value, wait_until,
 };
-use crate::desired::external_schema_sql;
+use crate::plan::kind::RedshiftKind;
 use crate::plan::{Change, Observed, Resource};
 
 /// How long a cluster may take to become available, be modified or be deleted.
@@ -133,10 +133,10 @@ async fn role_arns(ctx: &Context, resource: &Resource) -> anyhow::Result<Vec<Str
     Ok(arns)
 }
 
-pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
+pub(super) async fn observe(ctx: &Context, kind: RedshiftKind, resource: &Resource) -> anyhow::Result<Observed> {
     let name = resource.name.as_str();
-    match resource.kind() {
-        "aws_redshift_subnet_group" => {
+    match kind {
+        RedshiftKind::SubnetGroup => {
             let out = match ctx
                 .aws
                 .redshift()
@@ -167,7 +167,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 ]),
             })
         }
-        "aws_redshift_cluster" => {
+        RedshiftKind::Cluster => {
             let Some(c) = cluster(ctx, name).await? else { return Ok(Observed::Absent) };
             if c.cluster_status() == Some("deleting") {
                 return Ok(Observed::Absent);
@@ -213,8 +213,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
             }
             Ok(Observed::Present { id: name.to_owned(), attributes })
         }
-        "aws_redshiftdata_statement" => observe_schema(ctx, resource).await,
-        other => bail!("redshift provider: unknown resource type {other}"),
+        RedshiftKind::DataStatement => observe_schema(ctx, resource).await,
     }
 }
 
@@ -345,11 +344,11 @@ async fn run_statement(
     )
 }
 
-pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+pub(super) async fn create(ctx: &Context, kind: RedshiftKind, resource: &Resource) -> anyhow::Result<()> {
     let redshift = ctx.aws.redshift();
     let name = resource.name.as_str();
-    match resource.kind() {
-        "aws_redshift_subnet_group" => {
+    match kind {
+        RedshiftKind::SubnetGroup => {
             let subnets = subnet_ids(ctx, &strings(&resource.attributes["subnets"])).await?;
             match redshift
                 .create_cluster_subnet_group()
@@ -365,7 +364,7 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
                 Err(err) => return Err(sdk_error(ctx, "redshift", "CreateClusterSubnetGroup", name, err)),
             }
         }
-        "aws_redshift_cluster" => {
+        RedshiftKind::Cluster => {
             let a = &resource.attributes;
             let nodes = a["number_of_nodes"].as_u64().unwrap_or(1) as i32;
             let groups = security_group_ids(ctx, &strings(&a["vpc_security_groups"])).await?;
@@ -395,27 +394,31 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
             }
             wait_available(ctx, name).await?;
         }
-        "aws_redshiftdata_statement" => {
+        RedshiftKind::DataStatement => {
             let role = role(ctx, str_attr(resource, "iam_role")?).await?;
-            let sql = external_schema_sql(
-                str_attr(resource, "external_schema")?,
-                str_attr(resource, "glue_database")?,
-                &role,
-            );
+            let sql = resource
+                .content
+                .as_deref()
+                .with_context(|| format!("{}: the plan holds no SQL (a bug)", resource.address))?
+                .replace(crate::plan::ROLE_ARN_PLACEHOLDER, &role);
             run_statement(ctx, resource, &sql, Vec::new()).await?;
         }
-        other => bail!("redshift provider: unknown resource type {other}"),
     }
     ctx.set_id(&resource.address, name);
     Ok(())
 }
 
-pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) -> anyhow::Result<()> {
+pub(super) async fn update(
+    ctx: &Context,
+    kind: RedshiftKind,
+    resource: &Resource,
+    change: &Change,
+) -> anyhow::Result<()> {
     let redshift = ctx.aws.redshift();
     let name = resource.name.as_str();
     let a = &resource.attributes;
-    match resource.kind() {
-        "aws_redshift_subnet_group" => {
+    match kind {
+        RedshiftKind::SubnetGroup => {
             for attribute in &change.attributes {
                 match attribute.name.as_str() {
                     "tags" => {
@@ -435,7 +438,7 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
                 }
             }
         }
-        "aws_redshift_cluster" => {
+        RedshiftKind::Cluster => {
             let mut modify = redshift.modify_cluster().cluster_identifier(name);
             let mut modified = false;
             for attribute in &change.attributes {
@@ -496,28 +499,32 @@ pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) 
             }
             wait_available(ctx, name).await?;
         }
-        "aws_redshiftdata_statement" => {
+        RedshiftKind::DataStatement => {
             bail!(
                 "{}: every attribute of the external schema forces replacement (a bug in desired state)",
                 resource.address
             )
         }
-        other => bail!("redshift provider: unknown resource type {other}"),
     }
     Ok(())
 }
 
-pub(super) async fn delete(ctx: &Context, change: &Change, delete_data: bool) -> anyhow::Result<()> {
+pub(super) async fn delete(
+    ctx: &Context,
+    kind: RedshiftKind,
+    change: &Change,
+    delete_data: bool,
+) -> anyhow::Result<()> {
     let redshift = ctx.aws.redshift();
     let name = change.name.as_str();
-    match crate::plan::kind_of(&change.address) {
-        "aws_redshift_subnet_group" => {
+    match kind {
+        RedshiftKind::SubnetGroup => {
             let result = redshift.delete_cluster_subnet_group().cluster_subnet_group_name(name).send().await;
             deleted(ctx, "redshift", "DeleteClusterSubnetGroup", name, result, |c| {
                 c == "ClusterSubnetGroupNotFoundFault"
             })
         }
-        "aws_redshift_cluster" => {
+        RedshiftKind::Cluster => {
             if !delete_data {
                 bail!(
                     "refusing to delete Redshift cluster {name}: it holds the warehouse's data; run again with \
@@ -543,7 +550,7 @@ pub(super) async fn delete(ctx: &Context, change: &Change, delete_data: bool) ->
             )
             .await
         }
-        "aws_redshiftdata_statement" => {
+        RedshiftKind::DataStatement => {
             // The schema as the plan observed it: its cluster, database, user and name.
             let resource = change.observed_resource();
             if cluster(ctx, str_attr(&resource, "cluster_identifier")?).await?.is_none() {
@@ -552,7 +559,6 @@ pub(super) async fn delete(ctx: &Context, change: &Change, delete_data: bool) ->
             let sql = format!("DROP SCHEMA IF EXISTS {}", str_attr(&resource, "external_schema")?);
             run_statement(ctx, &resource, &sql, Vec::new()).await.map(|_| ())
         }
-        other => bail!("redshift provider: unknown resource type {other}"),
     }
 }
 

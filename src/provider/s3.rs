@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use super::{Context, code, deleted, sdk_error, str_attr, tags_attr, tags_value};
 use crate::model;
+use crate::plan::kind::S3Kind;
 use crate::plan::{Attributes, Change, Observed, Resource};
 
 /// Runs a read; `Ok(None)` when the answer is 404 or one of the `absent` error codes.
@@ -51,14 +52,14 @@ fn present(bucket: &str, pairs: Vec<(&str, Value)>) -> Observed {
     Observed::Present { id: bucket.to_owned(), attributes }
 }
 
-pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
-    if resource.kind() == "aws_s3_object" {
+pub(super) async fn observe(ctx: &Context, kind: S3Kind, resource: &Resource) -> anyhow::Result<Observed> {
+    if kind == S3Kind::Object {
         return observe_object(ctx, resource).await;
     }
     let s3 = ctx.aws.s3();
     let bucket = resource.name.as_str();
-    Ok(match resource.kind() {
-        "aws_s3_bucket" => {
+    Ok(match kind {
+        S3Kind::Bucket => {
             if read(ctx, "HeadBucket", bucket, s3.head_bucket().bucket(bucket).send(), &[]).await?.is_none() {
                 return Ok(Observed::Absent);
             }
@@ -71,7 +72,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 vec![("bucket", json!(bucket)), ("tags", tags_value(tags.iter().map(|t| (t.key(), t.value()))))],
             )
         }
-        "aws_s3_bucket_versioning" => {
+        S3Kind::Versioning => {
             let out =
                 read(ctx, "GetBucketVersioning", bucket, s3.get_bucket_versioning().bucket(bucket).send(), &[]).await?;
             match out.as_ref().and_then(|o| o.status()) {
@@ -79,7 +80,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 None => Observed::Absent,
             }
         }
-        "aws_s3_bucket_server_side_encryption_configuration" => {
+        S3Kind::Encryption => {
             let out = read(
                 ctx,
                 "GetBucketEncryption",
@@ -106,7 +107,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 ],
             )
         }
-        "aws_s3_bucket_public_access_block" => {
+        S3Kind::PublicAccessBlock => {
             let out = read(
                 ctx,
                 "GetPublicAccessBlock",
@@ -128,7 +129,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
                 ],
             )
         }
-        "aws_s3_bucket_policy" => {
+        S3Kind::Policy => {
             let out = read(
                 ctx,
                 "GetBucketPolicy",
@@ -141,7 +142,7 @@ pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Resul
             let policy: Value = serde_json::from_str(policy).unwrap_or_else(|_| json!(policy));
             present(bucket, vec![("policy", policy)])
         }
-        "aws_s3_bucket_lifecycle_configuration" => {
+        S3Kind::Lifecycle => {
             let out = read(
                 ctx,
                 "GetBucketLifecycleConfiguration",
@@ -188,13 +189,13 @@ fn tagging(resource: &Resource) -> anyhow::Result<Tagging> {
     Ok(Tagging::builder().set_tag_set(Some(tags)).build()?)
 }
 
-pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
-    if resource.kind() == "aws_s3_object" {
+pub(super) async fn create(ctx: &Context, kind: S3Kind, resource: &Resource) -> anyhow::Result<()> {
+    if kind == S3Kind::Object {
         return upload_binary(ctx, resource).await;
     }
     let s3 = ctx.aws.s3();
     let bucket = resource.name.as_str();
-    if resource.kind() == "aws_s3_bucket" {
+    if kind == S3Kind::Bucket {
         let mut request = s3.create_bucket().bucket(bucket);
         if ctx.environment.region != "us-east-1" {
             request = request.create_bucket_configuration(
@@ -216,23 +217,23 @@ pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result
         }
         ctx.set_id(&resource.address, bucket);
     }
-    put(ctx, resource).await
+    put(ctx, kind, resource).await
 }
 
-pub(super) async fn update(ctx: &Context, resource: &Resource, _change: &Change) -> anyhow::Result<()> {
-    if resource.kind() == "aws_s3_object" {
+pub(super) async fn update(ctx: &Context, kind: S3Kind, resource: &Resource, _change: &Change) -> anyhow::Result<()> {
+    if kind == S3Kind::Object {
         return upload_binary(ctx, resource).await;
     }
-    put(ctx, resource).await
+    put(ctx, kind, resource).await
 }
 
 /// Writes the desired setting; every S3 setting is a whole-document put.
-async fn put(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+async fn put(ctx: &Context, kind: S3Kind, resource: &Resource) -> anyhow::Result<()> {
     let s3 = ctx.aws.s3();
     let bucket = resource.name.as_str();
     let a = &resource.attributes;
-    match resource.kind() {
-        "aws_s3_bucket" => {
+    match kind {
+        S3Kind::Bucket => {
             s3.put_bucket_tagging()
                 .bucket(bucket)
                 .tagging(tagging(resource)?)
@@ -240,7 +241,7 @@ async fn put(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| sdk_error(ctx, "s3", "PutBucketTagging", bucket, e))?;
         }
-        "aws_s3_bucket_versioning" => {
+        S3Kind::Versioning => {
             let status = BucketVersioningStatus::from(str_attr(resource, "status")?);
             s3.put_bucket_versioning()
                 .bucket(bucket)
@@ -249,7 +250,7 @@ async fn put(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| sdk_error(ctx, "s3", "PutBucketVersioning", bucket, e))?;
         }
-        "aws_s3_bucket_server_side_encryption_configuration" => {
+        S3Kind::Encryption => {
             let default = ServerSideEncryptionByDefault::builder()
                 .sse_algorithm(ServerSideEncryption::from(str_attr(resource, "sse_algorithm")?))
                 .kms_master_key_id(str_attr(resource, "kms_master_key_id")?)
@@ -265,7 +266,7 @@ async fn put(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| sdk_error(ctx, "s3", "PutBucketEncryption", bucket, e))?;
         }
-        "aws_s3_bucket_public_access_block" => {
+        S3Kind::PublicAccessBlock => {
             let flag = |name: &str| a.get(name).and_then(Value::as_bool).unwrap_or(true);
             let config = PublicAccessBlockConfiguration::builder()
                 .block_public_acls(flag("block_public_acls"))
@@ -280,7 +281,7 @@ async fn put(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| sdk_error(ctx, "s3", "PutPublicAccessBlock", bucket, e))?;
         }
-        "aws_s3_bucket_policy" => {
+        S3Kind::Policy => {
             let policy = serde_json::to_string(&a["policy"])?;
             s3.put_bucket_policy()
                 .bucket(bucket)
@@ -289,7 +290,7 @@ async fn put(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| sdk_error(ctx, "s3", "PutBucketPolicy", bucket, e))?;
         }
-        "aws_s3_bucket_lifecycle_configuration" => {
+        S3Kind::Lifecycle => {
             let mut rules = Vec::new();
             for rule in a["rules"].as_array().context("lifecycle rules")? {
                 let mut builder = LifecycleRule::builder()
@@ -336,13 +337,12 @@ fn holds_only_indutech_objects(address: &str) -> bool {
     address.ends_with(".artifacts")
 }
 
-pub(super) async fn delete(ctx: &Context, change: &Change, delete_data: bool) -> anyhow::Result<()> {
+pub(super) async fn delete(ctx: &Context, kind: S3Kind, change: &Change, delete_data: bool) -> anyhow::Result<()> {
     let s3 = ctx.aws.s3();
     let bucket = change.name.as_str();
-    let kind = crate::plan::kind_of(&change.address);
     // The plan keeps a bucket that holds data, with everything that protects it; one that
     // received data since the plan loses none of its protections either.
-    if kind != "aws_s3_object"
+    if kind != S3Kind::Object
         && !delete_data
         && !holds_only_indutech_objects(&change.address)
         && let Some(what) = data_held(ctx, bucket).await?
@@ -354,7 +354,7 @@ pub(super) async fn delete(ctx: &Context, change: &Change, delete_data: bool) ->
         );
     }
     match kind {
-        "aws_s3_bucket" => {
+        S3Kind::Bucket => {
             let mut versions = list_versions(ctx, bucket).await?;
             while !versions.is_empty() {
                 s3.delete_objects()
@@ -368,7 +368,7 @@ pub(super) async fn delete(ctx: &Context, change: &Change, delete_data: bool) ->
             let result = s3.delete_bucket().bucket(bucket).send().await;
             deleted(ctx, "s3", "DeleteBucket", bucket, result, |c| c == "NoSuchBucket")
         }
-        "aws_s3_bucket_versioning" => {
+        S3Kind::Versioning => {
             // Versioning cannot be removed from a bucket, only suspended (as Terraform does).
             let result = s3
                 .put_bucket_versioning()
@@ -380,23 +380,23 @@ pub(super) async fn delete(ctx: &Context, change: &Change, delete_data: bool) ->
                 .await;
             deleted(ctx, "s3", "PutBucketVersioning", bucket, result, |c| c == "NoSuchBucket")
         }
-        "aws_s3_bucket_server_side_encryption_configuration" => {
+        S3Kind::Encryption => {
             let result = s3.delete_bucket_encryption().bucket(bucket).send().await;
             deleted(ctx, "s3", "DeleteBucketEncryption", bucket, result, |c| c == "NoSuchBucket")
         }
-        "aws_s3_bucket_public_access_block" => {
+        S3Kind::PublicAccessBlock => {
             let result = s3.delete_public_access_block().bucket(bucket).send().await;
             deleted(ctx, "s3", "DeletePublicAccessBlock", bucket, result, |c| c == "NoSuchBucket")
         }
-        "aws_s3_bucket_policy" => {
+        S3Kind::Policy => {
             let result = s3.delete_bucket_policy().bucket(bucket).send().await;
             deleted(ctx, "s3", "DeleteBucketPolicy", bucket, result, |c| c == "NoSuchBucket")
         }
-        "aws_s3_bucket_lifecycle_configuration" => {
+        S3Kind::Lifecycle => {
             let result = s3.delete_bucket_lifecycle().bucket(bucket).send().await;
             deleted(ctx, "s3", "DeleteBucketLifecycle", bucket, result, |c| c == "NoSuchBucket")
         }
-        "aws_s3_object" => {
+        S3Kind::Object => {
             // Every version of the key: the artifacts bucket is versioned.
             let key = change.name.as_str();
             let bucket = model::bucket_name(&ctx.environment, "artifacts");
@@ -431,7 +431,6 @@ pub(super) async fn delete(ctx: &Context, change: &Change, delete_data: bool) ->
                 .await;
             deleted(ctx, "s3", "DeleteObjects", key, result, |c| c == "NoSuchBucket")
         }
-        other => bail!("s3 provider: unknown resource type {other}"),
     }
 }
 

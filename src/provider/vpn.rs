@@ -16,10 +16,28 @@ use aws_sdk_ec2::types::{
 use serde_json::{Value, json};
 
 use super::ec2::{ec2_tags, filters, is_ours, not_found, tag_specification};
-use super::{Context, attributes, deleted, sdk_error, str_attr};
+use super::{Context, attributes, code, deleted, sdk_error, str_attr, wait_until};
 use crate::model::Tunnel;
-use crate::plan::kind::Kind;
+use crate::model::address;
+use crate::plan::kind::{Kind, VpnKind};
 use crate::plan::{Change, Component, Observed, Orphan, Resource};
+
+/// A delete call whose "not found" answer counts as deleted.
+macro_rules! call {
+    ($ctx:expr, $change:expr, $operation:literal, $request:expr) => {
+        deleted($ctx, "ec2", $operation, &$change.name, $request.send().await, not_found)
+    };
+}
+
+mod connection;
+mod customer_gateway;
+mod orphans;
+mod route;
+mod transit_gateway;
+mod vpn_gateway;
+
+pub use connection::tunnels;
+pub(super) use orphans::orphans;
 
 fn live(state: Option<&str>) -> bool {
     !matches!(state, Some("deleted" | "deleting"))
@@ -183,853 +201,83 @@ async fn wait_available(ctx: &Context, kind: &str, name: &str) -> anyhow::Result
     .await
 }
 
-fn tunnel_value(t: &TunnelOption) -> Value {
-    let strings = |values: Vec<Option<&str>>| -> Value { json!(values.into_iter().flatten().collect::<Vec<_>>()) };
-    let numbers = |values: Vec<Option<i32>>| -> Value { json!(values.into_iter().flatten().collect::<Vec<_>>()) };
-    json!({
-        "ike_versions": strings(t.ike_versions().iter().map(|v| v.value()).collect()),
-        "phase1_dh_groups": numbers(t.phase1_dh_group_numbers().iter().map(|v| v.value()).collect()),
-        "phase1_encryption": strings(t.phase1_encryption_algorithms().iter().map(|v| v.value()).collect()),
-        "phase1_integrity": strings(t.phase1_integrity_algorithms().iter().map(|v| v.value()).collect()),
-        "phase2_dh_groups": numbers(t.phase2_dh_group_numbers().iter().map(|v| v.value()).collect()),
-        "phase2_encryption": strings(t.phase2_encryption_algorithms().iter().map(|v| v.value()).collect()),
-        "phase2_integrity": strings(t.phase2_integrity_algorithms().iter().map(|v| v.value()).collect()),
-    })
-}
-
-fn strs(value: &Value, key: &str) -> Vec<String> {
-    value[key].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect()
-}
-
-fn ints(value: &Value, key: &str) -> Vec<i32> {
-    value[key].as_array().into_iter().flatten().filter_map(|v| v.as_i64().map(|n| n as i32)).collect()
-}
-
-/// One tunnel's options as `$builder` (create and modify take the same fields in two types).
-macro_rules! tunnel_options {
-    ($builder:expr, $t:expr) => {{
-        let (mut b, t) = ($builder, $t);
-        for v in strs(t, "ike_versions") {
-            b = b.ike_versions(IkeVersionsRequestListValue::builder().value(v).build());
+/// Reads `resource` of type `kind`.
+///
+/// Errors: a Describe call failed.
+pub(super) async fn observe(ctx: &Context, kind: VpnKind, resource: &Resource) -> anyhow::Result<Observed> {
+    match kind {
+        VpnKind::CustomerGateway => customer_gateway::observe_customer_gateway(ctx, resource).await,
+        VpnKind::VpnGateway => vpn_gateway::observe_vpn_gateway(ctx, resource).await,
+        VpnKind::VpnGatewayAttachment => vpn_gateway::observe_vpn_gateway_attachment(ctx, resource).await,
+        VpnKind::VpnGatewayRoutePropagation => vpn_gateway::observe_vpn_gateway_route_propagation(ctx, resource).await,
+        VpnKind::TransitGateway => transit_gateway::observe_transit_gateway(ctx, resource).await,
+        VpnKind::TransitGatewayVpcAttachment => {
+            transit_gateway::observe_transit_gateway_vpc_attachment(ctx, resource).await
         }
-        for v in strs(t, "phase1_encryption") {
-            b = b.phase1_encryption_algorithms(Phase1EncryptionAlgorithmsRequestListValue::builder().value(v).build());
-        }
-        for v in strs(t, "phase1_integrity") {
-            b = b.phase1_integrity_algorithms(Phase1IntegrityAlgorithmsRequestListValue::builder().value(v).build());
-        }
-        for v in ints(t, "phase1_dh_groups") {
-            b = b.phase1_dh_group_numbers(Phase1DhGroupNumbersRequestListValue::builder().value(v).build());
-        }
-        for v in strs(t, "phase2_encryption") {
-            b = b.phase2_encryption_algorithms(Phase2EncryptionAlgorithmsRequestListValue::builder().value(v).build());
-        }
-        for v in strs(t, "phase2_integrity") {
-            b = b.phase2_integrity_algorithms(Phase2IntegrityAlgorithmsRequestListValue::builder().value(v).build());
-        }
-        for v in ints(t, "phase2_dh_groups") {
-            b = b.phase2_dh_group_numbers(Phase2DhGroupNumbersRequestListValue::builder().value(v).build());
-        }
-        b.build()
-    }};
-}
-
-fn tunnel_specification(t: &Value) -> VpnTunnelOptionsSpecification {
-    tunnel_options!(VpnTunnelOptionsSpecification::builder(), t)
-}
-
-fn modify_specification(t: &Value) -> ModifyVpnTunnelOptionsSpecification {
-    tunnel_options!(ModifyVpnTunnelOptionsSpecification::builder(), t)
-}
-
-pub(super) async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
-    let name = resource.name.as_str();
-    match resource.kind() {
-        "aws_customer_gateway" => {
-            let Some(g) = customer_gateway(ctx, name).await? else { return Ok(Observed::Absent) };
-            Ok(Observed::Present {
-                id: g.customer_gateway_id().unwrap_or_default().to_owned(),
-                attributes: attributes(vec![
-                    ("bgp_asn", json!(g.bgp_asn().and_then(|a| a.parse::<u64>().ok()))),
-                    ("ip_address", json!(g.ip_address())),
-                    ("tags", ec2_tags(g.tags())),
-                    ("type", json!(g.r#type())),
-                ]),
-            })
-        }
-        "aws_vpn_gateway" => {
-            let Some(g) = vpn_gateway(ctx, name).await? else { return Ok(Observed::Absent) };
-            Ok(Observed::Present {
-                id: g.vpn_gateway_id().unwrap_or_default().to_owned(),
-                attributes: attributes(vec![
-                    ("amazon_side_asn", json!(g.amazon_side_asn())),
-                    ("tags", ec2_tags(g.tags())),
-                ]),
-            })
-        }
-        "aws_vpn_gateway_attachment" => {
-            let (gateway, vpc) = (str_attr(resource, "vpn_gateway")?, str_attr(resource, "vpc")?);
-            let (Some(g), Some(vpc_id)) = (vpn_gateway(ctx, gateway).await?, vpc_id(ctx, vpc).await?) else {
-                return Ok(Observed::Absent);
-            };
-            let attached = g.vpc_attachments().iter().any(|a| {
-                a.vpc_id() == Some(vpc_id.as_str())
-                    && matches!(a.state().map(|s| s.as_str()), Some("attached" | "attaching"))
-            });
-            if !attached {
-                return Ok(Observed::Absent);
-            }
-            Ok(Observed::Present {
-                id: format!("{}/{vpc_id}", g.vpn_gateway_id().unwrap_or_default()),
-                attributes: attributes(vec![("vpc", json!(vpc)), ("vpn_gateway", json!(gateway))]),
-            })
-        }
-        "aws_vpn_connection" => {
-            let Some(c) = vpn_connection(ctx, name).await? else { return Ok(Observed::Absent) };
-            let cgw_name = str_attr(resource, "customer_gateway")?;
-            let cgw_id =
-                customer_gateway(ctx, cgw_name).await?.and_then(|g| g.customer_gateway_id().map(str::to_owned));
-            let named = |id: Option<&str>, known: &Option<String>, name: &str| -> Value {
-                if id.is_some() && id == known.as_deref() { json!(name) } else { json!(id) }
-            };
-            let gateway = if resource.attributes.contains_key("transit_gateway") {
-                let tgw_name = str_attr(resource, "transit_gateway")?;
-                let tgw_id =
-                    transit_gateway(ctx, tgw_name).await?.and_then(|g| g.transit_gateway_id().map(str::to_owned));
-                ("transit_gateway", named(c.transit_gateway_id(), &tgw_id, tgw_name))
-            } else {
-                let vgw_name = str_attr(resource, "vpn_gateway")?;
-                let vgw_id = vpn_gateway(ctx, vgw_name).await?.and_then(|g| g.vpn_gateway_id().map(str::to_owned));
-                ("vpn_gateway", named(c.vpn_gateway_id(), &vgw_id, vgw_name))
-            };
-            let mut attrs = attributes(vec![
-                ("customer_gateway", named(c.customer_gateway_id(), &cgw_id, cgw_name)),
-                ("tags", ec2_tags(c.tags())),
-                ("type", json!(c.r#type().map(|t| t.as_str()))),
-                gateway,
-            ]);
-            // AWS always reports the options; an emulator may not (LocalStack accepts them on
-            // create and reports none). Unreported attributes are left out: plan says so.
-            if let Some(options) = c.options() {
-                if let Some(static_only) = options.static_routes_only() {
-                    attrs.insert("static_routes_only".into(), json!(static_only));
-                }
-                if !options.tunnel_options().is_empty() {
-                    let tunnels = options.tunnel_options().iter().map(tunnel_value).collect();
-                    attrs.insert("tunnels".into(), Value::Array(tunnels));
-                }
-            }
-            Ok(Observed::Present { id: c.vpn_connection_id().unwrap_or_default().to_owned(), attributes: attrs })
-        }
-        "aws_vpn_connection_route" => {
-            let connection = str_attr(resource, "vpn_connection")?;
-            let cidr = str_attr(resource, "destination_cidr_block")?;
-            let Some(c) = vpn_connection(ctx, connection).await? else { return Ok(Observed::Absent) };
-            let found = c
-                .routes()
-                .iter()
-                .any(|r| r.destination_cidr_block() == Some(cidr) && live(r.state().map(|s| s.as_str())));
-            Ok(if found {
-                Observed::Present {
-                    id: format!("{}/{cidr}", c.vpn_connection_id().unwrap_or_default()),
-                    attributes: attributes(vec![
-                        ("destination_cidr_block", json!(cidr)),
-                        ("vpn_connection", json!(connection)),
-                    ]),
-                }
-            } else {
-                Observed::Absent
-            })
-        }
-        "aws_route" => {
-            let (table, cidr) = (str_attr(resource, "route_table")?, str_attr(resource, "destination_cidr_block")?);
-            // The target is a virtual private gateway (`gateway`) or a transit gateway.
-            let transit = resource.attributes.contains_key("transit_gateway");
-            let (key, gateway) = if transit {
-                ("transit_gateway", str_attr(resource, "transit_gateway")?)
-            } else {
-                ("gateway", str_attr(resource, "gateway")?)
-            };
-            let Some(rt) = route_table(ctx, table).await? else { return Ok(Observed::Absent) };
-            let Some(route) = rt.routes().iter().find(|r| r.destination_cidr_block() == Some(cidr)) else {
-                return Ok(Observed::Absent);
-            };
-            let (ours, theirs) = if transit {
-                let id = transit_gateway(ctx, gateway).await?.and_then(|g| g.transit_gateway_id().map(str::to_owned));
-                (id, route.transit_gateway_id())
-            } else {
-                (
-                    vpn_gateway(ctx, gateway).await?.and_then(|g| g.vpn_gateway_id().map(str::to_owned)),
-                    route.gateway_id(),
-                )
-            };
-            let target = if theirs.is_some() && theirs == ours.as_deref() {
-                json!(gateway)
-            } else {
-                json!(route.gateway_id().or(route.transit_gateway_id()).or(route.nat_gateway_id()))
-            };
-            Ok(Observed::Present {
-                id: format!("{}/{cidr}", rt.route_table_id().unwrap_or_default()),
-                attributes: attributes(vec![
-                    ("destination_cidr_block", json!(cidr)),
-                    (key, target),
-                    ("route_table", json!(table)),
-                ]),
-            })
-        }
-        "aws_vpn_gateway_route_propagation" => {
-            let (table, gateway) = (str_attr(resource, "route_table")?, str_attr(resource, "vpn_gateway")?);
-            let (Some(rt), Some(g)) = (route_table(ctx, table).await?, vpn_gateway(ctx, gateway).await?) else {
-                return Ok(Observed::Absent);
-            };
-            let propagating = rt.propagating_vgws().iter().any(|p| p.gateway_id() == g.vpn_gateway_id());
-            Ok(if propagating {
-                Observed::Present {
-                    id: format!(
-                        "{}/{}",
-                        rt.route_table_id().unwrap_or_default(),
-                        g.vpn_gateway_id().unwrap_or_default()
-                    ),
-                    attributes: attributes(vec![("route_table", json!(table)), ("vpn_gateway", json!(gateway))]),
-                }
-            } else {
-                Observed::Absent
-            })
-        }
-        "aws_ec2_transit_gateway" => {
-            let Some(g) = transit_gateway(ctx, name).await? else { return Ok(Observed::Absent) };
-            Ok(Observed::Present {
-                id: g.transit_gateway_id().unwrap_or_default().to_owned(),
-                attributes: attributes(vec![
-                    ("amazon_side_asn", json!(g.options().and_then(|o| o.amazon_side_asn()))),
-                    ("description", json!(g.description().unwrap_or_default())),
-                    ("tags", ec2_tags(g.tags())),
-                ]),
-            })
-        }
-        "aws_ec2_transit_gateway_vpc_attachment" => {
-            let Some(a) = transit_gateway_vpc_attachment(ctx, name).await? else { return Ok(Observed::Absent) };
-            let (tgw, vpc) = (str_attr(resource, "transit_gateway")?, str_attr(resource, "vpc")?);
-            let tgw_id = transit_gateway(ctx, tgw).await?.and_then(|g| g.transit_gateway_id().map(str::to_owned));
-            let vpc_id = vpc_id(ctx, vpc).await?;
-            let named = |id: Option<&str>, known: &Option<String>, name: &str| -> Value {
-                if id.is_some() && id == known.as_deref() { json!(name) } else { json!(id) }
-            };
-            let ids: Vec<String> = a.subnet_ids().to_vec();
-            let known = super::ec2::subnet_names(ctx, Some(ids.clone())).await?;
-            let mut subnets: Vec<String> = ids
-                .iter()
-                .map(|id| known.iter().find(|(i, _, _)| i == id).map_or_else(|| id.clone(), |(_, n, _)| n.clone()))
-                .collect();
-            subnets.sort();
-            Ok(Observed::Present {
-                id: a.transit_gateway_attachment_id().unwrap_or_default().to_owned(),
-                attributes: attributes(vec![
-                    ("subnets", json!(subnets)),
-                    ("tags", ec2_tags(a.tags())),
-                    ("transit_gateway", named(a.transit_gateway_id(), &tgw_id, tgw)),
-                    ("vpc", named(a.vpc_id(), &vpc_id, vpc)),
-                ]),
-            })
-        }
-        "aws_ec2_transit_gateway_route" => {
-            let (tgw, cidr, connection) = (
-                str_attr(resource, "transit_gateway")?,
-                str_attr(resource, "destination_cidr_block")?,
-                str_attr(resource, "vpn_connection")?,
-            );
-            let Some(g) = transit_gateway(ctx, tgw).await? else { return Ok(Observed::Absent) };
-            let table = default_route_table(&g)?;
-            let out = ctx
-                .aws
-                .ec2()
-                .search_transit_gateway_routes()
-                .transit_gateway_route_table_id(&table)
-                .filters(aws_sdk_ec2::types::Filter::builder().name("type").values("static").build())
-                .send()
-                .await
-                .map_err(|e| sdk_error(ctx, "ec2", "SearchTransitGatewayRoutes", name, e))?;
-            let Some(route) = out.routes().iter().find(|r| {
-                r.destination_cidr_block() == Some(cidr)
-                    && !matches!(r.state().map(|s| s.as_str()), Some("deleted" | "deleting"))
-            }) else {
-                return Ok(Observed::Absent);
-            };
-            let vpn_id = vpn_connection(ctx, connection).await?.and_then(|c| c.vpn_connection_id().map(str::to_owned));
-            let target = route.transit_gateway_attachments().iter().find_map(|a| a.resource_id());
-            let target =
-                if target.is_some() && target == vpn_id.as_deref() { json!(connection) } else { json!(target) };
-            Ok(Observed::Present {
-                id: format!("{table}/{cidr}"),
-                attributes: attributes(vec![
-                    ("destination_cidr_block", json!(cidr)),
-                    ("transit_gateway", json!(tgw)),
-                    ("vpn_connection", target),
-                ]),
-            })
-        }
-        other => bail!("vpn provider: unknown resource type {other}"),
+        VpnKind::TransitGatewayRoute => transit_gateway::observe_transit_gateway_route(ctx, resource).await,
+        VpnKind::VpnConnection => connection::observe_vpn_connection(ctx, resource).await,
+        VpnKind::VpnConnectionRoute => connection::observe_vpn_connection_route(ctx, resource).await,
+        VpnKind::Route => route::observe_route(ctx, resource).await,
     }
 }
 
-pub(super) async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
-    let ec2 = ctx.aws.ec2();
-    let name = resource.name.as_str();
-    let a = &resource.attributes;
-    let id = match resource.kind() {
-        "aws_customer_gateway" => {
-            let out = ec2
-                .create_customer_gateway()
-                .bgp_asn(a["bgp_asn"].as_i64().unwrap_or_default() as i32)
-                .ip_address(str_attr(resource, "ip_address")?)
-                .r#type(GatewayType::Ipsec1)
-                .tag_specifications(tag_specification(resource, ResourceType::CustomerGateway))
-                .send()
-                .await
-                .map_err(|e| sdk_error(ctx, "ec2", "CreateCustomerGateway", name, e))?;
-            out.customer_gateway().and_then(|g| g.customer_gateway_id()).context("no customer gateway id")?.to_owned()
+/// Creates `resource` of type `kind` and records its id.
+///
+/// Errors: the AWS call failed, or a bounded wait for AWS ran out.
+pub(super) async fn create(ctx: &Context, kind: VpnKind, resource: &Resource) -> anyhow::Result<()> {
+    let id = match kind {
+        VpnKind::CustomerGateway => customer_gateway::create_customer_gateway(ctx, resource).await?,
+        VpnKind::VpnGateway => vpn_gateway::create_vpn_gateway(ctx, resource).await?,
+        VpnKind::VpnGatewayAttachment => vpn_gateway::create_vpn_gateway_attachment(ctx, resource).await?,
+        VpnKind::VpnGatewayRoutePropagation => vpn_gateway::create_vpn_gateway_route_propagation(ctx, resource).await?,
+        VpnKind::TransitGateway => transit_gateway::create_transit_gateway(ctx, resource).await?,
+        VpnKind::TransitGatewayVpcAttachment => {
+            transit_gateway::create_transit_gateway_vpc_attachment(ctx, resource).await?
         }
-        "aws_vpn_gateway" => {
-            let out = ec2
-                .create_vpn_gateway()
-                .r#type(GatewayType::Ipsec1)
-                .amazon_side_asn(a["amazon_side_asn"].as_i64().unwrap_or(64512))
-                .tag_specifications(tag_specification(resource, ResourceType::VpnGateway))
-                .send()
-                .await
-                .map_err(|e| sdk_error(ctx, "ec2", "CreateVpnGateway", name, e))?;
-            out.vpn_gateway().and_then(|g| g.vpn_gateway_id()).context("no VPN gateway id")?.to_owned()
-        }
-        "aws_vpn_gateway_attachment" => {
-            let (gateway, vpc) =
-                (ctx.dependency_id(resource, Kind::VpnGateway)?, ctx.dependency_id(resource, Kind::Vpc)?);
-            ec2.attach_vpn_gateway()
-                .vpn_gateway_id(&gateway)
-                .vpc_id(&vpc)
-                .send()
-                .await
-                .map_err(|e| sdk_error(ctx, "ec2", "AttachVpnGateway", name, e))?;
-            format!("{gateway}/{vpc}")
-        }
-        "aws_ec2_transit_gateway" => {
-            let out = ec2
-                .create_transit_gateway()
-                .description(str_attr(resource, "description")?)
-                .options(
-                    aws_sdk_ec2::types::TransitGatewayRequestOptions::builder()
-                        .amazon_side_asn(a["amazon_side_asn"].as_i64().unwrap_or(64512))
-                        .build(),
-                )
-                .tag_specifications(tag_specification(resource, ResourceType::TransitGateway))
-                .send()
-                .await
-                .map_err(|e| sdk_error(ctx, "ec2", "CreateTransitGateway", name, e))?;
-            let id = out.transit_gateway().and_then(|g| g.transit_gateway_id()).context("no transit gateway id")?;
-            wait_available(ctx, "transit gateway", name).await?;
-            id.to_owned()
-        }
-        "aws_ec2_transit_gateway_vpc_attachment" => {
-            let mut subnets = Vec::new();
-            for zone in &ctx.environment.network.availability_zones {
-                subnets.push(ctx.id(&format!("aws_subnet.{}", crate::model::zone_key(zone)))?);
-            }
-            let out = ec2
-                .create_transit_gateway_vpc_attachment()
-                .transit_gateway_id(ctx.dependency_id(resource, Kind::TransitGateway)?)
-                .vpc_id(ctx.dependency_id(resource, Kind::Vpc)?)
-                .set_subnet_ids(Some(subnets))
-                .tag_specifications(tag_specification(resource, ResourceType::TransitGatewayAttachment))
-                .send()
-                .await
-                .map_err(|e| sdk_error(ctx, "ec2", "CreateTransitGatewayVpcAttachment", name, e))?;
-            let id = out
-                .transit_gateway_vpc_attachment()
-                .and_then(|a| a.transit_gateway_attachment_id())
-                .context("no transit gateway attachment id")?;
-            wait_available(ctx, "transit gateway attachment", name).await?;
-            id.to_owned()
-        }
-        "aws_ec2_transit_gateway_route" => {
-            let tgw = transit_gateway(ctx, str_attr(resource, "transit_gateway")?)
-                .await?
-                .context("the transit gateway does not exist")?;
-            let table = default_route_table(&tgw)?;
-            let vpn_id = ctx.dependency_id(resource, Kind::VpnConnection)?;
-            // AWS attaches a new VPN connection to the transit gateway by itself, shortly after.
-            let attachment = super::wait_until(
-                ctx,
-                "ec2",
-                std::time::Duration::from_secs(10 * 60),
-                &format!("VPN connection {vpn_id} has no transit gateway attachment"),
-                "it usually has one within minutes: run apply again",
-                || vpn_attachment_id(ctx, &vpn_id),
-            )
-            .await?;
-            let cidr = str_attr(resource, "destination_cidr_block")?;
-            ec2.create_transit_gateway_route()
-                .transit_gateway_route_table_id(&table)
-                .destination_cidr_block(cidr)
-                .transit_gateway_attachment_id(attachment)
-                .send()
-                .await
-                .map_err(|e| sdk_error(ctx, "ec2", "CreateTransitGatewayRoute", name, e))?;
-            format!("{table}/{cidr}")
-        }
-        "aws_vpn_connection" => {
-            let mut options = VpnConnectionOptionsSpecification::builder()
-                .static_routes_only(a["static_routes_only"].as_bool().unwrap_or(false));
-            for tunnel in a["tunnels"].as_array().into_iter().flatten() {
-                options = options.tunnel_options(tunnel_specification(tunnel));
-            }
-            let request =
-                ec2.create_vpn_connection().customer_gateway_id(ctx.dependency_id(resource, Kind::CustomerGateway)?);
-            let request = if a.contains_key("transit_gateway") {
-                request.transit_gateway_id(ctx.dependency_id(resource, Kind::TransitGateway)?)
-            } else {
-                request.vpn_gateway_id(ctx.dependency_id(resource, Kind::VpnGateway)?)
-            };
-            let out = request
-                .r#type(str_attr(resource, "type")?)
-                .options(options.build())
-                .tag_specifications(tag_specification(resource, ResourceType::VpnConnection))
-                .send()
-                .await
-                .map_err(|e| sdk_error(ctx, "ec2", "CreateVpnConnection", name, e))?;
-            let id = out.vpn_connection().and_then(|c| c.vpn_connection_id()).context("no VPN connection id")?;
-            // AWS takes several minutes to bring the tunnels' endpoints up.
-            super::wait_until(
-                ctx,
-                "ec2",
-                std::time::Duration::from_secs(20 * 60),
-                &format!("VPN connection {name} ({id}) is not available"),
-                "AWS usually makes it available within 10 minutes: run apply again",
-                || async {
-                    let state = vpn_connection(ctx, name).await?.and_then(|c| c.state().map(|s| s.as_str().to_owned()));
-                    Ok((state.as_deref() == Some("available")).then_some(()))
-                },
-            )
-            .await?;
-            id.to_owned()
-        }
-        "aws_vpn_connection_route" => {
-            let connection = ctx.dependency_id(resource, Kind::VpnConnection)?;
-            let cidr = str_attr(resource, "destination_cidr_block")?;
-            ec2.create_vpn_connection_route()
-                .vpn_connection_id(&connection)
-                .destination_cidr_block(cidr)
-                .send()
-                .await
-                .map_err(|e| sdk_error(ctx, "ec2", "CreateVpnConnectionRoute", name, e))?;
-            format!("{connection}/{cidr}")
-        }
-        "aws_route" => {
-            let table = ctx.dependency_id(resource, Kind::RouteTable)?;
-            let cidr = str_attr(resource, "destination_cidr_block")?;
-            let request = ec2.create_route().route_table_id(&table).destination_cidr_block(cidr);
-            let request = if a.contains_key("transit_gateway") {
-                request.transit_gateway_id(ctx.dependency_id(resource, Kind::TransitGateway)?)
-            } else {
-                request.gateway_id(ctx.dependency_id(resource, Kind::VpnGateway)?)
-            };
-            request.send().await.map_err(|e| sdk_error(ctx, "ec2", "CreateRoute", name, e))?;
-            format!("{table}/{cidr}")
-        }
-        "aws_vpn_gateway_route_propagation" => {
-            let (table, gateway) =
-                (ctx.dependency_id(resource, Kind::RouteTable)?, ctx.dependency_id(resource, Kind::VpnGateway)?);
-            ec2.enable_vgw_route_propagation()
-                .route_table_id(&table)
-                .gateway_id(&gateway)
-                .send()
-                .await
-                .map_err(|e| sdk_error(ctx, "ec2", "EnableVgwRoutePropagation", name, e))?;
-            format!("{table}/{gateway}")
-        }
-        other => bail!("vpn provider: cannot create {other}"),
+        VpnKind::TransitGatewayRoute => transit_gateway::create_transit_gateway_route(ctx, resource).await?,
+        VpnKind::VpnConnection => connection::create_vpn_connection(ctx, resource).await?,
+        VpnKind::VpnConnectionRoute => connection::create_vpn_connection_route(ctx, resource).await?,
+        VpnKind::Route => route::create_route(ctx, resource).await?,
     };
     ctx.set_id(&resource.address, &id);
     Ok(())
 }
 
-pub(super) async fn update(ctx: &Context, resource: &Resource, change: &Change) -> anyhow::Result<()> {
-    let ec2 = ctx.aws.ec2();
+pub(super) async fn update(ctx: &Context, kind: VpnKind, resource: &Resource, change: &Change) -> anyhow::Result<()> {
     let id = change.id.as_deref().context("update without an id")?;
     for attribute in &change.attributes {
-        match (resource.kind(), attribute.name.as_str()) {
+        match (kind, attribute.name.as_str()) {
             (_, "tags") => super::ec2::retag(ctx, id, resource, attribute.before.as_ref()).await?,
-            ("aws_route", "gateway" | "transit_gateway") => {
-                let (table, cidr) = id.split_once('/').context("route id")?;
-                let request = ec2.replace_route().route_table_id(table).destination_cidr_block(cidr);
-                let request = if attribute.name == "transit_gateway" {
-                    request.transit_gateway_id(ctx.dependency_id(resource, Kind::TransitGateway)?)
-                } else {
-                    request.gateway_id(ctx.dependency_id(resource, Kind::VpnGateway)?)
-                };
-                request.send().await.map_err(|e| sdk_error(ctx, "ec2", "ReplaceRoute", &resource.name, e))?;
+            (VpnKind::Route, "gateway" | "transit_gateway") => {
+                route::update_route(ctx, resource, id, &attribute.name).await?
             }
-            ("aws_ec2_transit_gateway", "description") => {
-                ec2.modify_transit_gateway()
-                    .transit_gateway_id(id)
-                    .description(str_attr(resource, "description")?)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(ctx, "ec2", "ModifyTransitGateway", &resource.name, e))?;
+            (VpnKind::TransitGateway, "description") => {
+                transit_gateway::update_transit_gateway_description(ctx, resource, id).await?
             }
-            ("aws_vpn_connection", "tunnels") => {
-                let connection = vpn_connection(ctx, &resource.name).await?.context("the VPN connection is gone")?;
-                let outside: Vec<String> = connection
-                    .options()
-                    .map(|o| o.tunnel_options())
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|t| t.outside_ip_address().map(str::to_owned))
-                    .collect();
-                let tunnels: Vec<&Value> = resource.attributes["tunnels"].as_array().into_iter().flatten().collect();
-                if outside.len() < tunnels.len() {
-                    bail!(
-                        "the VPN connection reports {} tunnel outside addresses, expected {}",
-                        outside.len(),
-                        tunnels.len()
-                    );
-                }
-                for (ip, tunnel) in outside.iter().zip(tunnels) {
-                    ec2.modify_vpn_tunnel_options()
-                        .vpn_connection_id(id)
-                        .vpn_tunnel_outside_ip_address(ip)
-                        .tunnel_options(modify_specification(tunnel))
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error(ctx, "ec2", "ModifyVpnTunnelOptions", &resource.name, e))?;
-                }
-            }
+            (VpnKind::VpnConnection, "tunnels") => connection::update_vpn_connection_tunnels(ctx, resource, id).await?,
             (kind, name) => bail!("{kind}.{name} cannot change in place (a bug: it should force replacement)"),
         }
     }
     Ok(())
 }
 
-pub(super) async fn delete(ctx: &Context, change: &Change) -> anyhow::Result<()> {
-    let ec2 = ctx.aws.ec2();
+/// Deletes the resource of `change`, of type `kind`.
+///
+/// Errors: the AWS call failed, or a bounded wait for AWS ran out.
+pub(super) async fn delete(ctx: &Context, kind: VpnKind, change: &Change) -> anyhow::Result<()> {
     let id = change.id.as_deref().context("delete without an id")?;
-    macro_rules! call {
-        ($operation:literal, $request:expr) => {
-            deleted(ctx, "ec2", $operation, &change.name, $request.send().await, not_found)
-        };
-    }
-    let (first, second) = id.split_once('/').unwrap_or((id, ""));
-    match crate::plan::kind_of(&change.address) {
-        "aws_customer_gateway" => call!("DeleteCustomerGateway", ec2.delete_customer_gateway().customer_gateway_id(id)),
-        "aws_vpn_gateway" => {
-            // AWS refuses while it is attached or a VPN connection on it is not deleted yet (a
-            // connection takes minutes to go): retried, bounded.
-            super::wait_until(
-                ctx,
-                "ec2",
-                std::time::Duration::from_secs(15 * 60),
-                &format!("virtual private gateway {id} is still attached or in use"),
-                "its connection usually is gone within minutes: run apply again",
-                || async {
-                    match ec2.delete_vpn_gateway().vpn_gateway_id(id).send().await {
-                        Err(e) if super::code(&e) == Some("IncorrectState") => Ok(None),
-                        result => deleted(ctx, "ec2", "DeleteVpnGateway", &change.name, result, not_found).map(Some),
-                    }
-                },
-            )
-            .await
+    match kind {
+        VpnKind::CustomerGateway => customer_gateway::delete_customer_gateway(ctx, change, id).await,
+        VpnKind::VpnGateway => vpn_gateway::delete_vpn_gateway(ctx, change, id).await,
+        VpnKind::VpnGatewayAttachment => vpn_gateway::delete_vpn_gateway_attachment(ctx, change, id).await,
+        VpnKind::VpnGatewayRoutePropagation => vpn_gateway::delete_vpn_gateway_route_propagation(ctx, change, id).await,
+        VpnKind::TransitGateway => transit_gateway::delete_transit_gateway(ctx, change, id).await,
+        VpnKind::TransitGatewayVpcAttachment => {
+            transit_gateway::delete_transit_gateway_vpc_attachment(ctx, change, id).await
         }
-        "aws_vpn_gateway_attachment" => {
-            call!("DetachVpnGateway", ec2.detach_vpn_gateway().vpn_gateway_id(first).vpc_id(second))
-        }
-        "aws_vpn_connection" => call!("DeleteVpnConnection", ec2.delete_vpn_connection().vpn_connection_id(id)),
-        "aws_vpn_connection_route" => call!(
-            "DeleteVpnConnectionRoute",
-            ec2.delete_vpn_connection_route().vpn_connection_id(first).destination_cidr_block(second)
-        ),
-        "aws_route" => call!("DeleteRoute", ec2.delete_route().route_table_id(first).destination_cidr_block(second)),
-        "aws_vpn_gateway_route_propagation" => call!(
-            "DisableVgwRoutePropagation",
-            ec2.disable_vgw_route_propagation().route_table_id(first).gateway_id(second)
-        ),
-        "aws_ec2_transit_gateway_route" => call!(
-            "DeleteTransitGatewayRoute",
-            ec2.delete_transit_gateway_route().transit_gateway_route_table_id(first).destination_cidr_block(second)
-        ),
-        "aws_ec2_transit_gateway_vpc_attachment" => {
-            call!(
-                "DeleteTransitGatewayVpcAttachment",
-                ec2.delete_transit_gateway_vpc_attachment().transit_gateway_attachment_id(id)
-            )?;
-            super::wait_until(
-                ctx,
-                "ec2",
-                std::time::Duration::from_secs(15 * 60),
-                &format!("transit gateway attachment {id} is not deleted"),
-                "it usually is within minutes: run destroy again",
-                || async { Ok(transit_gateway_vpc_attachment(ctx, &change.name).await?.is_none().then_some(())) },
-            )
-            .await
-        }
-        "aws_ec2_transit_gateway" => {
-            // AWS refuses while an attachment (the VPN connection's goes away on its own, a
-            // few minutes after the connection) is not deleted yet.
-            super::wait_until(
-                ctx,
-                "ec2",
-                std::time::Duration::from_secs(15 * 60),
-                &format!("transit gateway {id} still has attachments"),
-                "they usually are gone within minutes: run destroy again",
-                || async {
-                    match ec2.delete_transit_gateway().transit_gateway_id(id).send().await {
-                        Err(e) if super::code(&e) == Some("IncorrectState") => Ok(None),
-                        result => {
-                            deleted(ctx, "ec2", "DeleteTransitGateway", &change.name, result, not_found).map(Some)
-                        }
-                    }
-                },
-            )
-            .await
-        }
-        other => bail!("vpn provider: cannot delete {other}"),
-    }
-}
-
-/// What the environment's VPN no longer needs. Routes to on-premises networks it no longer
-/// lists (a CIDR removed, or static routing given up for BGP): in the private route table
-/// towards the environment's virtual private gateway or transit gateway, static routes of the
-/// transit gateway towards the VPN connection, and the connection's own static routes; their
-/// place in the CIDR list is gone, so they are addressed by CIDR
-/// (`aws_route.onprem_172_21_0_0_16`). And the gateway of the other kind when `vpn.attachment`
-/// was switched (with its VPC attachment and route propagation).
-///
-/// Errors: a Describe call failed.
-pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Result<Vec<Orphan>> {
-    let env = &ctx.environment;
-    let wanted = |kind: &str, cidr: &str| {
-        desired.iter().any(|r| r.kind() == kind && r.attributes.get("destination_cidr_block") == Some(&json!(cidr)))
-    };
-    let gone = |address: &str, name: String, id: String, attrs: Vec<(&str, Value)>, needs: &[&str]| Orphan {
-        address: address.to_owned(),
-        component: Component::Vpn,
-        name,
-        id,
-        attributes: attributes(attrs),
-        depends_on: needs.iter().map(|n| (*n).to_owned()).collect(),
-    };
-    // A route to a CIDR: `<kind>.onprem_<CIDR>`, its destination and its target.
-    let to_cidr = |kind: &str, name: String, id: String, cidr: &str, target: (&str, String), needs: &[&str]| {
-        let address = format!("{kind}.onprem_{}", cidr.replace(['.', '/'], "_"));
-        gone(&address, name, id, vec![("destination_cidr_block", json!(cidr)), (target.0, json!(target.1))], needs)
-    };
-    let mut out = Vec::new();
-    let vgw_name = crate::model::vpn_gateway_name(env);
-    let tgw_name = crate::model::transit_gateway_name(env);
-    let connection_name = crate::model::vpn_connection_name(env);
-    let vgw_found = vpn_gateway(ctx, &vgw_name).await?;
-    let vgw = vgw_found.as_ref().and_then(|g| g.vpn_gateway_id().map(str::to_owned));
-    let tgw = transit_gateway(ctx, &tgw_name).await?;
-    let tgw_id = tgw.as_ref().and_then(|g| g.transit_gateway_id().map(str::to_owned));
-    let table_name = crate::model::route_table_name(env);
-    let rt = route_table(ctx, &table_name).await?;
-    if let Some(rt) = &rt {
-        let table = rt.route_table_id().unwrap_or_default();
-        for route in rt.routes() {
-            let Some(cidr) = route.destination_cidr_block() else { continue };
-            let target = if vgw.is_some() && route.gateway_id() == vgw.as_deref() {
-                ("gateway", vgw_name.clone(), "aws_vpn_gateway_attachment.main")
-            } else if tgw_id.is_some() && route.transit_gateway_id() == tgw_id.as_deref() {
-                ("transit_gateway", tgw_name.clone(), "aws_ec2_transit_gateway_vpc_attachment.main")
-            } else {
-                continue;
-            };
-            if !wanted("aws_route", cidr) {
-                let needs = ["aws_route_table.private", target.2];
-                let (name, id) = (format!("{table_name}/{cidr}"), format!("{table}/{cidr}"));
-                out.push(to_cidr("aws_route", name, id, cidr, (target.0, target.1), &needs));
-            }
-        }
-    }
-    let connection = vpn_connection(ctx, &connection_name).await?;
-    let vpn_id = connection.as_ref().and_then(|c| c.vpn_connection_id().map(str::to_owned));
-    if let (Some(tgw), Some(vpn_id)) = (&tgw, &vpn_id) {
-        let table = default_route_table(tgw)?;
-        let routes = ctx
-            .aws
-            .ec2()
-            .search_transit_gateway_routes()
-            .transit_gateway_route_table_id(&table)
-            .filters(aws_sdk_ec2::types::Filter::builder().name("type").values("static").build())
-            .send()
-            .await
-            .map_err(|e| sdk_error(ctx, "ec2", "SearchTransitGatewayRoutes", &tgw_name, e))?;
-        for route in routes.routes() {
-            let Some(cidr) = route.destination_cidr_block() else { continue };
-            let to_vpn = route.transit_gateway_attachments().iter().any(|a| a.resource_id() == Some(vpn_id.as_str()));
-            let live = !matches!(route.state().map(|s| s.as_str()), Some("deleted" | "deleting"));
-            if to_vpn && live && !wanted("aws_ec2_transit_gateway_route", cidr) {
-                let (name, id) = (format!("{tgw_name}/{cidr}"), format!("{table}/{cidr}"));
-                let target = ("vpn_connection", connection_name.clone());
-                out.push(to_cidr(
-                    "aws_ec2_transit_gateway_route",
-                    name,
-                    id,
-                    cidr,
-                    target,
-                    &["aws_vpn_connection.factory"],
-                ));
-            }
-        }
-    }
-    if let (Some(c), Some(vpn_id)) = (&connection, &vpn_id) {
-        for route in c.routes().iter().filter(|r| live(r.state().map(|s| s.as_str()))) {
-            let Some(cidr) = route.destination_cidr_block() else { continue };
-            if !wanted("aws_vpn_connection_route", cidr) {
-                let (name, id) = (format!("{connection_name}/{cidr}"), format!("{vpn_id}/{cidr}"));
-                let target = ("vpn_connection", connection_name.clone());
-                out.push(to_cidr("aws_vpn_connection_route", name, id, cidr, target, &["aws_vpn_connection.factory"]));
-            }
-        }
-    }
-    // The gateway of the kind the environment no longer asks for (vpn.attachment switched, or
-    // BGP given up), with its attachment and route propagation.
-    let wants = |address: &str| desired.iter().any(|r| r.address == address);
-    let vpc_name = crate::model::vpc_name(env);
-    if let (Some(g), Some(vgw_id)) = (&vgw_found, &vgw) {
-        let propagating = rt.as_ref().and_then(|rt| {
-            let table = rt.route_table_id()?;
-            rt.propagating_vgws().iter().any(|p| p.gateway_id() == Some(vgw_id.as_str())).then_some(table)
-        });
-        if let Some(table) = propagating.filter(|_| !wants("aws_vpn_gateway_route_propagation.private")) {
-            out.push(gone(
-                "aws_vpn_gateway_route_propagation.private",
-                format!("{vgw_name}/{table_name}"),
-                format!("{table}/{vgw_id}"),
-                vec![("route_table", json!(table_name)), ("vpn_gateway", json!(vgw_name))],
-                &["aws_route_table.private", "aws_vpn_gateway_attachment.main"],
-            ));
-        }
-        if !wants("aws_vpn_gateway.main") {
-            let vpc_id = vpc_id(ctx, &vpc_name).await?;
-            let attached = g.vpc_attachments().iter().find(|a| {
-                a.vpc_id().is_some()
-                    && a.vpc_id() == vpc_id.as_deref()
-                    && matches!(a.state().map(|s| s.as_str()), Some("attached" | "attaching"))
-            });
-            if let Some(a) = attached {
-                out.push(gone(
-                    "aws_vpn_gateway_attachment.main",
-                    format!("{vgw_name}/{vpc_name}"),
-                    format!("{vgw_id}/{}", a.vpc_id().unwrap_or_default()),
-                    vec![("vpc", json!(vpc_name)), ("vpn_gateway", json!(vgw_name))],
-                    &["aws_vpn_gateway.main", "aws_vpc.main"],
-                ));
-            }
-            let attrs = vec![("amazon_side_asn", json!(g.amazon_side_asn())), ("tags", ec2_tags(g.tags()))];
-            out.push(gone("aws_vpn_gateway.main", vgw_name.clone(), vgw_id.clone(), attrs, &[]));
-        }
-    }
-    if let (Some(t), Some(tgw_id)) = (&tgw, &tgw_id)
-        && !wants("aws_ec2_transit_gateway.main")
-    {
-        let attachment_name = crate::model::transit_attachment_name(env);
-        if let Some(a) = transit_gateway_vpc_attachment(ctx, &attachment_name).await? {
-            out.push(gone(
-                "aws_ec2_transit_gateway_vpc_attachment.main",
-                attachment_name,
-                a.transit_gateway_attachment_id().unwrap_or_default().to_owned(),
-                vec![("tags", ec2_tags(a.tags())), ("transit_gateway", json!(tgw_name))],
-                &["aws_ec2_transit_gateway.main", "aws_vpc.main"],
-            ));
-        }
-        let attrs = vec![
-            ("amazon_side_asn", json!(t.options().and_then(|o| o.amazon_side_asn()))),
-            ("tags", ec2_tags(t.tags())),
-        ];
-        out.push(gone("aws_ec2_transit_gateway.main", tgw_name.clone(), tgw_id.clone(), attrs, &[]));
-    }
-    Ok(out)
-}
-
-/// The environment's VPN connection: its id and its two tunnels' AWS-side addresses, from the
-/// tunnel options when the target reports them (AWS), else from the customer gateway
-/// configuration document (LocalStack). Pre-shared keys, which that document also holds, are
-/// never read.
-///
-/// Errors: the connection does not exist (apply the vpn component first) or reports no tunnel.
-pub async fn tunnels(ctx: &Context) -> anyhow::Result<(String, Vec<Tunnel>)> {
-    let name = crate::model::vpn_connection_name(&ctx.environment);
-    let connection = vpn_connection(ctx, &name)
-        .await?
-        .with_context(|| format!("VPN connection {name} does not exist: apply the vpn component first"))?;
-    let id = connection.vpn_connection_id().unwrap_or_default().to_owned();
-    let mut tunnels: Vec<Tunnel> = connection
-        .options()
-        .map(|o| o.tunnel_options())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|t| {
-            Some(Tunnel {
-                outside_ip: t.outside_ip_address()?.to_owned(),
-                inside_cidr: t.tunnel_inside_cidr().map(str::to_owned),
-            })
-        })
-        .collect();
-    if tunnels.is_empty() {
-        tunnels = connection.customer_gateway_configuration().map(tunnels_from_document).unwrap_or_default();
-    }
-    if tunnels.is_empty() {
-        bail!("VPN connection {id} reports no tunnel addresses yet; wait until it is available and render again");
-    }
-    Ok((id, tunnels))
-}
-
-/// The text of the first `<tag>...</tag>` in `text`.
-fn element<'a>(text: &'a str, tag: &str) -> Option<&'a str> {
-    let start = text.find(&format!("<{tag}>"))? + tag.len() + 2;
-    let end = start + text[start..].find(&format!("</{tag}>"))?;
-    Some(text[start..end].trim())
-}
-
-/// The AWS-side (`vpn_gateway`) outside address and inside CIDR of each `ipsec_tunnel` of a
-/// customer gateway configuration document. Only those elements are read.
-fn tunnels_from_document(document: &str) -> Vec<Tunnel> {
-    document
-        .split("<ipsec_tunnel>")
-        .skip(1)
-        .filter_map(|tunnel| {
-            let aws_side = element(tunnel, "vpn_gateway")?;
-            let outside = element(element(aws_side, "tunnel_outside_address")?, "ip_address")?;
-            let inside = element(aws_side, "tunnel_inside_address");
-            let cidr = inside.and_then(|i| {
-                let ip: std::net::Ipv4Addr = element(i, "ip_address")?.parse().ok()?;
-                let bits: u8 = element(i, "network_cidr")?.parse().ok()?;
-                Some(ipnet::Ipv4Net::new(ip, bits).ok()?.trunc().to_string())
-            });
-            Some(Tunnel { outside_ip: outside.to_owned(), inside_cidr: cidr })
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tunnels_are_read_from_the_configuration_document_without_keys() {
-        let document = "<vpn_connection><ipsec_tunnel><customer_gateway><tunnel_outside_address><ip_address>1.1.1.1\
-            </ip_address></tunnel_outside_address></customer_gateway><vpn_gateway><tunnel_outside_address>\
-            <ip_address>52.0.0.1</ip_address></tunnel_outside_address><tunnel_inside_address><ip_address>\
-            169.254.10.1</ip_address><network_cidr>30</network_cidr></tunnel_inside_address></vpn_gateway>\
-            <ike><pre_shared_key>SECRET</pre_shared_key></ike></ipsec_tunnel><ipsec_tunnel><vpn_gateway>\
-            <tunnel_outside_address><ip_address>52.0.0.2</ip_address></tunnel_outside_address></vpn_gateway>\
-            </ipsec_tunnel></vpn_connection>";
-        let tunnels = tunnels_from_document(document);
-        assert_eq!(
-            tunnels,
-            [
-                Tunnel { outside_ip: "52.0.0.1".into(), inside_cidr: Some("169.254.10.0/30".into()) },
-                Tunnel { outside_ip: "52.0.0.2".into(), inside_cidr: None },
-            ]
-        );
-        assert!(!format!("{tunnels:?}").contains("SECRET"));
+        VpnKind::TransitGatewayRoute => transit_gateway::delete_transit_gateway_route(ctx, change, id).await,
+        VpnKind::VpnConnection => connection::delete_vpn_connection(ctx, change, id).await,
+        VpnKind::VpnConnectionRoute => connection::delete_vpn_connection_route(ctx, change, id).await,
+        VpnKind::Route => route::delete_route(ctx, change, id).await,
     }
 }

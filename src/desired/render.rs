@@ -1,6 +1,7 @@
 //! Files indutech renders from `templates/` (compiled into the binary, rendered with tera):
-//! the Redpanda brokers' cloud-init and the factory-side strongSwan configuration. Pure: no
-//! I/O, no AWS call (the VPN tunnels' addresses are read by the caller).
+//! the brokers' and the worker instances' cloud-init (desired state: an instance's user data)
+//! and the factory-side strongSwan configuration. Pure: no I/O, no AWS call (the VPN tunnels'
+//! addresses are read by the caller).
 
 use serde_json::json;
 
@@ -8,39 +9,12 @@ use crate::config::environment::Environment;
 
 use crate::model::{self, BROKER_PORTS, BrokerPlacement};
 
-const BROKER_CLOUD_INIT: &str = include_str!("../templates/redpanda/cloud-init.yaml.tera");
-const SWANCTL: &str = include_str!("../templates/vpn/swanctl.conf.tera");
-const WORKER_CLOUD_INIT: &str = include_str!("../templates/worker/cloud-init.yaml.tera");
+const BROKER_CLOUD_INIT: &str = include_str!("../../templates/redpanda/cloud-init.yaml.tera");
+const SWANCTL: &str = include_str!("../../templates/vpn/swanctl.conf.tera");
+const WORKER_CLOUD_INIT: &str = include_str!("../../templates/worker/cloud-init.yaml.tera");
 
 /// Where a worker instance keeps the environment file.
 pub const WORKER_CONFIG_DIR: &str = "/etc/indutech";
-
-/// EC2's limit on user data, bytes (before base64; for indutech's instances, gzip-compressed).
-pub const USER_DATA_LIMIT: usize = 16 * 1024;
-
-/// `text` gzip-compressed (best compression, no timestamp, so the same text gives the same
-/// bytes), as indutech sends user data: cloud-init recognises the gzip header and decompresses
-/// it, and EC2's [`USER_DATA_LIMIT`] applies to these bytes.
-pub fn gzip_user_data(text: &str) -> Vec<u8> {
-    use std::io::Write as _;
-    let mut encoder = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::best());
-    encoder.write_all(text.as_bytes()).expect("writing to a Vec cannot fail");
-    encoder.finish().expect("writing to a Vec cannot fail")
-}
-
-/// The text of user data as EC2 reports it (base64-decoded): decompressed when it starts with the
-/// gzip header, else taken as it is (user data written by hand or by another tool).
-///
-/// Errors: a gzip header followed by a corrupt stream.
-pub fn user_data_text(bytes: &[u8]) -> anyhow::Result<String> {
-    use std::io::Read as _;
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return Ok(String::from_utf8_lossy(bytes).into_owned());
-    }
-    let mut text = Vec::new();
-    flate2::read::GzDecoder::new(bytes).read_to_end(&mut text).map_err(|e| anyhow::anyhow!("gzip user data: {e}"))?;
-    Ok(String::from_utf8_lossy(&text).into_owned())
-}
 
 /// Every template, compiled once per process (no autoescaping: YAML and swanctl, not HTML).
 static TEMPLATES: std::sync::LazyLock<Result<tera::Tera, String>> = std::sync::LazyLock::new(|| {
@@ -259,12 +233,6 @@ mod tests {
         let staging = environment("staging");
         let text = worker_cloud_init(&staging, &"ab".repeat(32)).unwrap();
         snapshot("worker-staging.cloud-init.yaml", &text);
-        // Sent compressed: 12 KB of YAML take about a third of EC2's 16 KiB.
-        let sent = gzip_user_data(&text);
-        assert!(sent.len() <= USER_DATA_LIMIT / 3, "{} bytes compressed, {} plain", sent.len(), text.len());
-        assert_eq!(user_data_text(&sent).unwrap(), text);
-        assert_eq!(gzip_user_data(&text), sent, "the same text compresses to the same bytes");
-        assert_eq!(user_data_text(b"#cloud-config\n").unwrap(), "#cloud-config\n", "plain user data as it is");
         let key = format!("s3://{}/worker/indutech-{}", model::bucket_name(&staging, "artifacts"), "ab".repeat(32));
         assert!(text.contains(&key), "{text}");
         assert!(
