@@ -122,6 +122,7 @@ pub fn load(env: &str) -> Result<Environment, LoadError> {
             Some(stream) => {
                 stream.partitions = stream_override.partitions.unwrap_or(stream.partitions);
                 stream.replication = stream_override.replication.unwrap_or(stream.replication);
+                stream.granularity = stream_override.granularity.unwrap_or(stream.granularity);
                 if let Some(topic) = &stream_override.topic {
                     stream.topic = topic.clone();
                 }

@@ -9,10 +9,14 @@
 //! A partition the group assigns is paused at once, taken over in the lake (epoch + 1, which
 //! fences every earlier owner, paused or not), rolled forward, then resumed at the record's
 //! committed position. Per partition the worker keeps one buffer: valid rows as Arrow columns
-//! per `dt` ([`codec::Rows`]) and rejected records as JSON lines. A buffer is flushed when its
-//! payload bytes reach `worker.target_file_size_bytes`, when it is `worker.flush_interval_secs`
-//! old, when it holds [`MAX_OPEN_DATES`] event dates, when all buffers together exceed
-//! [`MEMORY_BUDGET`] of Arrow and JSON memory (the largest goes first), and on shutdown. A
+//! per `dt` ([`codec::Rows`]) and rejected records as JSON lines. A buffer is flushed when the
+//! rows of one `dt` reach `worker.target_file_size_bytes` of payload, when it is
+//! `worker.flush_interval_secs` old, when it holds [`MAX_OPEN_DATES`] `dt` values, when all
+//! buffers together exceed
+//! [`MEMORY_BUDGET`] of Arrow, Parquet and JSON memory (first the buffer with the most open
+//! rows is spilled: encoded into in-memory Parquet fragments that its flush joins into one
+//! file per `dt`; when spilling reclaims little, the largest buffer is flushed), and on
+//! shutdown. A
 //! flush stages its files, commits them in the record (refused if another worker took the
 //! partition over: the flush is dropped and the partition stopped), publishes them to their
 //! visible keys, registers new `dt` partitions in Glue, and commits the offset to the consumer
@@ -62,10 +66,12 @@ use lake::Lake;
 /// JSON lines, as allocated) exceeds this many bytes.
 pub const MEMORY_BUDGET: usize = 96 * 1024 * 1024;
 
-/// A partition's buffer is flushed once it holds rows of this many distinct event dates (a
-/// replay of history, or input whose dates are garbage, would otherwise open a builder per
-/// date).
-pub const MAX_OPEN_DATES: usize = 256;
+/// A partition's buffer is flushed once it holds rows of this many distinct partition values
+/// (`dt`): it bounds the files (and uploads) of one flush and the commit record listing them.
+/// Large enough that four years of daily partitions (a replay of history) fit in one flush,
+/// so that each value gets one file, not one per flush; input whose dates are garbage opens a
+/// few kB per value and is bounded by [`MEMORY_BUDGET`] before this.
+pub const MAX_OPEN_DATES: usize = 2048;
 
 /// The buffers' memory is measured again after this many records.
 pub const MEMORY_CHECK_EVERY: u64 = 1024;
@@ -728,7 +734,7 @@ impl Worker {
         let now = chrono::Utc::now().timestamp_micros();
         active.buffer.add(codec, &key.0, partition, offset, payload, now)?;
         spent(&mut self.summary.time.decoding, started);
-        if active.buffer.bytes >= self.options.target_file_size || active.buffer.dates() >= MAX_OPEN_DATES {
+        if active.buffer.full(self.options.target_file_size) {
             self.flush(&key).await?;
         }
         Ok(())
@@ -770,14 +776,21 @@ impl Worker {
         }
         self.memory_checked_at = self.summary.records_in;
         loop {
-            let memory = |s: &State| if let State::Active(a) = s { a.buffer.memory() } else { 0 };
-            if self.partitions.values().map(memory).sum::<usize>() <= MEMORY_BUDGET {
-                break;
+            let buffers = self.partitions.iter().filter_map(|(k, s)| match s {
+                State::Active(a) => Some((k.clone(), &a.buffer)),
+                _ => None,
+            });
+            match buffer::relief(buffers, MEMORY_BUDGET) {
+                None => break,
+                Some(buffer::Relief::Spill(key)) => {
+                    let Some(State::Active(active)) = self.partitions.get_mut(&key) else { break };
+                    let started = Instant::now();
+                    let source = format!("{}/{}", key.0, key.1);
+                    tokio::task::block_in_place(|| active.buffer.spill(&source))?;
+                    spent(&mut self.summary.time.encoding, started);
+                }
+                Some(buffer::Relief::Flush(key)) => self.flush(&key).await?,
             }
-            let Some(largest) = self.partitions.iter().max_by_key(|(_, s)| memory(s)).map(|(k, _)| k.clone()) else {
-                break;
-            };
-            self.flush(&largest).await?;
         }
         Ok(())
     }
@@ -815,13 +828,13 @@ impl Worker {
             let (bucket, extension, content_type) = if file.rejected {
                 (self.lake.rejected.clone(), "jsonl", "application/x-ndjson")
             } else {
-                dates.push(file.date.clone());
+                dates.push(file.value.clone());
                 (self.lake.curated.clone(), "parquet", "application/vnd.apache.parquet")
             };
             let name = lake::file_name(topic, partition, first, extension);
             files.push(FlushFile {
                 bucket,
-                target: lake::object_key(&stream.name, &stream.partition_key, &file.date, &name),
+                target: lake::object_key(&stream.name, &stream.partition_key, &file.value, &name),
                 body: file.body,
                 content_type,
                 records: file.records as u64,

@@ -33,12 +33,17 @@ struct TestEnv {
 
 impl TestEnv {
     async fn new(worker_settings: &str) -> TestEnv {
+        TestEnv::new_edited(worker_settings, |text| text).await
+    }
+
+    /// [`TestEnv::new`], the environment's text changed further by `edit`.
+    async fn new_edited(worker_settings: &str, edit: impl Fn(String) -> String) -> TestEnv {
         bed_is_up(WHOLE_BED);
         let (_, path, name) = write_env("w", true, |mut text| {
             let worker = text.find("[worker]").unwrap();
             let end = text[worker..].find("\n\n").map_or(text.len(), |e| worker + e);
             text.replace_range(worker..end, &format!("[worker]\nruntime = \"local\"\n{worker_settings}"));
-            text
+            edit(text)
         });
         let environment = indutech::config::load(path.to_str().unwrap()).expect("the test environment is valid");
         let aws = Aws::new(&environment).await;
@@ -408,6 +413,61 @@ async fn real_datasets_and_generated_tickets_land_exactly_once_typed_and_categor
         )),
         "{table}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_partitioned_by_month_lands_one_file_per_month_and_partition() {
+    // One flush at the end (SIGTERM): four years of one station's hourly readings.
+    let env = TestEnv::new_edited("flush_interval_secs = 3600\ntarget_file_size_bytes = 268435456\n", |text| {
+        text.replacen(
+            "[streams.sensor_readings]\n",
+            "[streams.sensor_readings]\npartition_granularity = \"month\"\n",
+            1,
+        )
+    })
+    .await;
+    let station = data_dir().join("beijing_multisite_air_quality/PRSA_Data_Aotizhongxin_20130301-20170228.csv");
+    env.expect(&["produce", "--stream", "sensor_readings", "--from", station.to_str().unwrap()], 0);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("--metrics-addr=127.0.0.1:{port}");
+    let worker = env.spawn_worker(&["--stream", "sensor_readings", &addr]);
+    let consumed = "indutech_worker_records_in_total{stream=\"sensor_readings\"} 35064";
+    let started = Instant::now();
+    while !scrape(port).contains(consumed) {
+        assert!(started.elapsed() < Duration::from_secs(300), "the worker did not consume 35064 records");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(stop(worker, "TERM").success());
+    env.wait_until_caught_up(&["sensor_readings"], Duration::from_secs(10));
+    // Every offset once, read by pyarrow too; partition values are months.
+    let lake = env.assert_exactly_once("sensor_readings").await;
+    assert_eq!((lake.rows(), lake.rejected.len()), (35_064, 0));
+    // 2013-03-01 00:00 in Beijing is 2013-02-28 16:00 UTC: 2013-02 to 2017-02.
+    assert_eq!(lake.dates.len(), 49, "{:?}", lake.dates);
+    assert!(
+        lake.dates.iter().all(|d| d.len() == 7 && d.as_bytes()[4] == b'-' && d[..4].parse::<u32>().is_ok()),
+        "YYYY-MM values: {:?}",
+        lake.dates
+    );
+    // One station is one message key, so one partition: one file per month.
+    let curated = indutech::model::bucket_name(&env.environment, "curated");
+    let mut files = 0;
+    let mut pages = env.aws.s3().list_objects_v2().bucket(&curated).prefix("sensor_readings/").into_paginator().send();
+    while let Some(page) = pages.next().await {
+        files += page.unwrap().contents().iter().filter(|o| o.key().unwrap().ends_with(".parquet")).count();
+    }
+    assert_eq!(files, 49, "one file per month and partition");
+    let glue = env.aws.glue();
+    let database = indutech::model::glue_database_name(&env.environment);
+    let mut registered = BTreeSet::new();
+    let mut pages =
+        glue.get_partitions().database_name(&database).table_name("sensor_readings").into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for p in page.unwrap().partitions() {
+            registered.insert(p.values()[0].clone());
+        }
+    }
+    assert_eq!(registered, lake.dates, "every month that has data is a Glue partition");
 }
 
 /// A worker started right after others were killed gets partitions within this bound (the

@@ -95,6 +95,16 @@ pub struct WorkerArgs {
     /// worst input for the buffers, one `dt` per record.
     #[arg(long, requires = "records")]
     pub one_date_per_record: bool,
+    /// Threads the pipeline runs on (each owns every N-th partition). Default: every core.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Topic partitions the records are spread over (runs of 1024, as a producer's sticky
+    /// partitioner does). Default: the stream's.
+    #[arg(long, value_name = "N")]
+    pub partitions: Option<usize>,
+    /// Partition granularity instead of the stream's (`hour`, `day`, `month`).
+    #[arg(long, value_parser = ["hour", "day", "month"])]
+    pub granularity: Option<String>,
 }
 
 /// Runs the benchmark and prints the `bench:` line on stdout.
@@ -188,7 +198,17 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         Ok(environment) => environment,
         Err(error) => bail!("cannot load environment `{}`: {error}", args.env),
     };
-    let stream = super::worker::select_streams(&environment, std::slice::from_ref(&args.stream))?.remove(0);
+    let mut stream = super::worker::select_streams(&environment, std::slice::from_ref(&args.stream))?.remove(0);
+    if let Some(granularity) = &args.granularity {
+        use crate::config::stream::Granularity;
+        std::sync::Arc::make_mut(&mut stream).granularity = match granularity.as_str() {
+            "hour" => Granularity::Hour,
+            "month" => Granularity::Month,
+            _ => Granularity::Day,
+        };
+    }
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let partitions = args.partitions.unwrap_or(stream.partitions as usize);
     let temp = std::env::temp_dir().join(format!("indutech-bench-{}.jsonl", std::process::id()));
     let input = match (&args.from, args.records) {
         (Some(path), _) if path.extension().is_some_and(|e| e == "json" || e == "jsonl") => path.clone(),
@@ -220,11 +240,12 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             temp.clone()
         }
     };
+    let granularity = stream.granularity;
     let codec = crate::worker::codec::Codec::new(stream);
     let target = usize::try_from(environment.worker.target_file_size_bytes).unwrap_or(usize::MAX);
     let file = std::fs::File::open(&input).with_context(|| format!("opening {}", input.display()))?;
     let result = tokio::task::spawn_blocking(move || {
-        crate::worker::bench::run(&codec, std::io::BufReader::with_capacity(1 << 20, file), target)
+        crate::worker::bench::run(&codec, std::io::BufReader::with_capacity(1 << 20, file), target, partitions, threads)
     })
     .await
     .context("bench panicked")?;
@@ -233,12 +254,16 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     }
     let result = result?;
     eprintln!(
-        "{} rows, {} rejected, {} files, {:.1} MB out (Parquet zstd + rejected JSON lines), {:.2} s",
+        "{} rows, {} rejected ({} files), {:.1} MB out (Parquet zstd + rejected JSON lines), {:.2} s; {} thread(s), \
+         {} partition(s), {} granularity",
         result.rows,
         result.rejected,
-        result.files,
+        result.rejected_files,
         result.bytes_out as f64 / 1e6,
-        result.elapsed.as_secs_f64()
+        result.elapsed.as_secs_f64(),
+        threads,
+        partitions,
+        granularity.as_str(),
     );
     println!("{}", result.line(crate::worker::bench::peak_rss()));
     Ok(ExitCode::SUCCESS)

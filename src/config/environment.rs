@@ -341,7 +341,7 @@ pub(crate) struct EnvironmentFile {
     pub(crate) environment: Option<Environment>,
     /// Stream directory, relative to the environment file.
     pub(crate) streams_dir: String,
-    /// `[streams.NAME]` overrides: name (spanned) -> (partitions, replication).
+    /// `[streams.NAME]` overrides: partitions, replication, topic, partition granularity.
     pub(crate) stream_overrides: Vec<StreamOverride>,
 }
 
@@ -351,6 +351,7 @@ pub(crate) struct StreamOverride {
     pub(crate) partitions: Option<u32>,
     pub(crate) replication: Option<u16>,
     pub(crate) topic: Option<String>,
+    pub(crate) granularity: Option<super::stream::Granularity>,
 }
 
 /// Decodes and checks an environment file's root table; problems go to `reader`.
@@ -1007,6 +1008,7 @@ fn decode_stream_overrides(reader: &mut Reader<'_>, table: Table<'_>) -> Vec<Str
         let partitions = reader.optional::<u32>(&mut sub, "partitions");
         let replication = reader.optional::<u16>(&mut sub, "replication");
         let topic = reader.optional::<String>(&mut sub, "topic");
+        let granularity = reader.optional::<super::stream::Granularity>(&mut sub, "partition_granularity");
         let path = sub.path().to_owned();
         if let Some(t) = &topic
             && !super::stream::is_topic_name(&t.value)
@@ -1029,6 +1031,7 @@ fn decode_stream_overrides(reader: &mut Reader<'_>, table: Table<'_>) -> Vec<Str
             partitions: partitions.map(|p| p.value),
             replication: replication.map(|r| r.value),
             topic: topic.map(|t| t.value),
+            granularity: granularity.map(|g| g.value),
         });
     }
     overrides

@@ -31,6 +31,9 @@ pub struct Stream {
     pub event_window: EventWindow,
     /// Hive partition key of the lake prefixes and the Glue table (`dt`); never also a column.
     pub partition_key: String,
+    /// How much event time one partition value covers (`partition_granularity`, default
+    /// `day`): its values are `YYYY-MM-DD-HH`, `YYYY-MM-DD` or `YYYY-MM` of the UTC event time.
+    pub granularity: Granularity,
     /// Keyword categorisation, if the stream has one.
     pub categorize: Option<Categorize>,
 }
@@ -100,6 +103,63 @@ decode_enum!(FieldType {
     Timestamp => "timestamp",
     Date => "date",
 });
+
+/// How much event time one partition value covers. A history backfill lands in fewer, larger
+/// files with `month`; a high-volume stream queried by the hour can use `hour`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Granularity {
+    /// `YYYY-MM-DD-HH` (UTC hour).
+    Hour,
+    /// `YYYY-MM-DD` (UTC date).
+    #[default]
+    Day,
+    /// `YYYY-MM` (UTC month).
+    Month,
+}
+decode_enum!(Granularity { Hour => "hour", Day => "day", Month => "month" });
+
+/// Microseconds per hour.
+const HOUR_MICROS: i64 = 3_600_000_000;
+
+impl Granularity {
+    /// The partition index of an instant (`micros` since the epoch, UTC): hours, days or months
+    /// since 1970-01-01T00:00Z (negative before), saturated to the `i32` range.
+    pub fn index_of_micros(self, micros: i64) -> i32 {
+        let hours = micros.div_euclid(HOUR_MICROS);
+        let index = match self {
+            Granularity::Hour => hours,
+            Granularity::Day => hours.div_euclid(24),
+            Granularity::Month => {
+                let days = hours.div_euclid(24);
+                match chrono::DateTime::from_timestamp(days * 86_400, 0) {
+                    Some(t) => {
+                        use chrono::Datelike as _;
+                        (i64::from(t.year()) - 1970) * 12 + i64::from(t.month0())
+                    }
+                    None => days.signum() * i64::from(i32::MAX),
+                }
+            }
+        };
+        i32::try_from(index).unwrap_or(if index < 0 { i32::MIN } else { i32::MAX })
+    }
+
+    /// The partition value of an index from [`Granularity::index_of_micros`]:
+    /// `2026-03-02-13`, `2026-03-02` or `2026-03` (sorts as the time it covers).
+    pub fn value(self, index: i32) -> String {
+        let index = i64::from(index);
+        let at = |hours: i64| chrono::DateTime::from_timestamp(hours * 3600, 0);
+        let text = match self {
+            Granularity::Hour => at(index).map(|t| t.format("%Y-%m-%d-%H").to_string()),
+            Granularity::Day => at(index * 24).map(|t| t.format("%Y-%m-%d").to_string()),
+            Granularity::Month => {
+                let (year, month0) = (1970 + index.div_euclid(12), index.rem_euclid(12));
+                (-9999..=9999).contains(&year).then(|| format!("{year:04}-{:02}", month0 + 1))
+            }
+        };
+        text.unwrap_or_else(|| format!("{}{index}", self.as_str()))
+    }
+}
 
 /// Where a record's event time comes from.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -223,6 +283,7 @@ pub(crate) fn decode_stream(reader: &mut Reader<'_>, mut root: Table<'_>) -> Opt
     let replication = reader.required::<u16>(&mut root, "replication");
     let message_key = reader.optional::<String>(&mut root, "message_key");
     let partition_key = reader.or_default(&mut root, "partition_key", "dt".to_owned());
+    let granularity = reader.or_default(&mut root, "partition_granularity", Granularity::Day);
     let field_tables = reader.tables(&mut root, "fields");
     let fields_span = root.span();
     let fields: Vec<Spanned<Field>> = field_tables.into_iter().filter_map(|t| decode_field(reader, t)).collect();
@@ -373,6 +434,7 @@ pub(crate) fn decode_stream(reader: &mut Reader<'_>, mut root: Table<'_>) -> Opt
         event_time: event_time_value?,
         event_window,
         partition_key: partition_key.value,
+        granularity: granularity.value,
         categorize: categorize_value.map(|c| c.value),
     })
 }
@@ -562,4 +624,26 @@ fn decode_categorize(reader: &mut Reader<'_>, mut table: Table<'_>) -> Option<Sp
         Categorize { column: column.value, inputs: inputs?.value, default: default.value, rules },
         span,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_values_follow_the_granularity() {
+        // 2026-03-02T13:45:00Z, and one microsecond before the epoch.
+        let micros = 1_772_459_100_000_000;
+        assert_eq!(Granularity::Hour.value(Granularity::Hour.index_of_micros(micros)), "2026-03-02-13");
+        assert_eq!(Granularity::Day.value(Granularity::Day.index_of_micros(micros)), "2026-03-02");
+        assert_eq!(Granularity::Month.value(Granularity::Month.index_of_micros(micros)), "2026-03");
+        assert_eq!(Granularity::Day.value(Granularity::Day.index_of_micros(-1)), "1969-12-31");
+        assert_eq!(Granularity::Month.value(Granularity::Month.index_of_micros(-1)), "1969-12");
+        assert_eq!(Granularity::Hour.value(Granularity::Hour.index_of_micros(-1)), "1969-12-31-23");
+        // Indexes are in time order, so values sort as the time they cover.
+        let months: Vec<i32> =
+            [0, 31, 59, 365].iter().map(|d| Granularity::Month.index_of_micros(d * 86_400_000_000)).collect();
+        assert_eq!(months, [0, 1, 2, 12]);
+        assert_eq!(Granularity::Month.value(12), "1971-01");
+    }
 }

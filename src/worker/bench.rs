@@ -4,11 +4,11 @@
 use std::io::BufRead;
 use std::time::{Duration, Instant};
 
-use super::buffer::Buffer;
+use super::buffer::{Buffer, Relief, relief};
 use super::codec::Codec;
 
 /// What a bench run measured.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct BenchResult {
     /// Records read (lines).
     pub records: u64,
@@ -18,70 +18,251 @@ pub struct BenchResult {
     pub rows: u64,
     /// Records that went to the rejected zone.
     pub rejected: u64,
-    /// Files produced and their total size, bytes.
-    pub files: u64,
+    /// Size of every Parquet file produced, bytes (rejected JSON lines not included).
+    pub parquet_sizes: Vec<u64>,
+    /// Rejected-zone files (JSON lines) produced.
+    pub rejected_files: u64,
     /// Bytes of all files produced (Parquet, zstd; and JSON lines).
     pub bytes_out: u64,
+    /// Distinct (partition, partition value) pairs that got rows: the fewest Parquet files the
+    /// input can make.
+    pub minimum_files: u64,
     /// Wall-clock time of the pipeline.
     pub elapsed: Duration,
 }
 
 impl BenchResult {
     /// The one line `bench worker` ends with:
-    /// `bench: <records> records, <MB> MB in, <MB/s> MB/s, <records/s> records/s, peak RSS <MB> MB`
-    /// (MB = 10^6 bytes).
+    /// `bench: <records> records, <MB> MB in, <MB/s> MB/s, <records/s> records/s, <files> files
+    /// (minimum <m>), median <KB> KB, peak RSS <MB> MB` (MB = 10^6 bytes, KB = 10^3; files and
+    /// the median are the Parquet files).
     pub fn line(&self, peak_rss_bytes: Option<u64>) -> String {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         let mb = self.bytes_in as f64 / 1e6;
         format!(
-            "bench: {} records, {:.1} MB in, {:.1} MB/s, {:.0} records/s, peak RSS {} MB",
+            "bench: {} records, {:.1} MB in, {:.1} MB/s, {:.0} records/s, {} files (minimum {}), median {:.0} KB, peak RSS {} MB",
             self.records,
             mb,
             mb / secs,
             self.records as f64 / secs,
+            self.parquet_sizes.len(),
+            self.minimum_files,
+            self.median_file_size() as f64 / 1e3,
             peak_rss_bytes.map_or_else(|| "unknown".to_owned(), |b| format!("{:.0}", b as f64 / 1e6))
         )
     }
+
+    /// Median size of the Parquet files, bytes (0 without files).
+    pub fn median_file_size(&self) -> u64 {
+        let mut sizes = self.parquet_sizes.clone();
+        sizes.sort_unstable();
+        sizes.get(sizes.len() / 2).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, other: BenchResult) {
+        self.records += other.records;
+        self.bytes_in += other.bytes_in;
+        self.rows += other.rows;
+        self.rejected += other.rejected;
+        self.parquet_sizes.extend(other.parquet_sizes);
+        self.rejected_files += other.rejected_files;
+        self.bytes_out += other.bytes_out;
+        self.minimum_files += other.minimum_files;
+    }
 }
 
-/// Runs the pipeline over JSON lines from `input` as one partition, flushing (encoding) as the
-/// worker does: when the buffer reaches `target_file_size` payload bytes, holds
-/// [`super::MAX_OPEN_DATES`] event dates, or its memory reaches [`super::MEMORY_BUDGET`].
-///
-/// Errors: `input` cannot be read, or encoding failed.
-pub fn run(codec: &Codec, input: impl BufRead, target_file_size: usize) -> anyhow::Result<BenchResult> {
-    let started = Instant::now();
-    let mut result = BenchResult::default();
-    let mut buffer = Buffer::default();
-    let topic = codec.stream().topic.clone();
-    let now = chrono::Utc::now().timestamp_micros();
-    let flush = |buffer: &mut Buffer, result: &mut BenchResult| -> anyhow::Result<()> {
-        result.rows += buffer.row_count() as u64;
-        result.rejected += buffer.rejected_count;
-        for file in buffer.take_files("bench/0")? {
-            result.files += 1;
-            result.bytes_out += file.body.len() as u64;
+/// Records go to a partition in runs of this many, as a producer's sticky partitioner sends
+/// records without a key (a batch to one partition, the next batch to another).
+pub const RUN: usize = 1024;
+
+/// A run of input lines for one partition: the lines' bytes and where each ends.
+struct Run {
+    partition: usize,
+    first_offset: i64,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// The partitions one thread owns: their buffers and what was flushed.
+struct Lane<'a> {
+    codec: &'a Codec,
+    topic: String,
+    target_file_size: usize,
+    memory_budget: usize,
+    now: i64,
+    buffers: std::collections::BTreeMap<usize, Buffer>,
+    /// (partition, value) pairs that got rows, for [`BenchResult::minimum_files`].
+    values: std::collections::BTreeSet<(usize, String)>,
+    records_since_check: u64,
+    result: BenchResult,
+}
+
+impl Lane<'_> {
+    fn take(&mut self, run: &Run) -> anyhow::Result<()> {
+        let mut start = 0;
+        for (i, &end) in run.ends.iter().enumerate() {
+            let line = &run.bytes[start..end];
+            start = end;
+            self.result.records += 1;
+            self.result.bytes_in += line.len() as u64;
+            let buffer = self.buffers.entry(run.partition).or_default();
+            let offset = run.first_offset + i as i64;
+            buffer.add(self.codec, &self.topic, run.partition as i32, offset, line, self.now)?;
+            if buffer.full(self.target_file_size) {
+                self.flush(run.partition)?;
+            }
+            self.records_since_check += 1;
+            if self.records_since_check >= super::MEMORY_CHECK_EVERY {
+                self.records_since_check = 0;
+                // As the worker: while over the budget, spill, or flush the largest buffer.
+                while let Some(relief) = relief(self.buffers.iter().map(|(k, b)| (*k, b)), self.memory_budget) {
+                    match relief {
+                        Relief::Spill(partition) => {
+                            if let Some(buffer) = self.buffers.get_mut(&partition) {
+                                buffer.spill(&format!("bench/{partition}"))?;
+                            }
+                        }
+                        Relief::Flush(partition) => self.flush(partition)?,
+                    }
+                }
+            }
         }
         Ok(())
+    }
+
+    fn flush(&mut self, partition: usize) -> anyhow::Result<()> {
+        let Some(buffer) = self.buffers.get_mut(&partition) else { return Ok(()) };
+        self.result.rows += buffer.row_count() as u64;
+        self.result.rejected += buffer.rejected_count;
+        for file in buffer.take_files(&format!("bench/{partition}"))? {
+            self.result.bytes_out += file.body.len() as u64;
+            if file.rejected {
+                self.result.rejected_files += 1;
+            } else {
+                self.result.parquet_sizes.push(file.body.len() as u64);
+                self.values.insert((partition, file.value));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> anyhow::Result<BenchResult> {
+        let partitions: Vec<usize> = self.buffers.keys().copied().collect();
+        for partition in partitions {
+            self.flush(partition)?;
+        }
+        self.result.minimum_files = self.values.len() as u64;
+        Ok(self.result)
+    }
+}
+
+/// Runs the worker's pipeline over JSON lines from `input`, spread over `partitions` topic
+/// partitions in runs of [`RUN`] records, on `threads` threads (each owning every
+/// `threads`-th partition; with 1 the calling thread does everything, with more the calling
+/// thread only reads lines and hands runs out). Flushes (encodes) as the worker does: when one
+/// partition value's rows reach `target_file_size` payload bytes, a buffer holds
+/// [`super::MAX_OPEN_DATES`] values, or the buffers' memory exceeds [`super::MEMORY_BUDGET`]
+/// (shared equally by the threads; spilling first, as the worker); and at the end.
+///
+/// Errors: `input` cannot be read, or encoding failed.
+pub fn run(
+    codec: &Codec,
+    input: impl BufRead,
+    target_file_size: usize,
+    partitions: usize,
+    threads: usize,
+) -> anyhow::Result<BenchResult> {
+    let started = Instant::now();
+    let (partitions, threads) = (partitions.max(1), threads.max(1));
+    let lane = || Lane {
+        codec,
+        topic: codec.stream().topic.clone(),
+        target_file_size,
+        memory_budget: super::MEMORY_BUDGET / threads,
+        now: chrono::Utc::now().timestamp_micros(),
+        buffers: Default::default(),
+        values: Default::default(),
+        records_since_check: 0,
+        result: BenchResult::default(),
     };
-    for (offset, line) in input.split(b'\n').enumerate() {
-        let line = line?;
+    let mut result = if threads == 1 {
+        let mut lane = lane();
+        read_runs(input, partitions, |run| lane.take(&run))?;
+        lane.finish()?
+    } else {
+        std::thread::scope(|scope| -> anyhow::Result<BenchResult> {
+            let mut senders = Vec::new();
+            let mut handles = Vec::new();
+            for _ in 0..threads {
+                let (send, receive) = std::sync::mpsc::sync_channel::<Run>(4);
+                senders.push(send);
+                let mut lane = lane();
+                handles.push(scope.spawn(move || -> anyhow::Result<BenchResult> {
+                    for run in receive {
+                        lane.take(&run)?;
+                    }
+                    lane.finish()
+                }));
+            }
+            let read = read_runs(input, partitions, |run| {
+                // A lane that stopped (an error) makes its send fail: its error is reported below.
+                let _ = senders[run.partition % threads].send(run);
+                Ok(())
+            });
+            drop(senders);
+            let mut total = BenchResult::default();
+            for handle in handles {
+                total.add(handle.join().map_err(|_| anyhow::anyhow!("a bench thread panicked"))??);
+            }
+            read?;
+            Ok(total)
+        })?
+    };
+    result.elapsed = started.elapsed();
+    Ok(result)
+}
+
+/// Splits `input` into runs of [`RUN`] non-empty lines, the n-th run to partition
+/// `n % partitions` (offsets count per partition), and gives each to `take`.
+fn read_runs(
+    mut input: impl BufRead,
+    partitions: usize,
+    mut take: impl FnMut(Run) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut next_offset = vec![0i64; partitions];
+    let mut runs = 0usize;
+    let mut run = Run { partition: 0, first_offset: 0, bytes: Vec::new(), ends: Vec::new() };
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = input.read_until(b'\n', &mut line)?;
+        if read == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
         if line.is_empty() {
             continue;
         }
-        result.records += 1;
-        result.bytes_in += line.len() as u64;
-        buffer.add(codec, &topic, 0, offset as i64, &line, now)?;
-        if buffer.bytes >= target_file_size
-            || buffer.dates() >= super::MAX_OPEN_DATES
-            || (offset.is_multiple_of(super::MEMORY_CHECK_EVERY as usize) && buffer.memory() >= super::MEMORY_BUDGET)
-        {
-            flush(&mut buffer, &mut result)?;
+        run.bytes.extend_from_slice(&line);
+        run.ends.push(run.bytes.len());
+        if run.ends.len() == RUN {
+            let partition = runs % partitions;
+            runs += 1;
+            let full = std::mem::replace(
+                &mut run,
+                Run { partition: runs % partitions, first_offset: 0, bytes: Vec::new(), ends: Vec::new() },
+            );
+            take(Run { partition, first_offset: next_offset[partition], ..full })?;
+            next_offset[partition] += RUN as i64;
         }
     }
-    flush(&mut buffer, &mut result)?;
-    result.elapsed = started.elapsed();
-    Ok(result)
+    if !run.ends.is_empty() {
+        let partition = runs % partitions;
+        take(Run { partition, first_offset: next_offset[partition], ..run })?;
+    }
+    Ok(())
 }
 
 /// Peak resident set size of this process (`VmHWM` of /proc/self/status), bytes; None where

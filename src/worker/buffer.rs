@@ -1,28 +1,57 @@
 //! One topic partition's records between two flushes, as the worker and `bench worker` both
-//! hold them: valid rows as Arrow columns per `dt`, rejected records as JSON lines per `dt`
-//! (the UTC date they were rejected on: their own event time may be what is wrong).
+//! hold them: valid rows as Arrow columns per partition value (`dt`: the event time's hour,
+//! day or month, as the stream's granularity says), rejected records as JSON lines per
+//! partition value of the time they were rejected (their own event time may be what is
+//! wrong).
+//!
+//! Under memory pressure a buffer is spilled before it is flushed: its open rows are encoded
+//! into Parquet fragments (zstd: a tenth of their Arrow size or less) held in memory, and a
+//! flush joins each value's fragments into one file without encoding them again
+//! ([`codec::concat_parquet`]). A replay of history that touches the same old values again and
+//! again so writes one file per value and flush, not one per value and spill.
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
+
 use super::codec::{self, Codec, Rows};
+use crate::config::stream::Granularity;
+
+/// The valid rows of one partition value since the last flush.
+struct Value {
+    /// Rows not encoded yet.
+    rows: Rows,
+    /// Parquet fragments of the rows spilled so far, in offset order.
+    fragments: Vec<Bytes>,
+    /// Rows in the fragments.
+    spilled_rows: usize,
+    /// Payload bytes of every row of the value, spilled or not (uncompressed JSON).
+    bytes: usize,
+}
 
 /// Records of one partition since its last flush.
 #[derive(Default)]
 pub struct Buffer {
-    /// Valid rows per day (days since the epoch of the event time's UTC date).
-    pub rows: BTreeMap<i32, Rows>,
-    /// Rejected records as JSON lines per day.
-    pub rejected: BTreeMap<i32, Vec<u8>>,
+    /// Valid rows per partition index ([`Granularity::index_of_micros`] of the event time).
+    values: BTreeMap<i32, Value>,
+    /// Rejected records as JSON lines per partition index of the rejection time.
+    rejected: BTreeMap<i32, Vec<u8>>,
     /// Number of rejected records.
     pub rejected_count: u64,
     /// Payload bytes added (uncompressed JSON).
     pub bytes: usize,
+    /// Payload bytes of the partition value that has the most (its file is the largest).
+    largest: usize,
+    /// Bytes of all fragments.
+    spilled: usize,
+    /// The stream's granularity (set by the first [`Buffer::add`]).
+    granularity: Granularity,
 }
 
 /// A file a flush writes.
 pub struct File {
-    /// `dt` value, `YYYY-MM-DD`.
-    pub date: String,
+    /// Partition value (`2026-03-02` for a day, see [`Granularity::value`]).
+    pub value: String,
     /// Parquet (curated zone) or JSON lines (rejected zone).
     pub rejected: bool,
     /// File content.
@@ -32,9 +61,9 @@ pub struct File {
 }
 
 impl Buffer {
-    /// Decodes one record into the buffer: a row of its `dt`, or a rejected-zone line with
-    /// topic, partition, offset, reason, the field at fault and the raw payload (lossy UTF-8).
-    /// `now` is the ingestion time, microseconds since the epoch (UTC).
+    /// Decodes one record into the buffer: a row of its partition value, or a rejected-zone
+    /// line with topic, partition, offset, reason, the field at fault and the raw payload
+    /// (lossy UTF-8). `now` is the ingestion time, microseconds since the epoch (UTC).
     ///
     /// Errors: none in practice (writing JSON into memory).
     pub fn add(
@@ -47,14 +76,18 @@ impl Buffer {
         now: i64,
     ) -> anyhow::Result<()> {
         self.bytes += payload.len();
+        self.granularity = codec.stream().granularity;
         match codec.decode(payload, now) {
-            Ok((day, row)) => {
-                self.rows.entry(day).or_insert_with(|| Rows::new(codec.schema().clone())).push(
-                    &row,
-                    payload.len(),
-                    partition,
-                    offset,
-                );
+            Ok((index, row)) => {
+                let value = self.values.entry(index).or_insert_with(|| Value {
+                    rows: Rows::new(codec.schema().clone()),
+                    fragments: Vec::new(),
+                    spilled_rows: 0,
+                    bytes: 0,
+                });
+                value.rows.push(&row, payload.len(), partition, offset);
+                value.bytes += payload.len();
+                self.largest = self.largest.max(value.bytes);
             }
             Err(rejection) => {
                 let line = serde_json::json!({
@@ -67,7 +100,7 @@ impl Buffer {
                     "rejected_at": chrono::DateTime::from_timestamp_micros(now)
                         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
                 });
-                let out = self.rejected.entry(codec::days_of_micros(now)).or_default();
+                let out = self.rejected.entry(self.granularity.index_of_micros(now)).or_default();
                 serde_json::to_writer(&mut *out, &line)?;
                 out.push(b'\n');
                 self.rejected_count += 1;
@@ -76,43 +109,117 @@ impl Buffer {
         Ok(())
     }
 
-    /// Number of distinct event dates (`dt` values) the valid rows span.
+    /// Number of distinct partition values (`dt`) the valid rows span.
     pub fn dates(&self) -> usize {
-        self.rows.len()
+        self.values.len()
     }
 
-    /// Memory the buffer holds: its Arrow builders' allocations and the rejected lines.
+    /// Whether the buffer should be flushed now: the file of one partition value would reach
+    /// `target_file_size` payload bytes, or it spans [`super::MAX_OPEN_DATES`] partition values.
+    /// (A buffer spanning many values is not flushed by its total size: each flush writes one
+    /// file per value, so a replay of history would write many small files. The memory budget,
+    /// checked by the caller, bounds it instead: [`Buffer::spill`] first, then a flush.)
+    pub fn full(&self, target_file_size: usize) -> bool {
+        self.largest >= target_file_size || self.dates() >= super::MAX_OPEN_DATES
+    }
+
+    /// Memory the buffer holds: its Arrow builders' allocations, the fragments and the
+    /// rejected lines, bytes.
     pub fn memory(&self) -> usize {
-        self.rows.values().map(Rows::memory).sum::<usize>() + self.rejected.values().map(Vec::capacity).sum::<usize>()
+        self.unspilled() + self.spilled + self.rejected.values().map(Vec::capacity).sum::<usize>()
     }
 
-    /// Number of valid rows buffered.
+    /// Memory of the rows not encoded yet (what [`Buffer::spill`] would reclaim), bytes.
+    pub fn unspilled(&self) -> usize {
+        self.values.values().map(|v| v.rows.memory()).sum()
+    }
+
+    /// Encodes every value's open rows into a Parquet fragment (kept in memory until the next
+    /// flush joins them); `source` as in [`Buffer::take_files`].
+    ///
+    /// Errors: Parquet encoding failed (not expected for rows built by the codec).
+    pub fn spill(&mut self, source: &str) -> anyhow::Result<()> {
+        for value in self.values.values_mut() {
+            if value.rows.is_empty() {
+                continue;
+            }
+            value.spilled_rows += value.rows.len();
+            let fragment = Bytes::from(codec::encode_parquet(&mut value.rows, source)?);
+            self.spilled += fragment.len();
+            value.fragments.push(fragment);
+        }
+        Ok(())
+    }
+
+    /// Number of valid rows buffered (spilled or not).
     pub fn row_count(&self) -> usize {
-        self.rows.values().map(Rows::len).sum()
+        self.values.values().map(|v| v.spilled_rows + v.rows.len()).sum()
     }
 
-    /// Encodes every file of the buffer (Parquet per `dt`, JSON lines per `dt`) and empties it;
-    /// `source` (`<topic>/<partition>`) goes into the Parquet footers.
+    /// Encodes every file of the buffer (Parquet per partition value, with its fragments;
+    /// JSON lines per partition value) and empties it; `source` (`<topic>/<partition>`) goes
+    /// into the Parquet footers.
     ///
     /// Errors: Parquet encoding failed (not expected for rows built by the codec).
     pub fn take_files(&mut self, source: &str) -> anyhow::Result<Vec<File>> {
         let mut files = Vec::new();
-        for (day, mut rows) in std::mem::take(&mut self.rows) {
-            let records = rows.len();
+        for (index, mut value) in std::mem::take(&mut self.values) {
+            let records = value.spilled_rows + value.rows.len();
+            if !value.rows.is_empty() || value.fragments.is_empty() {
+                value.fragments.push(Bytes::from(codec::encode_parquet(&mut value.rows, source)?));
+            }
             files.push(File {
-                date: codec::date_text(day),
+                value: self.granularity.value(index),
                 rejected: false,
-                body: codec::encode_parquet(&mut rows, source)?,
+                body: codec::concat_parquet(value.fragments)?,
                 records,
             });
         }
-        for (day, lines) in std::mem::take(&mut self.rejected) {
+        for (index, lines) in std::mem::take(&mut self.rejected) {
             let records = lines.iter().filter(|b| **b == b'\n').count();
-            files.push(File { date: codec::date_text(day), rejected: true, body: lines, records });
+            files.push(File { value: self.granularity.value(index), rejected: true, body: lines, records });
         }
         self.rejected_count = 0;
         self.bytes = 0;
+        self.largest = 0;
+        self.spilled = 0;
         Ok(files)
+    }
+}
+
+/// What relieves buffers that together hold more than their memory budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relief<K> {
+    /// Spill this buffer (its open rows are at least an eighth of the budget).
+    Spill(K),
+    /// Flush this buffer, the largest (what is left is mostly fragments or rejected lines).
+    Flush(K),
+}
+
+/// What to do about `buffers` (each with its key) against `budget` bytes: None while they fit;
+/// else spill the one with the most open rows if that reclaims at least an eighth of the
+/// budget (smaller spills would make many small fragments), else flush the largest.
+pub fn relief<'a, K: Clone + 'a>(buffers: impl Iterator<Item = (K, &'a Buffer)>, budget: usize) -> Option<Relief<K>> {
+    let mut total = 0;
+    let mut most_open: Option<(K, usize)> = None;
+    let mut largest: Option<(K, usize)> = None;
+    for (key, buffer) in buffers {
+        let (open, memory) = (buffer.unspilled(), buffer.memory());
+        total += memory;
+        if most_open.as_ref().is_none_or(|(_, m)| open > *m) {
+            most_open = Some((key.clone(), open));
+        }
+        if largest.as_ref().is_none_or(|(_, m)| memory > *m) {
+            largest = Some((key, memory));
+        }
+    }
+    if total <= budget {
+        return None;
+    }
+    match (most_open, largest) {
+        (Some((key, open)), _) if open >= budget / 8 => Some(Relief::Spill(key)),
+        (_, Some((key, _))) => Some(Relief::Flush(key)),
+        _ => None,
     }
 }
 
@@ -121,6 +228,104 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    fn tickets_codec() -> Codec {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("environments/dev.toml");
+        let environment = crate::config::load(root.to_str().unwrap()).unwrap();
+        let stream = environment.streams.into_iter().find(|s| s.name == "client_tickets").unwrap();
+        Codec::new(Arc::new(stream))
+    }
+
+    fn ticket(day: &str, n: usize) -> String {
+        format!(
+            r#"{{"ticket_id":"0b7f2c1e-8d7a-4c1f-9a55-{n:012}","client_id":"c","created_at":"{day}T12:00:00Z","channel":"web","priority":"low","subject":"s"}}"#
+        )
+    }
+
+    fn offsets(body: Vec<u8>) -> (Vec<i64>, usize) {
+        use arrow_array::cast::AsArray as _;
+        use arrow_array::types::Int64Type;
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(body)).unwrap();
+        let groups = reader.metadata().num_row_groups();
+        let mut out = Vec::new();
+        for batch in reader.build().unwrap() {
+            let batch = batch.unwrap();
+            out.extend(batch.column_by_name("kafka_offset").unwrap().as_primitive::<Int64Type>().values().iter());
+        }
+        (out, groups)
+    }
+
+    #[test]
+    fn spilled_rows_join_their_value_s_file_in_offset_order() {
+        let codec = tickets_codec();
+        let mut buffer = Buffer::default();
+        let days = ["2026-01-01", "2026-01-02", "2026-01-03"];
+        let mut offset = 0;
+        for round in 0..3 {
+            for (d, day) in days.iter().enumerate() {
+                // The third day only gets rows after the first spill.
+                if d == 2 && round == 0 {
+                    continue;
+                }
+                for _ in 0..10 {
+                    buffer.add(&codec, "t", 0, offset, ticket(day, offset as usize).as_bytes(), 0).unwrap();
+                    offset += 1;
+                }
+            }
+            let open = buffer.unspilled();
+            buffer.spill("t/0").unwrap();
+            assert!(buffer.unspilled() < open, "spilling reclaims the open rows' memory");
+        }
+        // Rows after the last spill are encoded by the flush itself.
+        buffer.add(&codec, "t", 0, offset, ticket(days[0], 999).as_bytes(), 0).unwrap();
+        assert_eq!(buffer.row_count(), 81);
+        let files = buffer.take_files("t/0").unwrap();
+        assert_eq!(files.len(), 3, "one file per value, whatever the spills");
+        let mut all = Vec::new();
+        for file in files {
+            let records = file.records;
+            let (offsets, groups) = offsets(file.body);
+            assert_eq!(offsets.len(), records, "{}", file.value);
+            assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{}: offsets in order: {offsets:?}", file.value);
+            let want = if file.value == "2026-01-01" {
+                4
+            } else if file.value == "2026-01-02" {
+                3
+            } else {
+                2
+            };
+            assert_eq!(groups, want, "{}: one row group per fragment", file.value);
+            all.extend(offsets);
+        }
+        all.sort_unstable();
+        assert_eq!(all, (0..81).collect::<Vec<i64>>(), "every row once");
+        assert_eq!((buffer.row_count(), buffer.memory() < 1024), (0, true), "the buffer is empty after a flush");
+    }
+
+    #[test]
+    fn relief_spills_open_rows_first_then_flushes_the_largest() {
+        let codec = tickets_codec();
+        let filled = |partition: i32, rows: usize| {
+            let mut buffer = Buffer::default();
+            for n in 0..rows {
+                buffer.add(&codec, "t", partition, n as i64, ticket("2026-01-01", n).as_bytes(), 0).unwrap();
+            }
+            buffer
+        };
+        let open = filled(0, 2000);
+        let mut spilled = filled(1, 40_000);
+        spilled.spill("t/1").unwrap();
+        let small = filled(2, 5);
+        let total = open.memory() + spilled.memory();
+        let both = || [(0, &open), (1, &spilled)].into_iter();
+        assert_eq!(relief(both(), total), None, "within the budget");
+        assert_eq!(relief(both(), total - 1), Some(Relief::Spill(0)), "the most open rows are spilled");
+        // Spilling 5 rows would reclaim less than an eighth of the budget: the largest goes.
+        let total = small.memory() + spilled.memory();
+        assert!(small.unspilled() < (total - 1) / 8, "{} {total}", small.unspilled());
+        assert_eq!(relief([(2, &small), (1, &spilled)].into_iter(), total - 1), Some(Relief::Flush(1)));
+    }
 
     #[test]
     fn each_open_date_costs_little_memory_and_is_counted() {

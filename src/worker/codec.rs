@@ -17,7 +17,7 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef, TimeUnit};
-use chrono::{DateTime, Datelike as _, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike as _, FixedOffset, NaiveDate, TimeZone, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -206,7 +206,28 @@ enum Format {
     Rfc3339,
     Uuid,
     /// A strftime pattern and the UTC offset of the naive values it yields.
-    Pattern(String, FixedOffset),
+    Pattern(Pattern, FixedOffset),
+}
+
+/// A strftime pattern, parsed once (chrono would parse the pattern text again for every value).
+#[derive(Debug)]
+struct Pattern {
+    text: String,
+    items: Vec<chrono::format::Item<'static>>,
+}
+
+impl Pattern {
+    fn new(text: &str) -> Self {
+        let items = chrono::format::StrftimeItems::new(text).parse_to_owned().unwrap_or_default();
+        Pattern { text: text.to_owned(), items }
+    }
+
+    /// The date and time `value` gives, if it matches (date-only patterns give midnight).
+    fn parse(&self, value: &str) -> Option<chrono::format::Parsed> {
+        let mut parsed = chrono::format::Parsed::new();
+        chrono::format::parse(&mut parsed, value, self.items.iter()).ok()?;
+        Some(parsed)
+    }
 }
 
 /// Where the event time comes from, as slot indexes.
@@ -331,7 +352,7 @@ impl Codec {
                 format: match f.format.as_deref() {
                     Some("rfc3339") => Format::Rfc3339,
                     Some("uuid") => Format::Uuid,
-                    Some(pattern) => Format::Pattern(pattern.to_owned(), parse_offset(f.utc_offset.as_deref())),
+                    Some(pattern) => Format::Pattern(Pattern::new(pattern), parse_offset(f.utc_offset.as_deref())),
                     None => Format::None,
                 },
                 allowed: f.allowed.clone(),
@@ -369,8 +390,9 @@ impl Codec {
 
     /// Decodes, validates, types and enriches one payload and appends it to `rows`.
     ///
-    /// `ingested_at` is microseconds since the epoch (UTC). Returns the row's partition value
-    /// (days since the epoch of the event time's UTC date). Errors: the payload is not a JSON
+    /// `ingested_at` is microseconds since the epoch (UTC). Returns the row's partition index
+    /// (the event time's hour, day or month since the epoch, as the stream's granularity says:
+    /// [`crate::config::stream::Granularity::index_of_micros`]). Errors: the payload is not a JSON
     /// object, a required field is missing or null, a value has the wrong type, is not allowed,
     /// or does not match its format; then nothing is appended.
     pub fn decode<'a>(&'a self, payload: &'a [u8], ingested_at: i64) -> Result<(i32, Vec<Cell<'a>>), Rejection> {
@@ -456,7 +478,7 @@ impl Codec {
             row.push(Cell::Str(Cow::Borrowed(category)));
         }
         row.push(Cell::Micros(ingested_at));
-        Ok((days_of_micros(event_micros), row))
+        Ok((self.stream.granularity.index_of_micros(event_micros), row))
     }
 }
 
@@ -464,17 +486,6 @@ impl Codec {
 fn micros_text(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros)
         .map_or_else(|| micros.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-}
-
-/// Days since the epoch of the UTC date of `micros`.
-pub fn days_of_micros(micros: i64) -> i32 {
-    i32::try_from(micros.div_euclid(86_400_000_000)).unwrap_or(i32::MAX)
-}
-
-/// `YYYY-MM-DD` of a day number since the epoch.
-pub fn date_text(days: i32) -> String {
-    NaiveDate::from_num_days_from_ce_opt(days + EPOCH_DAYS_FROM_CE)
-        .map_or_else(|| format!("day{days}"), |d| d.format("%Y-%m-%d").to_string())
 }
 
 fn type_cell<'a>(spec: &FieldSpec, raw: Raw<'a>) -> Result<Cell<'a>, Rejection> {
@@ -554,12 +565,17 @@ fn type_cell<'a>(spec: &FieldSpec, raw: Raw<'a>) -> Result<Cell<'a>, Rejection> 
         },
         FieldType::Date => match &raw {
             Raw::Str(s) => {
-                let pattern = match &spec.format {
-                    Format::Pattern(p, _) => p.as_str(),
-                    _ => "%Y-%m-%d",
+                let date = match &spec.format {
+                    Format::Pattern(p, _) => p.parse(s).and_then(|parsed| parsed.to_naive_date().ok()),
+                    _ => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
                 };
-                let date = NaiveDate::parse_from_str(s, pattern)
-                    .map_err(|_| reject(&spec.source, format!("`{}` does not match `{pattern}`", clip(s))))?;
+                let date = date.ok_or_else(|| {
+                    let pattern = match &spec.format {
+                        Format::Pattern(p, _) => p.text.as_str(),
+                        _ => "%Y-%m-%d",
+                    };
+                    reject(&spec.source, format!("`{}` does not match `{pattern}`", clip(s)))
+                })?;
                 Cell::Days(date.num_days_from_ce() - EPOCH_DAYS_FROM_CE)
             }
             other => return Err(wrong(other)),
@@ -570,11 +586,12 @@ fn type_cell<'a>(spec: &FieldSpec, raw: Raw<'a>) -> Result<Cell<'a>, Rejection> 
 
 fn parse_timestamp(format: &Format, text: &str) -> Result<i64, String> {
     match format {
-        Format::Pattern(pattern, offset) => NaiveDateTime::parse_from_str(text, pattern)
-            .ok()
+        Format::Pattern(pattern, offset) => pattern
+            .parse(text)
+            .and_then(|parsed| parsed.to_naive_datetime_with_offset(0).ok())
             .and_then(|t| offset.from_local_datetime(&t).single())
             .map(|t| t.timestamp_micros())
-            .ok_or_else(|| format!("`{}` does not match `{pattern}`", clip(text))),
+            .ok_or_else(|| format!("`{}` does not match `{}`", clip(text), pattern.text)),
         _ => DateTime::parse_from_rfc3339(text)
             .map(|t| t.timestamp_micros())
             .map_err(|_| format!("`{}` is not an RFC 3339 timestamp", clip(text))),
@@ -759,16 +776,42 @@ impl Rows {
 /// the offset column, unique per row, is written plain (a dictionary would only be built to be
 /// dropped).
 pub fn writer_properties() -> WriterProperties {
+    writer_properties_builder().build()
+}
+
+fn writer_properties_builder() -> parquet::file::properties::WriterPropertiesBuilder {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
         .set_column_dictionary_enabled(ColumnPath::from(crate::config::stream::OFFSET_COLUMN), false)
         .set_created_by(format!("indutech {}", env!("CARGO_PKG_VERSION")))
-        .build()
+}
+
+/// A column whose Arrow data is smaller than this many bytes is written uncompressed.
+///
+/// The Parquet writer (parquet 60) creates a zstd compression and decompression context for
+/// every column of every file, and creating one executes CPUID, which traps to the hypervisor
+/// on a virtual machine (about 30 µs each, measured with perf: a third of the time of a replay
+/// that writes many small files). Compressing 32 KiB at zstd's few hundred MB/s takes about as
+/// long, and saves at most those 32 KiB, so smaller columns (a file of a few hundred rows) are
+/// stored plain. Every Parquet reader reads uncompressed column chunks.
+pub const COMPRESS_FROM_BYTES: usize = 32 * 1024;
+
+/// [`writer_properties`] for `batch`: its columns under [`COMPRESS_FROM_BYTES`] uncompressed.
+fn writer_properties_for(batch: &RecordBatch) -> WriterProperties {
+    let mut builder = writer_properties_builder();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if column.get_array_memory_size() < COMPRESS_FROM_BYTES {
+            builder =
+                builder.set_column_compression(ColumnPath::from(field.name().as_str()), Compression::UNCOMPRESSED);
+        }
+    }
+    builder.build()
 }
 
 /// Key of the Parquet footer metadata naming the rows' source: `<topic>/<partition>`.
 pub const SOURCE_KEY: &str = "indutech.source";
-/// Encodes `rows` as one Parquet file (zstd) and empties them. The footer names the source
+/// Encodes `rows` as one Parquet file (zstd; small columns plain, [`COMPRESS_FROM_BYTES`]) and
+/// empties them. The footer names the source
 /// (`source`, such as `client_tickets/2`, under [`SOURCE_KEY`]); each row's partition and
 /// offset are columns.
 ///
@@ -776,9 +819,67 @@ pub const SOURCE_KEY: &str = "indutech.source";
 pub fn encode_parquet(rows: &mut Rows, source: &str) -> anyhow::Result<Vec<u8>> {
     let batch = rows.finish()?;
     let mut out = Vec::with_capacity(batch.get_array_memory_size() / 4);
-    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(writer_properties()))?;
+    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(writer_properties_for(&batch)))?;
     writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(SOURCE_KEY.to_owned(), source.to_owned()));
     writer.write(&batch)?;
+    writer.close()?;
+    Ok(out)
+}
+
+/// One Parquet file with the row groups of `fragments` (Parquet files of the same schema, from
+/// [`encode_parquet`], in order), copied as they are encoded: nothing is decoded or compressed
+/// again. The footer's key-value metadata (the Arrow schema, the source) is the first
+/// fragment's. A single fragment is returned as it is.
+///
+/// Errors: a fragment is not a Parquet file, or the schemas differ (a bug: one stream's rows).
+pub fn concat_parquet(fragments: Vec<bytes::Bytes>) -> anyhow::Result<Vec<u8>> {
+    use parquet::column::writer::ColumnCloseResult;
+    use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
+    use parquet::file::writer::SerializedFileWriter;
+
+    if fragments.len() == 1 {
+        return Ok(fragments.into_iter().next().unwrap_or_default().to_vec());
+    }
+    let inputs = fragments
+        .into_iter()
+        .map(|bytes| {
+            let metadata = ParquetMetaDataReader::new()
+                .with_page_index_policy(PageIndexPolicy::Optional)
+                .parse_and_finish(&bytes)?;
+            Ok((bytes, metadata))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let Some((_, first)) = inputs.first() else { return Ok(Vec::new()) };
+    let schema = first.file_metadata().schema_descr().root_schema_ptr();
+    let size: usize = inputs.iter().map(|(b, _)| b.len()).sum();
+    let mut out = Vec::with_capacity(size);
+    let mut writer = SerializedFileWriter::new(&mut out, schema, Arc::new(writer_properties()))?;
+    for kv in first.file_metadata().key_value_metadata().into_iter().flatten() {
+        writer.append_key_value_metadata(kv.clone());
+    }
+    for (bytes, metadata) in &inputs {
+        if metadata.file_metadata().schema_descr().root_schema() != first.file_metadata().schema_descr().root_schema() {
+            anyhow::bail!("Parquet fragments of one file have different schemas (a bug)");
+        }
+        let page_index = metadata.page_index();
+        for (g, group) in metadata.row_groups().iter().enumerate() {
+            let mut out_group = writer.next_row_group()?;
+            for (c, column) in group.columns().iter().enumerate() {
+                out_group.append_column(
+                    bytes,
+                    ColumnCloseResult {
+                        bytes_written: column.compressed_size() as _,
+                        rows_written: group.num_rows() as _,
+                        metadata: column.clone(),
+                        bloom_filter: None,
+                        column_index: page_index.and_then(|p| p.column_index(g, c)).cloned(),
+                        offset_index: page_index.and_then(|p| p.offset_index(g, c)).cloned(),
+                    },
+                )?;
+            }
+            out_group.close()?;
+        }
+    }
     writer.close()?;
     Ok(out)
 }
@@ -786,6 +887,7 @@ pub fn encode_parquet(rows: &mut Rows, source: &str) -> anyhow::Result<Vec<u8>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::stream::Granularity;
 
     fn stream(name: &str) -> Arc<Stream> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("environments/dev.toml");
@@ -795,6 +897,33 @@ mod tests {
 
     /// An ingestion time after every event time of the tests (2027-01-01T00:00:00Z, in µs).
     const NOW: i64 = 1_798_761_600_000_000;
+
+    #[test]
+    fn small_columns_are_stored_plain_large_ones_zstd() {
+        use parquet::file::reader::{FileReader as _, SerializedFileReader};
+        let codec = Codec::new(stream("client_tickets"));
+        let mut rows = Rows::new(codec.schema().clone());
+        let now = NOW;
+        let encode = |rows: &mut Rows, n: usize| {
+            for i in 0..n {
+                let ticket =
+                    TICKET.replace("0b7f2c1e-8d7a-4c1f-9a55-1f0f6f1d2a11", &format!("0b7f2c1e-8d7a-4c1f-9a55-{i:012}"));
+                let (_, row) = codec.decode(ticket.as_bytes(), now).unwrap();
+                rows.push(&row, ticket.len(), 0, i as i64);
+            }
+            let body = encode_parquet(rows, "t/0").unwrap();
+            let reader = SerializedFileReader::new(bytes::Bytes::from(body)).unwrap();
+            let group = reader.metadata().row_group(0).clone();
+            group.columns().iter().map(|c| (c.column_path().string(), c.compression())).collect::<Vec<_>>()
+        };
+        for (column, compression) in encode(&mut rows, 10) {
+            assert_eq!(compression, Compression::UNCOMPRESSED, "{column} of 10 rows");
+        }
+        let large = encode(&mut rows, 20_000);
+        let zstd = |c: &str| large.iter().find(|(name, _)| name == c).unwrap().1;
+        assert!(matches!(zstd("ticket_id"), Compression::ZSTD(_)), "{large:?}");
+        assert!(matches!(zstd("kafka_offset"), Compression::ZSTD(_)), "{large:?}");
+    }
 
     #[test]
     fn event_times_outside_the_streams_window_are_rejected_with_the_reason() {
@@ -821,7 +950,7 @@ mod tests {
     fn ticket_is_typed_categorised_and_partitioned_by_utc_date() {
         let codec = Codec::new(stream("client_tickets"));
         let (day, row) = codec.decode(TICKET.as_bytes(), 7).unwrap();
-        assert_eq!(date_text(day), "2026-03-02", "23:30 at -02:00 is 01:30 UTC the next day");
+        assert_eq!(Granularity::Day.value(day), "2026-03-02", "23:30 at -02:00 is 01:30 UTC the next day");
         let names: Vec<String> = codec.stream().columns().into_iter().map(|c| c.0).collect();
         // The last two columns, partition and offset, come from the consumer, not the payload.
         assert_eq!(row.len(), names.len() - 2);
@@ -904,7 +1033,7 @@ mod tests {
         let codec = Codec::new(stream("sensor_readings"));
         let json = r#"{"No":"1","year":"2013","month":"3","day":"1","hour":"0","PM2.5":"4","PM10":"NA","SO2":"4","NO2":"7","CO":"300","O3":"77","TEMP":"-0.7","PRES":"1023","DEWP":"-18.8","RAIN":"0","wd":"NNW","WSPM":"4.4","station":"Aotizhongxin"}"#;
         let (day, row) = codec.decode(json.as_bytes(), NOW).unwrap();
-        assert_eq!(date_text(day), "2013-02-28", "midnight in Beijing is the previous UTC day");
+        assert_eq!(Granularity::Day.value(day), "2013-02-28", "midnight in Beijing is the previous UTC day");
         assert_eq!(row[0], Cell::I64(1));
         assert_eq!(row[5], Cell::F64(4.0));
         assert_eq!(row[6], Cell::Null);
@@ -923,7 +1052,7 @@ mod tests {
             header.split(',').zip(cells.split(',')).map(|(k, v)| (k.to_owned(), v.into())).collect();
         let json = serde_json::to_string(&fields).unwrap();
         let (day, row) = codec.decode(json.as_bytes(), NOW).unwrap();
-        assert_eq!(date_text(day), "2016-03-05", "partitioned by sys_updated_at");
+        assert_eq!(Granularity::Day.value(day), "2016-03-05", "partitioned by sys_updated_at");
         assert_eq!(row[2], Cell::Bool(true));
         assert_eq!(row[7], Cell::Str("Caller 2403".into()));
         let cmdb = codec.stream().fields.iter().position(|f| f.name == "cmdb_ci").unwrap();
