@@ -129,9 +129,11 @@ impl Buffer {
         self.unspilled() + self.spilled + self.rejected.values().map(Vec::capacity).sum::<usize>()
     }
 
-    /// Memory of the rows not encoded yet (what [`Buffer::spill`] would reclaim), bytes.
+    /// Memory of the rows not encoded yet (what [`Buffer::spill`] would reclaim), bytes: only
+    /// values that have such rows count (an emptied builder's small fixed cost stays until the
+    /// flush), so a spilled buffer offers nothing more to spill.
     pub fn unspilled(&self) -> usize {
-        self.values.values().map(|v| v.rows.memory()).sum()
+        self.values.values().filter(|v| !v.rows.is_empty()).map(|v| v.rows.memory()).sum()
     }
 
     /// Encodes every value's open rows into a Parquet fragment (kept in memory until the next
@@ -217,7 +219,7 @@ pub fn relief<'a, K: Clone + 'a>(buffers: impl Iterator<Item = (K, &'a Buffer)>,
         return None;
     }
     match (most_open, largest) {
-        (Some((key, open)), _) if open >= budget / 8 => Some(Relief::Spill(key)),
+        (Some((key, open)), _) if open > 0 && open >= budget / 8 => Some(Relief::Spill(key)),
         (_, Some((key, _))) => Some(Relief::Flush(key)),
         _ => None,
     }
@@ -321,6 +323,10 @@ mod tests {
         let both = || [(0, &open), (1, &spilled)].into_iter();
         assert_eq!(relief(both(), total), None, "within the budget");
         assert_eq!(relief(both(), total - 1), Some(Relief::Spill(0)), "the most open rows are spilled");
+        // Once spilled, a buffer offers nothing more to spill, however many values it holds:
+        // the next relief flushes (a spill that reclaims nothing would be asked for forever).
+        assert_eq!(spilled.unspilled(), 0);
+        assert_eq!(relief([(1, &spilled)].into_iter(), 1), Some(Relief::Flush(1)));
         // Spilling 5 rows would reclaim less than an eighth of the budget: the largest goes.
         let total = small.memory() + spilled.memory();
         assert!(small.unspilled() < (total - 1) / 8, "{} {total}", small.unspilled());
