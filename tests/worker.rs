@@ -53,6 +53,20 @@ impl TestEnv {
         env
     }
 
+    /// The partition values registered in Glue for `stream`'s table.
+    async fn glue_partitions(&self, stream: &str) -> BTreeSet<String> {
+        let database = indutech::model::glue_database_name(&self.environment);
+        let mut registered = BTreeSet::new();
+        let mut pages =
+            self.aws.glue().get_partitions().database_name(&database).table_name(stream).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for p in page.unwrap().partitions() {
+                registered.insert(p.values()[0].clone());
+            }
+        }
+        registered
+    }
+
     fn topic(&self, stream: &str) -> String {
         format!("{}-{stream}", self.name)
     }
@@ -392,16 +406,7 @@ async fn real_datasets_and_generated_tickets_land_exactly_once_typed_and_categor
     let batch = lake.batches.iter().find(|b| b.num_rows() > 0).unwrap();
     let pm = batch.column_by_name("pm2_5").unwrap().as_primitive::<Float64Type>();
     assert!(pm.null_count() < pm.len(), "PM2.5 readings are typed doubles");
-    let glue = env.aws.glue();
-    let database = indutech::model::glue_database_name(&env.environment);
-    let mut registered = BTreeSet::new();
-    let mut pages =
-        glue.get_partitions().database_name(&database).table_name("sensor_readings").into_paginator().send();
-    while let Some(page) = pages.next().await {
-        for p in page.unwrap().partitions() {
-            registered.insert(p.values()[0].clone());
-        }
-    }
+    let registered = env.glue_partitions("sensor_readings").await;
     assert_eq!(registered, lake.dates, "every dt that has data is a Glue partition");
 
     // status agrees with the lake.
@@ -457,16 +462,7 @@ async fn a_stream_partitioned_by_month_lands_one_file_per_month_and_partition() 
         files += page.unwrap().contents().iter().filter(|o| o.key().unwrap().ends_with(".parquet")).count();
     }
     assert_eq!(files, 49, "one file per month and partition");
-    let glue = env.aws.glue();
-    let database = indutech::model::glue_database_name(&env.environment);
-    let mut registered = BTreeSet::new();
-    let mut pages =
-        glue.get_partitions().database_name(&database).table_name("sensor_readings").into_paginator().send();
-    while let Some(page) = pages.next().await {
-        for p in page.unwrap().partitions() {
-            registered.insert(p.values()[0].clone());
-        }
-    }
+    let registered = env.glue_partitions("sensor_readings").await;
     assert_eq!(registered, lake.dates, "every month that has data is a Glue partition");
 }
 
