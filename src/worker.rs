@@ -224,6 +224,13 @@ impl ConsumerContext for WorkerContext {
             shared.assignments += 1;
         }
         if let Rebalance::Assign(list) = rebalance
+            && list.count() == 0
+        {
+            // A spare member (more workers than partitions), or a broker that still counts a
+            // killed member: said, so that a worker waiting for partitions says why.
+            tracing::info!("the group assigned this worker no partition (the idle check rejoins if nobody commits)");
+        }
+        if let Rebalance::Assign(list) = rebalance
             && list.count() > 0
         {
             // Nothing is read before the lake's commit record says where to resume.

@@ -616,7 +616,10 @@ async fn large_files_are_uploaded_in_parts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_signal_exits_at_once_and_the_next_start_still_lands_everything_once() {
     // One flush for the whole backlog, at the signal: big enough that the drain takes a while.
-    let env = TestEnv::new("flush_interval_secs = 3600\ntarget_file_size_bytes = 268435456\n").await;
+    // (90 s, not more: when the bed's broker answers the restarted worker with an empty
+    // assignment while it still counts the killed one, the worker rejoins after its idle check,
+    // two flush intervals.)
+    let env = TestEnv::new("flush_interval_secs = 90\ntarget_file_size_bytes = 268435456\n").await;
     let count = 150_000;
     env.expect(&["produce", "--stream", "client_tickets", "--count", &count.to_string(), "--seed", "11"], 0);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
