@@ -177,9 +177,29 @@ pub(super) async fn delete(
             change.name
         );
     }
-    let results = admin(ctx)?
-        .delete_topics(&[change.name.as_str()], &options())
-        .await
-        .with_context(|| format!("DeleteTopics {}", change.name))?;
-    one(results, "DeleteTopics", &[RDKafkaErrorCode::UnknownTopicOrPartition])
+    // A broker that does not answer in time may still delete the topic: asked again (bounded),
+    // a topic already gone counts as deleted.
+    let admin = admin(ctx)?;
+    let timed_out = |code: RDKafkaErrorCode| {
+        matches!(code, RDKafkaErrorCode::OperationTimedOut | RDKafkaErrorCode::RequestTimedOut)
+    };
+    super::wait_until(
+        ctx,
+        "kafka",
+        DELETE_WAIT,
+        &format!("topic {} is not deleted: the broker does not answer DeleteTopics in time", change.name),
+        "run destroy again once the broker answers",
+        || async {
+            match admin.delete_topics(&[change.name.as_str()], &options()).await {
+                Err(rdkafka::error::KafkaError::AdminOp(code)) if timed_out(code) => Ok(None),
+                Err(error) => Err(anyhow::Error::new(error).context(format!("DeleteTopics {}", change.name))),
+                Ok(results) if results.iter().any(|r| r.as_ref().is_err_and(|(_, code)| timed_out(*code))) => Ok(None),
+                Ok(results) => one(results, "DeleteTopics", &[RDKafkaErrorCode::UnknownTopicOrPartition]).map(Some),
+            }
+        },
+    )
+    .await
 }
+
+/// How long a topic's deletion is retried while the broker times out.
+const DELETE_WAIT: Duration = Duration::from_secs(120);
