@@ -460,14 +460,27 @@ impl Lock {
         self.lease.clone()
     }
 
-    /// Stops the renewals and deletes exactly the versions this lock wrote, oldest first.
+    /// Stops the renewals and deletes exactly the versions this lock wrote, oldest first; then,
+    /// since a renewal already sent when the renewals stopped can still land, the current
+    /// version too while it is this lock's (its id in the metadata).
     ///
     /// Errors: S3 failed (the lock then stays until it goes stale or is force-unlocked).
-    pub async fn release(self, ctx: &Context) -> anyhow::Result<()> {
+    pub async fn release(mut self, ctx: &Context) -> anyhow::Result<()> {
         self.renewer.abort();
+        // Wait until the renewal task is gone (cancelled at its next await point).
+        let _ = (&mut self.renewer).await;
         let versions = self.lease.state.lock().expect("lease lock").versions.clone();
         let s3 = ctx.aws.s3();
         for version in versions {
+            delete_version(&s3, &self.bucket, &version).await.context("releasing the lock")?;
+        }
+        for _ in 0..3 {
+            let current = s3.head_object().bucket(&self.bucket).key(LOCK_KEY).send().await;
+            let Ok(head) = current else { break };
+            if head.metadata().and_then(|m| m.get(ID_METADATA)) != Some(&self.info.id) {
+                break;
+            }
+            let version = head.version_id().unwrap_or("null").to_owned();
             delete_version(&s3, &self.bucket, &version).await.context("releasing the lock")?;
         }
         Ok(())
