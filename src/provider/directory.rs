@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use aws_sdk_directory::types::{DirectoryEdition, DirectoryVpcSettings, TrustDirection, TrustType};
 use serde_json::json;
 
-use super::ec2::subnet_names;
+use super::ec2::{names_of_subnets, subnet_names};
 use super::{Context, NotImplemented, attributes, code, deleted, sdk_error, str_attr, strings, tags_attr, tags_value};
 use crate::plan::kind::{DirectoryKind, Kind};
 use crate::plan::{Change, Observed, Resource};
@@ -92,11 +92,7 @@ pub(super) async fn observe(ctx: &Context, kind: DirectoryKind, resource: &Resou
             let Some(d) = directory(ctx, &resource.name).await? else { return Ok(Observed::Absent) };
             let vpc = d.vpc_settings();
             let ids: Vec<String> = vpc.map(|v| v.subnet_ids().to_vec()).unwrap_or_default();
-            let known = subnet_names(ctx, Some(ids.clone())).await?;
-            let subnets: Vec<String> = ids
-                .iter()
-                .map(|id| known.iter().find(|(i, _, _)| i == id).map_or_else(|| id.clone(), |(_, n, _)| n.clone()))
-                .collect();
+            let subnets = names_of_subnets(ctx, &ids).await?;
             let tags = ctx
                 .aws
                 .directory()

@@ -46,6 +46,18 @@ pub(super) fn tag_specification(resource: &Resource, resource_type: ResourceType
     TagSpecification::builder().resource_type(resource_type).set_tags(Some(tags)).build()
 }
 
+/// The names of the subnets `ids`, in their order; an id that is not one of this environment's
+/// subnets stays as it is (so a foreign subnet shows as a difference).
+///
+/// Errors: DescribeSubnets failed.
+pub(super) async fn names_of_subnets(ctx: &Context, ids: &[String]) -> anyhow::Result<Vec<String>> {
+    let known = subnet_names(ctx, Some(ids.to_vec())).await?;
+    Ok(ids
+        .iter()
+        .map(|id| known.iter().find(|(i, _, _)| i == id).map_or_else(|| id.clone(), |(_, n, _)| n.clone()))
+        .collect())
+}
+
 /// `(id, name, zone)` of this environment's subnets, optionally only those with these ids.
 pub(super) async fn subnet_names(
     ctx: &Context,

@@ -13,7 +13,7 @@ use aws_sdk_redshift::types::Tag;
 use aws_sdk_redshiftdata::types::{Field, SqlParameter, StatusString};
 use serde_json::{Value, json};
 
-use super::ec2::{security_group_id, subnet_names};
+use super::ec2::{names_of_subnets, security_group_id, subnet_names};
 use super::iam::role_arn;
 use super::{
     Context, NotImplemented, attributes, code, deleted, sdk_error, str_attr, strings, tags_attr, tags_value, wait_until,
@@ -152,11 +152,7 @@ pub(super) async fn observe(ctx: &Context, kind: RedshiftKind, resource: &Resour
             let Some(group) = out.cluster_subnet_groups().first() else { return Ok(Observed::Absent) };
             let ids: Vec<String> =
                 group.subnets().iter().filter_map(|s| s.subnet_identifier().map(str::to_owned)).collect();
-            let known = subnet_names(ctx, Some(ids.clone())).await?;
-            let mut subnets: Vec<String> = ids
-                .iter()
-                .map(|id| known.iter().find(|(i, _, _)| i == id).map_or_else(|| id.clone(), |(_, n, _)| n.clone()))
-                .collect();
+            let mut subnets = names_of_subnets(ctx, &ids).await?;
             subnets.sort();
             Ok(Observed::Present {
                 id: name.to_owned(),

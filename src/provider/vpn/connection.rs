@@ -126,12 +126,12 @@ pub(super) async fn create_vpn_connection_route(ctx: &Context, resource: &Resour
 /// Deletes `VpnConnectionRoute` (`id` as the plan observed it).
 pub(super) async fn delete_vpn_connection_route(ctx: &Context, change: &Change, id: &str) -> anyhow::Result<()> {
     let ec2 = ctx.aws.ec2();
-    let (first, second) = id.split_once('/').unwrap_or((id, ""));
+    let (connection, cidr) = id.split_once('/').unwrap_or((id, ""));
     call!(
         ctx,
         change,
         "DeleteVpnConnectionRoute",
-        ec2.delete_vpn_connection_route().vpn_connection_id(first).destination_cidr_block(second)
+        ec2.delete_vpn_connection_route().vpn_connection_id(connection).destination_cidr_block(cidr)
     )
 }
 

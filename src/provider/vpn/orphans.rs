@@ -61,20 +61,10 @@ pub(in crate::provider) async fn orphans(ctx: &Context, desired: &[Resource]) ->
     let vpn_id = connection.as_ref().and_then(|c| c.vpn_connection_id().map(str::to_owned));
     if let (Some(tgw), Some(vpn_id)) = (&tgw, &vpn_id) {
         let table = default_route_table(tgw)?;
-        let routes = ctx
-            .aws
-            .ec2()
-            .search_transit_gateway_routes()
-            .transit_gateway_route_table_id(&table)
-            .filters(aws_sdk_ec2::types::Filter::builder().name("type").values("static").build())
-            .send()
-            .await
-            .map_err(|e| sdk_error(ctx, "ec2", "SearchTransitGatewayRoutes", &tgw_name, e))?;
-        for route in routes.routes() {
+        for route in super::transit_gateway::static_routes(ctx, &table, &tgw_name).await? {
             let Some(cidr) = route.destination_cidr_block() else { continue };
             let to_vpn = route.transit_gateway_attachments().iter().any(|a| a.resource_id() == Some(vpn_id.as_str()));
-            let live = !matches!(route.state().map(|s| s.as_str()), Some("deleted" | "deleting"));
-            if to_vpn && live && !wanted(Kind::TransitGatewayRoute, cidr) {
+            if to_vpn && !wanted(Kind::TransitGatewayRoute, cidr) {
                 let (name, id) = (format!("{tgw_name}/{cidr}"), format!("{table}/{cidr}"));
                 let target = ("vpn_connection", connection_name.clone());
                 out.push(to_cidr(Kind::TransitGatewayRoute, name, id, cidr, target, &[address::VPN_CONNECTION]));

@@ -58,8 +58,8 @@ pub(super) async fn create_route(ctx: &Context, resource: &Resource) -> anyhow::
 /// Deletes `Route` (`id` as the plan observed it).
 pub(super) async fn delete_route(ctx: &Context, change: &Change, id: &str) -> anyhow::Result<()> {
     let ec2 = ctx.aws.ec2();
-    let (first, second) = id.split_once('/').unwrap_or((id, ""));
-    call!(ctx, change, "DeleteRoute", ec2.delete_route().route_table_id(first).destination_cidr_block(second))
+    let (table, cidr) = id.split_once('/').unwrap_or((id, ""));
+    call!(ctx, change, "DeleteRoute", ec2.delete_route().route_table_id(table).destination_cidr_block(cidr))
 }
 
 /// Points the route at the gateway the environment now asks for (`attribute`: `gateway` or

@@ -73,12 +73,7 @@ pub(super) async fn observe_transit_gateway_vpc_attachment(
     let named = |id: Option<&str>, known: &Option<String>, name: &str| -> Value {
         if id.is_some() && id == known.as_deref() { json!(name) } else { json!(id) }
     };
-    let ids: Vec<String> = a.subnet_ids().to_vec();
-    let known = crate::provider::ec2::subnet_names(ctx, Some(ids.clone())).await?;
-    let mut subnets: Vec<String> = ids
-        .iter()
-        .map(|id| known.iter().find(|(i, _, _)| i == id).map_or_else(|| id.clone(), |(_, n, _)| n.clone()))
-        .collect();
+    let mut subnets = crate::provider::ec2::names_of_subnets(ctx, a.subnet_ids()).await?;
     subnets.sort();
     Ok(Observed::Present {
         id: a.transit_gateway_attachment_id().unwrap_or_default().to_owned(),
@@ -143,6 +138,27 @@ pub(super) async fn delete_transit_gateway_vpc_attachment(
     .await
 }
 
+/// The live (not deleted or being deleted) static routes of the transit gateway route table
+/// `table`; `name` names the gateway in errors.
+///
+/// Errors: SearchTransitGatewayRoutes failed.
+pub(super) async fn static_routes(
+    ctx: &Context,
+    table: &str,
+    name: &str,
+) -> anyhow::Result<Vec<aws_sdk_ec2::types::TransitGatewayRoute>> {
+    let out = ctx
+        .aws
+        .ec2()
+        .search_transit_gateway_routes()
+        .transit_gateway_route_table_id(table)
+        .filters(aws_sdk_ec2::types::Filter::builder().name("type").values("static").build())
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "SearchTransitGatewayRoutes", name, e))?;
+    Ok(out.routes().iter().filter(|r| live(r.state().map(|s| s.as_str()))).cloned().collect())
+}
+
 /// Reads `TransitGatewayRoute` (see [`VpnKind::TransitGatewayRoute`]).
 pub(super) async fn observe_transit_gateway_route(ctx: &Context, resource: &Resource) -> anyhow::Result<Observed> {
     let name = resource.name.as_str();
@@ -153,19 +169,8 @@ pub(super) async fn observe_transit_gateway_route(ctx: &Context, resource: &Reso
     );
     let Some(g) = transit_gateway(ctx, tgw).await? else { return Ok(Observed::Absent) };
     let table = default_route_table(&g)?;
-    let out = ctx
-        .aws
-        .ec2()
-        .search_transit_gateway_routes()
-        .transit_gateway_route_table_id(&table)
-        .filters(aws_sdk_ec2::types::Filter::builder().name("type").values("static").build())
-        .send()
-        .await
-        .map_err(|e| sdk_error(ctx, "ec2", "SearchTransitGatewayRoutes", name, e))?;
-    let Some(route) = out.routes().iter().find(|r| {
-        r.destination_cidr_block() == Some(cidr)
-            && !matches!(r.state().map(|s| s.as_str()), Some("deleted" | "deleting"))
-    }) else {
+    let routes = static_routes(ctx, &table, name).await?;
+    let Some(route) = routes.iter().find(|r| r.destination_cidr_block() == Some(cidr)) else {
         return Ok(Observed::Absent);
     };
     let vpn_id = vpn_connection(ctx, connection).await?.and_then(|c| c.vpn_connection_id().map(str::to_owned));
@@ -214,12 +219,12 @@ pub(super) async fn create_transit_gateway_route(ctx: &Context, resource: &Resou
 /// Deletes `TransitGatewayRoute` (`id` as the plan observed it).
 pub(super) async fn delete_transit_gateway_route(ctx: &Context, change: &Change, id: &str) -> anyhow::Result<()> {
     let ec2 = ctx.aws.ec2();
-    let (first, second) = id.split_once('/').unwrap_or((id, ""));
+    let (table, cidr) = id.split_once('/').unwrap_or((id, ""));
     call!(
         ctx,
         change,
         "DeleteTransitGatewayRoute",
-        ec2.delete_transit_gateway_route().transit_gateway_route_table_id(first).destination_cidr_block(second)
+        ec2.delete_transit_gateway_route().transit_gateway_route_table_id(table).destination_cidr_block(cidr)
     )
 }
 

@@ -85,8 +85,8 @@ pub(super) async fn create_vpn_gateway_attachment(ctx: &Context, resource: &Reso
 /// Deletes `VpnGatewayAttachment` (`id` as the plan observed it).
 pub(super) async fn delete_vpn_gateway_attachment(ctx: &Context, change: &Change, id: &str) -> anyhow::Result<()> {
     let ec2 = ctx.aws.ec2();
-    let (first, second) = id.split_once('/').unwrap_or((id, ""));
-    call!(ctx, change, "DetachVpnGateway", ec2.detach_vpn_gateway().vpn_gateway_id(first).vpc_id(second))
+    let (gateway, vpc) = id.split_once('/').unwrap_or((id, ""));
+    call!(ctx, change, "DetachVpnGateway", ec2.detach_vpn_gateway().vpn_gateway_id(gateway).vpc_id(vpc))
 }
 
 /// Reads `VpnGatewayRoutePropagation` (see [`VpnKind::VpnGatewayRoutePropagation`]).
@@ -131,11 +131,11 @@ pub(super) async fn delete_vpn_gateway_route_propagation(
     id: &str,
 ) -> anyhow::Result<()> {
     let ec2 = ctx.aws.ec2();
-    let (first, second) = id.split_once('/').unwrap_or((id, ""));
+    let (table, gateway) = id.split_once('/').unwrap_or((id, ""));
     call!(
         ctx,
         change,
         "DisableVgwRoutePropagation",
-        ec2.disable_vgw_route_propagation().route_table_id(first).gateway_id(second)
+        ec2.disable_vgw_route_propagation().route_table_id(table).gateway_id(gateway)
     )
 }
