@@ -231,12 +231,18 @@ fn read_runs(
 ) -> anyhow::Result<()> {
     let mut next_offset = vec![0i64; partitions];
     let mut runs = 0usize;
-    let mut run = Run { partition: 0, first_offset: 0, bytes: Vec::new(), ends: Vec::new() };
+    let mut hand_out = |bytes: Vec<u8>, ends: Vec<usize>| {
+        let partition = runs % partitions;
+        runs += 1;
+        let first_offset = next_offset[partition];
+        next_offset[partition] += ends.len() as i64;
+        take(Run { partition, first_offset, bytes, ends })
+    };
+    let (mut bytes, mut ends) = (Vec::new(), Vec::new());
     let mut line = Vec::new();
     loop {
         line.clear();
-        let read = input.read_until(b'\n', &mut line)?;
-        if read == 0 {
+        if input.read_until(b'\n', &mut line)? == 0 {
             break;
         }
         if line.last() == Some(&b'\n') {
@@ -245,22 +251,14 @@ fn read_runs(
         if line.is_empty() {
             continue;
         }
-        run.bytes.extend_from_slice(&line);
-        run.ends.push(run.bytes.len());
-        if run.ends.len() == RUN {
-            let partition = runs % partitions;
-            runs += 1;
-            let full = std::mem::replace(
-                &mut run,
-                Run { partition: runs % partitions, first_offset: 0, bytes: Vec::new(), ends: Vec::new() },
-            );
-            take(Run { partition, first_offset: next_offset[partition], ..full })?;
-            next_offset[partition] += RUN as i64;
+        bytes.extend_from_slice(&line);
+        ends.push(bytes.len());
+        if ends.len() == RUN {
+            hand_out(std::mem::take(&mut bytes), std::mem::take(&mut ends))?;
         }
     }
-    if !run.ends.is_empty() {
-        let partition = runs % partitions;
-        take(Run { partition, first_offset: next_offset[partition], ..run })?;
+    if !ends.is_empty() {
+        hand_out(bytes, ends)?;
     }
     Ok(())
 }
@@ -272,4 +270,39 @@ pub fn peak_rss() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn lanes_lose_nothing_and_threads_change_no_file() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("environments/dev.toml");
+        let environment = crate::config::load(root.to_str().unwrap()).unwrap();
+        let stream = environment.streams.into_iter().find(|s| s.name == "client_tickets").unwrap();
+        let codec = Codec::new(Arc::new(stream));
+        let records: Vec<crate::produce::Record> =
+            crate::produce::TicketGenerator::new(7, 0.05).take(5 * RUN + 100).collect();
+        let mut input = Vec::new();
+        for record in &records {
+            input.extend_from_slice(&record.payload);
+            input.extend_from_slice(b"\n\n");
+        }
+        let malformed = records.iter().filter(|r| r.malformed.is_some()).count() as u64;
+        let one = run(&codec, &input[..], usize::MAX, 3, 1).unwrap();
+        let two = run(&codec, &input[..], usize::MAX, 3, 2).unwrap();
+        for result in [&one, &two] {
+            assert_eq!(result.records, records.len() as u64, "empty lines are skipped, no record is");
+            assert_eq!((result.rows + result.rejected, result.rejected), (result.records, malformed));
+            // One flush at the end: one file per partition and value, the minimum.
+            assert_eq!(result.parquet_sizes.len() as u64, result.minimum_files);
+        }
+        let mut sizes = (one.parquet_sizes.clone(), two.parquet_sizes.clone());
+        sizes.0.sort_unstable();
+        sizes.1.sort_unstable();
+        assert_eq!(sizes.0, sizes.1, "the same files whatever the threads");
+    }
 }
