@@ -12,12 +12,10 @@
 //! per `dt` ([`codec::Rows`]) and rejected records as JSON lines. A buffer is flushed when the
 //! rows of one `dt` reach `worker.target_file_size_bytes` of payload, when it is
 //! `worker.flush_interval_secs` old, when it holds [`MAX_OPEN_DATES`] `dt` values, when all
-//! buffers together exceed
-//! [`MEMORY_BUDGET`] of Arrow, Parquet and JSON memory (first the buffer with the most open
-//! rows is spilled: encoded into in-memory Parquet fragments that its flush joins into one
-//! file per `dt`; when spilling reclaims little, the largest buffer is flushed), and on
-//! shutdown. A
-//! flush stages its files, commits them in the record (refused if another worker took the
+//! buffers together exceed [`MEMORY_BUDGET`] of Arrow, Parquet and JSON memory (first the
+//! buffer with the most open rows is spilled: encoded into in-memory Parquet fragments that its
+//! flush joins into one file per `dt`; when spilling reclaims little, the largest buffer is
+//! flushed), and on shutdown. A flush stages its files, commits them in the record (refused if another worker took the
 //! partition over: the flush is dropped and the partition stopped), publishes them to their
 //! visible keys, registers new `dt` partitions in Glue, and commits the offset to the consumer
 //! group too (for the group's lag; the lake's record stays the truth).
@@ -229,10 +227,7 @@ impl ConsumerContext for WorkerContext {
             // A spare member (more workers than partitions), or a broker that still counts a
             // killed member: said, so that a worker waiting for partitions says why.
             tracing::info!("the group assigned this worker no partition (the idle check rejoins if nobody commits)");
-        }
-        if let Rebalance::Assign(list) = rebalance
-            && list.count() > 0
-        {
+        } else if let Rebalance::Assign(list) = rebalance {
             // Nothing is read before the lake's commit record says where to resume.
             if let Err(error) = consumer.pause(list) {
                 tracing::error!(%error, "could not pause newly assigned partitions");

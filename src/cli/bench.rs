@@ -103,8 +103,8 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "N")]
     pub partitions: Option<usize>,
     /// Partition granularity instead of the stream's (`hour`, `day`, `month`).
-    #[arg(long, value_parser = ["hour", "day", "month"])]
-    pub granularity: Option<String>,
+    #[arg(long)]
+    pub granularity: Option<crate::config::stream::Granularity>,
 }
 
 /// Runs the benchmark and prints the `bench:` line on stdout.
@@ -199,13 +199,8 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         Err(error) => bail!("cannot load environment `{}`: {error}", args.env),
     };
     let mut stream = super::worker::select_streams(&environment, std::slice::from_ref(&args.stream))?.remove(0);
-    if let Some(granularity) = &args.granularity {
-        use crate::config::stream::Granularity;
-        std::sync::Arc::make_mut(&mut stream).granularity = match granularity.as_str() {
-            "hour" => Granularity::Hour,
-            "month" => Granularity::Month,
-            _ => Granularity::Day,
-        };
+    if let Some(granularity) = args.granularity {
+        std::sync::Arc::make_mut(&mut stream).granularity = granularity;
     }
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let partitions = args.partitions.unwrap_or(stream.partitions as usize);

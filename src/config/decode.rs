@@ -335,6 +335,16 @@ macro_rules! decode_enum {
                 match self { $($name::$variant => $text,)+ }
             }
         }
+        impl std::str::FromStr for $name {
+            type Err = String;
+            /// The value spelled `text` as in configuration files; Err names the accepted ones.
+            fn from_str(text: &str) -> Result<Self, String> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(format!("unknown value `{text}`; expected one of: {}", [$($text),+].join(", "))),
+                }
+            }
+        }
     };
 }
 pub(crate) use decode_enum;
