@@ -20,7 +20,7 @@ pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
         let mut tags = model::tags(environment, c.as_str());
         tags.insert("Name".into(), name.clone());
         tags.insert("indutech:rack".into(), placement.availability_zone.clone());
-        let address = format!("aws_instance.broker_{}", placement.index);
+        let address = address::instance("broker", placement.index);
         b.add(
             address.clone(),
             name,

@@ -118,7 +118,7 @@ pub(super) fn ec2_worker(environment: &Environment, binary_sha256: &str, needs: 
             address::WORKER_INSTANCE_PROFILE.into(),
         ]);
         b.add(
-            format!("aws_instance.worker_{}", placement.index),
+            address::instance("worker", placement.index),
             name.clone(),
             attributes(&[
                 ("ami", json!(w.ami)),

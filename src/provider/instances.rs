@@ -385,15 +385,15 @@ pub(super) async fn orphans(
             "worker" => (Component::Worker, "worker"),
             _ => continue,
         };
-        if index.parse::<u32>().is_err()
-            || tag(crate::model::TAG_COMPONENT) != Some(component.as_str())
+        let Ok(index) = index.parse::<u32>() else { continue };
+        if tag(crate::model::TAG_COMPONENT) != Some(component.as_str())
             || !(components.is_empty() || components.contains(&component))
         {
             continue;
         }
         let zone = i.placement().and_then(|p| p.availability_zone()).unwrap_or_default();
         orphans.push(Orphan {
-            address: format!("aws_instance.{role}_{index}"),
+            address: address::instance(role, index),
             component,
             name: name.to_owned(),
             id: i.instance_id().unwrap_or_default().to_owned(),
