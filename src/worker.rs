@@ -9,7 +9,18 @@
 //! A partition the group assigns is paused at once, taken over in the lake (epoch + 1, which
 //! fences every earlier owner, paused or not), rolled forward, then resumed at the record's
 //! committed position. Per partition the worker keeps one buffer: valid rows as Arrow columns
-//! per `dt` ([`codec::Rows`]) and rejected records as JSON lines. A buffer is flushed when the
+//! per `dt` ([`codec::Rows`]) and rejected records as JSON lines.
+//!
+//! Cores: the consume loop takes records in batches (what the consumer holds, up to
+//! [`BATCH_RECORDS`] or [`BATCH_BYTES`]), checks each record's offset against its partition's
+//! position in order, then decodes the batch's partitions on up to `--threads` threads at once
+//! (a partition's records stay on one thread, in order). A flush runs in the background
+//! ([`flush_job`]: encoding on a blocking thread, uploads, the commit) while the loop goes on
+//! fetching and decoding; a partition has at most one flush running (the next one commits on
+//! top of its record), at most `--threads` run at once, and their buffers count against the
+//! memory budget until they settle.
+//!
+//! A buffer is flushed when the
 //! rows of one `dt` reach `worker.target_file_size_bytes` of payload, when it is
 //! `worker.flush_interval_secs` old, when it holds [`MAX_OPEN_DATES`] `dt` values, when all
 //! buffers together exceed [`MEMORY_BUDGET`] of Arrow, Parquet and JSON memory (first the
@@ -106,6 +117,9 @@ pub struct Options {
     pub drain_timeout: Duration,
     /// Serve Prometheus metrics here (None: no metrics endpoint).
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Flushes that encode and upload at once in the background, besides the consume loop
+    /// (at least 1); and the threads that decode a batch of records of several partitions.
+    pub threads: usize,
 }
 
 /// What a worker run did, for its last log line.
@@ -123,8 +137,9 @@ pub struct Summary {
     pub time: Phases,
 }
 
-/// Wall-clock time the worker's loop spent per phase (it does one thing at a time, so the
-/// phases add up to its run time and the largest names what bounds the throughput).
+/// Wall-clock time per phase. The consume loop waits for records, decodes and waits for
+/// flushes; flushes encode, upload and commit in the background, several at once, so their
+/// times overlap the loop's and each other's: the sum exceeds the run time when they overlap.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Phases {
     /// Waiting for the next record from the broker (idle time included).
@@ -137,6 +152,9 @@ pub struct Phases {
     pub uploading: Duration,
     /// Committing (the lake's commit records, the group's offsets) and taking partitions over.
     pub committing: Duration,
+    /// The consume loop waiting for a background flush (the partition's previous flush must
+    /// commit before its next one, the memory budget, the drain).
+    pub flush_wait: Duration,
 }
 
 impl Phases {
@@ -148,17 +166,21 @@ impl Phases {
             ("encoding", self.encoding),
             ("uploading", self.uploading),
             ("committing", self.committing),
+            ("flush_wait", self.flush_wait),
         ] {
             metrics::gauge!("indutech_worker_phase_seconds", "phase" => phase).set(time.as_secs_f64());
         }
     }
 
-    /// `waiting for records 1.2 s, decoding 0.4 s, encoding 0.3 s, uploading 2.0 s, committing 0.1 s`
+    /// `consume loop: waiting for records 1.2 s, decoding 0.4 s, waiting for flushes 0.1 s;
+    /// background flushes: encoding 0.3 s, uploading 2.0 s, committing 0.1 s`
     pub fn describe(&self) -> String {
         format!(
-            "waiting for records {:.1} s, decoding {:.1} s, encoding {:.1} s, uploading {:.1} s, committing {:.1} s",
+            "consume loop: waiting for records {:.1} s, decoding {:.1} s, waiting for flushes {:.1} s; \
+             background flushes: encoding {:.1} s, uploading {:.1} s, committing {:.1} s",
             self.waiting.as_secs_f64(),
             self.decoding.as_secs_f64(),
+            self.flush_wait.as_secs_f64(),
             self.encoding.as_secs_f64(),
             self.uploading.as_secs_f64(),
             self.committing.as_secs_f64()
@@ -277,6 +299,213 @@ struct Active {
     last_position_check: Instant,
     /// The high watermark when the partition was taken over.
     high_at_resume: i64,
+    /// The flush running in the background; while it runs, `owned` is the record before it.
+    in_flight: Option<InFlight>,
+}
+
+/// A batch ends after this many records ([`Worker::receive`]).
+pub const BATCH_RECORDS: usize = 8192;
+
+/// A batch ends once its payloads reach this many bytes.
+pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Records the consumer delivered together: their payloads one after another.
+#[derive(Default)]
+struct Batch {
+    /// The partitions the records come from (few: records index into it).
+    keys: Vec<(String, i32)>,
+    records: Vec<Received>,
+    payloads: Vec<u8>,
+}
+
+/// One record of a [`Batch`].
+struct Received {
+    /// Index into [`Batch::keys`].
+    key: usize,
+    offset: i64,
+    /// Where its payload ends in [`Batch::payloads`] (it starts where the previous one ends).
+    end: usize,
+}
+
+impl Batch {
+    fn push(&mut self, topic: &str, partition: i32, offset: i64, payload: &[u8]) {
+        let key = match self.records.last() {
+            Some(last) if self.keys[last.key].1 == partition && self.keys[last.key].0 == topic => last.key,
+            _ => match self.keys.iter().position(|(t, p)| *p == partition && t == topic) {
+                Some(key) => key,
+                None => {
+                    self.keys.push((topic.to_owned(), partition));
+                    self.keys.len() - 1
+                }
+            },
+        };
+        self.payloads.extend_from_slice(payload);
+        self.records.push(Received { key, offset, end: self.payloads.len() });
+    }
+
+    fn key(&self, i: usize) -> &(String, i32) {
+        &self.keys[self.records[i].key]
+    }
+
+    fn payload(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.records[i - 1].end };
+        &self.payloads[start..self.records[i].end]
+    }
+}
+
+/// A partition's share of a batch: its state and the indexes of its records.
+type Share<'a> = (&'a mut Active, Vec<usize>);
+
+/// Decodes each partition's records of `batch` (indexes) into its buffer, the partitions
+/// spread over up to `threads` threads (the calling one included), balanced by record count.
+/// `now`: ingestion time, microseconds since the epoch.
+///
+/// Errors: as [`Buffer::add`].
+fn decode_batch(
+    codecs: &[Codec],
+    batch: &Batch,
+    mut work: Vec<Share<'_>>,
+    threads: usize,
+    now: i64,
+) -> anyhow::Result<()> {
+    let decode = |(active, records): Share<'_>| -> anyhow::Result<()> {
+        let codec = &codecs[active.stream];
+        for i in records {
+            let (topic, partition) = batch.key(i);
+            active.buffer.add(codec, topic, *partition, batch.records[i].offset, batch.payload(i), now)?;
+        }
+        Ok(())
+    };
+    let threads = threads.clamp(1, work.len().max(1));
+    if threads == 1 {
+        return work.into_iter().try_for_each(decode);
+    }
+    work.sort_by_key(|(_, records)| std::cmp::Reverse(records.len()));
+    let mut lanes: Vec<(usize, Vec<Share<'_>>)> = (0..threads).map(|_| (0, Vec::new())).collect();
+    for item in work {
+        let lane = lanes.iter_mut().min_by_key(|(load, _)| *load).expect("at least one lane");
+        lane.0 += item.1.len();
+        lane.1.push(item);
+    }
+    let decode = &decode;
+    std::thread::scope(|scope| {
+        let mut lanes = lanes.into_iter().map(|(_, lane)| lane);
+        let mine = lanes.next().unwrap_or_default();
+        let others: Vec<_> = lanes.map(|lane| scope.spawn(move || lane.into_iter().try_for_each(decode))).collect();
+        let result = mine.into_iter().try_for_each(decode);
+        for other in others {
+            other.join().map_err(|_| anyhow::anyhow!("a decoding thread panicked"))??;
+        }
+        result
+    })
+}
+
+/// A partition's flush running in the background (one at a time per partition).
+struct InFlight {
+    handle: tokio::task::JoinHandle<anyhow::Result<Flushed>>,
+    /// Memory of the buffer it encodes, bytes: counted against [`MEMORY_BUDGET`] until it
+    /// settles.
+    memory: usize,
+    /// When it started (the oldest settles first when [`Options::threads`] run).
+    started: Instant,
+}
+
+/// What a background flush takes: the partition's buffer and position, and its owner's
+/// record as last committed.
+struct FlushJob {
+    lake: Arc<Lake>,
+    stream: Arc<Stream>,
+    /// First offset in the buffer (the position when the flush holds only gaps).
+    first: i64,
+    /// The position after the buffer: the commit record's next offset.
+    next: i64,
+    gaps: Vec<[i64; 2]>,
+    buffer: Buffer,
+    owned: Owned,
+}
+
+/// What a background flush did.
+struct Flushed {
+    /// The owner's record as committed (or as it was, when fenced).
+    owned: Owned,
+    /// False: another worker took the partition over in the lake; the staged files were
+    /// deleted and nothing was published.
+    committed: bool,
+    first: i64,
+    next: i64,
+    /// Rows, rejected records, files published and their bytes.
+    rows: u64,
+    rejected: u64,
+    files: u64,
+    bytes: u64,
+    /// Encoding, uploading and committing time of this flush.
+    time: Phases,
+}
+
+/// One flush, off the consume loop: encodes the buffer on a blocking thread (one Parquet file
+/// per `dt` and JSON lines per rejected `dt`), stages the files under the owner's epoch,
+/// registers new `dt` partitions in Glue, commits the record with `If-Match` on the owner's
+/// last write, then publishes (or, fenced, deletes what it staged).
+///
+/// Errors: encoding, an upload, the Glue registration or the commit failed (a commit whose
+/// outcome is unknown is never followed by a publish).
+async fn flush_job(job: FlushJob) -> anyhow::Result<Flushed> {
+    let FlushJob { lake, stream, first, next, gaps, mut buffer, mut owned } = job;
+    let (topic, partition) = (owned.record.topic.clone(), owned.record.partition);
+    let mut time = Phases::default();
+    let rows = buffer.row_count() as u64;
+    let rejected = buffer.rejected_count;
+    let encoding = Instant::now();
+    let source = format!("{topic}/{partition}");
+    let encoded = tokio::task::spawn_blocking(move || buffer.take_files(&source))
+        .await
+        .context("encoding a flush panicked")??;
+    spent(&mut time.encoding, encoding);
+    let uploading = Instant::now();
+    let mut dates = Vec::new();
+    let mut files = Vec::new();
+    for file in encoded {
+        let (bucket, extension, content_type) = if file.rejected {
+            (lake.rejected.clone(), "jsonl", "application/x-ndjson")
+        } else {
+            dates.push(file.value.clone());
+            (lake.curated.clone(), "parquet", "application/vnd.apache.parquet")
+        };
+        let name = lake::file_name(&topic, partition, first, extension);
+        files.push(FlushFile {
+            bucket,
+            target: lake::object_key(&stream.name, &stream.partition_key, &file.value, &name),
+            body: file.body,
+            content_type,
+            records: file.records as u64,
+        });
+    }
+    let count = files.len() as u64;
+    let bytes: usize = files.iter().map(|f| f.body.len()).sum();
+    let staged = commit::stage(&lake, &owned, first, files).await?;
+    lake.register_partitions(&stream.name, &stream.partition_key, &dates).await?;
+    spent(&mut time.uploading, uploading);
+
+    let committing = Instant::now();
+    let mut record = owned.record.clone();
+    record.next_offset = next;
+    record.rows += rows;
+    record.rejected += rejected;
+    for gap in &gaps {
+        commit::add_gap(&mut record.gaps, gap[0], gap[1]);
+    }
+    record.pending = staged.clone();
+    record.stopped = None;
+    let committed = commit::commit(&lake, &mut owned, record).await?;
+    spent(&mut time.committing, committing);
+    let publishing = Instant::now();
+    if committed {
+        commit::publish(&lake, &staged).await?;
+    } else {
+        commit::discard(&lake, &staged).await?;
+    }
+    spent(&mut time.uploading, publishing);
+    Ok(Flushed { owned, committed, first, next, rows, rejected, files: count, bytes: bytes as u64, time })
 }
 
 /// Where one assigned partition stands.
@@ -510,26 +739,18 @@ fn one_partition(topic: &str, partition: i32) -> TopicPartitionList {
 impl Worker {
     async fn consume(&mut self, shutdown: &Notify) -> anyhow::Result<()> {
         loop {
-            self.apply_rebalances();
+            self.apply_rebalances().await?;
             self.resume_due().await?;
             let waiting = Instant::now();
-            let message = tokio::select! {
+            let batch = tokio::select! {
                 biased;
                 () = shutdown.notified() => return Ok(()),
-                message = tokio::time::timeout(Duration::from_millis(500), self.consumer.recv()) => match message {
-                    Err(_) => None,
-                    Ok(Err(error)) => {
-                        self.errors.record(&error.to_string());
-                        None
-                    }
-                    Ok(Ok(m)) => Some((m.topic().to_owned(), m.partition(), m.offset(), m.payload().unwrap_or_default().to_vec())),
-                },
+                batch = self.receive() => batch,
             };
             spent(&mut self.summary.time.waiting, waiting);
-            self.apply_rebalances();
-            if let Some((topic, partition, offset, payload)) = message {
-                self.process(topic, partition, offset, &payload).await?;
-            }
+            self.apply_rebalances().await?;
+            self.process(&batch).await?;
+            self.settle_finished().await?;
             self.flush_due().await?;
             if self.last_health.elapsed() >= Duration::from_secs(5) {
                 self.last_health = Instant::now();
@@ -538,13 +759,43 @@ impl Worker {
         }
     }
 
-    /// Takes the group's revocations and assignments from the callbacks.
-    fn apply_rebalances(&mut self) {
+    /// The next batch: waits up to 500 ms for a first record, then takes those the consumer
+    /// already holds, up to [`BATCH_RECORDS`] records or [`BATCH_BYTES`] of payload. Consumer
+    /// errors are logged (once a minute per kind) and end the batch.
+    async fn receive(&mut self) -> Batch {
+        use futures_util::FutureExt as _;
+        let mut batch = Batch::default();
+        let first = match tokio::time::timeout(Duration::from_millis(500), self.consumer.recv()).await {
+            Err(_) => return batch,
+            Ok(first) => first,
+        };
+        let mut next = Some(first);
+        while let Some(received) = next.take() {
+            match received {
+                Err(error) => {
+                    self.errors.record(&error.to_string());
+                    break;
+                }
+                Ok(m) => batch.push(m.topic(), m.partition(), m.offset(), m.payload().unwrap_or_default()),
+            }
+            if batch.records.len() >= BATCH_RECORDS || batch.payloads.len() >= BATCH_BYTES {
+                break;
+            }
+            next = self.consumer.recv().now_or_never();
+        }
+        batch
+    }
+
+    /// Takes the group's revocations and assignments from the callbacks. A revoked
+    /// partition's background flush is settled first (its commit decides where the next owner
+    /// resumes; fenced, it is dropped).
+    async fn apply_rebalances(&mut self) -> anyhow::Result<()> {
         let (assigned, revoked) = match self.shared.lock() {
             Ok(mut shared) => (std::mem::take(&mut shared.assigned), std::mem::take(&mut shared.revoked)),
-            Err(_) => return,
+            Err(_) => return Ok(()),
         };
         for key in revoked {
+            self.settle(&key).await?;
             if let Some(State::Active(active)) = self.partitions.remove(&key) {
                 let records = active.next - active.first.unwrap_or(active.next);
                 tracing::info!(topic = %key.0, partition = key.1, records,
@@ -563,6 +814,7 @@ impl Worker {
             (true, since) => since,
             (false, _) => None,
         };
+        Ok(())
     }
 
     /// Takes over every assigned partition whose turn it is (new ones, retries of failed
@@ -670,6 +922,7 @@ impl Worker {
             last_record: Instant::now(),
             last_position_check: Instant::now(),
             high_at_resume: high,
+            in_flight: None,
         })))
     }
 
@@ -692,51 +945,96 @@ impl Worker {
         Ok(State::Stopped { retry_at: Instant::now() + STOPPED_RETRY })
     }
 
-    async fn process(&mut self, topic: String, partition: i32, offset: i64, payload: &[u8]) -> anyhow::Result<()> {
-        let key = (topic, partition);
-        let Some(State::Active(active)) = self.partitions.get_mut(&key) else { return Ok(()) };
-        let consumer = &self.consumer;
-        let log_start = || {
-            tokio::task::block_in_place(|| consumer.fetch_watermarks(&key.0, partition, Duration::from_secs(15)))
-                .map(|(low, _)| low)
-        };
-        match arrival(active.next, offset, active.fresh, active.reseeks, log_start)? {
-            Arrival::Stale => return Ok(()),
-            Arrival::Next => {}
-            Arrival::Reseek => {
-                active.reseeks += 1;
-                let next = active.next;
-                tokio::task::block_in_place(|| {
-                    self.consumer.seek(&key.0, partition, Offset::Offset(next), Duration::from_secs(15))
-                })?;
-                return Ok(());
+    /// Takes a batch: per record, in order, where its offset stands for its partition (stale,
+    /// expected, a seek back, a gap); then decodes the records of each partition into its
+    /// buffer, partitions on up to [`Options::threads`] threads at once; then flushes the
+    /// buffers that are full.
+    async fn process(&mut self, batch: &Batch) -> anyhow::Result<()> {
+        // Per partition: the records to decode (indexes into the batch).
+        let mut taken: HashMap<&(String, i32), Vec<usize>> = HashMap::new();
+        // Partitions sought back in this batch: their later records were fetched before the seek.
+        let mut sought: Vec<&(String, i32)> = Vec::new();
+        for (i, record) in batch.records.iter().enumerate() {
+            let key = &batch.keys[record.key];
+            let Some(State::Active(active)) = self.partitions.get_mut(key) else { continue };
+            if sought.contains(&key) {
+                continue;
             }
-            Arrival::Gap => {
-                let missing = offset - active.next;
-                tracing::warn!(topic = %key.0, partition, from = active.next, to = offset, missing,
-                "offsets the broker did not deliver (transaction markers, retention or compaction): recorded as a gap");
-                metrics::counter!("indutech_worker_offset_gaps_total", "topic" => key.0.clone())
-                    .increment(missing as u64);
-                commit::add_gap(&mut active.gaps, active.next, offset);
+            let (topic, partition, offset) = (key.0.as_str(), key.1, record.offset);
+            let consumer = &self.consumer;
+            let log_start = || {
+                tokio::task::block_in_place(|| consumer.fetch_watermarks(topic, partition, Duration::from_secs(15)))
+                    .map(|(low, _)| low)
+            };
+            match arrival(active.next, offset, active.fresh, active.reseeks, log_start)? {
+                Arrival::Stale => continue,
+                Arrival::Next => {}
+                Arrival::Reseek => {
+                    active.reseeks += 1;
+                    let next = active.next;
+                    tokio::task::block_in_place(|| {
+                        self.consumer.seek(topic, partition, Offset::Offset(next), Duration::from_secs(15))
+                    })?;
+                    sought.push(key);
+                    continue;
+                }
+                Arrival::Gap => {
+                    let missing = offset - active.next;
+                    tracing::warn!(
+                        topic,
+                        partition,
+                        from = active.next,
+                        to = offset,
+                        missing,
+                        "offsets the broker did not deliver (transaction markers, retention or compaction): recorded as a gap"
+                    );
+                    metrics::counter!("indutech_worker_offset_gaps_total", "topic" => topic.to_owned())
+                        .increment(missing as u64);
+                    commit::add_gap(&mut active.gaps, active.next, offset);
+                }
             }
+            active.fresh = false;
+            active.last_record = Instant::now();
+            if active.first.is_none() {
+                active.first = Some(offset);
+                active.opened = Instant::now();
+            }
+            active.next = offset + 1;
+            taken.entry(key).or_default().push(i);
         }
-        active.fresh = false;
-        active.last_record = Instant::now();
-        let codec = &self.codecs[active.stream];
-        let labels = [("stream", codec.stream().name.clone())];
-        metrics::counter!("indutech_worker_records_in_total", &labels).increment(1);
-        metrics::counter!("indutech_worker_bytes_in_total", &labels).increment(payload.len() as u64);
-        self.summary.records_in += 1;
-        if active.first.is_none() {
-            active.first = Some(offset);
-            active.opened = Instant::now();
+        if taken.is_empty() {
+            return Ok(());
         }
-        active.next = offset + 1;
         let started = Instant::now();
         let now = chrono::Utc::now().timestamp_micros();
-        active.buffer.add(codec, &key.0, partition, offset, payload, now)?;
+        let mut work: Vec<Share<'_>> = Vec::new();
+        for (key, state) in &mut self.partitions {
+            if let (State::Active(active), Some(records)) = (state, taken.remove(key)) {
+                work.push((active.as_mut(), records));
+            }
+        }
+        let mut counts: Vec<(usize, u64, u64)> = Vec::new();
+        for (active, records) in &work {
+            let bytes = records.iter().map(|&i| batch.payload(i).len() as u64).sum();
+            counts.push((active.stream, records.len() as u64, bytes));
+        }
+        let codecs = &self.codecs;
+        let threads = self.options.threads;
+        tokio::task::block_in_place(|| decode_batch(codecs, batch, work, threads, now))?;
         spent(&mut self.summary.time.decoding, started);
-        if active.buffer.full(self.options.target_file_size) {
+        for (stream, records, bytes) in counts {
+            let labels = [("stream", self.options.streams[stream].name.clone())];
+            metrics::counter!("indutech_worker_records_in_total", &labels).increment(records);
+            metrics::counter!("indutech_worker_bytes_in_total", &labels).increment(bytes);
+            self.summary.records_in += records;
+        }
+        let full: Vec<(String, i32)> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| matches!(s, State::Active(a) if a.buffer.full(self.options.target_file_size)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in full {
             self.flush(&key).await?;
         }
         Ok(())
@@ -778,6 +1076,23 @@ impl Worker {
         }
         self.memory_checked_at = self.summary.records_in;
         loop {
+            // Buffers being flushed count until their flush settles: over the budget with some
+            // in flight, wait for those first (a flush frees its buffer's memory).
+            let in_flight = self.in_flight_memory();
+            if in_flight > 0 {
+                let open: usize = self
+                    .partitions
+                    .values()
+                    .filter_map(|s| match s {
+                        State::Active(a) => Some(a.buffer.memory()),
+                        _ => None,
+                    })
+                    .sum();
+                if open + in_flight > MEMORY_BUDGET {
+                    self.settle_all().await?;
+                    continue;
+                }
+            }
             let buffers = self.partitions.iter().filter_map(|(k, s)| match s {
                 State::Active(a) => Some((k.clone(), &a.buffer)),
                 _ => None,
@@ -802,115 +1117,154 @@ impl Worker {
         for key in keys {
             self.flush(&key).await?;
         }
-        Ok(())
+        self.settle_all().await
     }
 
-    /// Stages a partition's buffer (one file per `dt` and zone), commits it in the lake's
-    /// record, publishes it, registers new `dt` partitions, and commits the offset to the group.
+    /// Starts the flush of a partition's buffer in the background ([`flush_job`]: encode,
+    /// stage, commit in the lake's record, publish, register new `dt` partitions), after the
+    /// partition's previous flush settled (its commit is the one this one builds on) and, when
+    /// [`Options::threads`] flushes run already, after the oldest of them settled.
     async fn flush(&mut self, key: &(String, i32)) -> anyhow::Result<()> {
-        let Some(State::Active(active)) = self.partitions.get_mut(key) else { return Ok(()) };
+        self.settle(key).await?;
+        let Some(State::Active(active)) = self.partitions.get(key) else { return Ok(()) };
         if active.first.is_none() && active.gaps.is_empty() {
             return Ok(());
         }
-        let started = Instant::now();
-        let first = active.first.unwrap_or(active.next);
-        let codec = &self.codecs[active.stream];
-        let stream = codec.stream();
-        let (topic, partition) = (key.0.as_str(), key.1);
-        let rows_written = active.buffer.row_count() as u64;
-        let rejected_count = active.buffer.rejected_count;
-        let source = format!("{topic}/{partition}");
-        let encoding = Instant::now();
-        let encoded = tokio::task::block_in_place(|| active.buffer.take_files(&source))?;
-        spent(&mut self.summary.time.encoding, encoding);
-        let uploading = Instant::now();
-        let mut dates = Vec::new();
-        let mut files = Vec::new();
-        for file in encoded {
-            let (bucket, extension, content_type) = if file.rejected {
-                (self.lake.rejected.clone(), "jsonl", "application/x-ndjson")
-            } else {
-                dates.push(file.value.clone());
-                (self.lake.curated.clone(), "parquet", "application/vnd.apache.parquet")
-            };
-            let name = lake::file_name(topic, partition, first, extension);
-            files.push(FlushFile {
-                bucket,
-                target: lake::object_key(&stream.name, &stream.partition_key, &file.value, &name),
-                body: file.body,
-                content_type,
-                records: file.records as u64,
-            });
+        while self.in_flight() >= self.options.threads.max(1) {
+            let Some(oldest) = self.oldest_in_flight() else { break };
+            self.settle(&oldest).await?;
         }
-        let count = files.len() as u64;
-        let bytes_out: usize = files.iter().map(|f| f.body.len()).sum();
-        let lake = self.lake.clone();
-        let staged = commit::stage(&lake, &active.owned, first, files).await?;
-        lake.register_partitions(&stream.name, &stream.partition_key, &dates).await?;
-        spent(&mut self.summary.time.uploading, uploading);
+        let Some(State::Active(active)) = self.partitions.get_mut(key) else { return Ok(()) };
+        let job = FlushJob {
+            lake: self.lake.clone(),
+            stream: self.options.streams[active.stream].clone(),
+            first: active.first.take().unwrap_or(active.next),
+            next: active.next,
+            gaps: std::mem::take(&mut active.gaps),
+            buffer: std::mem::take(&mut active.buffer),
+            owned: active.owned.clone(),
+        };
+        let memory = job.buffer.memory();
+        active.in_flight = Some(InFlight { handle: tokio::spawn(flush_job(job)), memory, started: Instant::now() });
+        Ok(())
+    }
 
-        let committing = Instant::now();
-        let mut next = active.owned.record.clone();
-        next.next_offset = active.next;
-        next.rows += rows_written;
-        next.rejected += rejected_count;
-        for gap in &active.gaps {
-            commit::add_gap(&mut next.gaps, gap[0], gap[1]);
+    /// Flushes running in the background.
+    fn in_flight(&self) -> usize {
+        self.partitions.values().filter(|s| matches!(s, State::Active(a) if a.in_flight.is_some())).count()
+    }
+
+    /// The partition whose background flush started first.
+    fn oldest_in_flight(&self) -> Option<(String, i32)> {
+        self.partitions
+            .iter()
+            .filter_map(|(key, s)| match s {
+                State::Active(a) => a.in_flight.as_ref().map(|f| (f.started, key)),
+                _ => None,
+            })
+            .min_by_key(|(started, _)| *started)
+            .map(|(_, key)| key.clone())
+    }
+
+    /// Memory of the buffers being flushed in the background, bytes.
+    fn in_flight_memory(&self) -> usize {
+        self.partitions
+            .values()
+            .filter_map(|s| match s {
+                State::Active(a) => a.in_flight.as_ref().map(|f| f.memory),
+                _ => None,
+            })
+            .sum()
+    }
+
+    /// Settles the background flushes that finished, without waiting.
+    async fn settle_finished(&mut self) -> anyhow::Result<()> {
+        let finished: Vec<(String, i32)> = self
+            .partitions
+            .iter()
+            .filter(
+                |(_, s)| matches!(s, State::Active(a) if a.in_flight.as_ref().is_some_and(|f| f.handle.is_finished())),
+            )
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in finished {
+            self.settle(&key).await?;
         }
-        next.pending = staged.clone();
-        next.stopped = None;
-        let committed = commit::commit(&lake, &mut active.owned, next).await?;
-        spent(&mut self.summary.time.committing, committing);
-        if !committed {
-            commit::discard(&lake, &staged).await?;
+        Ok(())
+    }
+
+    /// Settles every background flush, waiting for them.
+    async fn settle_all(&mut self) -> anyhow::Result<()> {
+        let keys: Vec<(String, i32)> = self.partitions.keys().cloned().collect();
+        for key in keys {
+            self.settle(&key).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the partition's background flush, if one runs, and takes its outcome: the
+    /// owner's record as committed, the group's offset, metrics and counts; or, when another
+    /// worker took the partition over in the lake (nothing of the flush was published), the
+    /// partition is paused and fenced, and what was buffered since is dropped.
+    ///
+    /// Errors: the flush failed (an upload or a commit kept failing: the worker stops, and
+    /// what was not committed is read again by the partition's next owner).
+    async fn settle(&mut self, key: &(String, i32)) -> anyhow::Result<()> {
+        let Some(State::Active(active)) = self.partitions.get_mut(key) else { return Ok(()) };
+        let Some(in_flight) = active.in_flight.take() else { return Ok(()) };
+        let waited = Instant::now();
+        let flushed = in_flight.handle.await.context("a background flush panicked")??;
+        spent(&mut self.summary.time.flush_wait, waited);
+        let time = &mut self.summary.time;
+        time.encoding += flushed.time.encoding;
+        time.uploading += flushed.time.uploading;
+        time.committing += flushed.time.committing;
+        active.owned = flushed.owned;
+        let (topic, partition) = (key.0.as_str(), key.1);
+        if !flushed.committed {
             let epoch = active.owned.record.epoch;
             tracing::warn!(
                 topic,
                 partition,
                 epoch,
-                first,
-                next = active.next,
+                first = flushed.first,
+                next = flushed.next,
                 "another worker took the partition over in the lake: this flush is dropped (nothing of it was \
-                 published) and the partition stops here"
+                 published), and so is what was read since; the partition stops here"
             );
             let _ = self.consumer.pause(&one_partition(topic, partition));
             self.partitions.insert(key.clone(), State::Fenced);
             metrics::counter!("indutech_worker_fenced_total").increment(1);
             return Ok(());
         }
-        let publishing = Instant::now();
-        commit::publish(&lake, &staged).await?;
-        spent(&mut self.summary.time.uploading, publishing);
-        active.first = None;
-        active.gaps.clear();
         let committing = Instant::now();
         let mut list = TopicPartitionList::new();
-        list.add_partition_offset(topic, partition, Offset::Offset(active.next))?;
+        list.add_partition_offset(topic, partition, Offset::Offset(flushed.next))?;
         // The group's offset is for its lag only: asynchronous, and a failure changes nothing.
         if let Err(error) = self.consumer.commit(&list, CommitMode::Async) {
             tracing::debug!(topic, partition, %error, "group offset commit failed (the lake's record is the truth)");
         }
         spent(&mut self.summary.time.committing, committing);
         self.summary.time.publish();
-        let labels = [("stream", stream.name.clone())];
-        metrics::counter!("indutech_worker_records_written_total", &labels).increment(rows_written);
-        metrics::counter!("indutech_worker_records_rejected_total", &labels).increment(rejected_count);
-        metrics::counter!("indutech_worker_bytes_written_total", &labels).increment(bytes_out as u64);
-        metrics::counter!("indutech_worker_files_written_total", &labels).increment(count);
-        metrics::histogram!("indutech_worker_flush_seconds", &labels).record(started.elapsed().as_secs_f64());
+        let labels = [("stream", self.options.streams[active.stream].name.clone())];
+        metrics::counter!("indutech_worker_records_written_total", &labels).increment(flushed.rows);
+        metrics::counter!("indutech_worker_records_rejected_total", &labels).increment(flushed.rejected);
+        metrics::counter!("indutech_worker_bytes_written_total", &labels).increment(flushed.bytes);
+        metrics::counter!("indutech_worker_files_written_total", &labels).increment(flushed.files);
+        metrics::histogram!("indutech_worker_flush_seconds", &labels).record(in_flight.started.elapsed().as_secs_f64());
         metrics::gauge!("indutech_worker_last_commit_timestamp_seconds", &labels)
             .set(chrono::Utc::now().timestamp() as f64);
-        self.summary.written += rows_written;
-        self.summary.rejected += rejected_count;
-        self.summary.files += count;
+        self.summary.written += flushed.rows;
+        self.summary.rejected += flushed.rejected;
+        self.summary.files += flushed.files;
         tracing::debug!(
             topic,
             partition,
-            first,
-            next = active.next,
-            rows = rows_written,
-            rejected = rejected_count,
-            files = count,
+            first = flushed.first,
+            next = flushed.next,
+            rows = flushed.rows,
+            rejected = flushed.rejected,
+            files = flushed.files,
             epoch = active.owned.record.epoch,
             "flushed, committed and published"
         );
@@ -927,6 +1281,7 @@ impl Worker {
             .filter_map(|(key, state)| match state {
                 State::Active(a)
                     if a.first.is_none()
+                        && a.in_flight.is_none()
                         && a.last_record.elapsed() >= STUCK_AFTER
                         && high.get(key).copied().unwrap_or(a.high_at_resume).max(a.high_at_resume) > a.next
                         && self.errors.since(a.last_record) =>

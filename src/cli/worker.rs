@@ -19,6 +19,10 @@ pub struct Args {
     /// Do not serve metrics.
     #[arg(long)]
     pub no_metrics: bool,
+    /// Threads that decode records (a batch's partitions spread over them) and flushes that
+    /// encode and upload at once in the background. Default: every core.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 /// The environment, streams and consumer group a worker or `status` works on.
@@ -49,6 +53,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         flush_interval: Duration::from_secs(settings.flush_interval_secs),
         target_file_size: usize::try_from(settings.target_file_size_bytes).unwrap_or(usize::MAX),
         drain_timeout: Duration::from_millis(settings.drain_timeout_ms),
+        threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         metrics_addr: if args.no_metrics {
             None
         } else {

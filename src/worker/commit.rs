@@ -322,7 +322,10 @@ pub async fn commit(lake: &Lake, owned: &mut Owned, mut next: CommitRecord) -> a
 /// committed file is neither staged nor published, or S3 failed.
 pub async fn publish(lake: &Lake, files: &[StagedFile]) -> anyhow::Result<()> {
     use futures_util::StreamExt as _;
-    let mut pending = futures_util::stream::iter(files.iter().map(|file| publish_one(lake, file))).buffer_unordered(8);
+    // Collected first: a lazy `map` here makes the future not provably `Send` for
+    // `tokio::spawn` (rustc's higher-ranked lifetime limitation with closures).
+    let publishes: Vec<_> = files.iter().map(|file| publish_one(lake, file)).collect();
+    let mut pending = futures_util::stream::iter(publishes).buffer_unordered(8);
     while let Some(result) = pending.next().await {
         result?;
     }
