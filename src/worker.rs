@@ -1415,6 +1415,30 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_keeps_each_record_s_partition_offset_and_payload() {
+        let mut batch = Batch::default();
+        batch.push("a", 0, 10, b"first");
+        batch.push("a", 0, 11, b"");
+        batch.push("b", 0, 5, b"other topic");
+        batch.push("a", 1, 7, b"other partition");
+        batch.push("a", 0, 12, b"back");
+        assert_eq!(batch.keys.len(), 3, "one key per partition, however the records interleave");
+        let seen: Vec<(&(String, i32), i64, &[u8])> =
+            (0..batch.records.len()).map(|i| (batch.key(i), batch.records[i].offset, batch.payload(i))).collect();
+        let key = |t: &str, p: i32| (t.to_owned(), p);
+        assert_eq!(
+            seen,
+            vec![
+                (&key("a", 0), 10, &b"first"[..]),
+                (&key("a", 0), 11, &b""[..]),
+                (&key("b", 0), 5, &b"other topic"[..]),
+                (&key("a", 1), 7, &b"other partition"[..]),
+                (&key("a", 0), 12, &b"back"[..]),
+            ]
+        );
+    }
+
+    #[test]
     fn an_idle_worker_rejoins_only_when_nobody_commits_the_records_left() {
         assert!(!should_rejoin(100, None, 50), "one check is not enough: others may be committing");
         assert!(!should_rejoin(100, Some(40), 50), "the group's positions move: another member consumes");

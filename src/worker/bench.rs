@@ -1,5 +1,10 @@
 //! `indutech bench worker`: the worker's own pipeline in-process (decode -> validate -> enrich
 //! -> Parquet encode, with the worker's flush rules), on JSON lines, without broker or S3.
+//!
+//! The codec, the buffers and their flush and memory rules are the worker's own code; how
+//! work reaches the threads differs: here each thread owns every N-th partition and encodes its
+//! own flushes, while the worker decodes each batch's partitions on N threads and encodes
+//! flushes in the background. Both keep a partition's records in order on one thread.
 
 use std::io::BufRead;
 use std::time::{Duration, Instant};
