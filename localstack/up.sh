@@ -59,6 +59,25 @@ ensure_tansu() {
     rm -rf "$target"
 }
 
+# The real consumers of rendered files that the tests run (tests/rendered.rs): cloud-init's
+# schema validation, and strongSwan's charon and swanctl. Debian packages; installed when
+# missing (the package lists are refreshed when they are stale).
+ensure_debian_packages() {
+    local missing=()
+    command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
+    command -v swanctl >/dev/null 2>&1 || missing+=(strongswan-swanctl)
+    [ -x /usr/lib/ipsec/charon ] || missing+=(strongswan-charon)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    command -v apt-get >/dev/null || { log "WARNING: no apt-get: install ${missing[*]} for tests/rendered.rs"; return 0; }
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+        $sudo apt-get update >/dev/null && $sudo apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
+    }
+}
+
 # INDUTECH_LOCALSTACK_PYTHON picks the interpreter; set it empty to run moto for everything.
 if [ -n "${INDUTECH_LOCALSTACK_PYTHON+set}" ]; then
     LOCALSTACK_PYTHON=$INDUTECH_LOCALSTACK_PYTHON
@@ -73,6 +92,7 @@ fi
 ensure_venv "$MOTO_VENV" "$(command -v python3)" "$MOTO_SPEC"
 ensure_venv "$CLIENTS_VENV" "$(command -v python3)" "${CLIENTS_SPECS[@]}"
 ensure_tansu
+ensure_debian_packages
 
 # --- start -----------------------------------------------------------------------------------
 

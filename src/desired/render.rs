@@ -150,8 +150,11 @@ fn proposals(encryption: &[String], integrity: &[String], groups: &[u32]) -> any
 
 /// The factory-side strongSwan `swanctl.conf` for VPN connection `connection_id` with
 /// `tunnels` (AWS-side outside address, inside CIDR): one IKEv2 connection per tunnel with the
-/// environment's phase 1 and phase 2 proposals, traffic selectors on-premises CIDRs <-> VPC.
-/// Pre-shared keys are not rendered: the file includes a secrets file the operator fills.
+/// environment's phase 1 and phase 2 proposals; with static routing, traffic selectors
+/// on-premises CIDRs <-> VPC; with BGP, route-based: 0.0.0.0/0 through one XFRM interface per
+/// tunnel (`if_id`), with the interface, inside addresses and BGP neighbours in the comments.
+/// Pre-shared keys are not rendered: the `secrets` section includes a file the operator fills
+/// with the entries its comment shows.
 ///
 /// Errors: an algorithm without a strongSwan name.
 pub fn swanctl_conf(
@@ -161,6 +164,20 @@ pub fn swanctl_conf(
 ) -> anyhow::Result<String> {
     let t = &environment.vpn.tunnel;
     let on_premises: Vec<String> = environment.on_premises.cidrs.iter().map(|c| c.to_string()).collect();
+    // AWS gives a tunnel's inside /30 its first host and the customer gateway its second.
+    let tunnels: Vec<serde_json::Value> = tunnels
+        .iter()
+        .map(|tunnel| {
+            let inside = tunnel.inside_cidr.as_deref().and_then(|c| c.parse::<ipnet::Ipv4Net>().ok());
+            let host = |n: u32| inside.map(|net| std::net::Ipv4Addr::from(u32::from(net.network()) + n).to_string());
+            json!({
+                "outside_ip": tunnel.outside_ip,
+                "inside_cidr": tunnel.inside_cidr,
+                "inside_remote": host(1),
+                "inside_local": host(2),
+            })
+        })
+        .collect();
     render(
         "templates/vpn/swanctl.conf.tera",
         &json!({
@@ -170,6 +187,9 @@ pub fn swanctl_conf(
             "tunnels": tunnels,
             "ike_proposals": proposals(&t.phase1_encryption, &t.phase1_integrity, &t.phase1_dh_groups)?,
             "esp_proposals": proposals(&t.phase2_encryption, &t.phase2_integrity, &t.phase2_dh_groups)?,
+            "bgp": environment.vpn.routing == crate::config::environment::Routing::Bgp,
+            "customer_gateway_asn": environment.vpn.customer_gateway_asn,
+            "amazon_side_asn": environment.vpn.amazon_side_asn,
             "local_ts": on_premises.join(","),
             "remote_ts": environment.network.vpc_cidr.to_string(),
         }),
@@ -212,6 +232,21 @@ mod tests {
         let text = swanctl_conf(&dev, "vpn-0123", &tunnels).unwrap();
         snapshot("swanctl-dev.conf", &text);
         assert!(text.contains("proposals = aes256-sha256-modp2048"), "{text}");
+        assert!(text.contains("local_ts = ") && !text.contains("if_id_in"), "static routing is policy-based: {text}");
+        // BGP (staging): route-based, one XFRM interface per tunnel, the inside addresses as AWS
+        // assigns them (its side the /30's first host, the factory's the second).
+        let staging = environment("staging");
+        let text = swanctl_conf(&staging, "vpn-0456", &tunnels).unwrap();
+        snapshot("swanctl-staging.conf", &text);
+        for want in [
+            "if_id_in = 1",
+            "if_id_out = 2",
+            "local_ts = 0.0.0.0/0",
+            "ip addr add 169.254.10.2/30 dev aws-tunnel-1",
+            "neighbour 169.254.10.1",
+        ] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
     }
 
     #[test]
