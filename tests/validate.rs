@@ -53,6 +53,12 @@ impl Case {
         (out.status.code().unwrap_or(-1), shorten(&out.stdout), shorten(&out.stderr))
     }
 
+    /// Asserts that validation passes, silently.
+    fn succeeds(&self) {
+        let (code, _, stderr) = self.validate();
+        assert_eq!((code, stderr.as_str()), (0, ""));
+    }
+
     /// Asserts that validation fails with exactly these problem lines, in this order.
     fn fails_with(&self, expected: &[&str]) {
         let (code, _, stderr) = self.validate();
@@ -215,9 +221,34 @@ fn weak_tunnel_options() {
     Case::new()
         .env("routing = \"static\"", "routing = \"static\"\ntunnel = { phase1_dh_groups = [2], ike_versions = [\"ikev1\"] }")
         .fails_with(&[
-            "DIR/env.toml:18:31: vpn.tunnel.phase1_dh_groups: Diffie-Hellman group 2 is not allowed; use groups 14 to 24",
+            "DIR/env.toml:18:31: vpn.tunnel.phase1_dh_groups: Diffie-Hellman group 2 is not allowed; use groups 14 to 21 (RFC 8247: 22 MUST NOT be used, 23 and 24 SHOULD NOT, their prime-order subgroups being small)",
             "DIR/env.toml:18:51: vpn.tunnel.ike_versions: `ikev1` is not allowed (IKEv1 is weak); use ikev2",
         ]);
+}
+
+#[test]
+fn tunnel_groups_22_to_24_are_refused() {
+    Case::new().env("routing = \"static\"", "routing = \"static\"\ntunnel = { phase2_dh_groups = [14, 24] }").fails_with(
+        &["DIR/env.toml:18:31: vpn.tunnel.phase2_dh_groups: Diffie-Hellman group 24 is not allowed; use groups 14 to 21 (RFC 8247: 22 MUST NOT be used, 23 and 24 SHOULD NOT, their prime-order subgroups being small)"],
+    );
+}
+
+#[test]
+fn on_premises_cidrs_must_be_private() {
+    Case::new().env("cidrs = [\"192.168.0.0/16\"]", "cidrs = [\"192.168.0.0/16\", \"8.8.8.0/24\"]").fails_with(&[
+        "DIR/env.toml:10:28: on_premises.cidrs: `8.8.8.0/24` is not a private range (RFC 1918: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16; or RFC 6598: 100.64.0.0/10): the VPC would route public addresses into the tunnel",
+    ]);
+}
+
+#[test]
+fn plain_http_endpoints_only_on_loopback() {
+    Case::new()
+        .env("[on_premises]", "[endpoints]\ndefault = \"http://127.0.0.1:4566\"\nglue = \"http://[::1]:5000\"\ns3 = \"http://localhost:4566/\"\n\n[on_premises]")
+        .succeeds();
+    Case::new().env("[on_premises]", "[endpoints]\ndefault = \"https://10.0.0.5\"\n\n[on_premises]").succeeds();
+    Case::new()
+        .env("[on_premises]", "[endpoints]\ndefault = \"http://10.0.0.5:4566\"\nglue = \"https://glue.internal:443\"\n\n[on_premises]")
+        .fails_with(&["DIR/env.toml:10:11: endpoints.default: `http://10.0.0.5:4566` is plain HTTP to another machine: requests (signed with credentials) and data would cross the network unencrypted; use https:// (http:// is accepted for emulators on localhost or 127.0.0.0/8 only)"]);
 }
 
 #[test]

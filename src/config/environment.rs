@@ -169,13 +169,13 @@ pub struct TunnelOptions {
     pub phase1_encryption: Vec<String>,
     /// Phase 1 integrity algorithms (SHA-2 family only).
     pub phase1_integrity: Vec<String>,
-    /// Phase 1 Diffie-Hellman group numbers (>= 14).
+    /// Phase 1 Diffie-Hellman group numbers (14 to 21).
     pub phase1_dh_groups: Vec<u32>,
     /// Phase 2 encryption algorithms.
     pub phase2_encryption: Vec<String>,
     /// Phase 2 integrity algorithms.
     pub phase2_integrity: Vec<String>,
-    /// Phase 2 Diffie-Hellman group numbers (>= 14).
+    /// Phase 2 Diffie-Hellman group numbers (14 to 21).
     pub phase2_dh_groups: Vec<u32>,
 }
 
@@ -511,20 +511,52 @@ fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
+/// The address ranges on-premises CIDRs must lie in: RFC 1918 and RFC 6598 (shared address
+/// space, used by carrier-grade NAT and some plant networks).
+pub const PRIVATE_RANGES: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"];
+
+/// Whether `host` (as in a URL: a name, an IPv4 address or a bracketed IPv6 one, without the
+/// port) is this machine: `localhost`, 127.0.0.0/8 or ::1.
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        || host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).is_some_and(|h| h == "::1")
+}
+
 fn decode_endpoints(reader: &mut Reader<'_>, mut table: Table<'_>) -> Endpoints {
     let mut endpoints = Endpoints::default();
     let check = |reader: &mut Reader<'_>, key: &str, url: Spanned<String>| {
-        let rest = url.value.strip_prefix("http://").or_else(|| url.value.strip_prefix("https://"));
-        if !rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) {
+        let (plain, rest) = match url.value.strip_prefix("http://") {
+            Some(rest) => (true, Some(rest)),
+            None => (false, url.value.strip_prefix("https://")),
+        };
+        let Some(rest) = rest.filter(|r| !r.is_empty() && !r.starts_with('/')) else {
             reader.error(
                 url.span,
                 &format!("endpoints.{key}"),
                 format!("`{}` is not an http:// or https:// URL", url.value),
             );
-            None
-        } else {
-            Some(url.value)
+            return None;
+        };
+        let authority = rest.split('/').next().unwrap_or(rest);
+        let host = match authority.rfind(':') {
+            Some(colon) if !authority[colon..].contains(']') => &authority[..colon],
+            _ => authority,
+        };
+        if plain && !is_loopback_host(host) {
+            reader.error(
+                url.span,
+                &format!("endpoints.{key}"),
+                format!(
+                    "`{}` is plain HTTP to another machine: requests (signed with credentials) and data would cross \
+                     the network unencrypted; use https:// (http:// is accepted for emulators on localhost or \
+                     127.0.0.0/8 only)",
+                    url.value
+                ),
+            );
+            return None;
         }
+        Some(url.value)
     };
     endpoints.test_credentials = reader.or_default(&mut table, "test_credentials", false).value;
     if let Some(url) = reader.optional::<String>(&mut table, "default") {
@@ -588,6 +620,17 @@ fn decode_on_premises(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<
             reader.error(cidrs.span, "on_premises.cidrs", "give at least one factory CIDR");
         }
         for (i, a) in cidrs.value.iter().enumerate() {
+            if !PRIVATE_RANGES.iter().any(|range| range.parse::<Ipv4Net>().is_ok_and(|r| r.contains(&a.value))) {
+                reader.error(
+                    a.span,
+                    "on_premises.cidrs",
+                    format!(
+                        "`{}` is not a private range (RFC 1918: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16; or RFC \
+                         6598: 100.64.0.0/10): the VPC would route public addresses into the tunnel",
+                        a.value
+                    ),
+                );
+            }
             for b in &cidrs.value[..i] {
                 if overlaps(&a.value, &b.value) {
                     reader.error(a.span, "on_premises.cidrs", format!("`{}` overlaps `{}`", a.value, b.value));
@@ -730,11 +773,14 @@ fn decode_tunnel(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Tunne
             reader.error(value.span, &format!("vpn.tunnel.{key}"), "give at least one group");
         }
         for g in &value.value {
-            if !(14..=24).contains(g) {
+            if !(14..=21).contains(g) {
                 reader.error(
                     value.span,
                     &format!("vpn.tunnel.{key}"),
-                    format!("Diffie-Hellman group {g} is not allowed; use groups 14 to 24"),
+                    format!(
+                        "Diffie-Hellman group {g} is not allowed; use groups 14 to 21 (RFC 8247: 22 MUST NOT be used, \
+                         23 and 24 SHOULD NOT, their prime-order subgroups being small)"
+                    ),
                 );
             }
         }
