@@ -701,6 +701,28 @@ mod tests {
                             }
                         }
                     }
+                    Kind::Instance => {
+                        let nested = |block_name: &str, key: &str| {
+                            block
+                                .body
+                                .blocks()
+                                .find(|b| b.identifier.as_str() == block_name)
+                                .and_then(|b| attribute(b, key))
+                                .and_then(literal)
+                        };
+                        assert_eq!(
+                            nested("metadata_options", "http_tokens").as_ref(),
+                            r.attributes.get("metadata_http_tokens"),
+                            "{name}: {} IMDSv2",
+                            r.address
+                        );
+                        assert_eq!(
+                            nested("root_block_device", "encrypted").as_ref(),
+                            r.attributes.get("root_volume_encrypted"),
+                            "{name}: {} root volume encryption",
+                            r.address
+                        );
+                    }
                     Kind::SecurityGroup => {
                         let rules: Vec<Value> = block
                             .body

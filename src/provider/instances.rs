@@ -1,16 +1,17 @@
 //! EC2 instances (the Redpanda brokers and the worker's instances): found by `Name` and
 //! environment tags among instances
 //! that are not terminated; created with their fixed private IP (an IP already in use makes
-//! AWS refuse a duplicate), IMDSv2 required, tags in the launch call, and the rendered cloud-init
-//! as user data; apply waits (bounded) until they run, destroy until they are terminated.
+//! AWS refuse a duplicate), IMDSv2 required, the root volume encrypted (the account's EBS key),
+//! tags in the launch call, and the rendered cloud-init as user data; apply waits (bounded)
+//! until they run, destroy until they are terminated.
 
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use aws_sdk_ec2::error::ProvideErrorMetadata as _;
 use aws_sdk_ec2::types::{
-    HttpTokensState, IamInstanceProfileSpecification, Instance, InstanceMetadataOptionsRequest, InstanceStateName,
-    InstanceType, ResourceType,
+    BlockDeviceMapping, EbsBlockDevice, HttpTokensState, IamInstanceProfileSpecification, Instance,
+    InstanceMetadataOptionsRequest, InstanceStateName, InstanceType, ResourceType,
 };
 use serde_json::{Value, json};
 
@@ -156,6 +157,9 @@ pub(super) async fn observe(
     if let Some(tokens) = i.metadata_options().and_then(|m| m.http_tokens()) {
         attrs.insert("metadata_http_tokens".into(), json!(tokens.as_str()));
     }
+    if let Some(encrypted) = root_volume_encrypted(ctx, &i, &resource.name).await? {
+        attrs.insert("root_volume_encrypted".into(), json!(encrypted));
+    }
     let user_data = ctx
         .aws
         .ec2()
@@ -171,6 +175,55 @@ pub(super) async fn observe(
         attrs.insert("user_data_sha256".into(), json!(crate::digest::sha256_hex(&text)));
     }
     Ok(Observed::Present { id, attributes: attrs })
+}
+
+/// Whether the instance's root volume is encrypted (None: it has no EBS root volume listed).
+///
+/// Errors: DescribeVolumes failed.
+async fn root_volume_encrypted(ctx: &Context, i: &Instance, name: &str) -> anyhow::Result<Option<bool>> {
+    let root = i.root_device_name().unwrap_or_default();
+    let Some(volume) =
+        i.block_device_mappings().iter().find(|m| m.device_name() == Some(root)).and_then(|m| m.ebs()?.volume_id())
+    else {
+        return Ok(None);
+    };
+    let out = ctx
+        .aws
+        .ec2()
+        .describe_volumes()
+        .volume_ids(volume)
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeVolumes", name, e))?;
+    Ok(out.volumes().first().and_then(|v| v.encrypted()))
+}
+
+/// The device name and size (GiB) of `ami`'s root volume, which the launch's block device
+/// mapping names to encrypt it (the size is the AMI's own, given explicitly).
+///
+/// Errors: the AMI does not exist in the region (on AWS; an emulator that launches any AMI id
+/// without describing it gets `/dev/sda1` and 8 GiB: LocalStack names root volumes so and
+/// refuses a mapping without a size), or DescribeImages failed.
+async fn root_device(ctx: &Context, ami: &str, name: &str) -> anyhow::Result<(String, Option<i32>)> {
+    let out = ctx.aws.ec2().describe_images().image_ids(ami).send().await;
+    let found = match out {
+        Ok(out) => out.images().first().and_then(|image| {
+            let device = image.root_device_name()?.to_owned();
+            let size = image
+                .block_device_mappings()
+                .iter()
+                .find(|m| m.device_name() == Some(device.as_str()))
+                .and_then(|m| m.ebs()?.volume_size());
+            Some((device, size))
+        }),
+        Err(e) if e.as_service_error().and_then(|e| e.code()).is_some_and(|c| c.starts_with("InvalidAMIID")) => None,
+        Err(e) => return Err(sdk_error(ctx, "ec2", "DescribeImages", name, e)),
+    };
+    match (found, ctx.aws.endpoint("ec2")) {
+        (Some(root), _) => Ok(root),
+        (None, Some(_)) => Ok(("/dev/sda1".to_owned(), Some(8))),
+        (None, None) => bail!("{name}: AMI {ami} does not exist in this region (or is not shared with this account)"),
+    }
 }
 
 async fn wait_state(ctx: &Context, name: &str, id: &str, want: InstanceStateName) -> anyhow::Result<()> {
@@ -215,12 +268,28 @@ pub(super) async fn create(
     }
     let user_data = aws_smithy_types::base64::encode(user_data(resource)?);
     let profile_name = resource.attributes.get("iam_instance_profile").and_then(Value::as_str);
+    let ami = str_attr(resource, "ami")?;
+    let encrypted = resource.attributes.get("root_volume_encrypted").and_then(Value::as_bool).unwrap_or(false);
+    let root_volume = if encrypted {
+        let (device, size) = root_device(ctx, ami, name).await?;
+        Some(vec![
+            BlockDeviceMapping::builder()
+                .device_name(device)
+                .ebs(
+                    EbsBlockDevice::builder().encrypted(true).delete_on_termination(true).set_volume_size(size).build(),
+                )
+                .build(),
+        ])
+    } else {
+        None
+    };
     let request = ctx
         .aws
         .ec2()
         .run_instances()
         .set_iam_instance_profile(profile_name.map(|p| IamInstanceProfileSpecification::builder().name(p).build()))
-        .image_id(str_attr(resource, "ami")?)
+        .image_id(ami)
+        .set_block_device_mappings(root_volume)
         .instance_type(InstanceType::from(str_attr(resource, "instance_type")?))
         .min_count(1)
         .max_count(1)

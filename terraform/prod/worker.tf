@@ -166,6 +166,10 @@ resource "aws_instance" "worker_0" {
     http_tokens = "required"
   }
 
+  root_block_device {
+    encrypted = true
+  }
+
   tags = {
     Name                 = "indutech-prod-worker-0"
     "indutech:component" = "worker"
@@ -208,6 +212,10 @@ resource "aws_instance" "worker_1" {
     http_tokens = "required"
   }
 
+  root_block_device {
+    encrypted = true
+  }
+
   tags = {
     Name                 = "indutech-prod-worker-1"
     "indutech:component" = "worker"
@@ -248,6 +256,10 @@ resource "aws_instance" "worker_2" {
 
   metadata_options {
     http_tokens = "required"
+  }
+
+  root_block_device {
+    encrypted = true
   }
 
   tags = {

@@ -166,6 +166,10 @@ resource "aws_instance" "worker_0" {
     http_tokens = "required"
   }
 
+  root_block_device {
+    encrypted = true
+  }
+
   tags = {
     Name                 = "indutech-staging-worker-0"
     "indutech:component" = "worker"
@@ -206,6 +210,10 @@ resource "aws_instance" "worker_1" {
 
   metadata_options {
     http_tokens = "required"
+  }
+
+  root_block_device {
+    encrypted = true
   }
 
   tags = {
