@@ -36,6 +36,8 @@ pub enum Status {
     Fail,
     /// The target cannot report it (an emulator's gap); the detail says which API.
     NotVerifiable,
+    /// Not run on purpose; the detail says why and how to run it.
+    Skipped,
 }
 
 /// One row of the smoke test's table.
@@ -68,6 +70,32 @@ pub struct Options {
     pub seed: u64,
     /// How long to wait for the worker to commit past the replayed records.
     pub wait: Duration,
+    /// Run the data checks on an environment without `[endpoints]` too (a real account: the
+    /// records they write stay in its topics and lake).
+    pub write_test_data: bool,
+}
+
+/// The row of the data checks when they do not run.
+const DATA_ROW: &str = "data: replay, land, read back";
+
+/// Why the data checks must not run on `environment` unless asked to (None: they may): one
+/// without `[endpoints]` is a real account, whose topics, lake and catalog are production's,
+/// and the synthetic records would stay there (they share files and offsets with real rows and
+/// cannot be taken out).
+pub fn data_checks_refused(
+    environment: &crate::config::environment::Environment,
+    write_test_data: bool,
+) -> Option<String> {
+    let endpoints = &environment.endpoints;
+    let real_account = endpoints.default.is_none() && endpoints.services.is_empty();
+    (real_account && !write_test_data).then(|| {
+        format!(
+            "not run: environment {} has no [endpoints], so its topics, lake and catalog are a real account's; the \
+             data checks would write synthetic tickets and dataset samples into them, where they stay (they share \
+             files and offsets with real rows). Pass --write-test-data to run them anyway",
+            environment.name
+        )
+    })
 }
 
 /// The platform row of the worker's deployment; the data checks run only when it passes.
@@ -149,14 +177,18 @@ pub async fn run(ctx: &Arc<Context>, options: &Options) -> anyhow::Result<Vec<Ch
     let observation = crate::engine::observe(ctx, crate::plan::Mode::Apply, &[], &planning).await?;
     let plan = crate::engine::plan_from(ctx, Mode::Apply, &observation, &planning);
     let mut checks = platform_checks(&observation, &plan);
+    if let Some(why) = data_checks_refused(&ctx.environment, options.write_test_data) {
+        checks.push(check(DATA_ROW, Status::Skipped, why));
+        return Ok(checks);
+    }
     match checks.iter().find(|c| c.name == WORKER_ROW) {
         Some(row) if row.status == Status::Pass => data_checks(ctx, options, &mut checks).await?,
         Some(row) => checks.push(check(
-            "data: replay, land, read back",
+            DATA_ROW,
             Status::Fail,
             format!("not attempted: the worker is not deployed as planned ({})", row.detail),
         )),
-        None => checks.push(check("data: replay, land, read back", Status::Fail, "not attempted: no worker resource")),
+        None => checks.push(check(DATA_ROW, Status::Fail, "not attempted: no worker resource")),
     }
     Ok(checks)
 }
@@ -584,14 +616,15 @@ async fn read_back(lake: &Lake, produced: &Produced, checks: &mut Vec<Check>) ->
 /// The checks as a table: `CHECK  STATUS  DETAIL`.
 pub fn table(checks: &[Check]) -> String {
     let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(5).max(5);
-    let mut out = format!("{:<width$}  {:<6}  DETAIL\n", "CHECK", "STATUS");
+    let mut out = format!("{:<width$}  {:<7}  DETAIL\n", "CHECK", "STATUS");
     for c in checks {
         let status = match c.status {
             Status::Pass => "pass",
             Status::Fail => "FAIL",
             Status::NotVerifiable => "n/a",
+            Status::Skipped => "skipped",
         };
-        out.push_str(&format!("{:<width$}  {status:<6}  {}\n", c.name, c.detail));
+        out.push_str(&format!("{:<width$}  {status:<7}  {}\n", c.name, c.detail));
     }
     out
 }
@@ -599,6 +632,15 @@ pub fn table(checks: &[Check]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_checks_write_into_a_real_account_only_when_asked() {
+        let prod = crate::config::shipped("prod");
+        let why = data_checks_refused(&prod, false).expect("prod has no [endpoints]: refused");
+        assert!(why.contains("environment prod has no [endpoints]") && why.contains("--write-test-data"), "{why}");
+        assert_eq!(data_checks_refused(&prod, true), None);
+        assert_eq!(data_checks_refused(&crate::config::shipped("dev"), false), None, "dev runs on the bed");
+    }
 
     #[test]
     fn every_resource_type_has_a_printed_row() {
