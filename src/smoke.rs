@@ -101,7 +101,7 @@ pub fn data_checks_refused(
 /// The platform row of the worker's deployment; the data checks run only when it passes.
 pub const WORKER_ROW: &str = "worker: deployed, running this binary";
 
-const NETWORK_ROW: &str = "network: VPC, subnets, routes, security groups, S3 endpoint";
+const NETWORK_ROW: &str = "network: VPC, subnets, routes, security groups, S3 and Glue endpoints";
 const VPN_ROW: &str = "vpn: gateways, connection with two tunnel-option sets";
 const VPN_ROUTES_ROW: &str = "vpn: routes to the on-premises CIDRs";
 const WAREHOUSE_ROW: &str = "warehouse: cluster, subnet group, Spectrum role attached";

@@ -1,5 +1,6 @@
 //! The network component: VPC, one private subnet per zone, route table, security groups, S3
-//! gateway endpoint.
+//! gateway endpoint, Glue interface endpoint (private DNS) and its security group. The VPC has
+//! no internet route: every AWS API the instances call is reached through an endpoint.
 
 use serde_json::{Value, json};
 
@@ -90,6 +91,43 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
             vec![address::VPC.into()],
         );
     }
+
+    // Glue, which the ec2 workers call (partition registration) from subnets without an
+    // internet route: an interface endpoint in every private subnet, with private DNS so that
+    // the SDK's regional name resolves to it, reachable on 443 from the VPC only.
+    let name = security_group_name(environment, "endpoints");
+    let https = json!([{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr": environment.network.vpc_cidr.to_string()}]);
+    b.add(
+        address::security_group("endpoints"),
+        name.clone(),
+        attributes(&[
+            ("description", json!("interface endpoints of AWS APIs (HTTPS from the VPC)")),
+            ("ingress", https),
+            ("tags", tags(environment, c, Some(&name))),
+        ]),
+        &["description"],
+        vec![address::VPC.into()],
+    );
+    let zones: Vec<String> = model::private_subnets(environment).into_iter().map(|(zone, _)| zone).collect();
+    let mut subnets: Vec<String> = zones.iter().map(|z| model::private_subnet_name(environment, z)).collect();
+    subnets.sort();
+    let endpoint = format!("indutech-{}-glue-endpoint", environment.name);
+    let mut needs = vec![address::VPC.to_owned(), address::security_group("endpoints")];
+    needs.extend(zones.iter().map(|z| address::subnet(z)));
+    b.add(
+        address::GLUE_ENDPOINT.into(),
+        endpoint.clone(),
+        attributes(&[
+            ("private_dns_enabled", json!(true)),
+            ("security_groups", json!([name])),
+            ("service_name", json!(format!("com.amazonaws.{}.glue", environment.region))),
+            ("subnets", json!(subnets)),
+            ("tags", tags(environment, c, Some(&endpoint))),
+            ("vpc_endpoint_type", json!("Interface")),
+        ]),
+        &["private_dns_enabled", "security_groups", "service_name", "subnets", "vpc_endpoint_type"],
+        needs,
+    );
 
     let endpoint = model::s3_endpoint_name(environment);
     b.add(

@@ -9,6 +9,8 @@ pub const VPC: &str = "aws_vpc.main";
 pub const ROUTE_TABLE: &str = "aws_route_table.private";
 /// The S3 gateway endpoint.
 pub const S3_ENDPOINT: &str = "aws_vpc_endpoint.s3";
+/// The Glue interface endpoint (the ec2 workers register partitions without internet access).
+pub const GLUE_ENDPOINT: &str = "aws_vpc_endpoint.glue";
 /// The factory's customer gateway.
 pub const CUSTOMER_GATEWAY: &str = "aws_customer_gateway.factory";
 /// The virtual private gateway (`vpn.attachment = "vpn-gateway"`).

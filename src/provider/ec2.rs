@@ -261,11 +261,18 @@ pub(super) async fn observe(ctx: &Context, kind: Ec2Kind, resource: &Resource) -
                 }
                 tables.sort();
             }
+            let mut subnets = names_of_subnets(ctx, endpoint.subnet_ids()).await?;
+            subnets.sort();
+            let mut groups: Vec<&str> = endpoint.groups().iter().filter_map(|g| g.group_name()).collect();
+            groups.sort();
             Ok(Observed::Present {
                 id: endpoint.vpc_endpoint_id().unwrap_or_default().to_owned(),
                 attributes: attributes(vec![
+                    ("private_dns_enabled", json!(endpoint.private_dns_enabled().unwrap_or(false))),
                     ("route_tables", json!(tables)),
+                    ("security_groups", json!(groups)),
                     ("service_name", json!(endpoint.service_name())),
+                    ("subnets", json!(subnets)),
                     ("tags", ec2_tags(endpoint.tags())),
                     ("vpc_endpoint_type", json!(endpoint.vpc_endpoint_type().map(|t| t.as_str()))),
                 ]),
@@ -396,12 +403,31 @@ pub(super) async fn create(ctx: &Context, kind: Ec2Kind, resource: &Resource) ->
             id
         }
         Ec2Kind::VpcEndpoint => {
-            let out = ec2
+            let kind = VpcEndpointType::from(str_attr(resource, "vpc_endpoint_type")?);
+            let request = ec2
                 .create_vpc_endpoint()
                 .vpc_id(ctx.dependency_id(resource, Kind::Vpc)?)
                 .service_name(str_attr(resource, "service_name")?)
-                .vpc_endpoint_type(VpcEndpointType::from(str_attr(resource, "vpc_endpoint_type")?))
-                .route_table_ids(ctx.dependency_id(resource, Kind::RouteTable)?)
+                .vpc_endpoint_type(kind.clone());
+            // A gateway endpoint is a route in the route table; an interface endpoint is a
+            // network interface in each subnet, behind the security group.
+            let request = if kind == VpcEndpointType::Interface {
+                let mut subnets = Vec::new();
+                for address in
+                    resource.depends_on.iter().filter(|d| Kind::parse(crate::plan::kind_of(d)) == Some(Kind::Subnet))
+                {
+                    subnets.push(ctx.id(address)?);
+                }
+                request
+                    .set_subnet_ids(Some(subnets))
+                    .security_group_ids(ctx.dependency_id(resource, Kind::SecurityGroup)?)
+                    .private_dns_enabled(
+                        resource.attributes.get("private_dns_enabled").and_then(Value::as_bool).unwrap_or(false),
+                    )
+            } else {
+                request.route_table_ids(ctx.dependency_id(resource, Kind::RouteTable)?)
+            };
+            let out = request
                 .client_token(format!("{name}-{}", ctx.dependency_id(resource, Kind::Vpc)?))
                 .tag_specifications(tag_specification(resource, ResourceType::VpcEndpoint))
                 .send()

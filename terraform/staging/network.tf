@@ -238,6 +238,53 @@ resource "aws_security_group" "worker" {
   }
 }
 
+resource "aws_security_group" "endpoints" {
+  name        = "indutech-staging-endpoints-sg"
+  description = "interface endpoints of AWS APIs (HTTPS from the VPC)"
+  vpc_id      = aws_vpc.main.id
+
+  ingress {
+    protocol    = "tcp"
+    from_port   = 443
+    to_port     = 443
+    cidr_blocks = ["10.30.0.0/16"]
+  }
+
+  # AWS's default rule, which indutech leaves in place (Terraform removes it unless declared).
+  egress {
+    protocol    = "-1"
+    from_port   = 0
+    to_port     = 0
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  tags = {
+    Name                 = "indutech-staging-endpoints-sg"
+    "indutech:component" = "network"
+    "indutech:env"       = "staging"
+    managed-by           = "indutech"
+  }
+}
+
+resource "aws_vpc_endpoint" "glue" {
+  vpc_id              = aws_vpc.main.id
+  service_name        = "com.amazonaws.eu-west-3.glue"
+  vpc_endpoint_type   = "Interface"
+  security_group_ids  = [aws_security_group.endpoints.id]
+  private_dns_enabled = true
+  subnet_ids = [
+    aws_subnet.eu_west_3a.id,
+    aws_subnet.eu_west_3b.id,
+    aws_subnet.eu_west_3c.id,
+  ]
+  tags = {
+    Name                 = "indutech-staging-glue-endpoint"
+    "indutech:component" = "network"
+    "indutech:env"       = "staging"
+    managed-by           = "indutech"
+  }
+}
+
 resource "aws_vpc_endpoint" "s3" {
   vpc_id            = aws_vpc.main.id
   service_name      = "com.amazonaws.eu-west-3.s3"
