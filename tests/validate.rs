@@ -252,6 +252,13 @@ fn plain_http_endpoints_only_on_loopback() {
 }
 
 #[test]
+fn redpanda_version_is_a_release_number() {
+    Case::new().env("broker_count = 3", "broker_count = 3\nversion = \"latest\"").fails_with(&[
+        "DIR/env.toml:29:11: redpanda.version: `latest` is not a Redpanda release such as 24.2.7 (MAJOR.MINOR.PATCH)",
+    ]);
+}
+
+#[test]
 fn broker_instance_without_nvme() {
     Case::new().env("\"i4i.large\"", "\"m5.large\"").fails_with(&[
         "DIR/env.toml:29:17: redpanda.instance_type: `m5.large` has no local NVMe storage; use an NVMe family such as i4i, i3en or im4gn",

@@ -238,8 +238,11 @@ pub struct Redpanda {
     pub broker_count: u32,
     /// EC2 instance type with local NVMe storage (i4i, i3en, im4gn...).
     pub instance_type: String,
-    /// AMI the brokers boot from.
+    /// AMI the brokers boot from: it must contain Redpanda `version` (the brokers have no
+    /// internet access to install it; their cloud-init checks the version and stops otherwise).
     pub ami: String,
+    /// The Redpanda version the AMI holds (`24.2.7`); default [`REDPANDA_VERSION`].
+    pub version: String,
     /// Kafka bootstrap servers (`host:port`) used by indutech itself to create topics and by the
     /// worker; default: the brokers' private IPs on port 9092.
     pub bootstrap_servers: Vec<String>,
@@ -912,8 +915,20 @@ fn decode_warehouse(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Wa
 }
 
 /// The Redpanda section and the position of `broker_count`.
+/// The Redpanda version brokers run unless `redpanda.version` says otherwise.
+pub const REDPANDA_VERSION: &str = "24.2.7";
+
 fn decode_redpanda(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(Redpanda, Span)> {
     let broker_count = reader.required::<u32>(table, "broker_count");
+    let version = reader.or_default::<String>(table, "version", REDPANDA_VERSION.to_owned());
+    let parts: Vec<&str> = version.value.split('.').collect();
+    if parts.len() != 3 || !parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+        reader.error(
+            version.span,
+            "redpanda.version",
+            format!("`{}` is not a Redpanda release such as {REDPANDA_VERSION} (MAJOR.MINOR.PATCH)", version.value),
+        );
+    }
     let instance_type = reader.required::<String>(table, "instance_type");
     let ami = reader.required::<String>(table, "ami");
     let bootstrap_servers = reader.or_default::<Vec<String>>(table, "bootstrap_servers", Vec::new());
@@ -957,6 +972,7 @@ fn decode_redpanda(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(Re
         broker_count: broker_count.value,
         instance_type: instance_type?.value,
         ami: ami?.value,
+        version: version.value,
         bootstrap_servers: bootstrap_servers.value,
     };
     Some((redpanda, broker_count.span))

@@ -37,8 +37,10 @@ fn render(name: &str, context: &serde_json::Value) -> anyhow::Result<String> {
 
 /// The cloud-init user data of the broker at `placement`: `/etc/redpanda/redpanda.yaml` with
 /// the same seed servers (every broker's fixed IP, in index order) on every broker, no
-/// `node_id`, `rack` = the broker's availability zone; then production mode, `rpk redpanda
-/// tune all`, the local NVMe disk as data directory, and rack awareness switched on.
+/// `node_id`, `rack` = the broker's availability zone; then a check that the AMI holds Redpanda
+/// `redpanda.version` (nothing is installed from the internet: the VPC has no route to it),
+/// production mode, `rpk redpanda tune all`, the local NVMe disk as data directory, and rack
+/// awareness switched on.
 ///
 /// Errors: the template does not render (a bug: the template is compiled in).
 pub fn broker_cloud_init(environment: &Environment, placement: &BrokerPlacement) -> anyhow::Result<String> {
@@ -52,6 +54,7 @@ pub fn broker_cloud_init(environment: &Environment, placement: &BrokerPlacement)
             "rack": placement.availability_zone,
             "private_ip": placement.private_ip.to_string(),
             "seed_servers": seeds,
+            "redpanda_version": environment.redpanda.version,
             "ports": {
                 "kafka": kafka, "rpc": rpc, "admin": admin,
                 "schema_registry": schema_registry, "http_proxy": http_proxy,
@@ -219,6 +222,29 @@ mod tests {
         let placement = &model::broker_placements(&dev)[1];
         let text = broker_cloud_init(&dev, placement).unwrap();
         snapshot("broker-1-dev.cloud-init.yaml", &text);
+    }
+
+    #[test]
+    fn no_instance_fetches_anything_from_the_internet() {
+        // The VPC has no internet route: Redpanda comes with the AMI, the worker binary from
+        // the artifacts bucket through the S3 endpoint.
+        for name in ["dev", "staging", "prod"] {
+            let env = environment(name);
+            let brokers: Vec<String> =
+                model::broker_placements(&env).iter().map(|p| broker_cloud_init(&env, p).unwrap()).collect();
+            for text in &brokers {
+                for forbidden in ["curl", "wget", "http://", "https://", "| bash", "| sh ", "| sh\n"] {
+                    assert!(!text.contains(forbidden), "{name}: `{forbidden}` in {text}");
+                }
+            }
+            // The worker's carries the environment file, whose [endpoints] may hold URLs.
+            let worker = worker_cloud_init(&env, &"0".repeat(64)).unwrap();
+            for forbidden in ["curl", "wget", "| bash", "| sh ", "| sh\n"] {
+                assert!(!worker.contains(forbidden), "{name}: `{forbidden}` in {worker}");
+            }
+            let broker = broker_cloud_init(&env, &model::broker_placements(&env)[0]).unwrap();
+            assert!(broker.contains(&format!("$i == \"v{}\"", env.redpanda.version)), "{name}: the version is checked");
+        }
     }
 
     #[test]
