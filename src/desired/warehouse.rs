@@ -57,6 +57,9 @@ pub(super) fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
             ("cluster_subnet_group_name", json!(cluster)),
             ("database_name", json!(w.database)),
             ("encrypted", json!(true)),
+            // Spectrum's reads of S3 and Glue stay in the VPC (the S3 gateway and Glue
+            // interface endpoints), as every other AWS call of the platform.
+            ("enhanced_vpc_routing", json!(true)),
             ("iam_roles", json!([role])),
             ("manage_master_password", json!(true)),
             ("master_username", json!(w.master_username)),
@@ -72,6 +75,7 @@ pub(super) fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
             address::security_group("warehouse"),
             address::SPECTRUM_ROLE.into(),
             "aws_iam_role_policy.spectrum_lake_read".into(),
+            address::GLUE_ENDPOINT.into(),
         ],
     );
     b.holds_data();

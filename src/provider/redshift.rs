@@ -1,4 +1,4 @@
-//! Redshift: the cluster subnet group, the cluster (encrypted, private, master password
+//! Redshift: the cluster subnet group, the cluster (encrypted, private, enhanced VPC routing, master password
 //! managed by Redshift in Secrets Manager, the Spectrum role attached at create), and the
 //! Spectrum external schema, created through the Redshift Data API one statement per call and
 //! polled to a terminal state with a bounded wait (`warehouse.statement_timeout_secs`).
@@ -187,6 +187,7 @@ pub(super) async fn observe(ctx: &Context, kind: RedshiftKind, resource: &Resour
                 ("cluster_subnet_group_name", json!(c.cluster_subnet_group_name())),
                 ("database_name", json!(c.db_name())),
                 ("encrypted", json!(c.encrypted())),
+                ("enhanced_vpc_routing", json!(c.enhanced_vpc_routing())),
                 ("iam_roles", json!(roles)),
                 ("master_username", json!(c.master_username())),
                 ("node_type", json!(c.node_type())),
@@ -376,6 +377,7 @@ pub(super) async fn create(ctx: &Context, kind: RedshiftKind, resource: &Resourc
                 .set_number_of_nodes((nodes > 1).then_some(nodes))
                 .encrypted(a["encrypted"].as_bool().unwrap_or(true))
                 .publicly_accessible(a["publicly_accessible"].as_bool().unwrap_or(false))
+                .enhanced_vpc_routing(a["enhanced_vpc_routing"].as_bool().unwrap_or(false))
                 .set_vpc_security_group_ids(Some(groups))
                 // Attached at create: attaching later needs ModifyClusterIamRoles.
                 .set_iam_roles(Some(role_arns(ctx, resource).await?))
@@ -453,6 +455,10 @@ pub(super) async fn update(
                     }
                     "encrypted" => {
                         modify = modify.encrypted(a["encrypted"].as_bool().unwrap_or(true));
+                        modified = true;
+                    }
+                    "enhanced_vpc_routing" => {
+                        modify = modify.enhanced_vpc_routing(a["enhanced_vpc_routing"].as_bool().unwrap_or(false));
                         modified = true;
                     }
                     "manage_master_password" => {

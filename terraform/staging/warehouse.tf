@@ -111,6 +111,7 @@ resource "aws_redshift_cluster" "main" {
   manage_master_password    = true
   encrypted                 = true
   publicly_accessible       = false
+  enhanced_vpc_routing      = true
   cluster_subnet_group_name = aws_redshift_subnet_group.main.name
   vpc_security_group_ids    = [aws_security_group.warehouse.id]
   iam_roles                 = [aws_iam_role.spectrum.arn]
@@ -122,7 +123,10 @@ resource "aws_redshift_cluster" "main" {
     managed-by           = "indutech"
   }
 
-  depends_on = [aws_iam_role_policy.spectrum_lake_read]
+  depends_on = [
+    aws_iam_role_policy.spectrum_lake_read,
+    aws_vpc_endpoint.glue,
+  ]
 }
 
 # `CREATE EXTERNAL SCHEMA IF NOT EXISTS`: one statement (Redshift refuses external DDL in a
