@@ -80,6 +80,7 @@ fn not_exported(kind: Kind) -> Option<&'static str> {
         | Kind::RouteTable
         | Kind::RouteTableAssociation
         | Kind::SecurityGroup
+        | Kind::DefaultSecurityGroup
         | Kind::VpcEndpoint
         | Kind::CustomerGateway
         | Kind::VpnGateway

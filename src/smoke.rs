@@ -140,6 +140,7 @@ pub fn group(kind: Kind, component: Component) -> &'static str {
         | Kind::RouteTable
         | Kind::RouteTableAssociation
         | Kind::SecurityGroup
+        | Kind::DefaultSecurityGroup
         | Kind::VpcEndpoint => NETWORK_ROW,
         Kind::S3Bucket | Kind::KmsKey | Kind::KmsAlias => "lake: buckets and KMS key",
         Kind::S3BucketVersioning => "lake: versioning enabled",

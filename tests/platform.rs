@@ -448,8 +448,38 @@ async fn network_drift_an_open_port_and_a_lost_tag_are_repaired() {
     assert_eq!(vpcs.vpcs().len(), 1);
     let vpc_id = vpcs.vpcs()[0].vpc_id().unwrap().to_owned();
     ec2.delete_tags().resources(&vpc_id).tags(Tag::builder().key("managed-by").build()).send().await.unwrap();
+    // The VPC's default security group was emptied by apply; somebody opens it again.
+    let default_group = |ec2: aws_sdk_ec2::Client, vpc_id: String| async move {
+        ec2.describe_security_groups()
+            .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+            .filters(Filter::builder().name("group-name").values("default").build())
+            .send()
+            .await
+            .unwrap()
+            .security_groups()[0]
+            .clone()
+    };
+    let default = default_group(ec2.clone(), vpc_id.clone()).await;
+    assert!(
+        default.ip_permissions().is_empty() && default.ip_permissions_egress().is_empty(),
+        "apply left rules in the default security group: {default:?}"
+    );
+    ec2.authorize_security_group_ingress()
+        .group_id(default.group_id().unwrap())
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(3389)
+                .to_port(3389)
+                .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
 
     let plan = t.expect(&["plan", "--component", "network", "--detailed-exitcode"], 2);
+    assert!(plan.contains("# aws_default_security_group.main will be updated in place"), "{plan}");
     assert!(plan.contains("# aws_security_group.brokers will be updated in place"), "{plan}");
     assert!(plan.contains("0.0.0.0/0"), "{plan}");
     assert!(plan.contains("# aws_vpc.main will be updated in place"), "{plan}");
@@ -462,6 +492,8 @@ async fn network_drift_an_open_port_and_a_lost_tag_are_repaired() {
         .filter(|p| p.ip_ranges().iter().any(|r| r.cidr_ip() == Some("0.0.0.0/0")))
         .collect();
     assert!(open.is_empty(), "the 0.0.0.0/0 rule is still there: {open:?}");
+    let default = default_group(ec2.clone(), vpc_id.clone()).await;
+    assert!(default.ip_permissions().is_empty(), "the default group is open again: {default:?}");
     t.destroy_all().await;
 }
 

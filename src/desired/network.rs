@@ -26,6 +26,15 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
         &["cidr_block"],
         vec![],
     );
+    // The VPC's default security group, which AWS creates open (all traffic between its members,
+    // all egress): emptied, so that nothing launched into it by mistake can talk.
+    b.add(
+        address::DEFAULT_SECURITY_GROUP.into(),
+        format!("{vpc}/default"),
+        attributes(&[("egress", json!([])), ("ingress", json!([])), ("vpc", json!(vpc))]),
+        &["vpc"],
+        vec![address::VPC.into()],
+    );
     let route_table = model::route_table_name(environment);
     b.add(
         address::ROUTE_TABLE.into(),

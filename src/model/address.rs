@@ -7,6 +7,8 @@
 pub const VPC: &str = "aws_vpc.main";
 /// The private subnets' route table.
 pub const ROUTE_TABLE: &str = "aws_route_table.private";
+/// The VPC's default security group (kept without rules).
+pub const DEFAULT_SECURITY_GROUP: &str = "aws_default_security_group.main";
 /// The S3 gateway endpoint.
 pub const S3_ENDPOINT: &str = "aws_vpc_endpoint.s3";
 /// The Glue interface endpoint (the ec2 workers register partitions without internet access).

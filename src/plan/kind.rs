@@ -117,6 +117,7 @@ kinds! {
         RouteTable / RouteTable = "aws_route_table",
         RouteTableAssociation / RouteTableAssociation = "aws_route_table_association",
         SecurityGroup / SecurityGroup = "aws_security_group",
+        DefaultSecurityGroup / DefaultSecurityGroup = "aws_default_security_group",
         VpcEndpoint / VpcEndpoint = "aws_vpc_endpoint",
     }
     /// Customer gateway, VPN or transit gateway, the connection and its routes.

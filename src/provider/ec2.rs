@@ -124,6 +124,76 @@ async fn route_table(ctx: &Context, name: &str) -> anyhow::Result<Option<(String
     }))
 }
 
+/// Every rule of `permissions`, whatever its source (CIDR, IPv6 CIDR, security group, prefix
+/// list), sorted: a default security group's rules are compared with none.
+fn rules_value(permissions: &[IpPermission]) -> Value {
+    let mut rules: Vec<Value> = Vec::new();
+    for p in permissions {
+        let rule = |source: &str, value: Option<&str>| json!({"protocol": p.ip_protocol(), "from_port": p.from_port(), "to_port": p.to_port(), source: value});
+        rules.extend(p.ip_ranges().iter().map(|r| rule("cidr", r.cidr_ip())));
+        rules.extend(p.ipv6_ranges().iter().map(|r| rule("ipv6_cidr", r.cidr_ipv6())));
+        rules.extend(p.user_id_group_pairs().iter().map(|g| rule("group", g.group_id())));
+        rules.extend(p.prefix_list_ids().iter().map(|l| rule("prefix_list", l.prefix_list_id())));
+    }
+    rules.sort_by_key(|r| r.to_string());
+    Value::Array(rules)
+}
+
+/// The default security group of VPC `vpc_name` (None: no such VPC).
+///
+/// Errors: DescribeVpcs or DescribeSecurityGroups failed.
+async fn default_security_group(
+    ctx: &Context,
+    vpc_name: &str,
+) -> anyhow::Result<Option<aws_sdk_ec2::types::SecurityGroup>> {
+    let ec2 = ctx.aws.ec2();
+    let out = ec2
+        .describe_vpcs()
+        .set_filters(Some(filters(ctx, Some(vpc_name))))
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeVpcs", vpc_name, e))?;
+    let Some(vpc) = out.vpcs().iter().find(|v| is_ours(ctx, v.tags(), Some(vpc_name))).and_then(|v| v.vpc_id()) else {
+        return Ok(None);
+    };
+    let out = ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("vpc-id").values(vpc).build())
+        .filters(Filter::builder().name("group-name").values("default").build())
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeSecurityGroups", vpc_name, e))?;
+    Ok(out.security_groups().first().cloned())
+}
+
+/// Revokes every ingress and egress rule of the default security group of VPC `vpc_name`.
+///
+/// Errors: the VPC or its default group is not found, or a revoke failed.
+async fn empty_default_security_group(ctx: &Context, vpc_name: &str) -> anyhow::Result<String> {
+    let group = default_security_group(ctx, vpc_name)
+        .await?
+        .with_context(|| format!("VPC {vpc_name} or its default security group does not exist"))?;
+    let id = group.group_id().unwrap_or_default().to_owned();
+    let ec2 = ctx.aws.ec2();
+    if !group.ip_permissions().is_empty() {
+        ec2.revoke_security_group_ingress()
+            .group_id(&id)
+            .set_ip_permissions(Some(group.ip_permissions().to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(ctx, "ec2", "RevokeSecurityGroupIngress", &id, e))?;
+    }
+    if !group.ip_permissions_egress().is_empty() {
+        ec2.revoke_security_group_egress()
+            .group_id(&id)
+            .set_ip_permissions(Some(group.ip_permissions_egress().to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(ctx, "ec2", "RevokeSecurityGroupEgress", &id, e))?;
+    }
+    Ok(id)
+}
+
 fn ingress_value(permissions: &[IpPermission]) -> Value {
     let mut rules: Vec<Value> = permissions
         .iter()
@@ -228,6 +298,18 @@ pub(super) async fn observe(ctx: &Context, kind: Ec2Kind, resource: &Resource) -
                     ("description", json!(group.description())),
                     ("ingress", ingress_value(group.ip_permissions())),
                     ("tags", ec2_tags(group.tags())),
+                ]),
+            })
+        }
+        Ec2Kind::DefaultSecurityGroup => {
+            let vpc = str_attr(resource, "vpc")?;
+            let Some(group) = default_security_group(ctx, vpc).await? else { return Ok(Observed::Absent) };
+            Ok(Observed::Present {
+                id: group.group_id().unwrap_or_default().to_owned(),
+                attributes: attributes(vec![
+                    ("egress", rules_value(group.ip_permissions_egress())),
+                    ("ingress", rules_value(group.ip_permissions())),
+                    ("vpc", json!(vpc)),
                 ]),
             })
         }
@@ -402,6 +484,8 @@ pub(super) async fn create(ctx: &Context, kind: Ec2Kind, resource: &Resource) ->
             authorize(ctx, &id, &rules).await?;
             id
         }
+        // AWS creates it with the VPC: "creating" it takes it over and empties it.
+        Ec2Kind::DefaultSecurityGroup => empty_default_security_group(ctx, str_attr(resource, "vpc")?).await?,
         Ec2Kind::VpcEndpoint => {
             let kind = VpcEndpointType::from(str_attr(resource, "vpc_endpoint_type")?);
             let request = ec2
@@ -496,6 +580,9 @@ pub(super) async fn update(ctx: &Context, kind: Ec2Kind, resource: &Resource, ch
                 let missing: Vec<&Value> = after.iter().filter(|r| !before.contains(r)).copied().collect();
                 authorize(ctx, id, &missing).await?;
             }
+            (Ec2Kind::DefaultSecurityGroup, "ingress" | "egress") => {
+                empty_default_security_group(ctx, str_attr(resource, "vpc")?).await?;
+            }
             (Ec2Kind::VpcEndpoint, "route_tables") => {
                 let want = ctx.dependency_id(resource, Kind::RouteTable)?;
                 let out = ec2
@@ -537,6 +624,8 @@ pub(super) async fn delete(ctx: &Context, kind: Ec2Kind, change: &Change) -> any
             call!("DisassociateRouteTable", ec2.disassociate_route_table().association_id(id))
         }
         Ec2Kind::SecurityGroup => call!("DeleteSecurityGroup", ec2.delete_security_group().group_id(id)),
+        // It cannot be deleted: it goes with the VPC (left empty until then).
+        Ec2Kind::DefaultSecurityGroup => Ok(()),
         Ec2Kind::VpcEndpoint => call!("DeleteVpcEndpoints", ec2.delete_vpc_endpoints().vpc_endpoint_ids(id)),
     }
 }

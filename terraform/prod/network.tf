@@ -315,6 +315,11 @@ resource "aws_security_group" "endpoints" {
   }
 }
 
+# The VPC's default security group, emptied (no rule declared: Terraform removes AWS's).
+resource "aws_default_security_group" "main" {
+  vpc_id = aws_vpc.main.id
+}
+
 resource "aws_vpc_endpoint" "glue" {
   vpc_id              = aws_vpc.main.id
   service_name        = "com.amazonaws.eu-west-3.glue"
