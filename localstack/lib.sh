@@ -15,7 +15,7 @@ LOCALSTACK_EXTRA_SPECS=('cbor2<6' 'pyopenssl<26')
 MOTO_SPEC='moto[server]==5.2.5'
 # Clients the project did not write, for the tests: a Kafka producer (every compression codec)
 # and an independent Parquet reader of the lake.
-CLIENTS_SPECS=('confluent-kafka==2.16.1' 'pyarrow==26.0.1')
+CLIENTS_SPECS=('confluent-kafka==2.16.1' 'pyarrow==26.0.1' 'duckdb==1.4.2')
 TANSU_VERSION=0.6.0
 
 LOCALSTACK_ADDR=127.0.0.1:4566

@@ -67,6 +67,30 @@ impl TestEnv {
         registered
     }
 
+    /// DuckDB (an SQL engine indutech did not write) reads `stream` as the Glue catalog
+    /// describes it: the table's location, its partition key as hive partitioning, each column
+    /// of the type Glue declares. Asserts that it finds the lake's rows and `dt` values.
+    async fn assert_sql_engine_reads_the_catalog(&self, stream: &str, lake: &Lake) {
+        let database = indutech::model::glue_database_name(&self.environment);
+        let table = self.aws.glue().get_table().database_name(&database).name(stream).send().await.unwrap();
+        let table = table.table().unwrap();
+        let descriptor = table.storage_descriptor().unwrap();
+        let columns: Vec<[&str; 2]> =
+            descriptor.columns().iter().map(|c| [c.name(), c.r#type().unwrap_or_default()]).collect();
+        let key = table.partition_keys()[0].name();
+        let out = common::run_client(
+            "duckdb_glue.py",
+            &["http://127.0.0.1:4566", descriptor.location().unwrap(), &serde_json::to_string(&columns).unwrap(), key],
+        );
+        let read: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(read["mismatches"], serde_json::json!([]), "{stream}: DuckDB reads other types than Glue declares");
+        let counts = read["counts"].as_object().unwrap();
+        let total: u64 = counts.values().map(|n| n.as_u64().unwrap()).sum();
+        assert_eq!(total, lake.rows() as u64, "{stream}: DuckDB counts other rows through the catalog");
+        let dates: BTreeSet<String> = counts.keys().cloned().collect();
+        assert_eq!(dates, lake.dates, "{stream}: DuckDB sees other {key} values");
+    }
+
     fn topic(&self, stream: &str) -> String {
         format!("{}-{stream}", self.name)
     }
@@ -360,6 +384,7 @@ async fn real_datasets_and_generated_tickets_land_exactly_once_typed_and_categor
         };
         assert!(reason.starts_with(expected), "{reason} for {:?}", record.malformed);
     }
+    env.assert_sql_engine_reads_the_catalog("client_tickets", &lake).await;
     let ids = lake.strings("ticket_id");
     assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), ids.len(), "duplicate ticket ids");
     let categories: HashMap<String, String> =
@@ -374,6 +399,7 @@ async fn real_datasets_and_generated_tickets_land_exactly_once_typed_and_categor
     let lake = env.assert_exactly_once("incident_events").await;
     assert_eq!(lake.rows() + lake.rejected.len(), 119_998, "the file has 119998 events");
     assert_eq!(lake.rejected.len(), 0, "{:?}", lake.rejected.first());
+    env.assert_sql_engine_reads_the_catalog("incident_events", &lake).await;
     let numbers = lake.strings("number");
     let first = numbers.iter().position(|n| n.as_deref() == Some("INC0000045")).unwrap();
     let (mut batch_index, mut row) = (0, first);
@@ -464,6 +490,7 @@ async fn a_stream_partitioned_by_month_lands_one_file_per_month_and_partition() 
     assert_eq!(files, 49, "one file per month and partition");
     let registered = env.glue_partitions("sensor_readings").await;
     assert_eq!(registered, lake.dates, "every month that has data is a Glue partition");
+    env.assert_sql_engine_reads_the_catalog("sensor_readings", &lake).await;
 }
 
 /// A worker started right after others were killed gets partitions within this bound (the
