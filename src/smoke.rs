@@ -518,6 +518,10 @@ async fn read_back(lake: &Lake, produced: &Produced, checks: &mut Vec<Check>) ->
     let mut rows = 0u64;
     let mut dates = BTreeSet::new();
     let mut schema_problems = Vec::new();
+    // The Glue table's columns (generated from the same definition; the catalog row compares
+    // the live table with it), as Spectrum and Athena will read them from these files.
+    let glue_columns = stream.columns();
+    let mut sql_problems = Vec::new();
     let want_schema = crate::worker::codec::arrow_schema(stream);
     let prefix = format!("{}/", stream.name);
     for key in candidates(&lake.list(&lake.curated, &prefix).await?, topic, &produced.windows) {
@@ -530,6 +534,17 @@ async fn read_back(lake: &Lake, produced: &Produced, checks: &mut Vec<Check>) ->
             schema_problems.push(format!("{key}: rows of another partition than the file's {partition}"));
         }
         let offsets: Vec<i64> = pairs.into_iter().map(|(_, o)| o).collect();
+        let descriptor = builder.metadata().file_metadata().schema_descr();
+        for (name, ty) in &glue_columns {
+            match descriptor.columns().iter().find(|c| c.name() == name) {
+                None => sql_problems.push(format!("{key}: no column `{name}`")),
+                Some(column) => {
+                    if let Err(why) = crate::worker::sql_types::readable(ty.as_str(), column) {
+                        sql_problems.push(format!("{key}: `{name}`: {why}"));
+                    }
+                }
+            }
+        }
         let fields: Vec<(String, String)> =
             builder.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().to_string())).collect();
         let want: Vec<(String, String)> =
@@ -590,6 +605,13 @@ async fn read_back(lake: &Lake, produced: &Produced, checks: &mut Vec<Check>) ->
         check(name, Status::Pass, format!("{} typed columns", want_schema.fields().len()))
     } else {
         check(name, Status::Fail, schema_problems.join("; "))
+    });
+    let name = format!("data {}: Spectrum and Athena read the files as the Glue columns", stream.name);
+    sql_problems.dedup();
+    checks.push(if sql_problems.is_empty() {
+        check(name, Status::Pass, format!("{} columns, each of a Parquet type its Glue type reads", glue_columns.len()))
+    } else {
+        check(name, Status::Fail, sql_problems.join("; "))
     });
     let registered = lake.registered_partitions(&stream.name).await?;
     let unregistered: Vec<&String> = dates.iter().filter(|d| !registered.contains(*d)).collect();

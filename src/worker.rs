@@ -51,6 +51,7 @@ pub mod buffer;
 pub mod codec;
 pub mod commit;
 pub mod lake;
+pub mod sql_types;
 pub mod status;
 
 use std::collections::HashMap;

@@ -104,6 +104,8 @@ async fn apply_deploys_the_worker_smoke_test_passes_and_fails_on_three_sabotages
     for stream in STREAMS {
         let landed = row(&checks, &format!("data {stream}: every record landed exactly once"));
         assert_eq!(landed["status"], "pass", "{landed}");
+        let sql = row(&checks, &format!("data {stream}: Spectrum and Athena read the files as the Glue columns"));
+        assert_eq!(sql["status"], "pass", "{sql}");
     }
     let tickets = row(&checks, "data client_tickets: every record landed exactly once");
     assert!(tickets["detail"].as_str().unwrap().ends_with("= 300 produced"), "{tickets}");
