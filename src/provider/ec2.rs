@@ -139,6 +139,21 @@ fn rules_value(permissions: &[IpPermission]) -> Value {
     Value::Array(rules)
 }
 
+/// The id of this environment's VPC named `name` (None: there is none).
+///
+/// Errors: DescribeVpcs failed.
+pub(super) async fn vpc_id(ctx: &Context, name: &str) -> anyhow::Result<Option<String>> {
+    let out = ctx
+        .aws
+        .ec2()
+        .describe_vpcs()
+        .set_filters(Some(filters(ctx, Some(name))))
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeVpcs", name, e))?;
+    Ok(out.vpcs().iter().find(|v| is_ours(ctx, v.tags(), Some(name))).and_then(|v| v.vpc_id()).map(str::to_owned))
+}
+
 /// The default security group of VPC `vpc_name` (None: no such VPC).
 ///
 /// Errors: DescribeVpcs or DescribeSecurityGroups failed.
@@ -146,17 +161,10 @@ async fn default_security_group(
     ctx: &Context,
     vpc_name: &str,
 ) -> anyhow::Result<Option<aws_sdk_ec2::types::SecurityGroup>> {
-    let ec2 = ctx.aws.ec2();
-    let out = ec2
-        .describe_vpcs()
-        .set_filters(Some(filters(ctx, Some(vpc_name))))
-        .send()
-        .await
-        .map_err(|e| sdk_error(ctx, "ec2", "DescribeVpcs", vpc_name, e))?;
-    let Some(vpc) = out.vpcs().iter().find(|v| is_ours(ctx, v.tags(), Some(vpc_name))).and_then(|v| v.vpc_id()) else {
-        return Ok(None);
-    };
-    let out = ec2
+    let Some(vpc) = vpc_id(ctx, vpc_name).await? else { return Ok(None) };
+    let out = ctx
+        .aws
+        .ec2()
         .describe_security_groups()
         .filters(Filter::builder().name("vpc-id").values(vpc).build())
         .filters(Filter::builder().name("group-name").values("default").build())

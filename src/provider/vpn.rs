@@ -15,7 +15,7 @@ use aws_sdk_ec2::types::{
 };
 use serde_json::{Value, json};
 
-use super::ec2::{ec2_tags, filters, is_ours, not_found, tag_specification};
+use super::ec2::{ec2_tags, filters, is_ours, not_found, tag_specification, vpc_id};
 use super::{Context, attributes, code, deleted, sdk_error, str_attr, wait_until};
 use crate::model::Tunnel;
 use crate::model::address;
@@ -97,18 +97,6 @@ async fn vpn_connection(ctx: &Context, name: &str) -> anyhow::Result<Option<aws_
         vpn_connections,
         |c: &aws_sdk_ec2::types::VpnConnection| live(c.state().map(|s| s.as_str()))
     )
-}
-
-async fn vpc_id(ctx: &Context, name: &str) -> anyhow::Result<Option<String>> {
-    let out = ctx
-        .aws
-        .ec2()
-        .describe_vpcs()
-        .set_filters(Some(filters(ctx, Some(name))))
-        .send()
-        .await
-        .map_err(|e| sdk_error(ctx, "ec2", "DescribeVpcs", name, e))?;
-    Ok(out.vpcs().iter().find(|v| is_ours(ctx, v.tags(), Some(name))).and_then(|v| v.vpc_id()).map(str::to_owned))
 }
 
 async fn route_table(ctx: &Context, name: &str) -> anyhow::Result<Option<aws_sdk_ec2::types::RouteTable>> {
