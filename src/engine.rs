@@ -40,12 +40,48 @@ pub struct Options {
     /// A destroy deletes what holds data too (`--force-delete-data`), instead of keeping it
     /// with everything that protects it.
     pub force_delete_data: bool,
+    /// An apply may replace several Redpanda brokers at once (`--replace-brokers-at-once`).
+    pub replace_brokers_at_once: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { parallelism: PARALLELISM, read_concurrency: READ_CONCURRENCY, force_delete_data: false }
+        Self {
+            parallelism: PARALLELISM,
+            read_concurrency: READ_CONCURRENCY,
+            force_delete_data: false,
+            replace_brokers_at_once: false,
+        }
     }
+}
+
+/// Why an apply of `plan` must not run without `--replace-brokers-at-once` (None: it may): it
+/// replaces more than one Redpanda broker instance. A broker keeps its partitions on the
+/// instance's local NVMe disk, so a replaced broker comes back empty; replacing several at
+/// once can take every replica of a partition (with replication 3, any two brokers may hold
+/// two of its three replicas). indutech does not roll brokers one at a time yet.
+pub fn brokers_replaced_at_once(plan: &Plan) -> Option<String> {
+    let brokers: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| {
+            c.action == Action::Replace
+                && c.component == Component::Redpanda
+                && crate::plan::kind_of(&c.address) == "aws_instance"
+        })
+        .map(|c| c.address.as_str())
+        .collect();
+    (plan.mode == Mode::Apply && brokers.len() > 1).then(|| {
+        format!(
+            "this plan replaces {} Redpanda brokers at once ({}): a broker keeps its data on the instance's local \
+             NVMe disk, so the replaced brokers come back empty and partitions whose replicas they all held are \
+             lost. indutech cannot replace brokers one at a time yet: keep what forces the \
+             replacement (AMI, instance type, redpanda.version, the rendered cloud-init) as it is deployed, or, \
+             for a cluster that holds nothing to keep (a new or test environment), pass --replace-brokers-at-once",
+            brokers.len(),
+            brokers.join(", ")
+        )
+    })
 }
 
 /// SHA-256 (hex) of the validated environment: what a plan was computed from. Comments and
@@ -534,6 +570,39 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
+
+    #[test]
+    fn replacing_more_than_one_broker_at_once_is_refused_unless_asked() {
+        let environment = crate::config::shipped("prod");
+        let brokers: Vec<Resource> = desired::resources(&environment, &"0".repeat(64), &[Component::Redpanda])
+            .into_iter()
+            .filter(|r| r.kind() == crate::plan::kind::Kind::Instance)
+            .collect();
+        assert_eq!(brokers.len(), 3);
+        // Observed as desired, except the user data of the brokers in `changed`.
+        let observed = |changed: &[usize]| -> BTreeMap<String, Observed> {
+            brokers
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let mut attributes = r.attributes.clone();
+                    if changed.contains(&i) {
+                        attributes.insert("user_data_sha256".into(), serde_json::json!("old"));
+                    }
+                    (r.address.clone(), Observed::Present { id: format!("i-{i}"), attributes })
+                })
+                .collect()
+        };
+        let plan = |mode: Mode, changed: &[usize]| crate::plan::diff::testing::plan(mode, &brokers, &observed(changed));
+        let why = brokers_replaced_at_once(&plan(Mode::Apply, &[0, 2])).expect("two brokers at once: refused");
+        assert!(
+            why.contains("replaces 2 Redpanda brokers at once (aws_instance.broker_0, aws_instance.broker_2)"),
+            "{why}"
+        );
+        assert!(why.contains("--replace-brokers-at-once"), "{why}");
+        assert_eq!(brokers_replaced_at_once(&plan(Mode::Apply, &[1])), None, "one broker at a time is allowed");
+        assert_eq!(brokers_replaced_at_once(&plan(Mode::Destroy, &[0, 1, 2])), None, "destroy deletes, never replaces");
+    }
 
     /// An in-memory target: address -> what exists, and every step in the order it ran.
     #[derive(Default)]

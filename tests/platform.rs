@@ -670,7 +670,28 @@ async fn redpanda_brokers_and_topics_converge_drift_is_repaired_and_destroy_remo
     let plan = t.expect(&["plan", "--component", "redpanda", "--detailed-exitcode"], 2);
     assert!(plan.contains("# aws_instance.broker_0 must be replaced"), "{plan}");
     assert!(plan.contains("# aws_instance.broker_3 will be created"), "{plan}");
-    let out = t.expect(&["apply", "--component", "redpanda", "--auto-approve"], 0);
+    // Replacing several brokers at once loses their local data: refused before any change
+    // unless asked for (this cluster holds nothing to keep).
+    assert!(plan.contains("apply will refuse this plan without --replace-brokers-at-once"), "{plan}");
+    let before = ec2.describe_instances().filters(tagged_again(&t.name)).send().await.unwrap();
+    let ids = |out: &aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput| {
+        let mut ids: Vec<String> = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| i.state().and_then(|s| s.name()).is_some_and(|n| n.as_str() == "running"))
+            .map(|i| i.instance_id().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let refused = t.run(&["apply", "--component", "redpanda", "--auto-approve"]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(said.contains("nothing was applied: this plan replaces 3 Redpanda brokers at once"), "{said}");
+    let after = ec2.describe_instances().filters(tagged_again(&t.name)).send().await.unwrap();
+    assert_eq!(ids(&after), ids(&before), "a refused apply changed the brokers");
+    let out = t.expect(&["apply", "--component", "redpanda", "--auto-approve", "--replace-brokers-at-once"], 0);
     assert!(
         out.contains(
             "not performed (the target lacks the API): aws_instance.broker_0: RunInstances at 10.40.0.10, the \

@@ -37,6 +37,10 @@ pub struct Args {
     /// How many changes run at once.
     #[arg(long, default_value_t = engine::PARALLELISM)]
     pub parallelism: usize,
+    /// Allow a plan that replaces several Redpanda brokers at once (their local data goes with
+    /// them; without it, such an apply is refused before any change).
+    #[arg(long)]
+    pub replace_brokers_at_once: bool,
     /// No colours, even on a terminal.
     #[arg(long)]
     pub no_color: bool,
@@ -104,6 +108,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = engine::Options {
         parallelism: args.parallelism,
         force_delete_data: saved.as_ref().is_some_and(|s| s.plan.delete_data),
+        replace_brokers_at_once: args.replace_brokers_at_once,
         ..engine::Options::default()
     };
     let saved = saved.map(|s| s.plan);
@@ -191,6 +196,11 @@ async fn under_lock(
     print!("{}", render::text(&plan, color(no_color)));
     if !plan.has_changes() {
         return Ok((ExitCode::SUCCESS, mode == Mode::Destroy && plan.kept.is_empty()));
+    }
+    if !options.replace_brokers_at_once
+        && let Some(why) = engine::brokers_replaced_at_once(&plan)
+    {
+        bail!("nothing was applied: {why}");
     }
     if !auto_approve {
         confirm(mode, &ctx.environment.name)?;

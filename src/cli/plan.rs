@@ -58,6 +58,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
         print!("{}", render::text(&plan, color(args.no_color)));
+        if let Some(why) = engine::brokers_replaced_at_once(&plan) {
+            println!("\nWarning: apply will refuse this plan without --replace-brokers-at-once: {why}");
+        }
     }
     if let Some(out) = &args.out {
         let saved = SavedPlan {
