@@ -20,16 +20,16 @@
 //! top of its record), at most `--threads` run at once, and their buffers count against the
 //! memory budget until they settle.
 //!
-//! A buffer is flushed when the
-//! rows of one `dt` reach `worker.target_file_size_bytes` of payload, when it is
-//! `worker.flush_interval_secs` old, when it holds [`MAX_OPEN_DATES`] `dt` values, when all
-//! buffers together exceed [`MEMORY_BUDGET`] of Arrow, Parquet and JSON memory (first the
-//! buffer with the most open rows is spilled: encoded into in-memory Parquet fragments that its
-//! flush joins into one file per `dt`; when spilling reclaims little, the largest buffer is
-//! flushed), and on shutdown. A flush stages its files, commits them in the record (refused if another worker took the
-//! partition over: the flush is dropped and the partition stopped), publishes them to their
-//! visible keys, registers new `dt` partitions in Glue, and commits the offset to the consumer
-//! group too (for the group's lag; the lake's record stays the truth).
+//! A buffer is flushed when the rows of one `dt` reach `worker.target_file_size_bytes` of
+//! payload, when it is `worker.flush_interval_secs` old, when it holds [`MAX_OPEN_DATES`] `dt`
+//! values, when all buffers together exceed [`MEMORY_BUDGET`] of Arrow, Parquet and JSON memory
+//! (first the buffer with the most open rows is spilled: encoded into in-memory Parquet
+//! fragments that its flush joins into one file per `dt`; when spilling reclaims little, the
+//! largest buffer is flushed), and on shutdown. A flush stages its files, commits them in the
+//! record (refused if another worker took the partition over: the flush is dropped and the
+//! partition stopped), publishes them to their visible keys, registers new `dt` partitions in
+//! Glue, and commits the offset to the consumer group too (for the group's lag; the lake's
+//! record stays the truth).
 //!
 //! Offsets the broker never delivers (transaction markers, records removed by retention or
 //! compaction before they landed) are recorded as gaps in the commit record, counted in
@@ -1252,7 +1252,8 @@ impl Worker {
         metrics::counter!("indutech_worker_records_rejected_total", &labels).increment(flushed.rejected);
         metrics::counter!("indutech_worker_bytes_written_total", &labels).increment(flushed.bytes);
         metrics::counter!("indutech_worker_files_written_total", &labels).increment(flushed.files);
-        metrics::histogram!("indutech_worker_flush_seconds", &labels).record(in_flight.started.elapsed().as_secs_f64());
+        let took = flushed.time.encoding + flushed.time.uploading + flushed.time.committing;
+        metrics::histogram!("indutech_worker_flush_seconds", &labels).record(took.as_secs_f64());
         metrics::gauge!("indutech_worker_last_commit_timestamp_seconds", &labels)
             .set(chrono::Utc::now().timestamp() as f64);
         self.summary.written += flushed.rows;

@@ -139,6 +139,37 @@ fn rules_value(permissions: &[IpPermission]) -> Value {
     Value::Array(rules)
 }
 
+/// Subnet ids of the subnets called `names`.
+///
+/// Errors: one does not exist.
+pub(super) async fn subnet_ids(ctx: &Context, names: &[String]) -> anyhow::Result<Vec<String>> {
+    let known = subnet_names(ctx, None).await?;
+    names
+        .iter()
+        .map(|name| {
+            known
+                .iter()
+                .find(|(_, n, _)| n == name)
+                .map(|(id, _, _)| id.clone())
+                .with_context(|| format!("subnet {name} does not exist (apply the network component first)"))
+        })
+        .collect()
+}
+
+/// Security group ids of this environment's groups called `names`.
+///
+/// Errors: one does not exist.
+pub(super) async fn security_group_ids(ctx: &Context, names: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for name in names {
+        let id = security_group_id(ctx, name)
+            .await?
+            .with_context(|| format!("security group {name} does not exist (apply the network component first)"))?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 /// The id of this environment's VPC named `name` (None: there is none).
 ///
 /// Errors: DescribeVpcs failed.
@@ -504,15 +535,12 @@ pub(super) async fn create(ctx: &Context, kind: Ec2Kind, resource: &Resource) ->
             // A gateway endpoint is a route in the route table; an interface endpoint is a
             // network interface in each subnet, behind the security group.
             let request = if kind == VpcEndpointType::Interface {
-                let mut subnets = Vec::new();
-                for address in
-                    resource.depends_on.iter().filter(|d| Kind::parse(crate::plan::kind_of(d)) == Some(Kind::Subnet))
-                {
-                    subnets.push(ctx.id(address)?);
-                }
+                let a = &resource.attributes;
                 request
-                    .set_subnet_ids(Some(subnets))
-                    .security_group_ids(ctx.dependency_id(resource, Kind::SecurityGroup)?)
+                    .set_subnet_ids(Some(subnet_ids(ctx, &super::strings(&a["subnets"])).await?))
+                    .set_security_group_ids(Some(
+                        security_group_ids(ctx, &super::strings(&a["security_groups"])).await?,
+                    ))
                     .private_dns_enabled(
                         resource.attributes.get("private_dns_enabled").and_then(Value::as_bool).unwrap_or(false),
                     )

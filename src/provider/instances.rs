@@ -15,8 +15,8 @@ use aws_sdk_ec2::types::{
 };
 use serde_json::{Value, json};
 
-use super::ec2::{ec2_tags, filters, is_ours, security_group_id, subnet_names, tag_specification};
-use super::{Context, attributes, deleted, sdk_error, str_attr, wait_until};
+use super::ec2::{ec2_tags, filters, is_ours, security_group_ids, subnet_ids, subnet_names, tag_specification};
+use super::{Context, attributes, deleted, sdk_error, str_attr, strings, wait_until};
 use crate::model::address;
 use crate::plan::kind::InstanceKind;
 use crate::plan::{Change, Component, Observed, Orphan, Resource};
@@ -157,7 +157,10 @@ pub(super) async fn observe(
     if let Some(tokens) = i.metadata_options().and_then(|m| m.http_tokens()) {
         attrs.insert("metadata_http_tokens".into(), json!(tokens.as_str()));
     }
-    if let Some(encrypted) = root_volume_encrypted(ctx, &i, &resource.name).await? {
+    // One more call per instance: only for those whose root volume encryption is desired.
+    if resource.attributes.contains_key("root_volume_encrypted")
+        && let Some(encrypted) = root_volume_encrypted(ctx, &i, &resource.name).await?
+    {
         attrs.insert("root_volume_encrypted".into(), json!(encrypted));
     }
     let user_data = ctx
@@ -253,19 +256,8 @@ pub(super) async fn create(
     resource: &Resource,
 ) -> anyhow::Result<()> {
     let name = resource.name.as_str();
-    let subnet_name = str_attr(resource, "subnet")?;
-    let subnet = subnet_names(ctx, None)
-        .await?
-        .into_iter()
-        .find(|(_, n, _)| n == subnet_name)
-        .map(|(id, _, _)| id)
-        .with_context(|| format!("subnet {subnet_name} does not exist (apply the network component first)"))?;
-    let mut groups = Vec::new();
-    for group in resource.attributes["vpc_security_groups"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-        groups.push(
-            security_group_id(ctx, group).await?.with_context(|| format!("security group {group} does not exist"))?,
-        );
-    }
+    let subnet = subnet_ids(ctx, &[str_attr(resource, "subnet")?.to_owned()]).await?.remove(0);
+    let groups = security_group_ids(ctx, &strings(&resource.attributes["vpc_security_groups"])).await?;
     let user_data = aws_smithy_types::base64::encode(user_data(resource)?);
     let profile_name = resource.attributes.get("iam_instance_profile").and_then(Value::as_str);
     let ami = str_attr(resource, "ami")?;
@@ -372,19 +364,7 @@ pub(super) async fn update(
         match attribute.name.as_str() {
             "tags" => super::ec2::retag(ctx, &id, resource, attribute.before.as_ref()).await?,
             "vpc_security_groups" => {
-                let mut groups = Vec::new();
-                for group in resource.attributes["vpc_security_groups"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                {
-                    groups.push(
-                        security_group_id(ctx, group)
-                            .await?
-                            .with_context(|| format!("security group {group} does not exist"))?,
-                    );
-                }
+                let groups = security_group_ids(ctx, &strings(&resource.attributes["vpc_security_groups"])).await?;
                 ctx.aws
                     .ec2()
                     .modify_instance_attribute()

@@ -13,7 +13,7 @@ use aws_sdk_redshift::types::Tag;
 use aws_sdk_redshiftdata::types::{Field, SqlParameter, StatusString};
 use serde_json::{Value, json};
 
-use super::ec2::{names_of_subnets, security_group_id, subnet_names};
+use super::ec2::{names_of_subnets, security_group_id, security_group_ids, subnet_ids};
 use super::iam::role_arn;
 use super::{
     Context, NotImplemented, attributes, code, deleted, sdk_error, str_attr, strings, tags_attr, tags_value, wait_until,
@@ -85,34 +85,6 @@ async fn retag(ctx: &Context, arn: &str, resource: &Resource, before: Option<&Va
         .await
         .map_err(|e| sdk_error(ctx, "redshift", "CreateTags", &resource.name, e))?;
     Ok(())
-}
-
-/// Subnet ids of the subnets called `names`.
-///
-/// Errors: one does not exist.
-async fn subnet_ids(ctx: &Context, names: &[String]) -> anyhow::Result<Vec<String>> {
-    let known = subnet_names(ctx, None).await?;
-    names
-        .iter()
-        .map(|name| {
-            known
-                .iter()
-                .find(|(_, n, _)| n == name)
-                .map(|(id, _, _)| id.clone())
-                .with_context(|| format!("subnet {name} does not exist (apply the network component first)"))
-        })
-        .collect()
-}
-
-async fn security_group_ids(ctx: &Context, names: &[String]) -> anyhow::Result<Vec<String>> {
-    let mut ids = Vec::new();
-    for name in names {
-        let id = security_group_id(ctx, name)
-            .await?
-            .with_context(|| format!("security group {name} does not exist (apply the network component first)"))?;
-        ids.push(id);
-    }
-    Ok(ids)
 }
 
 /// The ARN of the IAM role called `name`.
