@@ -171,18 +171,55 @@ mod tests {
     }
 
     #[test]
-    fn no_ingress_from_anywhere_and_brokers_open_their_five_ports() {
-        let dev = environment("dev");
+    fn security_groups_open_each_port_to_whom_needs_it_only() {
+        let mut dev = environment("dev");
         let resources = resources(&dev, BINARY, &[Component::Network]);
-        let brokers = resources.iter().find(|r| r.address == "aws_security_group.brokers").unwrap();
-        let ingress = brokers.attributes["ingress"].as_array().unwrap();
-        // 5 ports x (VPC + one on-prem CIDR).
-        assert_eq!(ingress.len(), 10);
+        let group = |role: &str| resources.iter().find(|r| r.address == format!("aws_security_group.{role}")).unwrap();
+        let sources = |role: &str, direction: &str, port: u16| -> Vec<String> {
+            group(role).attributes[direction]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["from_port"] == port)
+                .map(|r| r["cidr"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let mut brokers: Vec<String> =
+            crate::model::broker_placements(&dev).iter().map(|p| format!("{}/32", p.private_ip)).collect();
+        brokers.sort();
+        // Clients' ports: the VPC and the factory; RPC: the brokers; admin: the brokers (no
+        // operations CIDR declared in dev); worker metrics: nobody.
+        assert_eq!(sources("brokers", "ingress", 9092), ["10.40.0.0/16", "192.168.0.0/16"]);
+        assert_eq!(sources("brokers", "ingress", 8081), ["10.40.0.0/16", "192.168.0.0/16"]);
+        assert_eq!(sources("brokers", "ingress", 33145), brokers);
+        assert_eq!(sources("brokers", "ingress", 9644), brokers);
+        assert!(group("worker").attributes["ingress"].as_array().unwrap().is_empty());
+        assert_eq!(sources("warehouse", "ingress", 5439), ["10.40.0.0/16", "192.168.0.0/16"]);
+        assert!(group("endpoints").attributes["egress"].as_array().unwrap().is_empty());
+        assert_eq!(sources("worker", "egress", 9092), ["10.40.0.0/16"]);
         for r in resources.iter().filter(|r| r.kind() == crate::plan::kind::Kind::SecurityGroup) {
             for rule in r.attributes["ingress"].as_array().unwrap() {
                 assert_ne!(rule["cidr"], "0.0.0.0/0", "{}", r.address);
+                assert!(rule["description"].as_str().is_some_and(|d| !d.is_empty()), "{rule}");
+            }
+            for rule in r.attributes["egress"].as_array().unwrap() {
+                assert_eq!(rule["protocol"], "tcp", "{}: {rule}", r.address);
+                assert!(rule["cidr"] != "0.0.0.0/0" || rule["from_port"] == 443, "{}: {rule}", r.address);
             }
         }
+        // An operations network gets the admin API and the workers' metrics.
+        dev.network.operations_cidrs = vec!["10.40.200.0/24".parse().unwrap()];
+        let resources = super::resources(&dev, BINARY, &[Component::Network]);
+        let worker = resources.iter().find(|r| r.address == "aws_security_group.worker").unwrap();
+        assert_eq!(worker.attributes["ingress"][0]["cidr"], "10.40.200.0/24");
+        let brokers = resources.iter().find(|r| r.address == "aws_security_group.brokers").unwrap();
+        assert!(
+            brokers.attributes["ingress"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["from_port"] == 9644 && r["cidr"] == "10.40.200.0/24")
+        );
     }
 
     #[test]

@@ -725,17 +725,25 @@ mod tests {
                         );
                     }
                     Kind::SecurityGroup => {
-                        let rules: Vec<Value> = block
-                            .body
-                            .blocks()
-                            .filter(|b| b.identifier.as_str() == "ingress")
-                            .map(|b| {
-                                let get = |k: &str| attribute(b, k).and_then(literal).unwrap();
-                                json!({"protocol": get("protocol"), "from_port": get("from_port"),
-                                       "to_port": get("to_port"), "cidr": get("cidr_blocks")[0]})
-                            })
-                            .collect();
-                        assert_eq!(Value::Array(rules), r.attributes["ingress"], "{name}: {}", r.address);
+                        for direction in ["ingress", "egress"] {
+                            let rules: Vec<Value> = block
+                                .body
+                                .blocks()
+                                .filter(|b| b.identifier.as_str() == direction)
+                                .map(|b| {
+                                    let get = |k: &str| attribute(b, k).and_then(literal).unwrap();
+                                    json!({"protocol": get("protocol"), "from_port": get("from_port"),
+                                           "to_port": get("to_port"), "cidr": get("cidr_blocks")[0],
+                                           "description": get("description")})
+                                })
+                                .collect();
+                            assert_eq!(
+                                Value::Array(rules),
+                                r.attributes[direction],
+                                "{name}: {} {direction}",
+                                r.address
+                            );
+                        }
                     }
                     Kind::GlueTable => {
                         let storage =

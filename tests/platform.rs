@@ -431,6 +431,42 @@ async fn network_drift_an_open_port_and_a_lost_tag_are_repaired() {
         .await
         .unwrap();
     let group_id = groups.security_groups()[0].group_id().unwrap().to_owned();
+    // Least privilege as applied: no group keeps EC2's everything-to-0.0.0.0/0 egress rule, every
+    // rule says what it is for, the brokers' RPC is open to the brokers only.
+    let workers = ec2
+        .describe_security_groups()
+        .set_filters(Some(by_name(indutech::model::security_group_name(&t.environment, "worker"))))
+        .send()
+        .await
+        .unwrap();
+    let worker_group = workers.security_groups()[0].clone();
+    for group in [&groups.security_groups()[0], &worker_group] {
+        let rules = group.ip_permissions().iter().chain(group.ip_permissions_egress());
+        for p in rules.clone() {
+            assert_ne!(p.ip_protocol(), Some("-1"), "an all-traffic rule in {:?}: {p:?}", group.group_name());
+            assert!(p.ip_ranges().iter().all(|r| r.description().is_some_and(|d| !d.is_empty())), "{p:?}");
+        }
+        assert!(!group.ip_permissions_egress().is_empty(), "{group:?}");
+    }
+    let rpc_sources: Vec<&str> = groups.security_groups()[0]
+        .ip_permissions()
+        .iter()
+        .filter(|p| p.from_port() == Some(33145))
+        .flat_map(|p| p.ip_ranges().iter().filter_map(|r| r.cidr_ip()))
+        .collect();
+    assert!(!rpc_sources.is_empty() && rpc_sources.iter().all(|c| c.ends_with("/32")), "{rpc_sources:?}");
+    // Somebody opens the workers' egress to everything.
+    ec2.authorize_security_group_egress()
+        .group_id(worker_group.group_id().unwrap())
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("-1")
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     ec2.authorize_security_group_ingress()
         .group_id(&group_id)
         .ip_permissions(
@@ -481,6 +517,7 @@ async fn network_drift_an_open_port_and_a_lost_tag_are_repaired() {
     let plan = t.expect(&["plan", "--component", "network", "--detailed-exitcode"], 2);
     assert!(plan.contains("# aws_default_security_group.main will be updated in place"), "{plan}");
     assert!(plan.contains("# aws_security_group.brokers will be updated in place"), "{plan}");
+    assert!(plan.contains("# aws_security_group.worker will be updated in place"), "{plan}");
     assert!(plan.contains("0.0.0.0/0"), "{plan}");
     assert!(plan.contains("# aws_vpc.main will be updated in place"), "{plan}");
     t.expect(&["apply", "--component", "network", "--auto-approve"], 0);
@@ -492,6 +529,9 @@ async fn network_drift_an_open_port_and_a_lost_tag_are_repaired() {
         .filter(|p| p.ip_ranges().iter().any(|r| r.cidr_ip() == Some("0.0.0.0/0")))
         .collect();
     assert!(open.is_empty(), "the 0.0.0.0/0 rule is still there: {open:?}");
+    let workers = ec2.describe_security_groups().group_ids(worker_group.group_id().unwrap()).send().await.unwrap();
+    let egress = workers.security_groups()[0].ip_permissions_egress();
+    assert!(egress.iter().all(|p| p.ip_protocol() != Some("-1")), "the all-traffic egress is still there: {egress:?}");
     let default = default_group(ec2.clone(), vpc_id.clone()).await;
     assert!(default.ip_permissions().is_empty(), "the default group is open again: {default:?}");
     t.destroy_all().await;

@@ -155,7 +155,7 @@ fn unknown_key() {
 fn misspelled_required_key_reports_both_sides() {
     Case::new().env("vpc_cidr = ", "vpc_cdir = ").fails_with(&[
         "DIR/env.toml:5:1: network: missing required key `vpc_cidr`",
-        "DIR/env.toml:6:1: network.vpc_cdir: unknown key `vpc_cdir`; expected one of: allow_public_ingress, availability_zones, vpc_cidr",
+        "DIR/env.toml:6:1: network.vpc_cdir: unknown key `vpc_cdir`; expected one of: availability_zones, operations_cidrs, vpc_cidr",
     ]);
 }
 
@@ -390,4 +390,17 @@ fn account_id_is_required() {
     Case::new()
         .env("account_id = \"123456789012\"\n", "")
         .fails_with(&["DIR/env.toml:1:1: missing required key `account_id`"]);
+}
+
+#[test]
+fn operations_cidrs_must_be_private_and_listed_once() {
+    Case::new()
+        .env(
+            "vpc_cidr = \"10.40.0.0/16\"",
+            "vpc_cidr = \"10.40.0.0/16\"\noperations_cidrs = [\"10.40.3.0/24\", \"203.0.113.0/24\", \"10.40.3.0/24\"]",
+        )
+        .fails_with(&[
+            "DIR/env.toml:7:37: network.operations_cidrs: `203.0.113.0/24` is not a private range (RFC 1918 or RFC 6598): admin and metrics ports stay private",
+            "DIR/env.toml:7:55: network.operations_cidrs: `10.40.3.0/24` is listed twice",
+        ]);
 }

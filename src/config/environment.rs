@@ -106,8 +106,10 @@ pub struct Network {
     pub vpc_cidr: Ipv4Net,
     /// Availability zones for private subnets, 2 or 3, all in the region.
     pub availability_zones: Vec<String>,
-    /// Whether any security group may allow ingress from 0.0.0.0/0 (default false).
-    pub allow_public_ingress: bool,
+    /// Where operators reach the brokers' admin API and the metrics endpoints from (a
+    /// monitoring host, a bastion), private ranges in the VPC or the factory networks; empty
+    /// (the default): no one outside the brokers themselves.
+    pub operations_cidrs: Vec<Ipv4Net>,
 }
 
 /// The factory side.
@@ -514,8 +516,13 @@ fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
-/// The address ranges on-premises CIDRs must lie in: RFC 1918 and RFC 6598 (shared address
-/// space, used by carrier-grade NAT and some plant networks).
+/// Whether `net` lies within one of [`PRIVATE_RANGES`].
+pub fn is_private(net: &Ipv4Net) -> bool {
+    PRIVATE_RANGES.iter().any(|range| range.parse::<Ipv4Net>().is_ok_and(|r| r.contains(net)))
+}
+
+/// The address ranges on-premises and operations CIDRs must lie in: RFC 1918 and RFC 6598
+/// (shared address space, used by carrier-grade NAT and some plant networks).
 pub const PRIVATE_RANGES: &[&str] = &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"];
 
 /// Whether `host` (as in a URL: a name, an IPv4 address or a bracketed IPv6 one, without the
@@ -579,7 +586,22 @@ fn decode_endpoints(reader: &mut Reader<'_>, mut table: Table<'_>) -> Endpoints 
 fn decode_network(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(Network, Vec<Span>)> {
     let vpc_cidr = reader.required::<Ipv4Net>(table, "vpc_cidr");
     let azs = reader.required::<Vec<Spanned<String>>>(table, "availability_zones");
-    let allow_public_ingress = reader.or_default(table, "allow_public_ingress", false);
+    let operations = reader.or_default::<Vec<Spanned<Ipv4Net>>>(table, "operations_cidrs", Vec::new());
+    for (i, cidr) in operations.value.iter().enumerate() {
+        if !is_private(&cidr.value) {
+            reader.error(
+                cidr.span,
+                "network.operations_cidrs",
+                format!(
+                    "`{}` is not a private range (RFC 1918 or RFC 6598): admin and metrics ports stay private",
+                    cidr.value
+                ),
+            );
+        }
+        if operations.value[..i].iter().any(|earlier| earlier.value == cidr.value) {
+            reader.error(cidr.span, "network.operations_cidrs", format!("`{}` is listed twice", cidr.value));
+        }
+    }
     if let Some(cidr) = &vpc_cidr
         && !(16..=24).contains(&cidr.value.prefix_len())
     {
@@ -608,7 +630,7 @@ fn decode_network(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(Net
         Network {
             vpc_cidr: vpc_cidr?.value,
             availability_zones: azs.iter().map(|a| a.value.clone()).collect(),
-            allow_public_ingress: allow_public_ingress.value,
+            operations_cidrs: operations.value.iter().map(|c| c.value).collect(),
         },
         azs.iter().map(|a| a.span).collect(),
     ))
@@ -623,7 +645,7 @@ fn decode_on_premises(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<
             reader.error(cidrs.span, "on_premises.cidrs", "give at least one factory CIDR");
         }
         for (i, a) in cidrs.value.iter().enumerate() {
-            if !PRIVATE_RANGES.iter().any(|range| range.parse::<Ipv4Net>().is_ok_and(|r| r.contains(&a.value))) {
+            if !is_private(&a.value) {
                 reader.error(
                     a.span,
                     "on_premises.cidrs",

@@ -67,32 +67,14 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
         );
     }
 
-    let mut sources: Vec<String> = vec![environment.network.vpc_cidr.to_string()];
-    sources.extend(environment.on_premises.cidrs.iter().map(|c| c.to_string()));
-    let rules = |ports: &[u16]| -> Value {
-        let mut rules: Vec<Value> = ports
-            .iter()
-            .flat_map(|port| {
-                sources
-                    .iter()
-                    .map(move |cidr| json!({"protocol": "tcp", "from_port": port, "to_port": port, "cidr": cidr}))
-            })
-            .collect();
-        rules.sort_by_key(|r| r.to_string());
-        Value::Array(rules)
-    };
-    let groups: [(&str, &str, Value); 3] = [
-        ("brokers", "Redpanda brokers: Kafka, RPC, admin, schema registry, HTTP proxy", rules(&BROKER_PORTS)),
-        ("warehouse", "Redshift warehouse", rules(&[WAREHOUSE_PORT])),
-        ("worker", "indutech streaming workers (metrics)", rules(&[environment.worker.metrics_port])),
-    ];
-    for (role, description, ingress) in groups {
+    for (role, description, ingress, egress) in security_groups(environment) {
         let name = security_group_name(environment, role);
         b.add(
             address::security_group(role),
             name.clone(),
             attributes(&[
                 ("description", json!(description)),
+                ("egress", egress),
                 ("ingress", ingress),
                 ("tags", tags(environment, c, Some(&name))),
             ]),
@@ -105,18 +87,6 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
     // internet route: an interface endpoint in every private subnet, with private DNS so that
     // the SDK's regional name resolves to it, reachable on 443 from the VPC only.
     let name = security_group_name(environment, "endpoints");
-    let https = json!([{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr": environment.network.vpc_cidr.to_string()}]);
-    b.add(
-        address::security_group("endpoints"),
-        name.clone(),
-        attributes(&[
-            ("description", json!("interface endpoints of AWS APIs (HTTPS from the VPC)")),
-            ("ingress", https),
-            ("tags", tags(environment, c, Some(&name))),
-        ]),
-        &["description"],
-        vec![address::VPC.into()],
-    );
     let zones: Vec<String> = model::private_subnets(environment).into_iter().map(|(zone, _)| zone).collect();
     let mut subnets: Vec<String> = zones.iter().map(|z| model::private_subnet_name(environment, z)).collect();
     subnets.sort();
@@ -151,4 +121,69 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
         &["service_name", "vpc_endpoint_type"],
         vec![address::VPC.into(), address::ROUTE_TABLE.into()],
     );
+}
+
+/// The security groups (role, description, ingress, egress): each rule is a JSON object
+/// `{protocol, from_port, to_port, cidr, description}` and the lists are sorted, as
+/// `provider::ec2` observes them. Least privilege per port: clients' ports (Kafka, schema
+/// registry, HTTP proxy, Redshift) from the VPC and the factory; the brokers' internal RPC
+/// from the brokers only; the admin API and metrics from the brokers and
+/// `network.operations_cidrs` only. Egress is only what each role calls: brokers their peers,
+/// workers the brokers and HTTPS, Redshift (Spectrum with enhanced VPC routing) HTTPS; HTTPS to
+/// 0.0.0.0/0 reaches S3 through the gateway endpoint (S3's public ranges) and the interface
+/// endpoints, since the VPC has no internet route.
+pub(super) fn security_groups(environment: &Environment) -> Vec<(&'static str, &'static str, Value, Value)> {
+    let [kafka, rpc, admin, registry, proxy] = BROKER_PORTS;
+    let vpc = environment.network.vpc_cidr.to_string();
+    let clients: Vec<(String, &str)> = std::iter::once((vpc.clone(), "the VPC"))
+        .chain(environment.on_premises.cidrs.iter().map(|c| (c.to_string(), "the factory")))
+        .collect();
+    let brokers: Vec<(String, String)> = model::broker_placements(environment)
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (format!("{}/32", p.private_ip), format!("broker {i}")))
+        .collect();
+    let operations: Vec<String> = environment.network.operations_cidrs.iter().map(|c| c.to_string()).collect();
+    let rule = |port: u16, cidr: &str, description: String| json!({"protocol": "tcp", "from_port": port, "to_port": port, "cidr": cidr, "description": description});
+    let sorted = |mut rules: Vec<Value>| {
+        rules.sort_by_key(|r| r.to_string());
+        Value::Array(rules)
+    };
+
+    let mut broker_in = Vec::new();
+    for (port, what) in [(kafka, "Kafka API"), (registry, "schema registry"), (proxy, "HTTP proxy")] {
+        broker_in.extend(clients.iter().map(|(cidr, from)| rule(port, cidr, format!("{what} from {from}"))));
+    }
+    for (cidr, broker) in &brokers {
+        broker_in.push(rule(rpc, cidr, format!("internal RPC from {broker}")));
+        broker_in.push(rule(admin, cidr, format!("admin API from {broker}")));
+    }
+    broker_in.extend(operations.iter().map(|cidr| rule(admin, cidr, "admin API and metrics from operations".into())));
+    let broker_out: Vec<Value> = [(kafka, "Kafka API"), (rpc, "internal RPC"), (admin, "admin API")]
+        .into_iter()
+        .map(|(port, what)| rule(port, &vpc, format!("{what} of the other brokers")))
+        .collect();
+
+    let warehouse_in: Vec<Value> =
+        clients.iter().map(|(cidr, from)| rule(WAREHOUSE_PORT, cidr, format!("Redshift from {from}"))).collect();
+    let https_out = || rule(443, "0.0.0.0/0", "HTTPS to S3 (gateway endpoint) and the interface endpoints".into());
+
+    let worker_in: Vec<Value> = operations
+        .iter()
+        .map(|cidr| rule(environment.worker.metrics_port, cidr, "metrics from operations".into()))
+        .collect();
+    let worker_out = vec![rule(kafka, &vpc, "Kafka API of the brokers".into()), https_out()];
+
+    let endpoints_in = vec![rule(443, &vpc, "HTTPS from the VPC".into())];
+    vec![
+        (
+            "brokers",
+            "Redpanda brokers: Kafka, RPC, admin, schema registry, HTTP proxy",
+            sorted(broker_in),
+            sorted(broker_out),
+        ),
+        ("warehouse", "Redshift warehouse", sorted(warehouse_in), sorted(vec![https_out()])),
+        ("worker", "indutech streaming workers (metrics)", sorted(worker_in), sorted(worker_out)),
+        ("endpoints", "interface endpoints of AWS APIs (HTTPS from the VPC)", sorted(endpoints_in), json!([])),
+    ]
 }

@@ -1,5 +1,6 @@
 //! EC2 networking: VPC, private subnets, the private route table and its associations,
-//! security groups (ingress rules as one attribute) and the S3 gateway endpoint. Everything is
+//! security groups (ingress and egress rules as one attribute each), the VPC's default security
+//! group, and the S3 gateway and Glue interface endpoints. Everything is
 //! found by its `Name` tag and the environment tag, and tagged in the create call itself.
 
 use anyhow::{Context as _, bail};
@@ -124,16 +125,17 @@ async fn route_table(ctx: &Context, name: &str) -> anyhow::Result<Option<(String
     }))
 }
 
-/// Every rule of `permissions`, whatever its source (CIDR, IPv6 CIDR, security group, prefix
-/// list), sorted: a default security group's rules are compared with none.
+/// Every rule of `permissions` as `{protocol, from_port, to_port, <source>, description}`,
+/// whatever its source (`cidr`, `ipv6_cidr`, `group`, `prefix_list`), sorted: so a rule that
+/// another tool added with another source, or a changed description, is drift.
 fn rules_value(permissions: &[IpPermission]) -> Value {
     let mut rules: Vec<Value> = Vec::new();
     for p in permissions {
-        let rule = |source: &str, value: Option<&str>| json!({"protocol": p.ip_protocol(), "from_port": p.from_port(), "to_port": p.to_port(), source: value});
-        rules.extend(p.ip_ranges().iter().map(|r| rule("cidr", r.cidr_ip())));
-        rules.extend(p.ipv6_ranges().iter().map(|r| rule("ipv6_cidr", r.cidr_ipv6())));
-        rules.extend(p.user_id_group_pairs().iter().map(|g| rule("group", g.group_id())));
-        rules.extend(p.prefix_list_ids().iter().map(|l| rule("prefix_list", l.prefix_list_id())));
+        let rule = |source: &str, value: Option<&str>, description: Option<&str>| json!({"protocol": p.ip_protocol(), "from_port": p.from_port(), "to_port": p.to_port(), source: value, "description": description});
+        rules.extend(p.ip_ranges().iter().map(|r| rule("cidr", r.cidr_ip(), r.description())));
+        rules.extend(p.ipv6_ranges().iter().map(|r| rule("ipv6_cidr", r.cidr_ipv6(), r.description())));
+        rules.extend(p.user_id_group_pairs().iter().map(|g| rule("group", g.group_id(), g.description())));
+        rules.extend(p.prefix_list_ids().iter().map(|l| rule("prefix_list", l.prefix_list_id(), l.description())));
     }
     rules.sort_by_key(|r| r.to_string());
     Value::Array(rules)
@@ -213,37 +215,9 @@ async fn empty_default_security_group(ctx: &Context, vpc_name: &str) -> anyhow::
         .await?
         .with_context(|| format!("VPC {vpc_name} or its default security group does not exist"))?;
     let id = group.group_id().unwrap_or_default().to_owned();
-    let ec2 = ctx.aws.ec2();
-    if !group.ip_permissions().is_empty() {
-        ec2.revoke_security_group_ingress()
-            .group_id(&id)
-            .set_ip_permissions(Some(group.ip_permissions().to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_error(ctx, "ec2", "RevokeSecurityGroupIngress", &id, e))?;
-    }
-    if !group.ip_permissions_egress().is_empty() {
-        ec2.revoke_security_group_egress()
-            .group_id(&id)
-            .set_ip_permissions(Some(group.ip_permissions_egress().to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_error(ctx, "ec2", "RevokeSecurityGroupEgress", &id, e))?;
-    }
+    revoke(ctx, &id, Direction::Ingress, group.ip_permissions().to_vec()).await?;
+    revoke(ctx, &id, Direction::Egress, group.ip_permissions_egress().to_vec()).await?;
     Ok(id)
-}
-
-fn ingress_value(permissions: &[IpPermission]) -> Value {
-    let mut rules: Vec<Value> = permissions
-        .iter()
-        .flat_map(|p| {
-            p.ip_ranges().iter().map(move |r| {
-                json!({"protocol": p.ip_protocol(), "from_port": p.from_port(), "to_port": p.to_port(), "cidr": r.cidr_ip()})
-            })
-        })
-        .collect();
-    rules.sort_by_key(|r| r.to_string());
-    Value::Array(rules)
 }
 
 pub(super) async fn observe(ctx: &Context, kind: Ec2Kind, resource: &Resource) -> anyhow::Result<Observed> {
@@ -335,7 +309,8 @@ pub(super) async fn observe(ctx: &Context, kind: Ec2Kind, resource: &Resource) -
                 id: group.group_id().unwrap_or_default().to_owned(),
                 attributes: attributes(vec![
                     ("description", json!(group.description())),
-                    ("ingress", ingress_value(group.ip_permissions())),
+                    ("egress", rules_value(group.ip_permissions_egress())),
+                    ("ingress", rules_value(group.ip_permissions())),
                     ("tags", ec2_tags(group.tags())),
                 ]),
             })
@@ -430,32 +405,138 @@ async fn set_dns(ctx: &Context, vpc_id: &str, resource: &Resource) -> anyhow::Re
     Ok(())
 }
 
-fn permission(rule: &Value) -> IpPermission {
+/// Which rules of a security group.
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    Ingress,
+    Egress,
+}
+
+/// The rule `{protocol, from_port, to_port, cidr, description}` as EC2 takes it; without its
+/// description for a revoke, which matches on protocol, ports and source.
+fn permission(rule: &Value, with_description: bool) -> IpPermission {
+    let range = IpRange::builder().cidr_ip(rule["cidr"].as_str().unwrap_or_default());
+    let range = match rule["description"].as_str() {
+        Some(description) if with_description => range.description(description),
+        _ => range,
+    };
     IpPermission::builder()
         .ip_protocol(rule["protocol"].as_str().unwrap_or("tcp"))
-        .from_port(rule["from_port"].as_i64().unwrap_or_default() as i32)
-        .to_port(rule["to_port"].as_i64().unwrap_or_default() as i32)
-        .ip_ranges(IpRange::builder().cidr_ip(rule["cidr"].as_str().unwrap_or_default()).build())
+        .set_from_port(rule["from_port"].as_i64().map(|p| p as i32))
+        .set_to_port(rule["to_port"].as_i64().map(|p| p as i32))
+        .ip_ranges(range.build())
         .build()
 }
 
-async fn authorize(ctx: &Context, group_id: &str, rules: &[&Value]) -> anyhow::Result<()> {
+/// Adds `rules` (as [`permission`]) to group `group_id`; a rule already there is not an error.
+///
+/// Errors: the Authorize call failed otherwise.
+async fn authorize(ctx: &Context, group_id: &str, direction: Direction, rules: &[&Value]) -> anyhow::Result<()> {
     if rules.is_empty() {
         return Ok(());
     }
-    match ctx
-        .aws
-        .ec2()
-        .authorize_security_group_ingress()
-        .group_id(group_id)
-        .set_ip_permissions(Some(rules.iter().map(|r| permission(r)).collect()))
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(err) if code(&err) == Some("InvalidPermission.Duplicate") => Ok(()),
-        Err(err) => Err(sdk_error(ctx, "ec2", "AuthorizeSecurityGroupIngress", group_id, err)),
+    let permissions: Vec<IpPermission> = rules.iter().map(|r| permission(r, true)).collect();
+    let ec2 = ctx.aws.ec2();
+    let result = match direction {
+        Direction::Ingress => ec2
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(permissions))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| {
+                (
+                    code(&e) == Some("InvalidPermission.Duplicate"),
+                    sdk_error(ctx, "ec2", "AuthorizeSecurityGroupIngress", group_id, e),
+                )
+            }),
+        Direction::Egress => ec2
+            .authorize_security_group_egress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(permissions))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| {
+                (
+                    code(&e) == Some("InvalidPermission.Duplicate"),
+                    sdk_error(ctx, "ec2", "AuthorizeSecurityGroupEgress", group_id, e),
+                )
+            }),
+    };
+    match result {
+        Ok(()) | Err((true, _)) => Ok(()),
+        Err((false, err)) => Err(err),
     }
+}
+
+/// Removes `permissions` from group `group_id`; a rule already gone is not an error.
+///
+/// Errors: the Revoke call failed otherwise.
+async fn revoke(
+    ctx: &Context,
+    group_id: &str,
+    direction: Direction,
+    permissions: Vec<IpPermission>,
+) -> anyhow::Result<()> {
+    if permissions.is_empty() {
+        return Ok(());
+    }
+    let ec2 = ctx.aws.ec2();
+    let result = match direction {
+        Direction::Ingress => ec2
+            .revoke_security_group_ingress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(permissions))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| {
+                (
+                    code(&e) == Some("InvalidPermission.NotFound"),
+                    sdk_error(ctx, "ec2", "RevokeSecurityGroupIngress", group_id, e),
+                )
+            }),
+        Direction::Egress => ec2
+            .revoke_security_group_egress()
+            .group_id(group_id)
+            .set_ip_permissions(Some(permissions))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| {
+                (
+                    code(&e) == Some("InvalidPermission.NotFound"),
+                    sdk_error(ctx, "ec2", "RevokeSecurityGroupEgress", group_id, e),
+                )
+            }),
+    };
+    match result {
+        Ok(()) | Err((true, _)) => Ok(()),
+        Err((false, err)) => Err(err),
+    }
+}
+
+/// Makes the `direction` rules of group `group_id` what `resource` says, from `before` (as
+/// observed): revokes the rules no longer wanted first (a rule whose description changed is
+/// revoked and added again: EC2 refuses a second rule with the same source and ports).
+async fn sync_rules(
+    ctx: &Context,
+    group_id: &str,
+    direction: Direction,
+    before: &[&Value],
+    resource: &Resource,
+) -> anyhow::Result<()> {
+    let key = match direction {
+        Direction::Ingress => "ingress",
+        Direction::Egress => "egress",
+    };
+    let after: Vec<&Value> = resource.attributes[key].as_array().into_iter().flatten().collect();
+    let extra: Vec<IpPermission> = before.iter().filter(|r| !after.contains(r)).map(|r| permission(r, false)).collect();
+    revoke(ctx, group_id, direction, extra).await?;
+    let missing: Vec<&Value> = after.iter().filter(|r| !before.contains(r)).copied().collect();
+    authorize(ctx, group_id, direction, &missing).await
 }
 
 pub(super) async fn create(ctx: &Context, kind: Ec2Kind, resource: &Resource) -> anyhow::Result<()> {
@@ -519,8 +600,11 @@ pub(super) async fn create(ctx: &Context, kind: Ec2Kind, resource: &Resource) ->
                 .await
                 .map_err(|e| sdk_error(ctx, "ec2", "CreateSecurityGroup", name, e))?;
             let id = out.group_id().context("CreateSecurityGroup returned no id")?.to_owned();
-            let rules: Vec<&Value> = resource.attributes["ingress"].as_array().into_iter().flatten().collect();
-            authorize(ctx, &id, &rules).await?;
+            // EC2 creates the group with one egress rule (everything to 0.0.0.0/0): replaced
+            // by the declared ones.
+            let default_egress = json!({"protocol": "-1", "from_port": null, "to_port": null, "cidr": "0.0.0.0/0"});
+            sync_rules(ctx, &id, Direction::Egress, &[&default_egress], resource).await?;
+            sync_rules(ctx, &id, Direction::Ingress, &[], resource).await?;
             id
         }
         // AWS creates it with the VPC: "creating" it takes it over and empties it.
@@ -599,22 +683,11 @@ pub(super) async fn update(ctx: &Context, kind: Ec2Kind, resource: &Resource, ch
                     .await
                     .map_err(|e| sdk_error(ctx, "ec2", "ModifySubnetAttribute", id, e))?;
             }
-            (Ec2Kind::SecurityGroup, "ingress") => {
+            (Ec2Kind::SecurityGroup, direction @ ("ingress" | "egress")) => {
                 let before: Vec<&Value> =
                     attribute.before.as_ref().and_then(Value::as_array).into_iter().flatten().collect();
-                let after: Vec<&Value> = resource.attributes["ingress"].as_array().into_iter().flatten().collect();
-                let extra: Vec<IpPermission> =
-                    before.iter().filter(|r| !after.contains(r)).map(|r| permission(r)).collect();
-                if !extra.is_empty() {
-                    ec2.revoke_security_group_ingress()
-                        .group_id(id)
-                        .set_ip_permissions(Some(extra))
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error(ctx, "ec2", "RevokeSecurityGroupIngress", id, e))?;
-                }
-                let missing: Vec<&Value> = after.iter().filter(|r| !before.contains(r)).copied().collect();
-                authorize(ctx, id, &missing).await?;
+                let direction = if direction == "ingress" { Direction::Ingress } else { Direction::Egress };
+                sync_rules(ctx, id, direction, &before, resource).await?;
             }
             (Ec2Kind::DefaultSecurityGroup, "ingress" | "egress") => {
                 empty_default_security_group(ctx, str_attr(resource, "vpc")?).await?;

@@ -83,20 +83,7 @@ resource "aws_security_group" "brokers" {
   vpc_id      = aws_vpc.main.id
 
   ingress {
-    protocol    = "tcp"
-    from_port   = 33145
-    to_port     = 33145
-    cidr_blocks = ["10.30.0.0/16"]
-  }
-
-  ingress {
-    protocol    = "tcp"
-    from_port   = 8081
-    to_port     = 8081
-    cidr_blocks = ["10.30.0.0/16"]
-  }
-
-  ingress {
+    description = "HTTP proxy from the VPC"
     protocol    = "tcp"
     from_port   = 8082
     to_port     = 8082
@@ -104,6 +91,7 @@ resource "aws_security_group" "brokers" {
   }
 
   ingress {
+    description = "Kafka API from the VPC"
     protocol    = "tcp"
     from_port   = 9092
     to_port     = 9092
@@ -111,27 +99,63 @@ resource "aws_security_group" "brokers" {
   }
 
   ingress {
+    description = "schema registry from the VPC"
     protocol    = "tcp"
-    from_port   = 9644
-    to_port     = 9644
+    from_port   = 8081
+    to_port     = 8081
     cidr_blocks = ["10.30.0.0/16"]
   }
 
   ingress {
+    description = "admin API from broker 0"
+    protocol    = "tcp"
+    from_port   = 9644
+    to_port     = 9644
+    cidr_blocks = ["10.30.0.10/32"]
+  }
+
+  ingress {
+    description = "internal RPC from broker 0"
     protocol    = "tcp"
     from_port   = 33145
     to_port     = 33145
-    cidr_blocks = ["172.16.0.0/16"]
+    cidr_blocks = ["10.30.0.10/32"]
   }
 
   ingress {
+    description = "admin API from broker 1"
     protocol    = "tcp"
-    from_port   = 8081
-    to_port     = 8081
-    cidr_blocks = ["172.16.0.0/16"]
+    from_port   = 9644
+    to_port     = 9644
+    cidr_blocks = ["10.30.16.10/32"]
   }
 
   ingress {
+    description = "internal RPC from broker 1"
+    protocol    = "tcp"
+    from_port   = 33145
+    to_port     = 33145
+    cidr_blocks = ["10.30.16.10/32"]
+  }
+
+  ingress {
+    description = "admin API from broker 2"
+    protocol    = "tcp"
+    from_port   = 9644
+    to_port     = 9644
+    cidr_blocks = ["10.30.32.10/32"]
+  }
+
+  ingress {
+    description = "internal RPC from broker 2"
+    protocol    = "tcp"
+    from_port   = 33145
+    to_port     = 33145
+    cidr_blocks = ["10.30.32.10/32"]
+  }
+
+  ingress {
+    description = "HTTP proxy from the factory"
     protocol    = "tcp"
     from_port   = 8082
     to_port     = 8082
@@ -139,6 +163,7 @@ resource "aws_security_group" "brokers" {
   }
 
   ingress {
+    description = "Kafka API from the factory"
     protocol    = "tcp"
     from_port   = 9092
     to_port     = 9092
@@ -146,18 +171,43 @@ resource "aws_security_group" "brokers" {
   }
 
   ingress {
+    description = "schema registry from the factory"
     protocol    = "tcp"
-    from_port   = 9644
-    to_port     = 9644
+    from_port   = 8081
+    to_port     = 8081
     cidr_blocks = ["172.16.0.0/16"]
   }
 
-  # AWS's default rule, which indutech leaves in place (Terraform removes it unless declared).
+  ingress {
+    description = "admin API and metrics from operations"
+    protocol    = "tcp"
+    from_port   = 9644
+    to_port     = 9644
+    cidr_blocks = ["172.16.50.0/24"]
+  }
+
   egress {
-    protocol    = "-1"
-    from_port   = 0
-    to_port     = 0
-    cidr_blocks = ["0.0.0.0/0"]
+    description = "Kafka API of the other brokers"
+    protocol    = "tcp"
+    from_port   = 9092
+    to_port     = 9092
+    cidr_blocks = ["10.30.0.0/16"]
+  }
+
+  egress {
+    description = "admin API of the other brokers"
+    protocol    = "tcp"
+    from_port   = 9644
+    to_port     = 9644
+    cidr_blocks = ["10.30.0.0/16"]
+  }
+
+  egress {
+    description = "internal RPC of the other brokers"
+    protocol    = "tcp"
+    from_port   = 33145
+    to_port     = 33145
+    cidr_blocks = ["10.30.0.0/16"]
   }
 
   tags = {
@@ -174,6 +224,7 @@ resource "aws_security_group" "warehouse" {
   vpc_id      = aws_vpc.main.id
 
   ingress {
+    description = "Redshift from the VPC"
     protocol    = "tcp"
     from_port   = 5439
     to_port     = 5439
@@ -181,17 +232,18 @@ resource "aws_security_group" "warehouse" {
   }
 
   ingress {
+    description = "Redshift from the factory"
     protocol    = "tcp"
     from_port   = 5439
     to_port     = 5439
     cidr_blocks = ["172.16.0.0/16"]
   }
 
-  # AWS's default rule, which indutech leaves in place (Terraform removes it unless declared).
   egress {
-    protocol    = "-1"
-    from_port   = 0
-    to_port     = 0
+    description = "HTTPS to S3 (gateway endpoint) and the interface endpoints"
+    protocol    = "tcp"
+    from_port   = 443
+    to_port     = 443
     cidr_blocks = ["0.0.0.0/0"]
   }
 
@@ -209,25 +261,27 @@ resource "aws_security_group" "worker" {
   vpc_id      = aws_vpc.main.id
 
   ingress {
+    description = "metrics from operations"
     protocol    = "tcp"
     from_port   = 9464
     to_port     = 9464
-    cidr_blocks = ["10.30.0.0/16"]
+    cidr_blocks = ["172.16.50.0/24"]
   }
 
-  ingress {
-    protocol    = "tcp"
-    from_port   = 9464
-    to_port     = 9464
-    cidr_blocks = ["172.16.0.0/16"]
-  }
-
-  # AWS's default rule, which indutech leaves in place (Terraform removes it unless declared).
   egress {
-    protocol    = "-1"
-    from_port   = 0
-    to_port     = 0
+    description = "HTTPS to S3 (gateway endpoint) and the interface endpoints"
+    protocol    = "tcp"
+    from_port   = 443
+    to_port     = 443
     cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  egress {
+    description = "Kafka API of the brokers"
+    protocol    = "tcp"
+    from_port   = 9092
+    to_port     = 9092
+    cidr_blocks = ["10.30.0.0/16"]
   }
 
   tags = {
@@ -244,19 +298,14 @@ resource "aws_security_group" "endpoints" {
   vpc_id      = aws_vpc.main.id
 
   ingress {
+    description = "HTTPS from the VPC"
     protocol    = "tcp"
     from_port   = 443
     to_port     = 443
     cidr_blocks = ["10.30.0.0/16"]
   }
 
-  # AWS's default rule, which indutech leaves in place (Terraform removes it unless declared).
-  egress {
-    protocol    = "-1"
-    from_port   = 0
-    to_port     = 0
-    cidr_blocks = ["0.0.0.0/0"]
-  }
+  # No egress rule: Terraform removes AWS's default one.
 
   tags = {
     Name                 = "indutech-staging-endpoints-sg"
