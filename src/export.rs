@@ -98,6 +98,7 @@ fn not_exported(kind: Kind) -> Option<&'static str> {
         | Kind::RedshiftSubnetGroup
         | Kind::RedshiftCluster
         | Kind::RedshiftDataStatement
+        | Kind::RedshiftLogging
         | Kind::Instance
         | Kind::Secret
         | Kind::Directory

@@ -562,8 +562,15 @@ async fn warehouse_cluster_role_and_schema_converge_drift_is_repaired_and_destro
     let role_arn = iam.get_role().role_name(&role).send().await.unwrap().role.unwrap().arn;
     assert_eq!(cluster.iam_roles().iter().filter_map(|r| r.iam_role_arn()).collect::<Vec<_>>(), [role_arn.as_str()]);
 
-    // Drift: the cluster made public, the role's policy widened, a tag removed from the role.
+    let logging = redshift.describe_logging_status().cluster_identifier(&cluster_id).send().await.unwrap();
+    assert_eq!(logging.logging_enabled(), Some(true), "{logging:?}");
+    assert_eq!(logging.log_destination_type().map(|t| t.as_str()), Some("cloudwatch"), "{logging:?}");
+    assert_eq!(logging.log_exports().len(), 3, "{logging:?}");
+
+    // Drift: the cluster made public, its audit logging turned off, the role's policy widened,
+    // a tag removed from the role.
     redshift.modify_cluster().cluster_identifier(&cluster_id).publicly_accessible(true).send().await.unwrap();
+    redshift.disable_logging().cluster_identifier(&cluster_id).send().await.unwrap();
     let wide = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
     iam.put_role_policy().role_name(&role).policy_name("lake-read").policy_document(wide).send().await.unwrap();
     iam.untag_role().role_name(&role).tag_keys("managed-by").send().await.unwrap();
@@ -572,8 +579,11 @@ async fn warehouse_cluster_role_and_schema_converge_drift_is_repaired_and_destro
     assert!(plan.contains("publicly_accessible"), "{plan}");
     assert!(plan.contains("# aws_iam_role_policy.spectrum_lake_read will be updated in place"), "{plan}");
     assert!(plan.contains("# aws_iam_role.spectrum will be updated in place"), "{plan}");
+    assert!(plan.contains("# aws_redshift_logging.main will be created"), "{plan}");
     t.expect(&["apply", "--component", "warehouse", "--auto-approve"], 0);
     t.plan_is_empty("warehouse");
+    let logging = redshift.describe_logging_status().cluster_identifier(&cluster_id).send().await.unwrap();
+    assert_eq!(logging.logging_enabled(), Some(true), "audit logging is not back on: {logging:?}");
 
     // The warehouse holds data: destroy without --force-delete-data keeps the cluster and what
     // it needs or serves it (subnet group and its subnets, the VPC, its security group, the
@@ -581,6 +591,7 @@ async fn warehouse_cluster_role_and_schema_converge_drift_is_repaired_and_destro
     let out = t.expect(&["destroy", "--auto-approve"], 0);
     for kept in [
         "aws_redshift_cluster.main",
+        "aws_redshift_logging.main",
         "aws_redshift_subnet_group.main",
         "aws_security_group.warehouse",
         "aws_iam_role.spectrum",
@@ -593,6 +604,8 @@ async fn warehouse_cluster_role_and_schema_converge_drift_is_repaired_and_destro
     assert!(out.contains("# aws_glue_catalog_table.client_tickets will be destroyed"), "{out}");
     let cluster = redshift.describe_clusters().cluster_identifier(&cluster_id).send().await.unwrap();
     assert_eq!(cluster.clusters()[0].cluster_status(), Some("available"), "the cluster stays as it was");
+    let logging = redshift.describe_logging_status().cluster_identifier(&cluster_id).send().await.unwrap();
+    assert_eq!(logging.logging_enabled(), Some(true), "a kept cluster keeps its audit trail: {logging:?}");
     let groups = redshift.describe_cluster_subnet_groups().cluster_subnet_group_name(&cluster_id).send().await.unwrap();
     assert_eq!(groups.cluster_subnet_groups()[0].subnets().len(), 2, "the subnet group keeps its subnets");
     iam.get_role().role_name(&role).send().await.expect("the Spectrum role stays");

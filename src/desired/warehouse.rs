@@ -79,6 +79,21 @@ pub(super) fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
         ],
     );
     b.holds_data();
+    // Audit logging (connections, users, and the queries once `enable_user_activity_logging`
+    // is on in a parameter group) into CloudWatch Logs, where Redshift creates the groups
+    // `/aws/redshift/cluster/<cluster>/<log>`: no bucket and bucket policy to keep. Kept as long
+    // as the cluster is.
+    b.add(
+        "aws_redshift_logging.main".into(),
+        cluster.clone(),
+        attributes(&[
+            ("log_destination_type", json!("cloudwatch")),
+            ("log_exports", json!(["connectionlog", "useractivitylog", "userlog"])),
+        ]),
+        &[],
+        vec![address::REDSHIFT_CLUSTER.into()],
+    );
+    b.protects(vec![address::REDSHIFT_CLUSTER.into()]);
     b.add(
         "aws_redshiftdata_statement.external_schema".into(),
         w.external_schema.clone(),

@@ -144,6 +144,7 @@ kinds! {
         RedshiftSubnetGroup / SubnetGroup = "aws_redshift_subnet_group",
         RedshiftCluster / Cluster = "aws_redshift_cluster",
         RedshiftDataStatement / DataStatement = "aws_redshiftdata_statement",
+        RedshiftLogging / Logging = "aws_redshift_logging",
     }
     /// EC2 instances (brokers, ec2 workers).
     Instances(InstanceKind) {

@@ -183,7 +183,47 @@ pub(super) async fn observe(ctx: &Context, kind: RedshiftKind, resource: &Resour
             Ok(Observed::Present { id: name.to_owned(), attributes })
         }
         RedshiftKind::DataStatement => observe_schema(ctx, resource).await,
+        RedshiftKind::Logging => {
+            let out = match ctx.aws.redshift().describe_logging_status().cluster_identifier(name).send().await {
+                Ok(out) => out,
+                Err(err) if code(&err) == Some("ClusterNotFound") => return Ok(Observed::Absent),
+                Err(err) => return Err(sdk_error(ctx, "redshift", "DescribeLoggingStatus", name, err)),
+            };
+            if out.logging_enabled() != Some(true) {
+                return Ok(Observed::Absent);
+            }
+            let mut exports: Vec<&str> = out.log_exports().iter().map(String::as_str).collect();
+            exports.sort();
+            Ok(Observed::Present {
+                id: name.to_owned(),
+                attributes: attributes(vec![
+                    ("log_destination_type", json!(out.log_destination_type().map(|t| t.as_str()))),
+                    ("log_exports", json!(exports)),
+                ]),
+            })
+        }
     }
+}
+
+/// Turns on the audit logging `resource` declares (`log_destination_type`, `log_exports`) on
+/// cluster `resource.name`: create and update alike.
+///
+/// Errors: EnableLogging failed (the cluster does not exist, or is not available).
+async fn enable_logging(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+    let name = resource.name.as_str();
+    ctx.aws
+        .redshift()
+        .enable_logging()
+        .cluster_identifier(name)
+        .log_destination_type(aws_sdk_redshift::types::LogDestinationType::from(str_attr(
+            resource,
+            "log_destination_type",
+        )?))
+        .set_log_exports(Some(strings(&resource.attributes["log_exports"])))
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "redshift", "EnableLogging", name, e))?;
+    Ok(())
 }
 
 /// The external schema: listed by the Data API's `ListSchemas`, then its Glue database and IAM
@@ -373,6 +413,7 @@ pub(super) async fn create(ctx: &Context, kind: RedshiftKind, resource: &Resourc
                 .replace(crate::plan::ROLE_ARN_PLACEHOLDER, &role);
             run_statement(ctx, resource, &sql, Vec::new()).await?;
         }
+        RedshiftKind::Logging => enable_logging(ctx, resource).await?,
     }
     ctx.set_id(&resource.address, name);
     Ok(())
@@ -473,6 +514,7 @@ pub(super) async fn update(
             }
             wait_available(ctx, name).await?;
         }
+        RedshiftKind::Logging => enable_logging(ctx, resource).await?,
         RedshiftKind::DataStatement => {
             bail!(
                 "{}: every attribute of the external schema forces replacement (a bug in desired state)",
@@ -492,6 +534,10 @@ pub(super) async fn delete(
     let redshift = ctx.aws.redshift();
     let name = change.name.as_str();
     match kind {
+        RedshiftKind::Logging => {
+            let result = redshift.disable_logging().cluster_identifier(name).send().await;
+            deleted(ctx, "redshift", "DisableLogging", name, result, |c| c == "ClusterNotFound")
+        }
         RedshiftKind::SubnetGroup => {
             let result = redshift.delete_cluster_subnet_group().cluster_subnet_group_name(name).send().await;
             deleted(ctx, "redshift", "DeleteClusterSubnetGroup", name, result, |c| {
