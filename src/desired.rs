@@ -5,14 +5,13 @@
 //! like Terraform's and the Terraform export maps one to one. Secrets are never attributes:
 //! a resource that needs one refers to the Secrets Manager secret by name.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use crate::config::environment::Environment;
 use crate::model;
 use crate::plan::{Attributes, Component, Resource};
 
+mod audit;
 mod catalog;
 mod directory;
 mod lake;
@@ -24,12 +23,13 @@ mod vpn;
 mod warehouse;
 mod worker;
 
+pub use audit::{FLOW_LOGS_PREFIX, access_logs_prefix, logs_bucket_policy};
 pub use catalog::{PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT, PARQUET_SERDE};
 pub use policies::*;
 pub use vpn::tunnel_options;
 pub use worker::worker_config_sha256;
 use {
-    catalog::catalog, directory::directory, lake::lake, network::network, redpanda::redpanda, vpn::vpn,
+    audit::audit, catalog::catalog, directory::directory, lake::lake, network::network, redpanda::redpanda, vpn::vpn,
     warehouse::warehouse, worker::worker,
 };
 
@@ -50,6 +50,9 @@ pub fn resources(environment: &Environment, binary_sha256: &str, components: &[C
     }
     if wanted(Component::Lake) {
         lake(environment, &mut out);
+    }
+    if wanted(Component::Audit) {
+        audit(environment, &mut out);
     }
     if wanted(Component::Catalog) {
         catalog(environment, &mut out);
@@ -144,6 +147,8 @@ impl Builder<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     use crate::config::shipped as environment;

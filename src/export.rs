@@ -40,6 +40,9 @@ use crate::plan::{Component, Resource, kind_of};
 /// `worker.tf` replaces it with `filesha256(var.worker_binary)`.
 pub const WORKER_BINARY_PLACEHOLDER: &str = "@WORKER_BINARY_SHA256@";
 
+/// Macros the templates import (`{% import "macros.tera" as macros %}`), not written as files.
+const MACROS: &[(&str, &str)] = &[("macros.tera", include_str!("../templates/terraform/macros.tera"))];
+
 /// The `.tf` files and their templates, in the order they are written.
 const TEMPLATES: &[(&str, &str)] = &[
     ("providers.tf", include_str!("../templates/terraform/providers.tf.tera")),
@@ -47,6 +50,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("network.tf", include_str!("../templates/terraform/network.tf.tera")),
     ("vpn.tf", include_str!("../templates/terraform/vpn.tf.tera")),
     ("lake.tf", include_str!("../templates/terraform/lake.tf.tera")),
+    ("audit.tf", include_str!("../templates/terraform/audit.tf.tera")),
     ("catalog.tf", include_str!("../templates/terraform/catalog.tf.tera")),
     ("warehouse.tf", include_str!("../templates/terraform/warehouse.tf.tera")),
     ("redpanda.tf", include_str!("../templates/terraform/redpanda.tf.tera")),
@@ -70,6 +74,7 @@ fn not_exported(kind: Kind) -> Option<&'static str> {
         | Kind::S3BucketPublicAccessBlock
         | Kind::S3BucketEncryption
         | Kind::S3BucketVersioning
+        | Kind::S3BucketLogging
         | Kind::S3Object
         | Kind::KmsKey
         | Kind::KmsAlias
@@ -82,6 +87,7 @@ fn not_exported(kind: Kind) -> Option<&'static str> {
         | Kind::SecurityGroup
         | Kind::DefaultSecurityGroup
         | Kind::VpcEndpoint
+        | Kind::FlowLog
         | Kind::CustomerGateway
         | Kind::VpnGateway
         | Kind::TransitGateway
@@ -293,7 +299,7 @@ fn context(environment: &Environment, resources: &[&Resource], omitted: &[(Strin
 fn engine() -> anyhow::Result<tera::Tera> {
     let mut tera = tera::Tera::default();
     tera.autoescape_on(vec![]);
-    tera.add_raw_templates(TEMPLATES.iter().copied()).map_err(|e| render_error("*", e))?;
+    tera.add_raw_templates(MACROS.iter().chain(TEMPLATES).copied()).map_err(|e| render_error("*", e))?;
     tera.register_filter("hcl", |value: &Value, args: &HashMap<String, Value>| {
         let indent = args.get("indent").and_then(Value::as_u64).unwrap_or(1) as usize;
         Ok(Value::String(hcl(value, indent)))

@@ -33,6 +33,9 @@ pub enum Component {
     Vpn,
     /// KMS key and the raw, curated, rejected and artifacts buckets with their settings.
     Lake,
+    /// The audit trail: the logs bucket, the lake buckets' S3 server access logging into it,
+    /// and the VPC's flow logs.
+    Audit,
     /// Glue database and one table per stream.
     Catalog,
     /// Redshift cluster, subnet group, Spectrum role, external schema.
@@ -48,10 +51,11 @@ pub enum Component {
 
 impl Component {
     /// Every component, in the order plans list them.
-    pub const ALL: [Component; 8] = [
+    pub const ALL: [Component; 9] = [
         Component::Network,
         Component::Vpn,
         Component::Lake,
+        Component::Audit,
         Component::Catalog,
         Component::Warehouse,
         Component::Redpanda,
@@ -65,6 +69,7 @@ impl Component {
             Component::Network => "network",
             Component::Vpn => "vpn",
             Component::Lake => "lake",
+            Component::Audit => "audit",
             Component::Catalog => "catalog",
             Component::Warehouse => "warehouse",
             Component::Redpanda => "redpanda",

@@ -116,6 +116,7 @@ pub const GROUPS: &[&str] = &[
     "lake: public access blocked",
     "lake: TLS-only bucket policy",
     "lake: lifecycle rules",
+    "audit: S3 access logging and VPC flow logs",
     VPN_ROW,
     VPN_ROUTES_ROW,
     WAREHOUSE_ROW,
@@ -149,6 +150,7 @@ pub fn group(kind: Kind, component: Component) -> &'static str {
         Kind::S3BucketPublicAccessBlock => "lake: public access blocked",
         Kind::S3BucketPolicy => "lake: TLS-only bucket policy",
         Kind::S3BucketLifecycle => "lake: lifecycle rules",
+        Kind::S3BucketLogging | Kind::FlowLog => "audit: S3 access logging and VPC flow logs",
         Kind::CustomerGateway
         | Kind::VpnGateway
         | Kind::TransitGateway

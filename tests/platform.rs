@@ -83,6 +83,8 @@ impl TestEnv {
         assert!(subnets.subnets().is_empty(), "subnets left");
         let groups = ec2.describe_security_groups().filters(tagged.clone()).send().await.unwrap();
         assert!(groups.security_groups().is_empty(), "security groups left");
+        let flow_logs = ec2.describe_flow_logs().filter(tagged.clone()).send().await.unwrap();
+        assert!(flow_logs.flow_logs().is_empty(), "flow logs left: {:?}", flow_logs.flow_logs());
         let endpoints = ec2.describe_vpc_endpoints().filters(tagged).send().await.unwrap();
         assert!(
             endpoints
@@ -534,6 +536,75 @@ async fn network_drift_an_open_port_and_a_lost_tag_are_repaired() {
     assert!(egress.iter().all(|p| p.ip_protocol() != Some("-1")), "the all-traffic egress is still there: {egress:?}");
     let default = default_group(ec2.clone(), vpc_id.clone()).await;
     assert!(default.ip_permissions().is_empty(), "the default group is open again: {default:?}");
+    t.destroy_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_trail_access_logs_and_flow_logs_converge_and_drift_is_repaired() {
+    let t = test_env().await;
+    let components = ["--component", "network", "--component", "lake", "--component", "audit"];
+    t.expect(&[&["apply", "--auto-approve"][..], &components].concat(), 0);
+    t.plan_is_empty("audit");
+    let s3 = t.aws.s3();
+    let logs = t.bucket("logs");
+    let check = || async {
+        for zone in indutech::model::LAKE_ZONES {
+            let logging = s3.get_bucket_logging().bucket(t.bucket(zone)).send().await.unwrap();
+            let enabled = logging.logging_enabled().unwrap_or_else(|| panic!("{zone}: no access logging"));
+            assert_eq!(enabled.target_bucket(), logs, "{zone}");
+            assert_eq!(enabled.target_prefix(), format!("s3/{zone}/"), "{zone}");
+        }
+        let flow_logs = t
+            .aws
+            .ec2()
+            .describe_flow_logs()
+            .filter(Filter::builder().name("tag:indutech:env").values(&t.name).build())
+            .send()
+            .await
+            .unwrap();
+        let [log] = flow_logs.flow_logs() else { panic!("not one flow log: {flow_logs:?}") };
+        assert_eq!(log.log_destination(), Some(format!("arn:aws:s3:::{logs}/vpc-flow-logs/").as_str()));
+        assert_eq!(log.traffic_type().map(|t| t.as_str()), Some("ALL"));
+        assert!(log.resource_id().is_some_and(|id| id.starts_with("vpc-")), "{log:?}");
+    };
+    check().await;
+    // The logs bucket: SSE-S3 (log delivery cannot use a KMS key), versioned, closed, TLS only,
+    // writable by the two log deliveries of this account only.
+    let encryption = s3.get_bucket_encryption().bucket(&logs).send().await.unwrap();
+    let rule = &encryption.server_side_encryption_configuration().unwrap().rules()[0];
+    assert_eq!(rule.apply_server_side_encryption_by_default().unwrap().sse_algorithm().as_str(), "AES256");
+    let versioning = s3.get_bucket_versioning().bucket(&logs).send().await.unwrap();
+    assert_eq!(versioning.status().map(|s| s.as_str()), Some("Enabled"));
+    let block = s3.get_public_access_block().bucket(&logs).send().await.unwrap();
+    assert_eq!(block.public_access_block_configuration().unwrap().restrict_public_buckets(), Some(true));
+    let policy = s3.get_bucket_policy().bucket(&logs).send().await.unwrap();
+    let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    assert_eq!(policy, indutech::desired::logs_bucket_policy(&t.environment, &logs));
+
+    // Drift: the raw bucket's access logging turned off, the flow log deleted.
+    s3.put_bucket_logging()
+        .bucket(t.bucket("raw"))
+        .bucket_logging_status(aws_sdk_s3::types::BucketLoggingStatus::builder().build())
+        .send()
+        .await
+        .unwrap();
+    let flow_logs = t
+        .aws
+        .ec2()
+        .describe_flow_logs()
+        .filter(Filter::builder().name("tag:indutech:env").values(&t.name).build())
+        .send()
+        .await
+        .unwrap();
+    let id = flow_logs.flow_logs()[0].flow_log_id().unwrap();
+    t.aws.ec2().delete_flow_logs().flow_log_ids(id).send().await.unwrap();
+    let plan = t.expect(&["plan", "--component", "audit", "--detailed-exitcode"], 2);
+    assert!(plan.contains("# aws_s3_bucket_logging.raw will be created"), "{plan}");
+    assert!(plan.contains("# aws_flow_log.vpc will be created"), "{plan}");
+    assert!(plan.contains("Plan: 2 to add, 0 to change, 0 to replace, 0 to destroy."), "{plan}");
+    t.expect(&[&["apply", "--auto-approve"][..], &components].concat(), 0);
+    t.plan_is_empty("audit");
+    check().await;
     t.destroy_all().await;
 }
 

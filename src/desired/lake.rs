@@ -7,7 +7,7 @@ use super::*;
 use crate::config::environment::Environment;
 use crate::model::address;
 use crate::model::{self, lake_key_alias};
-use crate::plan::{Component, Resource};
+use crate::plan::{Attributes, Component, Resource};
 
 /// Days after which a replaced version of the worker's protocol objects (commit records,
 /// under [`model::PROTOCOL_PREFIX`]) expires.
@@ -47,84 +47,23 @@ pub(super) fn lake(environment: &Environment, out: &mut Vec<Resource>) {
     let lake = &environment.lake;
     for zone in model::LAKE_ZONES {
         let bucket = model::bucket_name(environment, zone);
-        let bucket_address = format!("aws_s3_bucket.{zone}");
-        let on_bucket = || vec![bucket_address.clone()];
-        // Only indutech's own objects (binaries) live in the artifacts zone.
-        let holds_data = *zone != "artifacts";
-        let protected = if holds_data { vec![bucket_address.clone()] } else { Vec::new() };
-        // The key goes only after every bucket it encrypts (it is never scheduled for deletion
-        // while one exists).
-        b.add(
-            bucket_address.clone(),
-            bucket.clone(),
-            attributes(&[("bucket", json!(bucket)), ("tags", tags(environment, c, None))]),
-            &[],
-            vec![address::LAKE_KEY.into()],
-        );
-        if holds_data {
-            b.holds_data();
-        }
-        b.add(
-            format!("aws_s3_bucket_versioning.{zone}"),
-            bucket.clone(),
-            attributes(&[("status", json!("Enabled"))]),
-            &[],
-            on_bucket(),
-        );
-        b.protects(protected.clone());
-        b.add(
-            format!("aws_s3_bucket_server_side_encryption_configuration.{zone}"),
-            bucket.clone(),
-            attributes(&[
-                ("bucket_key_enabled", json!(true)),
-                ("kms_master_key_id", json!(alias)),
-                ("sse_algorithm", json!("aws:kms")),
-            ]),
-            &[],
-            vec![bucket_address.clone(), "aws_kms_alias.lake".into()],
-        );
-        b.protects(protected.clone());
-        b.add(
-            format!("aws_s3_bucket_public_access_block.{zone}"),
-            bucket.clone(),
-            attributes(&[
-                ("block_public_acls", json!(true)),
-                ("block_public_policy", json!(true)),
-                ("ignore_public_acls", json!(true)),
-                ("restrict_public_buckets", json!(true)),
-            ]),
-            &[],
-            on_bucket(),
-        );
-        b.protects(protected.clone());
-        b.add(
-            format!("aws_s3_bucket_policy.{zone}"),
-            bucket.clone(),
-            attributes(&[("policy", tls_only_policy(&bucket))]),
-            &[],
-            vec![bucket_address.clone(), format!("aws_s3_bucket_public_access_block.{zone}")],
-        );
-        b.protects(protected.clone());
-        let mut rule = BTreeMap::from([
-            ("id", json!("indutech-lifecycle")),
-            ("status", json!("Enabled")),
-            ("prefix", json!("")),
-            ("abort_incomplete_multipart_upload_days", json!(lake.abort_incomplete_multipart_upload_days)),
-            ("noncurrent_version_expiration_days", Value::Null),
-        ]);
         // The artifacts zone holds binaries that are read at every deploy: no cold tiers.
-        if *zone != "artifacts" {
-            rule.insert(
-                "transitions",
-                json!([
-                    {"days": lake.standard_ia_after_days, "storage_class": "STANDARD_IA"},
-                    {"days": lake.glacier_after_days, "storage_class": "GLACIER"},
-                ]),
-            );
+        let transitions = if *zone != "artifacts" {
+            json!([
+                {"days": lake.standard_ia_after_days, "storage_class": "STANDARD_IA"},
+                {"days": lake.glacier_after_days, "storage_class": "GLACIER"},
+            ])
         } else {
-            rule.insert("transitions", json!([]));
-        }
-        let mut rules = vec![json!(rule)];
+            json!([])
+        };
+        let mut rules = vec![json!({
+            "id": "indutech-lifecycle",
+            "status": "Enabled",
+            "prefix": "",
+            "abort_incomplete_multipart_upload_days": lake.abort_incomplete_multipart_upload_days,
+            "noncurrent_version_expiration_days": null,
+            "transitions": transitions,
+        })];
         // The worker's commit protocol rewrites its commit record at every flush in a
         // versioned bucket: the replaced versions are expired after a day, or they would
         // pile up (one per flush and partition). Staged objects are deleted by version id.
@@ -138,13 +77,107 @@ pub(super) fn lake(environment: &Environment, out: &mut Vec<Resource>) {
                 "transitions": [],
             }));
         }
-        b.add(
-            format!("aws_s3_bucket_lifecycle_configuration.{zone}"),
-            bucket.clone(),
-            attributes(&[("rules", Value::Array(rules))]),
-            &[],
-            on_bucket(),
+        bucket_with_settings(
+            &mut b,
+            environment,
+            BucketSpec {
+                zone,
+                // Only indutech's own objects (binaries) live in the artifacts zone.
+                holds_data: *zone != "artifacts",
+                encryption: attributes(&[
+                    ("bucket_key_enabled", json!(true)),
+                    ("kms_master_key_id", json!(alias)),
+                    ("sse_algorithm", json!("aws:kms")),
+                ]),
+                encryption_needs: vec![address::LAKE_KEY.into(), "aws_kms_alias.lake".into()],
+                policy: tls_only_policy(&bucket),
+                rules,
+            },
         );
-        b.protects(protected.clone());
     }
+}
+
+/// A bucket and its settings, as [`bucket_with_settings`] adds them.
+pub(super) struct BucketSpec<'a> {
+    /// `raw`, `curated`...: the addresses' key and the name's zone.
+    pub zone: &'a str,
+    /// Whether it holds data (destroy keeps it, and what protects it, unless forced).
+    pub holds_data: bool,
+    /// The default encryption's attributes, and the resources it needs (the key's alias).
+    pub encryption: Attributes,
+    pub encryption_needs: Vec<String>,
+    /// The bucket policy.
+    pub policy: Value,
+    /// The lifecycle rules.
+    pub rules: Vec<Value>,
+}
+
+/// Adds `aws_s3_bucket.<zone>` (named [`model::bucket_name`]) with its versioning, default
+/// encryption, public access block, policy and lifecycle, each protecting the bucket when it
+/// holds data. The bucket needs the resources of `encryption_needs` (it goes after them).
+pub(super) fn bucket_with_settings(b: &mut Builder<'_>, environment: &Environment, spec: BucketSpec<'_>) {
+    let zone = spec.zone;
+    let bucket = model::bucket_name(environment, zone);
+    let bucket_address = format!("aws_s3_bucket.{zone}");
+    let on_bucket = || vec![bucket_address.clone()];
+    let protected = if spec.holds_data { vec![bucket_address.clone()] } else { Vec::new() };
+    // A key goes only after every bucket it encrypts (it is never scheduled for deletion while
+    // one exists).
+    b.add(
+        bucket_address.clone(),
+        bucket.clone(),
+        attributes(&[("bucket", json!(bucket)), ("tags", tags(environment, b.component, None))]),
+        &[],
+        spec.encryption_needs.iter().filter(|a| a.starts_with("aws_kms_key.")).cloned().collect(),
+    );
+    if spec.holds_data {
+        b.holds_data();
+    }
+    b.add(
+        format!("aws_s3_bucket_versioning.{zone}"),
+        bucket.clone(),
+        attributes(&[("status", json!("Enabled"))]),
+        &[],
+        on_bucket(),
+    );
+    b.protects(protected.clone());
+    let mut needs = on_bucket();
+    needs.extend(spec.encryption_needs.iter().filter(|a| !a.starts_with("aws_kms_key.")).cloned());
+    b.add(
+        format!("aws_s3_bucket_server_side_encryption_configuration.{zone}"),
+        bucket.clone(),
+        spec.encryption,
+        &[],
+        needs,
+    );
+    b.protects(protected.clone());
+    b.add(
+        format!("aws_s3_bucket_public_access_block.{zone}"),
+        bucket.clone(),
+        attributes(&[
+            ("block_public_acls", json!(true)),
+            ("block_public_policy", json!(true)),
+            ("ignore_public_acls", json!(true)),
+            ("restrict_public_buckets", json!(true)),
+        ]),
+        &[],
+        on_bucket(),
+    );
+    b.protects(protected.clone());
+    b.add(
+        format!("aws_s3_bucket_policy.{zone}"),
+        bucket.clone(),
+        attributes(&[("policy", spec.policy)]),
+        &[],
+        vec![bucket_address.clone(), format!("aws_s3_bucket_public_access_block.{zone}")],
+    );
+    b.protects(protected.clone());
+    b.add(
+        format!("aws_s3_bucket_lifecycle_configuration.{zone}"),
+        bucket.clone(),
+        attributes(&[("rules", Value::Array(spec.rules))]),
+        &[],
+        on_bucket(),
+    );
+    b.protects(protected);
 }

@@ -11,6 +11,9 @@ pub const ROUTE_TABLE: &str = "aws_route_table.private";
 pub const DEFAULT_SECURITY_GROUP: &str = "aws_default_security_group.main";
 /// The S3 gateway endpoint.
 pub const S3_ENDPOINT: &str = "aws_vpc_endpoint.s3";
+
+/// The VPC's flow logs (the audit component).
+pub const FLOW_LOG: &str = "aws_flow_log.vpc";
 /// The Glue interface endpoint (the ec2 workers register partitions without internet access).
 pub const GLUE_ENDPOINT: &str = "aws_vpc_endpoint.glue";
 /// The factory's customer gateway.

@@ -98,6 +98,7 @@ kinds! {
         S3BucketPublicAccessBlock / PublicAccessBlock = "aws_s3_bucket_public_access_block",
         S3BucketEncryption / Encryption = "aws_s3_bucket_server_side_encryption_configuration",
         S3BucketVersioning / Versioning = "aws_s3_bucket_versioning",
+        S3BucketLogging / Logging = "aws_s3_bucket_logging",
         S3Object / Object = "aws_s3_object",
     }
     /// The lake key and its alias.
@@ -119,6 +120,7 @@ kinds! {
         SecurityGroup / SecurityGroup = "aws_security_group",
         DefaultSecurityGroup / DefaultSecurityGroup = "aws_default_security_group",
         VpcEndpoint / VpcEndpoint = "aws_vpc_endpoint",
+        FlowLog / FlowLog = "aws_flow_log",
     }
     /// Customer gateway, VPN or transit gateway, the connection and its routes.
     Vpn(VpnKind) {

@@ -1,12 +1,12 @@
 //! EC2 networking: VPC, private subnets, the private route table and its associations,
 //! security groups (ingress and egress rules as one attribute each), the VPC's default security
-//! group, and the S3 gateway and Glue interface endpoints. Everything is
+//! group, the S3 gateway and Glue interface endpoints, and the VPC's flow logs. Everything is
 //! found by its `Name` tag and the environment tag, and tagged in the create call itself.
 
 use anyhow::{Context as _, bail};
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification, VpcAttributeName,
-    VpcEndpointType,
+    AttributeBooleanValue, Filter, FlowLogsResourceType, IpPermission, IpRange, LogDestinationType, ResourceType, Tag,
+    TagSpecification, TrafficType, VpcAttributeName, VpcEndpointType,
 };
 use serde_json::{Value, json};
 
@@ -327,6 +327,31 @@ pub(super) async fn observe(ctx: &Context, kind: Ec2Kind, resource: &Resource) -
                 ]),
             })
         }
+        Ec2Kind::FlowLog => {
+            let out = ec2
+                .describe_flow_logs()
+                .set_filter(Some(filters(ctx, Some(name))))
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "ec2", "DescribeFlowLogs", name, e))?;
+            let Some(log) = out.flow_logs().iter().find(|l| is_ours(ctx, l.tags(), Some(name))) else {
+                return Ok(Observed::Absent);
+            };
+            let vpc = str_attr(resource, "vpc")?;
+            let resource_id = log.resource_id().unwrap_or_default();
+            let vpc = if vpc_id(ctx, vpc).await?.as_deref() == Some(resource_id) { vpc } else { resource_id };
+            Ok(Observed::Present {
+                id: log.flow_log_id().unwrap_or_default().to_owned(),
+                attributes: attributes(vec![
+                    ("log_destination", json!(log.log_destination())),
+                    ("log_destination_type", json!(log.log_destination_type().map(|t| t.as_str()))),
+                    ("max_aggregation_interval", json!(log.max_aggregation_interval())),
+                    ("tags", ec2_tags(log.tags())),
+                    ("traffic_type", json!(log.traffic_type().map(|t| t.as_str()))),
+                    ("vpc", json!(vpc)),
+                ]),
+            })
+        }
         Ec2Kind::VpcEndpoint => {
             let out = ec2
                 .describe_vpc_endpoints()
@@ -609,6 +634,32 @@ pub(super) async fn create(ctx: &Context, kind: Ec2Kind, resource: &Resource) ->
         }
         // AWS creates it with the VPC: "creating" it takes it over and empties it.
         Ec2Kind::DefaultSecurityGroup => empty_default_security_group(ctx, str_attr(resource, "vpc")?).await?,
+        Ec2Kind::FlowLog => {
+            let a = &resource.attributes;
+            let out = ec2
+                .create_flow_logs()
+                .resource_ids(ctx.dependency_id(resource, Kind::Vpc)?)
+                .resource_type(FlowLogsResourceType::Vpc)
+                .traffic_type(TrafficType::from(str_attr(resource, "traffic_type")?))
+                .log_destination_type(LogDestinationType::from(str_attr(resource, "log_destination_type")?))
+                .log_destination(str_attr(resource, "log_destination")?)
+                .set_max_aggregation_interval(a["max_aggregation_interval"].as_i64().map(|s| s as i32))
+                .tag_specifications(tag_specification(resource, ResourceType::VpcFlowLog))
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "ec2", "CreateFlowLogs", name, e))?;
+            // A refused destination (the bucket missing, its policy refusing delivery) comes back
+            // as an unsuccessful item, not an error.
+            if let Some(item) = out.unsuccessful().first() {
+                let error = item.error();
+                bail!(
+                    "CreateFlowLogs {name}: {} ({})",
+                    error.and_then(|e| e.message()).unwrap_or("refused"),
+                    error.and_then(|e| e.code()).unwrap_or("no code")
+                );
+            }
+            out.flow_log_ids().first().context("CreateFlowLogs returned no id")?.to_owned()
+        }
         Ec2Kind::VpcEndpoint => {
             let kind = VpcEndpointType::from(str_attr(resource, "vpc_endpoint_type")?);
             let request = ec2
@@ -736,6 +787,7 @@ pub(super) async fn delete(ctx: &Context, kind: Ec2Kind, change: &Change) -> any
         // It cannot be deleted: it goes with the VPC (left empty until then).
         Ec2Kind::DefaultSecurityGroup => Ok(()),
         Ec2Kind::VpcEndpoint => call!("DeleteVpcEndpoints", ec2.delete_vpc_endpoints().vpc_endpoint_ids(id)),
+        Ec2Kind::FlowLog => call!("DeleteFlowLogs", ec2.delete_flow_logs().flow_log_ids(id)),
     }
 }
 

@@ -1,6 +1,6 @@
 //! S3: the lake buckets and their settings, one resource per setting as in Terraform
 //! (`aws_s3_bucket`, `_versioning`, `_server_side_encryption_configuration`,
-//! `_public_access_block`, `_policy`, `_lifecycle_configuration`). Every one is found by the
+//! `_public_access_block`, `_policy`, `_lifecycle_configuration`, `_logging`). Every one is found by the
 //! bucket's deterministic name, which is also its id. `aws_s3_object` is the worker binary in
 //! the artifacts bucket, found by its content-addressed key.
 
@@ -10,11 +10,11 @@ use anyhow::{Context as _, bail};
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{
-    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus,
-    CreateBucketConfiguration, Delete, ExpirationStatus, LifecycleRule, LifecycleRuleFilter,
-    NoncurrentVersionExpiration, ObjectIdentifier, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
-    Transition, TransitionStorageClass, VersioningConfiguration,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, BucketLoggingStatus,
+    BucketVersioningStatus, CreateBucketConfiguration, Delete, ExpirationStatus, LifecycleRule, LifecycleRuleFilter,
+    LoggingEnabled, NoncurrentVersionExpiration, ObjectIdentifier, PublicAccessBlockConfiguration,
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Tag, Tagging, Transition, TransitionStorageClass, VersioningConfiguration,
 };
 use serde_json::{Value, json};
 
@@ -177,6 +177,17 @@ pub(super) async fn observe(ctx: &Context, kind: S3Kind, resource: &Resource) ->
                 .collect();
             present(bucket, vec![("rules", Value::Array(rules))])
         }
+        S3Kind::Logging => {
+            let out = read(ctx, "GetBucketLogging", bucket, s3.get_bucket_logging().bucket(bucket).send(), &[]).await?;
+            let Some(enabled) = out.as_ref().and_then(|o| o.logging_enabled()) else { return Ok(Observed::Absent) };
+            present(
+                bucket,
+                vec![
+                    ("target_bucket", json!(enabled.target_bucket())),
+                    ("target_prefix", json!(enabled.target_prefix())),
+                ],
+            )
+        }
         other => bail!("s3 provider: unknown resource type {other}"),
     })
 }
@@ -253,7 +264,7 @@ async fn put(ctx: &Context, kind: S3Kind, resource: &Resource) -> anyhow::Result
         S3Kind::Encryption => {
             let default = ServerSideEncryptionByDefault::builder()
                 .sse_algorithm(ServerSideEncryption::from(str_attr(resource, "sse_algorithm")?))
-                .kms_master_key_id(str_attr(resource, "kms_master_key_id")?)
+                .set_kms_master_key_id(a["kms_master_key_id"].as_str().map(str::to_owned))
                 .build()?;
             let rule = ServerSideEncryptionRule::builder()
                 .apply_server_side_encryption_by_default(default)
@@ -265,6 +276,18 @@ async fn put(ctx: &Context, kind: S3Kind, resource: &Resource) -> anyhow::Result
                 .send()
                 .await
                 .map_err(|e| sdk_error(ctx, "s3", "PutBucketEncryption", bucket, e))?;
+        }
+        S3Kind::Logging => {
+            let enabled = LoggingEnabled::builder()
+                .target_bucket(str_attr(resource, "target_bucket")?)
+                .target_prefix(str_attr(resource, "target_prefix")?)
+                .build()?;
+            s3.put_bucket_logging()
+                .bucket(bucket)
+                .bucket_logging_status(BucketLoggingStatus::builder().logging_enabled(enabled).build())
+                .send()
+                .await
+                .map_err(|e| sdk_error(ctx, "s3", "PutBucketLogging", bucket, e))?;
         }
         S3Kind::PublicAccessBlock => {
             let flag = |name: &str| a.get(name).and_then(Value::as_bool).unwrap_or(true);
@@ -383,6 +406,16 @@ pub(super) async fn delete(ctx: &Context, kind: S3Kind, change: &Change, delete_
         S3Kind::Encryption => {
             let result = s3.delete_bucket_encryption().bucket(bucket).send().await;
             deleted(ctx, "s3", "DeleteBucketEncryption", bucket, result, |c| c == "NoSuchBucket")
+        }
+        S3Kind::Logging => {
+            // An empty status turns logging off.
+            let result = s3
+                .put_bucket_logging()
+                .bucket(bucket)
+                .bucket_logging_status(BucketLoggingStatus::builder().build())
+                .send()
+                .await;
+            deleted(ctx, "s3", "PutBucketLogging", bucket, result, |c| c == "NoSuchBucket")
         }
         S3Kind::PublicAccessBlock => {
             let result = s3.delete_public_access_block().bucket(bucket).send().await;
