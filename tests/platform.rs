@@ -758,6 +758,18 @@ async fn redpanda_brokers_and_topics_converge_drift_is_repaired_and_destroy_remo
     placed.sort();
     let want = [("10.40.0.10", "us-east-1a"), ("10.40.0.11", "us-east-1a"), ("10.40.16.10", "us-east-1b")];
     assert_eq!(placed, want.map(|(ip, z)| (ip.to_owned(), z.to_owned())));
+    // Every broker's root volume is encrypted.
+    for instance in running.reservations().iter().flat_map(|r| r.instances()) {
+        let id = instance.instance_id().unwrap();
+        let volumes = ec2
+            .describe_volumes()
+            .filters(Filter::builder().name("attachment.instance-id").values(id).build())
+            .send()
+            .await
+            .unwrap();
+        assert!(!volumes.volumes().is_empty(), "{id}: no volume");
+        assert!(volumes.volumes().iter().all(|v| v.encrypted() == Some(true)), "{id}: {volumes:?}");
+    }
 
     // Drift: a broker loses a tag and is moved into the worker security group.
     let broker = indutech::model::broker_name(&t.environment, 0);

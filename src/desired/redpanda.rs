@@ -30,12 +30,23 @@ pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
                 ("instance_type", json!(r.instance_type)),
                 ("metadata_http_tokens", json!("required")),
                 ("private_ip", json!(placement.private_ip.to_string())),
+                // The root volume holds the OS and Redpanda's configuration; the data is on
+                // the instance store, which AWS encrypts (NVMe instance store, hardware XTS-AES).
+                ("root_volume_encrypted", json!(true)),
                 ("subnet", json!(model::private_subnet_name(environment, &placement.availability_zone))),
                 ("tags", json!(tags)),
                 ("user_data_sha256", json!(crate::digest::sha256_hex(&user_data))),
                 ("vpc_security_groups", json!([security_group_name(environment, "brokers")])),
             ]),
-            &["ami", "availability_zone", "instance_type", "private_ip", "subnet", "user_data_sha256"],
+            &[
+                "ami",
+                "availability_zone",
+                "instance_type",
+                "private_ip",
+                "root_volume_encrypted",
+                "subnet",
+                "user_data_sha256",
+            ],
             vec![address::subnet(&placement.availability_zone), address::security_group("brokers")],
         );
         b.content(user_data);

@@ -16,6 +16,10 @@ resource "aws_instance" "broker_0" {
     http_tokens = "required"
   }
 
+  root_block_device {
+    encrypted = true
+  }
+
   tags = {
     Name                 = "indutech-staging-broker-0"
     "indutech:component" = "redpanda"
@@ -46,6 +50,10 @@ resource "aws_instance" "broker_1" {
     http_tokens = "required"
   }
 
+  root_block_device {
+    encrypted = true
+  }
+
   tags = {
     Name                 = "indutech-staging-broker-1"
     "indutech:component" = "redpanda"
@@ -74,6 +82,10 @@ resource "aws_instance" "broker_2" {
 
   metadata_options {
     http_tokens = "required"
+  }
+
+  root_block_device {
+    encrypted = true
   }
 
   tags = {
