@@ -16,6 +16,8 @@ MOTO_SPEC='moto[server]==5.2.5'
 # Clients the project did not write, for the tests: a Kafka producer (every compression codec)
 # and an independent Parquet reader of the lake.
 CLIENTS_SPECS=('confluent-kafka==2.16.1' 'pyarrow==26.0.1' 'duckdb==1.4.2')
+# The policy scanner the tests run on the Terraform export (tests/export.rs).
+CHECKOV_SPEC='checkov==3.3.30'
 TANSU_VERSION=0.6.0
 
 LOCALSTACK_ADDR=127.0.0.1:4566
@@ -25,6 +27,7 @@ BROKER_ADDR=127.0.0.1:9092
 LOCALSTACK_VENV="$CACHE_DIR/venv-localstack"
 MOTO_VENV="$CACHE_DIR/venv-moto"
 CLIENTS_VENV="$CACHE_DIR/venv-clients"
+CHECKOV_VENV="$CACHE_DIR/venv-checkov"
 TANSU_BIN="$CACHE_DIR/tansu-$TANSU_VERSION/bin/tansu"
 
 SERVICES=(localstack moto broker)

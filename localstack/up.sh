@@ -91,6 +91,7 @@ else
 fi
 ensure_venv "$MOTO_VENV" "$(command -v python3)" "$MOTO_SPEC"
 ensure_venv "$CLIENTS_VENV" "$(command -v python3)" "${CLIENTS_SPECS[@]}"
+ensure_venv "$CHECKOV_VENV" "$(command -v python3)" "$CHECKOV_SPEC"
 ensure_tansu
 ensure_debian_packages
 
@@ -178,7 +179,8 @@ test bed up:
   aws (LocalStack)   http://$LOCALSTACK_ADDR
   aws (moto sidecar) http://$MOTO_ADDR   glue, redshift-data, ds
   kafka broker       $BROKER_ADDR
-  test clients       $CLIENTS_VENV/bin/python   (confluent-kafka, pyarrow)
+  test clients       $CLIENTS_VENV/bin/python   (confluent-kafka, pyarrow, duckdb)
+  checkov            $CHECKOV_VENV/bin/checkov
   logs               $RUN_DIR/*/log
 stop it with: localstack/down.sh
 EOF

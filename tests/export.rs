@@ -104,6 +104,46 @@ fn exports_are_terraform_fmt_clean() {
         std::fs::remove_dir_all(&out).unwrap();
     }
 }
+/// checkov (`localstack/up.sh` installs it) on the checked-in exports: no failed check, and
+/// every skipped one is an inline skip with its reason in a template, listed in
+/// terraform/README.md (check id and resource type).
+#[test]
+fn checkov_fails_no_check_and_every_skip_is_written_down() {
+    let checkov = common::cache_dir().join("venv-checkov/bin/checkov");
+    assert!(checkov.exists(), "{} is missing: run localstack/up.sh (it installs checkov)", checkov.display());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("terraform/README.md")).unwrap();
+    for env in ["staging", "prod"] {
+        let out = Command::new(&checkov)
+            .args(["--framework", "terraform", "--output", "json", "--skip-download", "--directory"])
+            .arg(root.join("terraform").join(env))
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("checkov's output is not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stderr))
+        });
+        let report = if report.is_array() { report[0].clone() } else { report };
+        let failed: Vec<String> = report["results"]["failed_checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| format!("{} {} ({})", c["check_id"], c["resource"], c["check_name"]))
+            .collect();
+        assert!(failed.is_empty(), "checkov fails {env}:\n{}", failed.join("\n"));
+        assert!(report["summary"]["passed"].as_u64().unwrap() > 100, "{env}: {}", report["summary"]);
+        for skip in report["results"]["skipped_checks"].as_array().unwrap() {
+            let (id, resource) = (skip["check_id"].as_str().unwrap(), skip["resource"].as_str().unwrap());
+            let reason = skip["check_result"]["suppress_comment"].as_str().unwrap_or_default();
+            assert!(reason.len() > 20, "{env}: {id} on {resource} is skipped without a reason");
+            let kind = resource.split('.').next().unwrap();
+            assert!(
+                readme.lines().any(|l| l.contains(id) && l.contains(kind)),
+                "{env}: {id} ({kind}) is skipped but terraform/README.md does not list it"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_second_export_replaces_the_first_and_keeps_what_is_not_its_own() {
     let out = temp_dir("again");

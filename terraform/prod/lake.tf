@@ -51,6 +51,8 @@ resource "aws_kms_alias" "lake" {
 # The raw zone.
 
 resource "aws_s3_bucket" "raw" {
+  #checkov:skip=CKV2_AWS_62:nothing consumes bucket events: the worker publishes through its own commit records
+  #checkov:skip=CKV_AWS_144:one-region platform: versioning and the guarded key protect the data; cross-region replication is a disaster-recovery choice that doubles storage, left to the operator
   bucket = "indutech-prod-raw-prd-4f2a"
   tags = {
     "indutech:component" = "lake"
@@ -146,6 +148,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "raw" {
 # The curated zone.
 
 resource "aws_s3_bucket" "curated" {
+  #checkov:skip=CKV2_AWS_62:nothing consumes bucket events: the worker publishes through its own commit records
+  #checkov:skip=CKV_AWS_144:one-region platform: versioning and the guarded key protect the data; cross-region replication is a disaster-recovery choice that doubles storage, left to the operator
   bucket = "indutech-prod-curated-prd-4f2a"
   tags = {
     "indutech:component" = "lake"
@@ -258,6 +262,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "curated" {
 # The rejected zone.
 
 resource "aws_s3_bucket" "rejected" {
+  #checkov:skip=CKV2_AWS_62:nothing consumes bucket events: the worker publishes through its own commit records
+  #checkov:skip=CKV_AWS_144:one-region platform: versioning and the guarded key protect the data; cross-region replication is a disaster-recovery choice that doubles storage, left to the operator
   bucket = "indutech-prod-rejected-prd-4f2a"
   tags = {
     "indutech:component" = "lake"
@@ -370,6 +376,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "rejected" {
 # The artifacts zone.
 
 resource "aws_s3_bucket" "artifacts" {
+  #checkov:skip=CKV2_AWS_62:nothing consumes bucket events: the worker publishes through its own commit records
+  #checkov:skip=CKV_AWS_144:one-region platform: versioning and the guarded key protect the data; cross-region replication is a disaster-recovery choice that doubles storage, left to the operator
   bucket = "indutech-prod-artifacts-prd-4f2a"
   tags = {
     "indutech:component" = "lake"

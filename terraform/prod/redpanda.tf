@@ -3,6 +3,9 @@
 # mode, tuning), and one topic per stream.
 
 resource "aws_instance" "broker_0" {
+  #checkov:skip=CKV2_AWS_41:the brokers call no AWS API (no tiered storage), so they get no role at all
+  #checkov:skip=CKV_AWS_126:monitoring is Redpanda's own metrics (admin port, operations CIDRs); 1-minute EC2 metrics have no consumer and cost per instance
+  #checkov:skip=CKV_AWS_135:Nitro instance types (i4i, i3en, im4gn, is4gen) are EBS-optimized by default; the argument changes nothing
   ami                         = "ami-0f1b9c4e2d7a53c11"
   instance_type               = "i4i.2xlarge"
   availability_zone           = "eu-west-3a"
@@ -37,6 +40,9 @@ resource "aws_instance" "broker_0" {
 }
 
 resource "aws_instance" "broker_1" {
+  #checkov:skip=CKV2_AWS_41:the brokers call no AWS API (no tiered storage), so they get no role at all
+  #checkov:skip=CKV_AWS_126:monitoring is Redpanda's own metrics (admin port, operations CIDRs); 1-minute EC2 metrics have no consumer and cost per instance
+  #checkov:skip=CKV_AWS_135:Nitro instance types (i4i, i3en, im4gn, is4gen) are EBS-optimized by default; the argument changes nothing
   ami                         = "ami-0f1b9c4e2d7a53c11"
   instance_type               = "i4i.2xlarge"
   availability_zone           = "eu-west-3b"
@@ -71,6 +77,9 @@ resource "aws_instance" "broker_1" {
 }
 
 resource "aws_instance" "broker_2" {
+  #checkov:skip=CKV2_AWS_41:the brokers call no AWS API (no tiered storage), so they get no role at all
+  #checkov:skip=CKV_AWS_126:monitoring is Redpanda's own metrics (admin port, operations CIDRs); 1-minute EC2 metrics have no consumer and cost per instance
+  #checkov:skip=CKV_AWS_135:Nitro instance types (i4i, i3en, im4gn, is4gen) are EBS-optimized by default; the argument changes nothing
   ami                         = "ami-0f1b9c4e2d7a53c11"
   instance_type               = "i4i.2xlarge"
   availability_zone           = "eu-west-3c"

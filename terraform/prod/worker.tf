@@ -152,6 +152,8 @@ resource "aws_iam_instance_profile" "worker" {
 }
 
 resource "aws_instance" "worker_0" {
+  #checkov:skip=CKV_AWS_126:monitoring is the worker's own metrics (lag, phases; operations CIDRs); 1-minute EC2 metrics have no consumer and cost per instance
+  #checkov:skip=CKV_AWS_135:current instance types (c7i, m7i, c7g...) are EBS-optimized by default; the argument changes nothing
   ami                         = "ami-0a7d80731ae1b2435"
   instance_type               = "c7i.xlarge"
   availability_zone           = "eu-west-3a"
@@ -198,6 +200,8 @@ resource "aws_instance" "worker_0" {
 }
 
 resource "aws_instance" "worker_1" {
+  #checkov:skip=CKV_AWS_126:monitoring is the worker's own metrics (lag, phases; operations CIDRs); 1-minute EC2 metrics have no consumer and cost per instance
+  #checkov:skip=CKV_AWS_135:current instance types (c7i, m7i, c7g...) are EBS-optimized by default; the argument changes nothing
   ami                         = "ami-0a7d80731ae1b2435"
   instance_type               = "c7i.xlarge"
   availability_zone           = "eu-west-3b"
@@ -244,6 +248,8 @@ resource "aws_instance" "worker_1" {
 }
 
 resource "aws_instance" "worker_2" {
+  #checkov:skip=CKV_AWS_126:monitoring is the worker's own metrics (lag, phases; operations CIDRs); 1-minute EC2 metrics have no consumer and cost per instance
+  #checkov:skip=CKV_AWS_135:current instance types (c7i, m7i, c7g...) are EBS-optimized by default; the argument changes nothing
   ami                         = "ami-0a7d80731ae1b2435"
   instance_type               = "c7i.xlarge"
   availability_zone           = "eu-west-3c"

@@ -46,6 +46,8 @@ resource "aws_kms_alias" "lake" {
 # The raw zone.
 
 resource "aws_s3_bucket" "raw" {
+  #checkov:skip=CKV2_AWS_62:nothing consumes bucket events: the worker publishes through its own commit records
+  #checkov:skip=CKV_AWS_144:one-region platform: versioning and the guarded key protect the data; cross-region replication is a disaster-recovery choice that doubles storage, left to the operator
   bucket = "indutech-staging-raw-stg-4f2a"
   tags = {
     "indutech:component" = "lake"
@@ -141,6 +143,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "raw" {
 # The curated zone.
 
 resource "aws_s3_bucket" "curated" {
+  #checkov:skip=CKV2_AWS_62:nothing consumes bucket events: the worker publishes through its own commit records
+  #checkov:skip=CKV_AWS_144:one-region platform: versioning and the guarded key protect the data; cross-region replication is a disaster-recovery choice that doubles storage, left to the operator
   bucket = "indutech-staging-curated-stg-4f2a"
   tags = {
     "indutech:component" = "lake"
@@ -253,6 +257,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "curated" {
 # The rejected zone.
 
 resource "aws_s3_bucket" "rejected" {
+  #checkov:skip=CKV2_AWS_62:nothing consumes bucket events: the worker publishes through its own commit records
+  #checkov:skip=CKV_AWS_144:one-region platform: versioning and the guarded key protect the data; cross-region replication is a disaster-recovery choice that doubles storage, left to the operator
   bucket = "indutech-staging-rejected-stg-4f2a"
   tags = {
     "indutech:component" = "lake"
@@ -365,6 +371,8 @@ resource "aws_s3_bucket_lifecycle_configuration" "rejected" {
 # The artifacts zone.
 
 resource "aws_s3_bucket" "artifacts" {
+  #checkov:skip=CKV2_AWS_62:nothing consumes bucket events: the worker publishes through its own commit records
+  #checkov:skip=CKV_AWS_144:one-region platform: versioning and the guarded key protect the data; cross-region replication is a disaster-recovery choice that doubles storage, left to the operator
   bucket = "indutech-staging-artifacts-stg-4f2a"
   tags = {
     "indutech:component" = "lake"

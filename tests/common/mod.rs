@@ -87,16 +87,21 @@ pub(crate) fn exited(args: &[&str], out: &Output, code: i32) -> String {
     stdout
 }
 
-/// The Python of the test bed's clients venv (confluent-kafka, pyarrow), installed by
-/// `localstack/up.sh`; panics naming it when missing.
-pub(crate) fn clients_python() -> PathBuf {
-    let cache = std::env::var_os("INDUTECH_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| {
+/// The bed's tool cache (`INDUTECH_CACHE_DIR`, default `~/.cache/indutech`), as
+/// `localstack/lib.sh` has it.
+pub(crate) fn cache_dir() -> PathBuf {
+    std::env::var_os("INDUTECH_CACHE_DIR").map(PathBuf::from).unwrap_or_else(|| {
         std::env::var_os("XDG_CACHE_HOME")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"))
             .join("indutech")
-    });
-    let python = cache.join("venv-clients/bin/python");
+    })
+}
+
+/// The Python of the test bed's clients venv (confluent-kafka, pyarrow), installed by
+/// `localstack/up.sh`; panics naming it when missing.
+pub(crate) fn clients_python() -> PathBuf {
+    let python = cache_dir().join("venv-clients/bin/python");
     assert!(python.exists(), "{} is missing: run localstack/up.sh (it installs the test clients)", python.display());
     python
 }
