@@ -497,19 +497,22 @@ fn previous_failure(outcomes: &HashMap<String, Outcome>, change: &Change) -> boo
 ///
 /// Errors: the record cannot be written to the artifacts bucket.
 pub async fn record_gaps(ctx: &Context, observation: &Observation, report: &Report) -> anyhow::Result<()> {
-    let gaps = updated_gaps(observation.gaps.clone(), report);
+    let mut gaps = updated_gaps(observation.gaps.clone(), report);
+    for (address, why) in ctx.partial_gaps() {
+        gaps.insert(address, format!("at the last apply, {why}"));
+    }
     if gaps != observation.gaps {
         crate::gaps::write(ctx, &gaps).await?;
     }
     Ok(())
 }
 
-/// The gaps record after `report`: creates the target did not implement are added, done ones
-/// removed.
+/// The gaps record after `report`: creates and updates the target did not implement are
+/// added, done ones removed.
 pub fn updated_gaps(mut gaps: BTreeMap<String, String>, report: &Report) -> BTreeMap<String, String> {
     for (address, action, outcome) in &report.outcomes {
         match outcome {
-            Outcome::NotPerformed(why) if *action == Action::Create => {
+            Outcome::NotPerformed(why) if matches!(action, Action::Create | Action::Update) => {
                 gaps.insert(address.clone(), format!("at the last apply, {why}"));
             }
             Outcome::Done => {
@@ -570,6 +573,33 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
+
+    #[test]
+    fn the_gaps_record_keeps_creates_and_updates_not_performed_and_drops_what_was_done() {
+        let before = BTreeMap::from([
+            ("aws_a.done_now".to_owned(), "at the last apply, X".to_owned()),
+            ("aws_a.still".to_owned(), "at the last apply, X".to_owned()),
+        ]);
+        let report = Report {
+            outcomes: vec![
+                ("aws_a.done_now".into(), Action::Create, Outcome::Done),
+                ("aws_a.created".into(), Action::Create, Outcome::NotPerformed("C is not implemented".into())),
+                ("aws_a.updated".into(), Action::Update, Outcome::NotPerformed("U is not implemented".into())),
+                ("aws_a.deleted".into(), Action::Delete, Outcome::NotPerformed("D is not implemented".into())),
+            ],
+            interrupted: false,
+            lease_lost: None,
+        };
+        let after = updated_gaps(before, &report);
+        assert_eq!(
+            after,
+            BTreeMap::from([
+                ("aws_a.created".to_owned(), "at the last apply, C is not implemented".to_owned()),
+                ("aws_a.still".to_owned(), "at the last apply, X".to_owned()),
+                ("aws_a.updated".to_owned(), "at the last apply, U is not implemented".to_owned()),
+            ])
+        );
+    }
 
     #[test]
     fn replacing_more_than_one_broker_at_once_is_refused_unless_asked() {

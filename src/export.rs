@@ -105,6 +105,7 @@ fn not_exported(kind: Kind) -> Option<&'static str> {
         | Kind::RedshiftCluster
         | Kind::RedshiftDataStatement
         | Kind::RedshiftLogging
+        | Kind::RedshiftParameterGroup
         | Kind::Instance
         | Kind::Secret
         | Kind::Directory

@@ -21,7 +21,7 @@ mod redshift;
 mod s3;
 pub mod vpn;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -43,12 +43,31 @@ pub struct Context {
     pub aws: Aws,
     ids: Mutex<HashMap<String, String>>,
     account: tokio::sync::OnceCell<String>,
+    partial_gaps: Mutex<BTreeMap<String, String>>,
 }
 
 impl Context {
     /// A context for `environment`.
     pub fn new(environment: Environment, aws: Aws) -> Self {
-        Self { environment, aws, ids: Mutex::new(HashMap::new()), account: tokio::sync::OnceCell::new() }
+        Self {
+            environment,
+            aws,
+            ids: Mutex::new(HashMap::new()),
+            account: tokio::sync::OnceCell::new(),
+            partial_gaps: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Records that a step done on `address` left out part of its work because the target lacks
+    /// an API (`why`: a [`NotImplemented`]'s text): the resource exists, its dependents can go
+    /// on, and the gaps record keeps the part left out so that plan shows it as a notice.
+    pub(crate) fn record_partial_gap(&self, address: &str, why: String) {
+        self.partial_gaps.lock().expect("partial gaps lock").insert(address.to_owned(), why);
+    }
+
+    /// What [`Context::record_partial_gap`] recorded: address -> what was left out and why.
+    pub fn partial_gaps(&self) -> BTreeMap<String, String> {
+        self.partial_gaps.lock().expect("partial gaps lock").clone()
     }
 
     /// The AWS account id of the credentials in use (STS `GetCallerIdentity`, asked once),

@@ -120,7 +120,7 @@ pub const GROUPS: &[&str] = &[
     VPN_ROW,
     VPN_ROUTES_ROW,
     WAREHOUSE_ROW,
-    "warehouse: audit logging",
+    "warehouse: audit logging, TLS required",
     "warehouse: external schema statement",
     "catalog: database, tables match the stream schemas",
     "redpanda: broker instances",
@@ -162,7 +162,7 @@ pub fn group(kind: Kind, component: Component) -> &'static str {
         }
         Kind::RedshiftSubnetGroup | Kind::RedshiftCluster | Kind::IamRole | Kind::IamRolePolicy => WAREHOUSE_ROW,
         Kind::RedshiftDataStatement => "warehouse: external schema statement",
-        Kind::RedshiftLogging => "warehouse: audit logging",
+        Kind::RedshiftLogging | Kind::RedshiftParameterGroup => "warehouse: audit logging, TLS required",
         Kind::GlueDatabase | Kind::GlueTable => "catalog: database, tables match the stream schemas",
         Kind::Instance => "redpanda: broker instances",
         Kind::KafkaTopic => "redpanda: topics (partitions, replication)",

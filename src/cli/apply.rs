@@ -225,6 +225,9 @@ async fn under_lock(
         engine::record_gaps(ctx, &observation, &report).await?;
     }
     print!("\n{}", engine::report_text(&report, mode));
+    for (address, why) in ctx.partial_gaps() {
+        println!("{address}: done in part, NOT PERFORMED: {why}");
+    }
     if !plan.kept.is_empty() {
         println!(
             "Kept {} resource(s) that hold data or protect or serve what does (listed in the plan above); \

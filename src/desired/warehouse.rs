@@ -9,6 +9,9 @@ use crate::model::address;
 use crate::model::{self, cluster_identifier, security_group_name};
 use crate::plan::{Component, Resource};
 
+/// The parameter group family of Redshift's current engine.
+const REDSHIFT_PARAMETER_FAMILY: &str = "redshift-2.0";
+
 pub(super) fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
     let mut b = Builder { out, component: Component::Warehouse };
     let c = Component::Warehouse;
@@ -50,10 +53,27 @@ pub(super) fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
         &[],
         subnet_addresses,
     );
+    // Connections must use TLS, and every query is logged (the user activity log of
+    // `aws_redshift_logging.main`). Both are static parameters: a cluster created with the
+    // group has them at once, an existing one at its next reboot.
+    b.add(
+        address::REDSHIFT_PARAMETER_GROUP.into(),
+        cluster.clone(),
+        attributes(&[
+            ("description", json!(format!("indutech {}: TLS required, user activity logged", environment.name))),
+            ("family", json!(REDSHIFT_PARAMETER_FAMILY)),
+            ("parameters", json!({"enable_user_activity_logging": "true", "require_ssl": "true"})),
+            ("tags", tags(environment, c, None)),
+        ]),
+        &["description", "family"],
+        vec![],
+    );
+    b.protects(vec![address::REDSHIFT_CLUSTER.into()]);
     b.add(
         address::REDSHIFT_CLUSTER.into(),
         cluster.clone(),
         attributes(&[
+            ("cluster_parameter_group_name", json!(cluster)),
             ("cluster_subnet_group_name", json!(cluster)),
             ("database_name", json!(w.database)),
             ("encrypted", json!(true)),
@@ -72,6 +92,7 @@ pub(super) fn warehouse(environment: &Environment, out: &mut Vec<Resource>) {
         &["cluster_subnet_group_name", "database_name", "master_username"],
         vec![
             "aws_redshift_subnet_group.main".into(),
+            address::REDSHIFT_PARAMETER_GROUP.into(),
             address::security_group("warehouse"),
             address::SPECTRUM_ROLE.into(),
             "aws_iam_role_policy.spectrum_lake_read".into(),

@@ -36,6 +36,8 @@ pub const LAKE_KEY: &str = "aws_kms_key.lake";
 pub const GLUE_DATABASE: &str = "aws_glue_catalog_database.main";
 /// The Redshift cluster.
 pub const REDSHIFT_CLUSTER: &str = "aws_redshift_cluster.main";
+/// The warehouse's parameter group (TLS required, user activity logged).
+pub const REDSHIFT_PARAMETER_GROUP: &str = "aws_redshift_parameter_group.main";
 /// The role Redshift Spectrum assumes to read the lake.
 pub const SPECTRUM_ROLE: &str = "aws_iam_role.spectrum";
 /// The worker binary in the artifacts bucket.

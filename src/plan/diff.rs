@@ -154,6 +154,15 @@ pub fn diff(input: Input<'_>) -> Plan {
                 let action = if !reasons.is_empty() {
                     replaced.insert(resource.address.as_str());
                     Action::Replace
+                } else if let Some(gap) = input.gaps.get(&resource.address).filter(|_| !differences.is_empty()) {
+                    // The target could not perform this update (or this part of a create):
+                    // a notice, not a change that would never converge.
+                    let names: Vec<&str> = differences.iter().map(|c| c.name.as_str()).collect();
+                    notices.push(Notice {
+                        address: resource.address.clone(),
+                        message: format!("`{}` not as declared: {gap}", names.join("`, `")),
+                    });
+                    continue;
                 } else if !differences.is_empty() {
                     Action::Update
                 } else {
@@ -592,6 +601,35 @@ mod tests {
                 "aws_vpn_connection.f: `tunnels` is not reported by the target, so it cannot be verified",
                 "aws_vpn_connection_route.r: not created: CreateVpnConnectionRoute is not implemented by x (HTTP 501)"
             ]
+        );
+    }
+
+    #[test]
+    fn an_update_the_target_could_not_perform_is_a_notice_but_a_replacement_stays_a_change() {
+        let resources = [
+            resource(
+                "aws_redshift_parameter_group.p",
+                json!({"family": "f", "parameters": {"require_ssl": "true"}}),
+                &["family"],
+                &[],
+            ),
+            resource("aws_redshift_parameter_group.q", json!({"family": "g", "parameters": {}}), &["family"], &[]),
+        ];
+        let observed = BTreeMap::from([
+            ("aws_redshift_parameter_group.p".to_owned(), present("p", json!({"family": "f", "parameters": {}}))),
+            ("aws_redshift_parameter_group.q".to_owned(), present("q", json!({"family": "old", "parameters": {}}))),
+        ]);
+        let gaps = BTreeMap::from([
+            ("aws_redshift_parameter_group.p".to_owned(), "at the last apply, parameters not set: X".to_owned()),
+            ("aws_redshift_parameter_group.q".to_owned(), "at the last apply, parameters not set: X".to_owned()),
+        ]);
+        let plan = apply_plan("t", &resources, &observed, &gaps);
+        let changes: Vec<(&str, Action)> = plan.changes.iter().map(|c| (c.address.as_str(), c.action)).collect();
+        assert_eq!(changes, [("aws_redshift_parameter_group.q", Action::Replace)]);
+        let messages: Vec<String> = plan.notices.iter().map(|n| format!("{}: {}", n.address, n.message)).collect();
+        assert_eq!(
+            messages,
+            ["aws_redshift_parameter_group.p: `parameters` not as declared: at the last apply, parameters not set: X"]
         );
     }
 

@@ -147,6 +147,7 @@ kinds! {
         RedshiftCluster / Cluster = "aws_redshift_cluster",
         RedshiftDataStatement / DataStatement = "aws_redshiftdata_statement",
         RedshiftLogging / Logging = "aws_redshift_logging",
+        RedshiftParameterGroup / ParameterGroup = "aws_redshift_parameter_group",
     }
     /// EC2 instances (brokers, ec2 workers).
     Instances(InstanceKind) {

@@ -101,22 +101,47 @@ resource "aws_redshift_subnet_group" "main" {
   }
 }
 
+# TLS required and every query logged; static parameters: an existing cluster takes them at
+# its next reboot.
+resource "aws_redshift_parameter_group" "main" {
+  name        = "indutech-staging-warehouse"
+  family      = "redshift-2.0"
+  description = "indutech staging: TLS required, user activity logged"
+
+  parameter {
+    name  = "enable_user_activity_logging"
+    value = "true"
+  }
+
+  parameter {
+    name  = "require_ssl"
+    value = "true"
+  }
+
+  tags = {
+    "indutech:component" = "warehouse"
+    "indutech:env"       = "staging"
+    managed-by           = "indutech"
+  }
+}
+
 resource "aws_redshift_cluster" "main" {
   #checkov:skip=CKV_AWS_71:audit logging is the aws_redshift_logging resource below (AWS provider 6 removed the cluster's logging block)
   #checkov:skip=CKV_AWS_142:encrypted with Redshift's AWS-managed key: the final snapshot outlives destroy and must stay restorable, which the lake key scheduled for deletion would prevent
-  cluster_identifier        = "indutech-staging-warehouse"
-  cluster_type              = "multi-node"
-  node_type                 = "ra3.xlplus"
-  number_of_nodes           = 2
-  database_name             = "indutech"
-  master_username           = "indutech_admin"
-  manage_master_password    = true
-  encrypted                 = true
-  publicly_accessible       = false
-  enhanced_vpc_routing      = true
-  cluster_subnet_group_name = aws_redshift_subnet_group.main.name
-  vpc_security_group_ids    = [aws_security_group.warehouse.id]
-  iam_roles                 = [aws_iam_role.spectrum.arn]
+  cluster_identifier           = "indutech-staging-warehouse"
+  cluster_type                 = "multi-node"
+  node_type                    = "ra3.xlplus"
+  number_of_nodes              = 2
+  database_name                = "indutech"
+  master_username              = "indutech_admin"
+  manage_master_password       = true
+  encrypted                    = true
+  publicly_accessible          = false
+  enhanced_vpc_routing         = true
+  cluster_subnet_group_name    = aws_redshift_subnet_group.main.name
+  cluster_parameter_group_name = aws_redshift_parameter_group.main.name
+  vpc_security_group_ids       = [aws_security_group.warehouse.id]
+  iam_roles                    = [aws_iam_role.spectrum.arn]
   # indutech names the final snapshot `<cluster>-final-<UTC time>` at destroy.
   final_snapshot_identifier = "indutech-staging-warehouse-final"
   tags = {
