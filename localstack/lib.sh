@@ -28,7 +28,9 @@ LOCALSTACK_VENV="$CACHE_DIR/venv-localstack"
 MOTO_VENV="$CACHE_DIR/venv-moto"
 CLIENTS_VENV="$CACHE_DIR/venv-clients"
 CHECKOV_VENV="$CACHE_DIR/venv-checkov"
-TANSU_BIN="$CACHE_DIR/tansu-$TANSU_VERSION/bin/tansu"
+# Tansu built with localstack/patches/ (bump TANSU_PATCH when they change: a new build).
+TANSU_PATCH=1
+TANSU_BIN="$CACHE_DIR/tansu-$TANSU_VERSION-fix$TANSU_PATCH/bin/tansu"
 
 SERVICES=(localstack moto broker)
 

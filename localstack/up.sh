@@ -48,15 +48,35 @@ ensure_venv() {
     echo "$want" >"$venv/.installed"
 }
 
+# Tansu 0.6.0 from crates.io's sources with one fix (localstack/patches/): its DeleteTopics
+# deletes every topic of the cluster, which on a shared bed wipes the other tests' topics.
 ensure_tansu() {
     [ -x "$TANSU_BIN" ] && return 0
     command -v cargo >/dev/null || { log "cargo is required to build the Tansu broker"; exit 1; }
-    log "building the Tansu $TANSU_VERSION broker into $(dirname "$(dirname "$TANSU_BIN")") (first run only, about 12 min on 2 cores)"
-    local target
-    target=$(mktemp -d)
-    CARGO_TARGET_DIR="$target" cargo install --quiet --root "$(dirname "$(dirname "$TANSU_BIN")")" \
-        tansu --version "$TANSU_VERSION" --locked --features libsql
-    rm -rf "$target"
+    log "building the Tansu $TANSU_VERSION broker (patched) into $(dirname "$(dirname "$TANSU_BIN")") (first run only, about 12 min on 2 cores)"
+    local work crate
+    work=$(mktemp -d)
+    for crate in tansu tansu-storage; do
+        fetch "https://static.crates.io/crates/$crate/$crate-$TANSU_VERSION.crate" | tar -xz -C "$work"
+    done
+    cp "$TESTBED_ROOT/localstack/patches/tansu-storage-topic_delete_by.sql" \
+        "$work/tansu-storage-$TANSU_VERSION/src/sql/topic_delete_by.sql"
+    printf '\n[patch.crates-io]\ntansu-storage = { path = "../tansu-storage-%s" }\n' "$TANSU_VERSION" \
+        >>"$work/tansu-$TANSU_VERSION/Cargo.toml"
+    # The crate's Cargo.lock pins every other dependency; only the patched one changes.
+    (cd "$work/tansu-$TANSU_VERSION" && CARGO_TARGET_DIR="$work/target" cargo build --quiet --release --features libsql)
+    mkdir -p "$(dirname "$TANSU_BIN")"
+    cp "$work/target/release/tansu" "$TANSU_BIN"
+    rm -rf "$work"
+}
+
+# Downloads $1 to stdout (curl, else Python's urllib).
+fetch() {
+    if command -v curl >/dev/null 2>&1; then
+        curl -fsSL "$1"
+    else
+        python3 -c 'import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())' "$1"
+    fi
 }
 
 # The real consumers of rendered files that the tests run (tests/rendered.rs): cloud-init's
