@@ -103,6 +103,11 @@ impl Aws {
         client!(self, aws_sdk_iam, "iam")
     }
 
+    /// CloudWatch Logs client.
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        client!(self, aws_sdk_cloudwatchlogs, "logs")
+    }
+
     /// Secrets Manager client.
     pub fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
         client!(self, aws_sdk_secretsmanager, "secrets_manager")

@@ -78,6 +78,7 @@ fn not_exported(kind: Kind) -> Option<&'static str> {
         | Kind::S3Object
         | Kind::KmsKey
         | Kind::KmsAlias
+        | Kind::LogGroup
         | Kind::GlueDatabase
         | Kind::GlueTable
         | Kind::Vpc

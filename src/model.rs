@@ -101,6 +101,11 @@ pub fn vpc_name(environment: &Environment) -> String {
     resource_name(environment, "vpc")
 }
 
+/// The VPN tunnels' CloudWatch Logs group: `/indutech/<env>/vpn-tunnels`.
+pub fn vpn_log_group_name(environment: &Environment) -> String {
+    format!("/indutech/{}/vpn-tunnels", environment.name)
+}
+
 /// The private subnets' route table: `indutech-<env>-private-rt`.
 pub fn route_table_name(environment: &Environment) -> String {
     resource_name(environment, "private-rt")

@@ -17,6 +17,7 @@ mod instances;
 pub mod kafka;
 mod kms;
 pub mod local_worker;
+mod logs;
 mod redshift;
 mod s3;
 pub mod vpn;
@@ -246,6 +247,7 @@ pub async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Obser
     let result = match Kind::of(&resource.address)?.service() {
         Service::S3(kind) => s3::observe(ctx, kind, resource).await,
         Service::Kms(kind) => kms::observe(ctx, kind, resource).await,
+        Service::Logs(kind) => logs::observe(ctx, kind, resource).await,
         Service::Glue(kind) => glue::observe(ctx, kind, resource).await,
         Service::Ec2(kind) => ec2::observe(ctx, kind, resource).await,
         Service::Vpn(kind) => vpn::observe(ctx, kind, resource).await,
@@ -282,6 +284,22 @@ pub async fn data_held(ctx: &Context, resource: &Resource) -> anyhow::Result<Opt
         Kind::RedshiftCluster => Ok(Some("the warehouse's tables (indutech does not look inside a cluster)".into())),
         other => bail!("{}: indutech cannot tell what data a {other} holds (a bug in desired state)", resource.address),
     }
+}
+
+/// Deletes every object version and delete marker of `bucket` under `prefix`; returns how
+/// many (see `s3::delete_versions`).
+///
+/// Errors: S3 failed or refused a delete.
+pub async fn delete_object_versions(ctx: &Context, bucket: &str, prefix: &str) -> anyhow::Result<usize> {
+    s3::delete_versions(ctx, bucket, prefix).await
+}
+
+/// Creates the Glue table `resource` (an `aws_glue_catalog_table` of [`crate::desired`]) in
+/// the environment's database, outside any plan: the smoke test's sandbox tables.
+///
+/// Errors: Glue refused it (it exists already, the database is missing...).
+pub async fn create_glue_table(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+    glue::create(ctx, crate::plan::kind::GlueKind::Table, resource).await
 }
 
 /// Resources of `components` that exist in AWS for this environment but are not in `desired`.
@@ -334,6 +352,7 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step, delete_data: bo
         return match service {
             Service::S3(kind) => s3::delete(ctx, kind, change, delete_data).await,
             Service::Kms(kind) => kms::delete(ctx, kind, change).await,
+            Service::Logs(kind) => logs::delete(ctx, kind, change).await,
             Service::Glue(kind) => glue::delete(ctx, kind, change).await,
             Service::Ec2(kind) => ec2::delete(ctx, kind, change).await,
             Service::Vpn(kind) => vpn::delete(ctx, kind, change).await,
@@ -350,6 +369,7 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step, delete_data: bo
         match service {
             Service::S3(kind) => s3::update(ctx, kind, resource, change).await,
             Service::Kms(kind) => kms::update(ctx, kind, resource, change).await,
+            Service::Logs(kind) => logs::update(ctx, kind, resource, change).await,
             Service::Glue(kind) => glue::update(ctx, kind, resource, change).await,
             Service::Ec2(kind) => ec2::update(ctx, kind, resource, change).await,
             Service::Vpn(kind) => vpn::update(ctx, kind, resource, change).await,
@@ -364,6 +384,7 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step, delete_data: bo
         match service {
             Service::S3(kind) => s3::create(ctx, kind, resource).await,
             Service::Kms(kind) => kms::create(ctx, kind, resource).await,
+            Service::Logs(kind) => logs::create(ctx, kind, resource).await,
             Service::Glue(kind) => glue::create(ctx, kind, resource).await,
             Service::Ec2(kind) => ec2::create(ctx, kind, resource).await,
             Service::Vpn(kind) => vpn::create(ctx, kind, resource).await,

@@ -26,6 +26,8 @@ use crate::plan::{Action, Component, Mode, Observed, Plan};
 use crate::provider::Context;
 use crate::worker::lake::{Lake, parse_key};
 
+pub mod sandbox;
+
 /// Outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -70,9 +72,11 @@ pub struct Options {
     pub seed: u64,
     /// How long to wait for the worker to commit past the replayed records.
     pub wait: Duration,
-    /// Run the data checks on an environment without `[endpoints]` too (a real account: the
-    /// records they write stay in its topics and lake).
+    /// Run the data checks on an environment without `[endpoints]` too (a real account), in a
+    /// sandbox ([`sandbox`]).
     pub write_test_data: bool,
+    /// Run the data checks in a sandbox even where the environment has `[endpoints]` (the bed).
+    pub sandbox: bool,
 }
 
 /// The row of the data checks when they do not run.
@@ -86,16 +90,26 @@ pub fn data_checks_refused(
     environment: &crate::config::environment::Environment,
     write_test_data: bool,
 ) -> Option<String> {
-    let endpoints = &environment.endpoints;
-    let real_account = endpoints.default.is_none() && endpoints.services.is_empty();
-    (real_account && !write_test_data).then(|| {
+    (is_real_account(environment) && !write_test_data).then(|| {
         format!(
-            "not run: environment {} has no [endpoints], so its topics, lake and catalog are a real account's; the \
-             data checks would write synthetic tickets and dataset samples into them, where they stay (they share \
-             files and offsets with real rows). Pass --write-test-data to run them anyway",
+            "not run: environment {} has no [endpoints], so its brokers, lake and catalog are a real account's. \
+             Pass --write-test-data to run them in a sandbox: topics, a consumer group, lake prefixes and Glue \
+             tables of their own (production's are never written), a worker of their own in this process, all \
+             removed at the end",
             environment.name
         )
     })
+}
+
+/// Whether `environment` is a real account's (no `[endpoints]`): its data checks always run
+/// in a sandbox.
+fn is_real_account(environment: &crate::config::environment::Environment) -> bool {
+    environment.endpoints.default.is_none() && environment.endpoints.services.is_empty()
+}
+
+/// Whether `streams` are a sandbox's (renamed by [`sandbox::Sandbox::new`]).
+fn is_sandbox(streams: &[Arc<Stream>]) -> bool {
+    streams.iter().all(|s| sandbox::original_name(&s.name) != s.name)
 }
 
 /// The platform row of the worker's deployment; the data checks run only when it passes.
@@ -119,6 +133,7 @@ pub const GROUPS: &[&str] = &[
     "audit: S3 access logging and VPC flow logs",
     VPN_ROW,
     VPN_ROUTES_ROW,
+    "vpn: tunnel logs",
     WAREHOUSE_ROW,
     "warehouse: audit logging, TLS required",
     "warehouse: external schema statement",
@@ -157,6 +172,7 @@ pub fn group(kind: Kind, component: Component) -> &'static str {
         | Kind::VpnGatewayAttachment
         | Kind::TransitGatewayVpcAttachment
         | Kind::VpnConnection => VPN_ROW,
+        Kind::LogGroup => "vpn: tunnel logs",
         Kind::VpnConnectionRoute | Kind::Route | Kind::VpnGatewayRoutePropagation | Kind::TransitGatewayRoute => {
             VPN_ROUTES_ROW
         }
@@ -186,8 +202,14 @@ pub async fn run(ctx: &Arc<Context>, options: &Options) -> anyhow::Result<Vec<Ch
         checks.push(check(DATA_ROW, Status::Skipped, why));
         return Ok(checks);
     }
+    if options.sandbox || is_real_account(&ctx.environment) {
+        sandboxed_data_checks(ctx, options, &mut checks).await?;
+        return Ok(checks);
+    }
+    let streams: Vec<Arc<Stream>> = ctx.environment.streams.iter().map(|s| Arc::new(s.clone())).collect();
+    let group = crate::model::group_id(&ctx.environment);
     match checks.iter().find(|c| c.name == WORKER_ROW) {
-        Some(row) if row.status == Status::Pass => data_checks(ctx, options, &mut checks).await?,
+        Some(row) if row.status == Status::Pass => data_checks(ctx, options, &mut checks, &streams, &group).await?,
         Some(row) => checks.push(check(
             DATA_ROW,
             Status::Fail,
@@ -308,7 +330,7 @@ enum Sample {
 /// The sample for `stream`: generated tickets for `client_tickets`, the real dataset of
 /// `shared/data` for the two replayed streams, none for other streams.
 fn sample_for(stream: &Stream, data_dir: &std::path::Path) -> Option<Sample> {
-    match stream.name.as_str() {
+    match sandbox::original_name(&stream.name) {
         "client_tickets" => Some(Sample::Tickets),
         "incident_events" => Some(Sample::Csv(data_dir.join("itsm_incident_event_log/incident_event_log.csv"))),
         "sensor_readings" => Some(Sample::Csv(data_dir.join("beijing_multisite_air_quality"))),
@@ -324,13 +346,50 @@ struct Produced {
     windows: BTreeMap<i32, (i64, i64)>,
 }
 
-async fn data_checks(ctx: &Arc<Context>, options: &Options, checks: &mut Vec<Check>) -> anyhow::Result<()> {
+/// The data checks in a sandbox ([`sandbox`]): created, checked, then removed whatever the
+/// checks found, with a row saying so.
+async fn sandboxed_data_checks(ctx: &Arc<Context>, options: &Options, checks: &mut Vec<Check>) -> anyhow::Result<()> {
+    let mut sandbox = sandbox::Sandbox::new(ctx);
+    eprintln!(
+        "smoke test: sandbox {id}: topics <topic>.{id}, consumer group {}, lake prefixes and Glue tables \
+         <stream>_{id}, its own worker in this process; all removed at the end",
+        sandbox.group,
+        id = sandbox.id
+    );
+    let result = match sandbox.start(ctx).await {
+        Ok(()) => data_checks(ctx, options, checks, &sandbox.streams.clone(), &sandbox.group.clone()).await,
+        Err(err) => {
+            checks.push(check(DATA_ROW, Status::Fail, format!("the sandbox could not be created: {err:#}")));
+            Ok(())
+        }
+    };
+    match sandbox.remove(ctx).await {
+        Ok(removed) => checks.push(check(
+            SANDBOX_ROW,
+            Status::Pass,
+            format!("sandbox {} removed: {}", sandbox.id, removed.join("; ")),
+        )),
+        Err(err) => checks.push(check(SANDBOX_ROW, Status::Fail, format!("{err:#}"))),
+    }
+    result
+}
+
+/// The row that says the sandbox is gone.
+const SANDBOX_ROW: &str = "data: sandbox removed (topics, consumer group, lake prefixes, Glue tables)";
+
+async fn data_checks(
+    ctx: &Arc<Context>,
+    options: &Options,
+    checks: &mut Vec<Check>,
+    streams: &[Arc<Stream>],
+    group: &str,
+) -> anyhow::Result<()> {
     let environment = &ctx.environment;
     let bootstrap = crate::model::bootstrap_servers(environment);
-    let group = crate::model::group_id(environment);
     let lake = Lake::new(environment, &ctx.aws);
     let mut replayed: Vec<(Arc<Stream>, u64, u64)> = Vec::new();
-    let streams: Vec<Arc<Stream>> = environment.streams.iter().map(|s| Arc::new(s.clone())).collect();
+    let streams: Vec<Arc<Stream>> = streams.to_vec();
+    let group = group.to_owned();
     let before = crate::worker::status::read_offsets(&bootstrap, &group, &streams).await?;
     for stream in &streams {
         let name = format!("data {}: replay", stream.name);
@@ -429,7 +488,9 @@ async fn data_checks(ctx: &Arc<Context>, options: &Options, checks: &mut Vec<Che
             )
         });
     }
-    eprintln!("smoke test: its records stay in the lake (deleting them would leave holes the audit reports)");
+    if !is_sandbox(&streams) {
+        eprintln!("smoke test: its records stay in the lake (deleting them would leave holes the audit reports)");
+    }
     Ok(())
 }
 
@@ -667,6 +728,23 @@ mod tests {
         assert!(why.contains("environment prod has no [endpoints]") && why.contains("--write-test-data"), "{why}");
         assert_eq!(data_checks_refused(&prod, true), None);
         assert_eq!(data_checks_refused(&crate::config::shipped("dev"), false), None, "dev runs on the bed");
+        assert!(is_real_account(&prod), "a real account's data checks always run in the sandbox");
+        assert!(!is_real_account(&crate::config::shipped("dev")));
+    }
+
+    #[test]
+    fn sandbox_streams_stand_for_their_originals() {
+        assert_eq!(sandbox::original_name("client_tickets_smoke_1a2b3c4d"), "client_tickets");
+        assert_eq!(sandbox::original_name("client_tickets"), "client_tickets");
+        // Not a sandbox id: left as it is.
+        assert_eq!(sandbox::original_name("x_smoke_screen"), "x_smoke_screen");
+        let sandboxed = |name: &str| {
+            let mut stream = crate::config::shipped("dev").streams[0].clone();
+            stream.name = name.into();
+            Arc::new(stream)
+        };
+        assert!(is_sandbox(&[sandboxed("a_smoke_0000abcd"), sandboxed("b_smoke_ffff0000")]));
+        assert!(!is_sandbox(&[sandboxed("a_smoke_0000abcd"), sandboxed("b")]));
     }
 
     #[test]

@@ -630,6 +630,21 @@ struct Worker {
 /// a topic does not exist, an upload or a commit keeps failing, or the drain missed its
 /// deadline (then nothing is lost: what was not committed is read again by the next owner).
 pub async fn run(environment: &Environment, aws: &crate::aws::Aws, options: Options) -> anyhow::Result<Summary> {
+    let shutdown = Arc::new(Notify::new());
+    spawn_signal_handler(shutdown.clone())?;
+    run_until(environment, aws, options, shutdown).await
+}
+
+/// Runs the worker until `shutdown` is notified, then drains within the deadline (what
+/// [`run`] does on a signal; the smoke test's sandbox worker runs in-process this way).
+///
+/// Errors: as [`run`].
+pub async fn run_until(
+    environment: &Environment,
+    aws: &crate::aws::Aws,
+    options: Options,
+    shutdown: Arc<Notify>,
+) -> anyhow::Result<Summary> {
     let lake = Arc::new(Lake::new(environment, aws));
     let streams: Vec<&Stream> = options.streams.iter().map(AsRef::as_ref).collect();
     lake.check(&streams).await?;
@@ -684,8 +699,6 @@ pub async fn run(environment: &Environment, aws: &crate::aws::Aws, options: Opti
         summary: Summary::default(),
     };
 
-    let shutdown = Arc::new(Notify::new());
-    spawn_signal_handler(shutdown.clone())?;
     worker.consume(&shutdown).await?;
     tracing::info!(deadline_ms = worker.options.drain_timeout.as_millis() as u64, "draining: flush, commit, publish");
     let deadline = worker.options.drain_timeout;

@@ -83,6 +83,9 @@ impl TestEnv {
         assert!(subnets.subnets().is_empty(), "subnets left");
         let groups = ec2.describe_security_groups().filters(tagged.clone()).send().await.unwrap();
         assert!(groups.security_groups().is_empty(), "security groups left");
+        let groups = self.aws.logs().describe_log_groups().log_group_name_prefix(format!("/indutech/{}/", self.name));
+        let groups = groups.send().await.unwrap();
+        assert!(groups.log_groups().is_empty(), "log groups left: {:?}", groups.log_groups());
         let flow_logs = ec2.describe_flow_logs().filter(tagged.clone()).send().await.unwrap();
         assert!(flow_logs.flow_logs().is_empty(), "flow logs left: {:?}", flow_logs.flow_logs());
         let endpoints = ec2.describe_vpc_endpoints().filters(tagged).send().await.unwrap();
@@ -996,12 +999,23 @@ async fn vpn_routes_and_tags_drift_are_repaired_and_gaps_are_said_out_loud() {
     };
     let cgw = gateways.customer_gateways().iter().find(ours).unwrap().customer_gateway_id().unwrap().to_owned();
     ec2.delete_tags().resources(&cgw).tags(Tag::builder().key("indutech:component").build()).send().await.unwrap();
+    // The tunnels' log group exists, kept a year; somebody shortens its retention.
+    let log_group = indutech::model::vpn_log_group_name(&t.environment);
+    let logs = t.aws.logs();
+    let retention = || async {
+        let out = logs.describe_log_groups().log_group_name_prefix(&log_group).send().await.unwrap();
+        out.log_groups().iter().find(|g| g.log_group_name() == Some(log_group.as_str())).unwrap().retention_in_days()
+    };
+    assert_eq!(retention().await, Some(365));
+    logs.put_retention_policy().log_group_name(&log_group).retention_in_days(1).send().await.unwrap();
 
     let plan = t.expect(&["plan", "--component", "vpn", "--detailed-exitcode"], 2);
     assert!(plan.contains("# aws_route.onprem_0 will be created"), "{plan}");
     assert!(plan.contains("# aws_customer_gateway.factory will be updated in place"), "{plan}");
+    assert!(plan.contains("# aws_cloudwatch_log_group.vpn will be updated in place"), "{plan}");
     t.expect(&["apply", "--component", "vpn", "--auto-approve"], 0);
     t.plan_is_empty("vpn");
+    assert_eq!(retention().await, Some(365));
 
     // The environment moves the VPN to a transit gateway: the virtual private gateway and its
     // attachment are no longer wanted, the connection is replaced onto the transit gateway and

@@ -56,10 +56,15 @@ impl TestEnv {
 
     /// Runs the smoke test (small samples); returns its exit code and checks by name.
     fn smoke(&self) -> (i32, Vec<serde_json::Value>) {
+        self.smoke_with(&[])
+    }
+
+    /// [`TestEnv::smoke`] with more arguments.
+    fn smoke_with(&self, more: &[&str]) -> (i32, Vec<serde_json::Value>) {
         let data = data_dir();
         let args =
             ["smoke-test", "--json", "--data", data.to_str().unwrap(), "--sample-rows", "500", "--tickets", "300"];
-        let out = self.run(&[&args[..], &["--timeout", "60"]].concat());
+        let out = self.run(&[&args[..], &["--timeout", "60"], more].concat());
         let stdout = String::from_utf8_lossy(&out.stdout);
         let checks: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap_or_else(|e| {
             panic!("smoke-test --json printed no JSON ({e})\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
@@ -111,6 +116,65 @@ async fn apply_deploys_the_worker_smoke_test_passes_and_fails_on_three_sabotages
     assert!(tickets["detail"].as_str().unwrap().ends_with("= 300 produced"), "{tickets}");
     assert_eq!(row(&checks, "lake: versioning enabled")["status"], "pass");
     assert_eq!(row(&checks, "worker: deployed, running this binary")["status"], "pass");
+
+    // The sandbox (what a real account gets with --write-test-data): the same checks pass on
+    // topics, a consumer group, lake prefixes and Glue tables of its own, all removed at the
+    // end; production's topics, lake objects and catalog are exactly as before.
+    let streams: Vec<std::sync::Arc<indutech::config::stream::Stream>> =
+        t.environment.streams.iter().map(|s| std::sync::Arc::new(s.clone())).collect();
+    let bootstrap = indutech::model::bootstrap_servers(&t.environment);
+    let group = indutech::model::group_id(&t.environment);
+    let offsets = || async {
+        let status = indutech::worker::status::read_offsets(&bootstrap, &group, &streams).await.unwrap();
+        status
+            .iter()
+            .flat_map(|s| s.partitions.iter().map(move |p| (s.stream.clone(), p.partition, p.high, p.group_committed)))
+            .collect::<Vec<_>>()
+    };
+    let lake = indutech::worker::lake::Lake::new(&t.environment, &t.aws);
+    let objects = || async {
+        let mut all = Vec::new();
+        for bucket in [&lake.curated, &lake.rejected] {
+            all.extend(lake.list_versions(bucket, "").await.unwrap().into_iter().map(|(k, v)| (bucket.clone(), k, v)));
+        }
+        all.sort();
+        all
+    };
+    let database = indutech::model::glue_database_name(&t.environment);
+    let tables = || async {
+        let out = t.aws.glue().get_tables().database_name(&database).send().await.unwrap();
+        let mut names: Vec<String> = out.table_list().iter().map(|t| t.name().to_owned()).collect();
+        names.sort();
+        names
+    };
+    let (offsets_before, objects_before, tables_before) = (offsets().await, objects().await, tables().await);
+    let (code, checks) = t.smoke_with(&["--sandbox"]);
+    assert_eq!(failed(&checks), Vec::<String>::new());
+    assert_eq!(code, 0);
+    for stream in STREAMS {
+        let landed = checks
+            .iter()
+            .find(|c| {
+                let name = c["name"].as_str().unwrap();
+                name.starts_with(&format!("data {stream}_smoke_")) && name.ends_with("every record landed exactly once")
+            })
+            .unwrap_or_else(|| panic!("no sandbox row of {stream}: {checks:#?}"));
+        assert_eq!(landed["status"], "pass", "{landed}");
+    }
+    let removed = row(&checks, "data: sandbox removed (topics, consumer group, lake prefixes, Glue tables)");
+    assert_eq!(removed["status"], "pass", "{removed}");
+    assert_eq!(offsets().await, offsets_before, "the sandbox wrote into production's topics or group");
+    assert_eq!(objects().await, objects_before, "the sandbox left objects or touched production's");
+    assert_eq!(tables().await, tables_before, "the sandbox left Glue tables");
+    let topics: Vec<String> = {
+        use rdkafka::consumer::{BaseConsumer, Consumer as _};
+        let consumer: BaseConsumer =
+            rdkafka::ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
+        let metadata = consumer.fetch_metadata(None, Duration::from_secs(10)).unwrap();
+        metadata.topics().iter().map(|t| t.name().to_owned()).collect()
+    };
+    assert!(!topics.is_empty());
+    assert!(topics.iter().all(|t| !t.contains(".smoke_")), "sandbox topics left: {topics:?}");
 
     // Sabotage 1: versioning suspended on the raw bucket.
     let raw = indutech::model::bucket_name(&t.environment, "raw");

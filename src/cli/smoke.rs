@@ -36,11 +36,16 @@ pub struct Args {
     /// Seconds to wait for the worker to land the replayed records.
     #[arg(long, default_value_t = 180)]
     pub timeout: u64,
-    /// Run the data checks on an environment without `[endpoints]` (a real account) too: the
-    /// synthetic records they write stay in its topics and lake. Without it they are skipped
-    /// there, and only the platform is checked.
+    /// Run the data checks on an environment without `[endpoints]` (a real account) too, in a
+    /// sandbox: topics, a consumer group, lake prefixes and Glue tables of their own and a
+    /// worker in this process, all removed at the end; production's are never written. Without
+    /// it they are skipped there, and only the platform is checked.
     #[arg(long)]
     pub write_test_data: bool,
+    /// Run the data checks in that sandbox on an environment with `[endpoints]` too (the bed),
+    /// instead of through the deployed worker and the streams' own topics.
+    #[arg(long)]
+    pub sandbox: bool,
 }
 
 /// Runs the checks and prints them.
@@ -62,6 +67,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         seed,
         wait: Duration::from_secs(args.timeout),
         write_test_data: args.write_test_data,
+        sandbox: args.sandbox,
     };
     let checks = crate::smoke::run(&ctx, &options).await?;
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();

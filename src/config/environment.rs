@@ -84,6 +84,7 @@ pub const SERVICES: &[&str] = &[
     "glue",
     "iam",
     "kms",
+    "logs",
     "redshift",
     "redshift_data",
     "s3",

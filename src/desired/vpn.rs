@@ -9,12 +9,17 @@ use crate::model::address;
 use crate::model::{self};
 use crate::plan::{Component, Resource};
 
+/// Days the VPN tunnels' logs are kept.
+const VPN_LOG_RETENTION_DAYS: u32 = 365;
+
 /// The two tunnels' option sets, in the form the provider reports them (both explicit, or
-/// AWS leaves tunnel 2 on weak defaults).
+/// AWS leaves tunnel 2 on weak defaults), logging to [`model::vpn_log_group_name`] as JSON.
 pub fn tunnel_options(environment: &Environment) -> Value {
     let t = &environment.vpn.tunnel;
     let one = json!({
         "ike_versions": t.ike_versions,
+        "log_group": model::vpn_log_group_name(environment),
+        "log_output_format": "json",
         "phase1_dh_groups": t.phase1_dh_groups,
         "phase1_encryption": t.phase1_encryption,
         "phase1_integrity": t.phase1_integrity,
@@ -98,6 +103,20 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
         );
         (vgw, address::VPN_GATEWAY, "vpn_gateway", address::VPN_GATEWAY_ATTACHMENT)
     };
+    // The tunnels' IKE and state logs (VPN tunnel logging delivers only to CloudWatch Logs),
+    // kept a year like the other audit logs.
+    let log_group = model::vpn_log_group_name(environment);
+    b.add(
+        address::VPN_LOG_GROUP.into(),
+        log_group.clone(),
+        attributes(&[
+            ("name", json!(log_group)),
+            ("retention_in_days", json!(VPN_LOG_RETENTION_DAYS)),
+            ("tags", tags(environment, c, None)),
+        ]),
+        &["name"],
+        vec![],
+    );
     let connection = model::vpn_connection_name(environment);
     let static_routes = vpn.routing == Routing::Static;
     b.add(
@@ -112,7 +131,7 @@ pub(super) fn vpn(environment: &Environment, out: &mut Vec<Resource>) {
             ("type", json!("ipsec.1")),
         ]),
         &["customer_gateway", gateway_attribute, "static_routes_only", "type"],
-        vec![address::CUSTOMER_GATEWAY.into(), gateway_address.into()],
+        vec![address::CUSTOMER_GATEWAY.into(), gateway_address.into(), address::VPN_LOG_GROUP.into()],
     );
     let route_table = model::route_table_name(environment);
     for (i, cidr) in environment.on_premises.cidrs.iter().enumerate() {

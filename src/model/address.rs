@@ -16,6 +16,8 @@ pub const S3_ENDPOINT: &str = "aws_vpc_endpoint.s3";
 pub const FLOW_LOG: &str = "aws_flow_log.vpc";
 /// The Glue interface endpoint (the ec2 workers register partitions without internet access).
 pub const GLUE_ENDPOINT: &str = "aws_vpc_endpoint.glue";
+/// The VPN tunnels' log group.
+pub const VPN_LOG_GROUP: &str = "aws_cloudwatch_log_group.vpn";
 /// The factory's customer gateway.
 pub const CUSTOMER_GATEWAY: &str = "aws_customer_gateway.factory";
 /// The virtual private gateway (`vpn.attachment = "vpn-gateway"`).

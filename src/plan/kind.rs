@@ -101,6 +101,10 @@ kinds! {
         S3BucketLogging / Logging = "aws_s3_bucket_logging",
         S3Object / Object = "aws_s3_object",
     }
+    /// CloudWatch Logs groups (the VPN tunnels' logs).
+    Logs(LogsKind) {
+        LogGroup / LogGroup = "aws_cloudwatch_log_group",
+    }
     /// The lake key and its alias.
     Kms(KmsKind) {
         KmsKey / Key = "aws_kms_key",

@@ -378,16 +378,7 @@ pub(super) async fn delete(ctx: &Context, kind: S3Kind, change: &Change, delete_
     }
     match kind {
         S3Kind::Bucket => {
-            let mut versions = list_versions(ctx, bucket).await?;
-            while !versions.is_empty() {
-                s3.delete_objects()
-                    .bucket(bucket)
-                    .delete(Delete::builder().set_objects(Some(versions)).quiet(true).build()?)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(ctx, "s3", "DeleteObjects", bucket, e))?;
-                versions = list_versions(ctx, bucket).await?;
-            }
+            delete_versions(ctx, bucket, "").await?;
             let result = s3.delete_bucket().bucket(bucket).send().await;
             deleted(ctx, "s3", "DeleteBucket", bucket, result, |c| c == "NoSuchBucket")
         }
@@ -524,7 +515,7 @@ async fn upload_binary(ctx: &Context, resource: &Resource) -> anyhow::Result<()>
 ///
 /// Errors: the listing failed.
 pub(super) async fn data_held(ctx: &Context, bucket: &str) -> anyhow::Result<Option<String>> {
-    let versions = list_versions(ctx, bucket).await?;
+    let versions = list_versions(ctx, bucket, "").await?;
     Ok(match versions.len() {
         0 => None,
         n @ 1..1000 => Some(format!("{n} object version(s)")),
@@ -532,10 +523,10 @@ pub(super) async fn data_held(ctx: &Context, bucket: &str) -> anyhow::Result<Opt
     })
 }
 
-/// Up to 1000 object versions and delete markers of `bucket`.
-async fn list_versions(ctx: &Context, bucket: &str) -> anyhow::Result<Vec<ObjectIdentifier>> {
+/// Up to 1000 object versions and delete markers of `bucket` under `prefix` (`""`: all).
+async fn list_versions(ctx: &Context, bucket: &str, prefix: &str) -> anyhow::Result<Vec<ObjectIdentifier>> {
     let s3 = ctx.aws.s3();
-    let out = match s3.list_object_versions().bucket(bucket).max_keys(1000).send().await {
+    let out = match s3.list_object_versions().bucket(bucket).prefix(prefix).max_keys(1000).send().await {
         Ok(out) => out,
         Err(err) if code(&err) == Some("NoSuchBucket") => return Ok(Vec::new()),
         Err(err) => return Err(sdk_error(ctx, "s3", "ListObjectVersions", bucket, err)),
@@ -552,4 +543,34 @@ async fn list_versions(ctx: &Context, bucket: &str) -> anyhow::Result<Vec<Object
         }
     }
     Ok(ids)
+}
+
+/// Deletes every object version and delete marker of `bucket` under `prefix` (`""`: the whole
+/// bucket's); returns how many. A missing bucket has none.
+///
+/// Errors: a listing or a DeleteObjects call failed, or S3 refused one of the deletes.
+pub(crate) async fn delete_versions(ctx: &Context, bucket: &str, prefix: &str) -> anyhow::Result<usize> {
+    let mut count = 0;
+    let mut versions = list_versions(ctx, bucket, prefix).await?;
+    while !versions.is_empty() {
+        count += versions.len();
+        let out = ctx
+            .aws
+            .s3()
+            .delete_objects()
+            .bucket(bucket)
+            .delete(Delete::builder().set_objects(Some(versions)).quiet(true).build()?)
+            .send()
+            .await
+            .map_err(|e| sdk_error(ctx, "s3", "DeleteObjects", bucket, e))?;
+        if let Some(error) = out.errors().first() {
+            bail!(
+                "DeleteObjects s3://{bucket}/{}: {}",
+                error.key().unwrap_or_default(),
+                error.message().unwrap_or("refused")
+            );
+        }
+        versions = list_versions(ctx, bucket, prefix).await?;
+    }
+    Ok(count)
 }

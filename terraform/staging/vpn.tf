@@ -29,6 +29,18 @@ resource "aws_vpn_gateway_attachment" "main" {
   vpn_gateway_id = aws_vpn_gateway.main.id
 }
 
+# The tunnels' IKE and state logs (VPN tunnel logging delivers only to CloudWatch Logs).
+resource "aws_cloudwatch_log_group" "vpn" {
+  #checkov:skip=CKV_AWS_158:IKE and tunnel state messages, no data: CloudWatch Logs' own encryption at rest (a KMS key would need the logs service in its policy)
+  name              = "/indutech/staging/vpn-tunnels"
+  retention_in_days = 365
+  tags = {
+    "indutech:component" = "vpn"
+    "indutech:env"       = "staging"
+    managed-by           = "indutech"
+  }
+}
+
 resource "aws_vpn_connection" "factory" {
   customer_gateway_id = aws_customer_gateway.factory.id
   vpn_gateway_id      = aws_vpn_gateway.main.id
@@ -43,6 +55,14 @@ resource "aws_vpn_connection" "factory" {
   tunnel1_phase2_integrity_algorithms  = ["SHA2-256"]
   tunnel1_phase2_dh_group_numbers      = [14]
 
+  tunnel1_log_options {
+    cloudwatch_log_options {
+      log_enabled       = true
+      log_group_arn     = aws_cloudwatch_log_group.vpn.arn
+      log_output_format = "json"
+    }
+  }
+
   tunnel2_ike_versions                 = ["ikev2"]
   tunnel2_phase1_encryption_algorithms = ["AES256"]
   tunnel2_phase1_integrity_algorithms  = ["SHA2-256"]
@@ -50,6 +70,14 @@ resource "aws_vpn_connection" "factory" {
   tunnel2_phase2_encryption_algorithms = ["AES256"]
   tunnel2_phase2_integrity_algorithms  = ["SHA2-256"]
   tunnel2_phase2_dh_group_numbers      = [14]
+
+  tunnel2_log_options {
+    cloudwatch_log_options {
+      log_enabled       = true
+      log_group_arn     = aws_cloudwatch_log_group.vpn.arn
+      log_output_format = "json"
+    }
+  }
 
   tags = {
     Name                 = "indutech-staging-factory-vpn"

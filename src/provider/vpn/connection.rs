@@ -50,7 +50,7 @@ pub(super) async fn create_vpn_connection(ctx: &Context, resource: &Resource) ->
     let mut options = VpnConnectionOptionsSpecification::builder()
         .static_routes_only(a["static_routes_only"].as_bool().unwrap_or(false));
     for tunnel in a["tunnels"].as_array().into_iter().flatten() {
-        options = options.tunnel_options(tunnel_specification(tunnel));
+        options = options.tunnel_options(tunnel_specification(tunnel, log_group_arn(ctx, tunnel).await?));
     }
     let request = ec2.create_vpn_connection().customer_gateway_id(ctx.dependency_id(resource, Kind::CustomerGateway)?);
     let request = if a.contains_key("transit_gateway") {
@@ -135,11 +135,20 @@ pub(super) async fn delete_vpn_connection_route(ctx: &Context, change: &Change, 
     )
 }
 
+/// The log group's name in its ARN (`arn:aws:logs:<region>:<account>:log-group:<name>[:*]`).
+fn log_group_name(arn: &str) -> &str {
+    let name = arn.split_once(":log-group:").map_or(arn, |(_, name)| name);
+    name.strip_suffix(":*").unwrap_or(name)
+}
+
 fn tunnel_value(t: &TunnelOption) -> Value {
+    let logging = t.log_options().and_then(|o| o.cloud_watch_log_options()).filter(|c| c.log_enabled() == Some(true));
     let strings = |values: Vec<Option<&str>>| -> Value { json!(values.into_iter().flatten().collect::<Vec<_>>()) };
     let numbers = |values: Vec<Option<i32>>| -> Value { json!(values.into_iter().flatten().collect::<Vec<_>>()) };
     json!({
         "ike_versions": strings(t.ike_versions().iter().map(|v| v.value()).collect()),
+        "log_group": logging.and_then(|l| l.log_group_arn()).map(log_group_name),
+        "log_output_format": logging.and_then(|l| l.log_output_format()),
         "phase1_dh_groups": numbers(t.phase1_dh_group_numbers().iter().map(|v| v.value()).collect()),
         "phase1_encryption": strings(t.phase1_encryption_algorithms().iter().map(|v| v.value()).collect()),
         "phase1_integrity": strings(t.phase1_integrity_algorithms().iter().map(|v| v.value()).collect()),
@@ -159,7 +168,7 @@ fn ints(value: &Value, key: &str) -> Vec<i32> {
 
 /// One tunnel's options as `$builder` (create and modify take the same fields in two types).
 macro_rules! tunnel_options {
-    ($builder:expr, $t:expr) => {{
+    ($builder:expr, $t:expr, $log_group_arn:expr) => {{
         let (mut b, t) = ($builder, $t);
         for v in strs(t, "ike_versions") {
             b = b.ike_versions(IkeVersionsRequestListValue::builder().value(v).build());
@@ -182,16 +191,38 @@ macro_rules! tunnel_options {
         for v in ints(t, "phase2_dh_groups") {
             b = b.phase2_dh_group_numbers(Phase2DhGroupNumbersRequestListValue::builder().value(v).build());
         }
+        if let Some(arn) = $log_group_arn {
+            let cloud_watch = aws_sdk_ec2::types::CloudWatchLogOptionsSpecification::builder()
+                .log_enabled(true)
+                .log_group_arn(arn)
+                .log_output_format(t["log_output_format"].as_str().unwrap_or("json"))
+                .build();
+            b = b.log_options(
+                aws_sdk_ec2::types::VpnTunnelLogOptionsSpecification::builder()
+                    .cloud_watch_log_options(cloud_watch)
+                    .build(),
+            );
+        }
         b.build()
     }};
 }
 
-fn tunnel_specification(t: &Value) -> VpnTunnelOptionsSpecification {
-    tunnel_options!(VpnTunnelOptionsSpecification::builder(), t)
+/// The ARN of the log group tunnel `t` logs into (None: it does not log).
+///
+/// Errors: STS did not say which account the credentials are for.
+async fn log_group_arn(ctx: &Context, t: &Value) -> anyhow::Result<Option<String>> {
+    match t["log_group"].as_str() {
+        Some(name) => Ok(Some(crate::provider::logs::log_group_arn(ctx, name).await?)),
+        None => Ok(None),
+    }
 }
 
-pub(super) fn modify_specification(t: &Value) -> ModifyVpnTunnelOptionsSpecification {
-    tunnel_options!(ModifyVpnTunnelOptionsSpecification::builder(), t)
+fn tunnel_specification(t: &Value, log_group_arn: Option<String>) -> VpnTunnelOptionsSpecification {
+    tunnel_options!(VpnTunnelOptionsSpecification::builder(), t, log_group_arn)
+}
+
+pub(super) fn modify_specification(t: &Value, log_group_arn: Option<String>) -> ModifyVpnTunnelOptionsSpecification {
+    tunnel_options!(ModifyVpnTunnelOptionsSpecification::builder(), t, log_group_arn)
 }
 
 /// The environment's VPN connection: its id and its two tunnels' AWS-side addresses, from the
@@ -273,7 +304,7 @@ pub(super) async fn update_vpn_connection_tunnels(ctx: &Context, resource: &Reso
         ec2.modify_vpn_tunnel_options()
             .vpn_connection_id(id)
             .vpn_tunnel_outside_ip_address(ip)
-            .tunnel_options(modify_specification(tunnel))
+            .tunnel_options(modify_specification(tunnel, log_group_arn(ctx, tunnel).await?))
             .send()
             .await
             .map_err(|e| sdk_error(ctx, "ec2", "ModifyVpnTunnelOptions", &resource.name, e))?;
@@ -284,6 +315,13 @@ pub(super) async fn update_vpn_connection_tunnels(ctx: &Context, resource: &Reso
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_group_arn_gives_its_name() {
+        let arn = "arn:aws:logs:eu-west-3:111122223333:log-group:/indutech/prod/vpn-tunnels:*";
+        assert_eq!(log_group_name(arn), "/indutech/prod/vpn-tunnels");
+        assert_eq!(log_group_name("arn:aws:logs:us-east-1:000000000000:log-group:/a/b"), "/a/b");
+    }
 
     #[test]
     fn tunnels_are_read_from_the_configuration_document_without_keys() {
