@@ -624,6 +624,59 @@ struct Worker {
     summary: Summary,
 }
 
+/// Upper bounds of the flush latency histogram's buckets (seconds), so that dashboards can
+/// aggregate quantiles over workers (`histogram_quantile`).
+const FLUSH_SECONDS_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+
+/// Describes every metric (`# HELP`, unit) and exposes each counter at 0 from the start, per
+/// stream or topic where it has that label: a series that appears only with its first event
+/// makes `rate()` and alerts blind to it (localstack/grafana/dashboards/ queries them all).
+fn register_metrics(streams: &[Arc<Stream>]) {
+    use metrics::Unit;
+    metrics::describe_counter!("indutech_worker_records_in_total", Unit::Count, "records consumed");
+    metrics::describe_counter!("indutech_worker_bytes_in_total", Unit::Bytes, "payload bytes consumed, uncompressed");
+    metrics::describe_counter!("indutech_worker_records_written_total", Unit::Count, "rows published as Parquet");
+    metrics::describe_counter!(
+        "indutech_worker_records_rejected_total",
+        Unit::Count,
+        "records published to the rejected zone"
+    );
+    metrics::describe_counter!("indutech_worker_bytes_written_total", Unit::Bytes, "file bytes published");
+    metrics::describe_counter!("indutech_worker_files_written_total", Unit::Count, "files published");
+    metrics::describe_histogram!("indutech_worker_flush_seconds", Unit::Seconds, "a flush: encode, upload, commit");
+    metrics::describe_gauge!(
+        "indutech_worker_last_commit_timestamp_seconds",
+        Unit::Seconds,
+        "Unix time of the last commit"
+    );
+    metrics::describe_gauge!("indutech_worker_consumer_lag", Unit::Count, "records on the broker not yet consumed");
+    metrics::describe_gauge!("indutech_worker_partition_stopped", "1 while a partition is stopped (see the log)");
+    metrics::describe_gauge!("indutech_worker_phase_seconds", Unit::Seconds, "cumulative time per phase");
+    metrics::describe_counter!("indutech_worker_offset_gaps_total", Unit::Count, "offsets the broker did not deliver");
+    metrics::describe_counter!("indutech_worker_consumer_errors_total", Unit::Count, "consumer errors");
+    metrics::describe_counter!("indutech_worker_fenced_total", Unit::Count, "flushes discarded: another owner's epoch");
+    metrics::describe_counter!("indutech_worker_rejoins_total", Unit::Count, "consumer group rejoins");
+    for name in
+        ["indutech_worker_consumer_errors_total", "indutech_worker_fenced_total", "indutech_worker_rejoins_total"]
+    {
+        metrics::counter!(name).increment(0);
+    }
+    for stream in streams {
+        let labels = [("stream", stream.name.clone())];
+        for name in [
+            "indutech_worker_records_in_total",
+            "indutech_worker_bytes_in_total",
+            "indutech_worker_records_written_total",
+            "indutech_worker_records_rejected_total",
+            "indutech_worker_bytes_written_total",
+            "indutech_worker_files_written_total",
+        ] {
+            metrics::counter!(name, &labels).increment(0);
+        }
+        metrics::counter!("indutech_worker_offset_gaps_total", "topic" => stream.topic.clone()).increment(0);
+    }
+}
+
 /// Runs the worker until SIGTERM/SIGINT, then drains within the deadline.
 ///
 /// Errors: the lake or the Glue tables are missing (apply first), the broker is unreachable,
@@ -651,8 +704,14 @@ pub async fn run_until(
     if let Some(addr) = options.metrics_addr {
         metrics_exporter_prometheus::PrometheusBuilder::new()
             .with_http_listener(addr)
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("indutech_worker_flush_seconds".into()),
+                FLUSH_SECONDS_BUCKETS,
+            )
+            .context("the flush latency's buckets")?
             .install()
             .with_context(|| format!("serving metrics on {addr}"))?;
+        register_metrics(&options.streams);
         tracing::info!(%addr, "Prometheus metrics at http://{addr}/metrics");
     }
     let shared = Arc::new(StdMutex::new(Shared::default()));

@@ -1053,7 +1053,7 @@ async fn a_transit_gateway_carries_the_vpn_when_the_environment_asks() {
     ] {
         assert!(out.contains(&format!("# {address} will be created")), "{address}\n{out}");
     }
-    assert!(out.contains("Apply complete! Resources: 19 added"), "{out}");
+    assert!(out.contains("Apply complete! Resources: 20 added"), "{out}");
     assert!(!out.contains("aws_vpn_gateway"), "{out}");
     t.plan_is_empty("vpn");
 

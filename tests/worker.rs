@@ -493,6 +493,55 @@ async fn a_stream_partitioned_by_month_lands_one_file_per_month_and_partition() 
     env.assert_sql_engine_reads_the_catalog("sensor_readings", &lake).await;
 }
 
+/// Every metric the Grafana dashboard (`localstack/grafana/dashboards/`) queries is one a
+/// running worker exposes, from its start (counters at 0) or once it has flushed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_queries_only_metrics_a_running_worker_exposes() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("localstack/grafana/dashboards/indutech-worker.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut queried = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(at) = rest.find("indutech_") {
+                let name: String = rest[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                rest = &rest[at + name.len()..];
+                queried.insert(name);
+            }
+        }
+    }
+    assert!(queried.len() >= 12, "the dashboard queries {queried:?}");
+
+    let env = TestEnv::new(
+        "flush_interval_secs = 1
+",
+    )
+    .await;
+    env.expect(&["produce", "--stream", "client_tickets", "--count", "500", "--malformed", "0.02", "--seed", "3"], 0);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("--metrics-addr=127.0.0.1:{port}");
+    let worker = env.spawn_worker(&["--stream", "client_tickets", &addr]);
+    let exposed = |text: &str, name: &str| {
+        text.lines()
+            .any(|l| !l.starts_with('#') && (l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} "))))
+    };
+    let started = Instant::now();
+    let missing = loop {
+        let text = scrape(port);
+        let missing: Vec<&String> = queried.iter().filter(|name| !exposed(&text, name)).collect();
+        if missing.is_empty() {
+            break missing;
+        }
+        if started.elapsed() > Duration::from_secs(90) {
+            break missing;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(stop(worker, "TERM").success());
+    assert!(missing.is_empty(), "the dashboard queries metrics a running worker does not expose: {missing:?}");
+}
+
 /// A worker started right after others were killed gets partitions within this bound (the
 /// group's session timeout, 6 s, plus a rebalance; the README says so).
 const RESTART_BOUND_SECS: u64 = 60;
