@@ -550,6 +550,10 @@ async fn audit_trail_access_logs_and_flow_logs_converge_and_drift_is_repaired() 
     t.plan_is_empty("audit");
     let s3 = t.aws.s3();
     let logs = t.bucket("logs");
+    let flow_logs = || async {
+        let tagged = Filter::builder().name("tag:indutech:env").values(&t.name).build();
+        t.aws.ec2().describe_flow_logs().filter(tagged).send().await.unwrap().flow_logs().to_vec()
+    };
     let check = || async {
         for zone in indutech::model::LAKE_ZONES {
             let logging = s3.get_bucket_logging().bucket(t.bucket(zone)).send().await.unwrap();
@@ -557,15 +561,8 @@ async fn audit_trail_access_logs_and_flow_logs_converge_and_drift_is_repaired() 
             assert_eq!(enabled.target_bucket(), logs, "{zone}");
             assert_eq!(enabled.target_prefix(), format!("s3/{zone}/"), "{zone}");
         }
-        let flow_logs = t
-            .aws
-            .ec2()
-            .describe_flow_logs()
-            .filter(Filter::builder().name("tag:indutech:env").values(&t.name).build())
-            .send()
-            .await
-            .unwrap();
-        let [log] = flow_logs.flow_logs() else { panic!("not one flow log: {flow_logs:?}") };
+        let flow_logs = flow_logs().await;
+        let [log] = &flow_logs[..] else { panic!("not one flow log: {flow_logs:?}") };
         assert_eq!(log.log_destination(), Some(format!("arn:aws:s3:::{logs}/vpc-flow-logs/").as_str()));
         assert_eq!(log.traffic_type().map(|t| t.as_str()), Some("ALL"));
         assert!(log.resource_id().is_some_and(|id| id.starts_with("vpc-")), "{log:?}");
@@ -591,15 +588,7 @@ async fn audit_trail_access_logs_and_flow_logs_converge_and_drift_is_repaired() 
         .send()
         .await
         .unwrap();
-    let flow_logs = t
-        .aws
-        .ec2()
-        .describe_flow_logs()
-        .filter(Filter::builder().name("tag:indutech:env").values(&t.name).build())
-        .send()
-        .await
-        .unwrap();
-    let id = flow_logs.flow_logs()[0].flow_log_id().unwrap();
+    let id = flow_logs().await[0].flow_log_id().unwrap().to_owned();
     t.aws.ec2().delete_flow_logs().flow_log_ids(id).send().await.unwrap();
     let plan = t.expect(&["plan", "--component", "audit", "--detailed-exitcode"], 2);
     assert!(plan.contains("# aws_s3_bucket_logging.raw will be created"), "{plan}");

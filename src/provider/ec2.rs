@@ -215,8 +215,8 @@ async fn empty_default_security_group(ctx: &Context, vpc_name: &str) -> anyhow::
         .await?
         .with_context(|| format!("VPC {vpc_name} or its default security group does not exist"))?;
     let id = group.group_id().unwrap_or_default().to_owned();
-    revoke(ctx, &id, Direction::Ingress, group.ip_permissions().to_vec()).await?;
-    revoke(ctx, &id, Direction::Egress, group.ip_permissions_egress().to_vec()).await?;
+    change_rules(ctx, &id, Direction::Ingress, Verb::Revoke, group.ip_permissions().to_vec()).await?;
+    change_rules(ctx, &id, Direction::Egress, Verb::Revoke, group.ip_permissions_egress().to_vec()).await?;
     Ok(id)
 }
 
@@ -453,93 +453,51 @@ fn permission(rule: &Value, with_description: bool) -> IpPermission {
         .build()
 }
 
-/// Adds `rules` (as [`permission`]) to group `group_id`; a rule already there is not an error.
-///
-/// Errors: the Authorize call failed otherwise.
-async fn authorize(ctx: &Context, group_id: &str, direction: Direction, rules: &[&Value]) -> anyhow::Result<()> {
-    if rules.is_empty() {
-        return Ok(());
-    }
-    let permissions: Vec<IpPermission> = rules.iter().map(|r| permission(r, true)).collect();
-    let ec2 = ctx.aws.ec2();
-    let result = match direction {
-        Direction::Ingress => ec2
-            .authorize_security_group_ingress()
-            .group_id(group_id)
-            .set_ip_permissions(Some(permissions))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| {
-                (
-                    code(&e) == Some("InvalidPermission.Duplicate"),
-                    sdk_error(ctx, "ec2", "AuthorizeSecurityGroupIngress", group_id, e),
-                )
-            }),
-        Direction::Egress => ec2
-            .authorize_security_group_egress()
-            .group_id(group_id)
-            .set_ip_permissions(Some(permissions))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| {
-                (
-                    code(&e) == Some("InvalidPermission.Duplicate"),
-                    sdk_error(ctx, "ec2", "AuthorizeSecurityGroupEgress", group_id, e),
-                )
-            }),
-    };
-    match result {
-        Ok(()) | Err((true, _)) => Ok(()),
-        Err((false, err)) => Err(err),
-    }
+/// Whether rules are added or removed.
+#[derive(Debug, Clone, Copy)]
+enum Verb {
+    Authorize,
+    Revoke,
 }
 
-/// Removes `permissions` from group `group_id`; a rule already gone is not an error.
+/// Adds (`Authorize`) or removes (`Revoke`) `permissions` on group `group_id`; a rule already
+/// there, or already gone, is not an error.
 ///
-/// Errors: the Revoke call failed otherwise.
-async fn revoke(
+/// Errors: the call failed otherwise.
+async fn change_rules(
     ctx: &Context,
     group_id: &str,
     direction: Direction,
+    verb: Verb,
     permissions: Vec<IpPermission>,
 ) -> anyhow::Result<()> {
     if permissions.is_empty() {
         return Ok(());
     }
     let ec2 = ctx.aws.ec2();
-    let result = match direction {
-        Direction::Ingress => ec2
-            .revoke_security_group_ingress()
-            .group_id(group_id)
-            .set_ip_permissions(Some(permissions))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| {
-                (
-                    code(&e) == Some("InvalidPermission.NotFound"),
-                    sdk_error(ctx, "ec2", "RevokeSecurityGroupIngress", group_id, e),
-                )
-            }),
-        Direction::Egress => ec2
-            .revoke_security_group_egress()
-            .group_id(group_id)
-            .set_ip_permissions(Some(permissions))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| {
-                (
-                    code(&e) == Some("InvalidPermission.NotFound"),
-                    sdk_error(ctx, "ec2", "RevokeSecurityGroupEgress", group_id, e),
-                )
-            }),
-    };
-    match result {
-        Ok(()) | Err((true, _)) => Ok(()),
-        Err((false, err)) => Err(err),
+    // Four operations of four request types that take the same arguments.
+    macro_rules! call {
+        ($method:ident, $operation:literal, $harmless:literal) => {
+            match ec2.$method().group_id(group_id).set_ip_permissions(Some(permissions)).send().await {
+                Ok(_) => Ok(()),
+                Err(err) if code(&err) == Some($harmless) => Ok(()),
+                Err(err) => Err(sdk_error(ctx, "ec2", $operation, group_id, err)),
+            }
+        };
+    }
+    match (verb, direction) {
+        (Verb::Authorize, Direction::Ingress) => {
+            call!(authorize_security_group_ingress, "AuthorizeSecurityGroupIngress", "InvalidPermission.Duplicate")
+        }
+        (Verb::Authorize, Direction::Egress) => {
+            call!(authorize_security_group_egress, "AuthorizeSecurityGroupEgress", "InvalidPermission.Duplicate")
+        }
+        (Verb::Revoke, Direction::Ingress) => {
+            call!(revoke_security_group_ingress, "RevokeSecurityGroupIngress", "InvalidPermission.NotFound")
+        }
+        (Verb::Revoke, Direction::Egress) => {
+            call!(revoke_security_group_egress, "RevokeSecurityGroupEgress", "InvalidPermission.NotFound")
+        }
     }
 }
 
@@ -559,9 +517,10 @@ async fn sync_rules(
     };
     let after: Vec<&Value> = resource.attributes[key].as_array().into_iter().flatten().collect();
     let extra: Vec<IpPermission> = before.iter().filter(|r| !after.contains(r)).map(|r| permission(r, false)).collect();
-    revoke(ctx, group_id, direction, extra).await?;
-    let missing: Vec<&Value> = after.iter().filter(|r| !before.contains(r)).copied().collect();
-    authorize(ctx, group_id, direction, &missing).await
+    change_rules(ctx, group_id, direction, Verb::Revoke, extra).await?;
+    let missing: Vec<IpPermission> =
+        after.iter().filter(|r| !before.contains(r)).map(|r| permission(r, true)).collect();
+    change_rules(ctx, group_id, direction, Verb::Authorize, missing).await
 }
 
 pub(super) async fn create(ctx: &Context, kind: Ec2Kind, resource: &Resource) -> anyhow::Result<()> {
