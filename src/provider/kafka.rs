@@ -20,7 +20,10 @@ use crate::plan::{Change, Observed, Resource};
 /// How long a metadata request or an admin operation may take.
 const TIMEOUT: Duration = Duration::from_secs(15);
 
-fn admin(ctx: &Context) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+/// An admin client of the environment's bootstrap servers.
+///
+/// Errors: librdkafka refused the configuration.
+pub fn admin(ctx: &Context) -> anyhow::Result<AdminClient<DefaultClientContext>> {
     ClientConfig::new()
         .set("bootstrap.servers", crate::model::bootstrap_servers(&ctx.environment))
         .set("socket.timeout.ms", TIMEOUT.as_millis().to_string())
@@ -28,7 +31,8 @@ fn admin(ctx: &Context) -> anyhow::Result<AdminClient<DefaultClientContext>> {
         .context("creating the Kafka admin client")
 }
 
-fn options() -> AdminOptions {
+/// Admin request options: [`TIMEOUT`] for the operation and the request.
+pub fn options() -> AdminOptions {
     AdminOptions::new().operation_timeout(Some(TIMEOUT)).request_timeout(Some(TIMEOUT))
 }
 

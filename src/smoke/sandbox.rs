@@ -23,8 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::RDKafkaErrorCode;
@@ -46,8 +45,8 @@ pub fn original_name(name: &str) -> &str {
     }
 }
 
-/// How long an admin operation on the broker may take.
-const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the broker's metadata read may take.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The sandbox's own names, and its worker once started.
 pub struct Sandbox {
@@ -84,13 +83,17 @@ impl Sandbox {
     /// Errors: the broker refused a topic, Glue a table, or the worker could not start (its
     /// error is returned by [`Sandbox::remove`] otherwise).
     pub async fn start(&mut self, ctx: &Arc<Context>) -> anyhow::Result<()> {
-        let admin = admin(ctx)?;
+        let admin = crate::provider::kafka::admin(ctx)?;
         let topics: Vec<NewTopic<'_>> = self
             .streams
             .iter()
             .map(|s| NewTopic::new(&s.topic, s.partitions as i32, TopicReplication::Fixed(i32::from(s.replication))))
             .collect();
-        for result in admin.create_topics(&topics, &admin_options()).await.context("creating the sandbox topics")? {
+        for result in admin
+            .create_topics(&topics, &crate::provider::kafka::options())
+            .await
+            .context("creating the sandbox topics")?
+        {
             result.map_err(|(topic, code)| anyhow::anyhow!("creating sandbox topic {topic}: {code}"))?;
         }
         let mut sandboxed = ctx.environment.clone();
@@ -141,10 +144,10 @@ impl Sandbox {
                 Err(_) => problems.push("the sandbox worker did not stop within its drain deadline".into()),
             }
         }
-        let admin = admin(ctx)?;
+        let admin = crate::provider::kafka::admin(ctx)?;
         let topics: Vec<&str> = self.streams.iter().map(|s| s.topic.as_str()).collect();
         // A topic already gone (an earlier, interrupted removal) is not an error.
-        match admin.delete_topics(&topics, &admin_options()).await {
+        match admin.delete_topics(&topics, &crate::provider::kafka::options()).await {
             Ok(results) => {
                 for result in results {
                     match result {
@@ -156,7 +159,7 @@ impl Sandbox {
             Err(err) => problems.push(format!("deleting the sandbox topics: {err}")),
         }
         removed.push(format!("topics {}", topics.join(", ")));
-        match admin.delete_groups(&[self.group.as_str()], &admin_options()).await {
+        match admin.delete_groups(&[self.group.as_str()], &crate::provider::kafka::options()).await {
             Ok(results) => match results.into_iter().next() {
                 Some(Err((group, code))) => problems.push(format!("consumer group {group}: {code}")),
                 _ => removed.push(format!("consumer group {}", self.group)),
@@ -228,21 +231,9 @@ async fn topics_left(ctx: &Context, topics: &[&str]) -> anyhow::Result<Vec<Strin
     tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer =
             ClientConfig::new().set("bootstrap.servers", &servers).create().context("creating a Kafka client")?;
-        let metadata = consumer.fetch_metadata(None, ADMIN_TIMEOUT).context("reading the broker's metadata")?;
+        let metadata = consumer.fetch_metadata(None, METADATA_TIMEOUT).context("reading the broker's metadata")?;
         Ok(metadata.topics().iter().map(|t| t.name().to_owned()).filter(|t| topics.contains(t)).collect())
     })
     .await
     .context("the metadata read panicked")?
-}
-
-fn admin(ctx: &Context) -> anyhow::Result<AdminClient<DefaultClientContext>> {
-    ClientConfig::new()
-        .set("bootstrap.servers", crate::model::bootstrap_servers(&ctx.environment))
-        .set("socket.timeout.ms", ADMIN_TIMEOUT.as_millis().to_string())
-        .create()
-        .context("creating the Kafka admin client")
-}
-
-fn admin_options() -> AdminOptions {
-    AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT)).request_timeout(Some(ADMIN_TIMEOUT))
 }
