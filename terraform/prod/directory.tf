@@ -8,7 +8,7 @@ resource "aws_secretsmanager_secret" "directory_admin" {
   #checkov:skip=CKV_AWS_149:Secrets Manager's AWS-managed key: only this account's principals allowed secretsmanager:GetSecretValue read them; a customer key would add a second gate and one more key to keep for the recovery window
   name                    = "indutech/prod/directory-admin"
   description             = "indutech prod: password of the Managed AD `Admin` user"
-  recovery_window_in_days = 0
+  recovery_window_in_days = 30 # as indutech's destroy: recoverable for 30 days, AWS's maximum
   tags = {
     "indutech:component" = "directory"
     "indutech:env"       = "prod"
@@ -21,7 +21,7 @@ resource "aws_secretsmanager_secret" "ad_trust" {
   #checkov:skip=CKV_AWS_149:Secrets Manager's AWS-managed key: only this account's principals allowed secretsmanager:GetSecretValue read them; a customer key would add a second gate and one more key to keep for the recovery window
   name                    = "indutech/prod/ad-trust"
   description             = "indutech prod: password of the trust with the factory forest (give it to the factory's AD admins)"
-  recovery_window_in_days = 0
+  recovery_window_in_days = 30 # as indutech's destroy: recoverable for 30 days, AWS's maximum
   tags = {
     "indutech:component" = "directory"
     "indutech:env"       = "prod"
