@@ -193,6 +193,11 @@ pub fn group(kind: Kind, component: Component) -> &'static str {
 /// Errors: a resource or the broker could not be read at all (checks that fail are rows, not
 /// errors).
 pub async fn run(ctx: &Arc<Context>, options: &Options) -> anyhow::Result<Vec<Check>> {
+    let sandboxed = data_checks_refused(&ctx.environment, options.write_test_data).is_none()
+        && (options.sandbox || is_real_account(&ctx.environment));
+    // Sandboxes killed runs left go before anything is read: their Glue tables would be orphans
+    // in the plan.
+    let leftovers = if sandboxed { Some(remove_leftovers(ctx).await?) } else { None };
     eprintln!("smoke test: reading every resource of {}", ctx.environment.name);
     let planning = crate::engine::Options::default();
     let observation = crate::engine::observe(ctx, crate::plan::Mode::Apply, &[], &planning).await?;
@@ -202,9 +207,17 @@ pub async fn run(ctx: &Arc<Context>, options: &Options) -> anyhow::Result<Vec<Ch
         checks.push(check(DATA_ROW, Status::Skipped, why));
         return Ok(checks);
     }
-    if options.sandbox || is_real_account(&ctx.environment) {
-        sandboxed_data_checks(ctx, options, &mut checks).await?;
-        return Ok(checks);
+    match leftovers {
+        Some(Ok(removed)) => {
+            sandboxed_data_checks(ctx, options, &mut checks, removed).await?;
+            return Ok(checks);
+        }
+        Some(Err(why)) => {
+            checks.push(check(SANDBOX_ROW, Status::Fail, why));
+            checks.push(check(DATA_ROW, Status::Fail, "not attempted: an earlier run's sandbox is still there"));
+            return Ok(checks);
+        }
+        None => {}
     }
     let streams: Vec<Arc<Stream>> = ctx.environment.streams.iter().map(|s| Arc::new(s.clone())).collect();
     let group = crate::model::group_id(&ctx.environment);
@@ -348,7 +361,26 @@ struct Produced {
 
 /// The data checks in a sandbox ([`sandbox`]): created, checked, then removed whatever the
 /// checks found, with a row saying so.
-async fn sandboxed_data_checks(ctx: &Arc<Context>, options: &Options, checks: &mut Vec<Check>) -> anyhow::Result<()> {
+/// Removes the sandboxes earlier runs left (killed before their removal): their ids, or why one
+/// could not be removed.
+async fn remove_leftovers(ctx: &Arc<Context>) -> anyhow::Result<Result<Vec<String>, String>> {
+    let mut removed = Vec::new();
+    for mut leftover in sandbox::Sandbox::leftovers(ctx).await? {
+        eprintln!("smoke test: removing sandbox {} that an earlier run left", leftover.id);
+        if let Err(err) = leftover.remove(ctx).await {
+            return Ok(Err(format!("an earlier run's sandbox: {err:#}")));
+        }
+        removed.push(leftover.id.clone());
+    }
+    Ok(Ok(removed))
+}
+
+async fn sandboxed_data_checks(
+    ctx: &Arc<Context>,
+    options: &Options,
+    checks: &mut Vec<Check>,
+    leftovers_removed: Vec<String>,
+) -> anyhow::Result<()> {
     let mut sandbox = sandbox::Sandbox::new(ctx);
     eprintln!(
         "smoke test: sandbox {id}: topics <topic>.{id}, consumer group {}, lake prefixes and Glue tables \
@@ -367,7 +399,16 @@ async fn sandboxed_data_checks(ctx: &Arc<Context>, options: &Options, checks: &m
         Ok(removed) => checks.push(check(
             SANDBOX_ROW,
             Status::Pass,
-            format!("sandbox {} removed: {}", sandbox.id, removed.join("; ")),
+            format!(
+                "sandbox {} removed: {}{}",
+                sandbox.id,
+                removed.join("; "),
+                if leftovers_removed.is_empty() {
+                    String::new()
+                } else {
+                    format!("; and what earlier runs left: {}", leftovers_removed.join(", "))
+                }
+            ),
         )),
         Err(err) => checks.push(check(SANDBOX_ROW, Status::Fail, format!("{err:#}"))),
     }

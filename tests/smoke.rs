@@ -148,6 +148,37 @@ async fn apply_deploys_the_worker_smoke_test_passes_and_fails_on_three_sabotages
         names
     };
     let (offsets_before, objects_before, tables_before) = (offsets().await, objects().await, tables().await);
+    // What a smoke test killed before its removal would leave: a topic, lake objects, a Glue
+    // table. The next sandboxed run removes them first.
+    let leftover_topic = format!("{}.smoke_deadbeef", t.environment.streams[0].topic);
+    {
+        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+        let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+            rdkafka::ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
+        let created = admin
+            .create_topics(&[NewTopic::new(&leftover_topic, 1, TopicReplication::Fixed(1))], &AdminOptions::new())
+            .await
+            .unwrap();
+        assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
+    }
+    let leftover_stream = format!("{}_smoke_deadbeef", t.environment.streams[0].name);
+    t.aws
+        .s3()
+        .put_object()
+        .bucket(&lake.curated)
+        .key(format!("{leftover_stream}/dt=2026-01-01/left.parquet"))
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"left"))
+        .send()
+        .await
+        .unwrap();
+    t.aws
+        .glue()
+        .create_table()
+        .database_name(&database)
+        .table_input(aws_sdk_glue::types::TableInput::builder().name(&leftover_stream).build().unwrap())
+        .send()
+        .await
+        .unwrap();
     let (code, checks) = t.smoke_with(&["--sandbox"]);
     assert_eq!(failed(&checks), Vec::<String>::new());
     assert_eq!(code, 0);
@@ -163,6 +194,7 @@ async fn apply_deploys_the_worker_smoke_test_passes_and_fails_on_three_sabotages
     }
     let removed = row(&checks, "data: sandbox removed (topics, consumer group, lake prefixes, Glue tables)");
     assert_eq!(removed["status"], "pass", "{removed}");
+    assert!(removed["detail"].as_str().unwrap().ends_with("what earlier runs left: smoke_deadbeef"), "{removed}");
     assert_eq!(offsets().await, offsets_before, "the sandbox wrote into production's topics or group");
     assert_eq!(objects().await, objects_before, "the sandbox left objects or touched production's");
     assert_eq!(tables().await, tables_before, "the sandbox left Glue tables");

@@ -15,9 +15,7 @@
 //! [`Sandbox::remove`] deletes every one of them, every object version included (the buckets
 //! are versioned), and the Glue tables with their partitions; it runs whatever the checks
 //! found, and reports what it could not remove. A sandbox left by a killed smoke test is found
-//! by the `smoke_` infix: its Glue tables show as orphans in the next plan (apply removes
-//! them), its topics and prefixes must be removed by hand (the report of the next run lists
-//! none of them: ids differ).
+//! by its id in the names ([`Sandbox::leftovers`]) and removed by the next sandboxed run.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +38,7 @@ const ID_PREFIX: &str = "smoke_";
 /// the name itself for any other.
 pub fn original_name(name: &str) -> &str {
     match name.rsplit_once(&format!("_{ID_PREFIX}")) {
-        Some((original, id)) if id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()) => original,
+        Some((original, id)) if is_id_suffix(id) => original,
         _ => name,
     }
 }
@@ -62,7 +60,11 @@ pub struct Sandbox {
 impl Sandbox {
     /// The sandbox's names for `ctx`'s environment (nothing is created yet).
     pub fn new(ctx: &Context) -> Self {
-        let id = format!("{ID_PREFIX}{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        Self::with_id(ctx, format!("{ID_PREFIX}{}", &uuid::Uuid::new_v4().simple().to_string()[..8]))
+    }
+
+    /// The names of sandbox `id` (`smoke_<8 hex digits>`) for `ctx`'s environment.
+    fn with_id(ctx: &Context, id: String) -> Self {
         let streams = ctx
             .environment
             .streams
@@ -76,6 +78,45 @@ impl Sandbox {
             .collect();
         let group = format!("{}-{id}", crate::model::group_id(&ctx.environment));
         Self { id, streams, group, worker: None }
+    }
+
+    /// The sandboxes of this environment that earlier smoke tests left (killed before their
+    /// removal), found by their ids in the Glue tables, the lake's top-level prefixes and the
+    /// broker's topics.
+    ///
+    /// Errors: Glue, S3 or the broker could not be listed.
+    pub async fn leftovers(ctx: &Context) -> anyhow::Result<Vec<Sandbox>> {
+        let streams: Vec<&Stream> = ctx.environment.streams.iter().collect();
+        let mut ids = std::collections::BTreeSet::new();
+        let stream_id = |name: &str| -> Option<String> {
+            let (original, id) = name.rsplit_once(&format!("_{ID_PREFIX}"))?;
+            (streams.iter().any(|s| s.name == original) && is_id_suffix(id)).then(|| format!("{ID_PREFIX}{id}"))
+        };
+        let database = crate::model::glue_database_name(&ctx.environment);
+        let mut pages = ctx.aws.glue().get_tables().database_name(&database).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.with_context(|| format!("listing the Glue tables of {database}"))?;
+            ids.extend(page.table_list().iter().filter_map(|t| stream_id(t.name())));
+        }
+        let lake = crate::worker::lake::Lake::new(&ctx.environment, &ctx.aws);
+        for bucket in [&lake.curated, &lake.rejected] {
+            let mut pages = ctx.aws.s3().list_objects_v2().bucket(bucket).delimiter("/").into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.with_context(|| format!("listing s3://{bucket}/"))?;
+                ids.extend(
+                    page.common_prefixes().iter().filter_map(|p| p.prefix()?.strip_suffix('/')).filter_map(stream_id),
+                );
+            }
+        }
+        for topic in all_topics(ctx).await? {
+            if let Some((original, id)) = topic.rsplit_once(&format!(".{ID_PREFIX}"))
+                && streams.iter().any(|s| s.topic == original)
+                && is_id_suffix(id)
+            {
+                ids.insert(format!("{ID_PREFIX}{id}"));
+            }
+        }
+        Ok(ids.into_iter().map(|id| Sandbox::with_id(ctx, id)).collect())
     }
 
     /// Creates the topics and the Glue tables, then starts the sandbox worker in this process.
@@ -161,6 +202,8 @@ impl Sandbox {
         removed.push(format!("topics {}", topics.join(", ")));
         match admin.delete_groups(&[self.group.as_str()], &crate::provider::kafka::options()).await {
             Ok(results) => match results.into_iter().next() {
+                // Never joined (a sandbox killed before its worker started), or already gone.
+                Some(Err((_, RDKafkaErrorCode::GroupIdNotFound))) => {}
                 Some(Err((group, code))) => problems.push(format!("consumer group {group}: {code}")),
                 _ => removed.push(format!("consumer group {}", self.group)),
             },
@@ -224,16 +267,25 @@ impl Sandbox {
     }
 }
 
-/// Which of `topics` the broker's metadata still lists.
-async fn topics_left(ctx: &Context, topics: &[&str]) -> anyhow::Result<Vec<String>> {
+/// Every topic the broker's metadata lists.
+async fn all_topics(ctx: &Context) -> anyhow::Result<Vec<String>> {
     let servers = crate::model::bootstrap_servers(&ctx.environment);
-    let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
     tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer =
             ClientConfig::new().set("bootstrap.servers", &servers).create().context("creating a Kafka client")?;
         let metadata = consumer.fetch_metadata(None, METADATA_TIMEOUT).context("reading the broker's metadata")?;
-        Ok(metadata.topics().iter().map(|t| t.name().to_owned()).filter(|t| topics.contains(t)).collect())
+        Ok(metadata.topics().iter().map(|t| t.name().to_owned()).collect())
     })
     .await
     .context("the metadata read panicked")?
+}
+
+/// Which of `topics` the broker's metadata still lists.
+async fn topics_left(ctx: &Context, topics: &[&str]) -> anyhow::Result<Vec<String>> {
+    Ok(all_topics(ctx).await?.into_iter().filter(|t| topics.contains(&t.as_str())).collect())
+}
+
+/// Whether `id` is the 8 hex digits after [`ID_PREFIX`] in a sandbox id.
+fn is_id_suffix(id: &str) -> bool {
+    id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
