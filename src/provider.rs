@@ -294,14 +294,6 @@ pub async fn delete_object_versions(ctx: &Context, bucket: &str, prefix: &str) -
     s3::delete_versions(ctx, bucket, prefix).await
 }
 
-/// Creates the Glue table `resource` (an `aws_glue_catalog_table` of [`crate::desired`]) in
-/// the environment's database, outside any plan: the smoke test's sandbox tables.
-///
-/// Errors: Glue refused it (it exists already, the database is missing...).
-pub async fn create_glue_table(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
-    glue::create(ctx, crate::plan::kind::GlueKind::Table, resource).await
-}
-
 /// Resources of `components` that exist in AWS for this environment but are not in `desired`.
 ///
 /// Errors: a listing call failed.
@@ -381,20 +373,29 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step, delete_data: bo
             Service::Directory(kind) => directory::update(ctx, kind, resource, change).await,
         }
     } else {
-        match service {
-            Service::S3(kind) => s3::create(ctx, kind, resource).await,
-            Service::Kms(kind) => kms::create(ctx, kind, resource).await,
-            Service::Logs(kind) => logs::create(ctx, kind, resource).await,
-            Service::Glue(kind) => glue::create(ctx, kind, resource).await,
-            Service::Ec2(kind) => ec2::create(ctx, kind, resource).await,
-            Service::Vpn(kind) => vpn::create(ctx, kind, resource).await,
-            Service::Iam(kind) => iam::create(ctx, kind, resource).await,
-            Service::Redshift(kind) => redshift::create(ctx, kind, resource).await,
-            Service::Instances(kind) => instances::create(ctx, kind, resource).await,
-            Service::Kafka(kind) => kafka::create(ctx, kind, resource).await,
-            Service::LocalWorker(kind) => local_worker::create(ctx, kind, resource).await,
-            Service::Directory(kind) => directory::create(ctx, kind, resource).await,
-        }
+        create(ctx, resource).await
+    }
+}
+
+/// Creates `resource` as its provider does in an apply; also outside a plan (the smoke test's
+/// sandbox topics and Glue tables).
+///
+/// Errors: the AWS or Kafka call failed ([`NotImplemented`] in the chain when the target lacks
+/// it).
+pub async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
+    match Kind::of(&resource.address)?.service() {
+        Service::S3(kind) => s3::create(ctx, kind, resource).await,
+        Service::Kms(kind) => kms::create(ctx, kind, resource).await,
+        Service::Logs(kind) => logs::create(ctx, kind, resource).await,
+        Service::Glue(kind) => glue::create(ctx, kind, resource).await,
+        Service::Ec2(kind) => ec2::create(ctx, kind, resource).await,
+        Service::Vpn(kind) => vpn::create(ctx, kind, resource).await,
+        Service::Iam(kind) => iam::create(ctx, kind, resource).await,
+        Service::Redshift(kind) => redshift::create(ctx, kind, resource).await,
+        Service::Instances(kind) => instances::create(ctx, kind, resource).await,
+        Service::Kafka(kind) => kafka::create(ctx, kind, resource).await,
+        Service::LocalWorker(kind) => local_worker::create(ctx, kind, resource).await,
+        Service::Directory(kind) => directory::create(ctx, kind, resource).await,
     }
 }
 

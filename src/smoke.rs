@@ -359,8 +359,6 @@ struct Produced {
     windows: BTreeMap<i32, (i64, i64)>,
 }
 
-/// The data checks in a sandbox ([`sandbox`]): created, checked, then removed whatever the
-/// checks found, with a row saying so.
 /// Removes the sandboxes earlier runs left (killed before their removal): their ids, or why one
 /// could not be removed.
 async fn remove_leftovers(ctx: &Arc<Context>) -> anyhow::Result<Result<Vec<String>, String>> {
@@ -375,6 +373,8 @@ async fn remove_leftovers(ctx: &Arc<Context>) -> anyhow::Result<Result<Vec<Strin
     Ok(Ok(removed))
 }
 
+/// The data checks in a sandbox ([`sandbox`]): created, checked, then removed whatever the
+/// checks found, with a row saying so (and naming the earlier runs' sandboxes removed first).
 async fn sandboxed_data_checks(
     ctx: &Arc<Context>,
     options: &Options,
@@ -389,7 +389,7 @@ async fn sandboxed_data_checks(
         id = sandbox.id
     );
     let result = match sandbox.start(ctx).await {
-        Ok(()) => data_checks(ctx, options, checks, &sandbox.streams.clone(), &sandbox.group.clone()).await,
+        Ok(()) => data_checks(ctx, options, checks, &sandbox.streams, &sandbox.group).await,
         Err(err) => {
             checks.push(check(DATA_ROW, Status::Fail, format!("the sandbox could not be created: {err:#}")));
             Ok(())

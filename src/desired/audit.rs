@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::lake::{BucketSpec, bucket_with_settings};
+use super::lake::{BucketSpec, bucket_with_settings, lifecycle_rule};
 use super::*;
 use crate::config::environment::Environment;
 use crate::model::{self, address};
@@ -21,7 +21,6 @@ pub fn access_logs_prefix(zone: &str) -> String {
 
 pub(super) fn audit(environment: &Environment, out: &mut Vec<Resource>) {
     let mut b = Builder { out, component: Component::Audit };
-    let lake = &environment.lake;
     let logs = model::bucket_name(environment, "logs");
     bucket_with_settings(
         &mut b,
@@ -35,19 +34,10 @@ pub(super) fn audit(environment: &Environment, out: &mut Vec<Resource>) {
                 ("kms_master_key_id", Value::Null),
                 ("sse_algorithm", json!("AES256")),
             ]),
+            needs: Vec::new(),
             encryption_needs: Vec::new(),
             policy: logs_bucket_policy(environment, &logs),
-            rules: vec![json!({
-                "id": "indutech-lifecycle",
-                "status": "Enabled",
-                "prefix": "",
-                "abort_incomplete_multipart_upload_days": lake.abort_incomplete_multipart_upload_days,
-                "noncurrent_version_expiration_days": null,
-                "transitions": [
-                    {"days": lake.standard_ia_after_days, "storage_class": "STANDARD_IA"},
-                    {"days": lake.glacier_after_days, "storage_class": "GLACIER"},
-                ],
-            })],
+            rules: vec![lifecycle_rule(environment, true)],
         },
     );
     let policy = "aws_s3_bucket_policy.logs".to_owned();

@@ -48,22 +48,7 @@ pub(super) fn lake(environment: &Environment, out: &mut Vec<Resource>) {
     for zone in model::LAKE_ZONES {
         let bucket = model::bucket_name(environment, zone);
         // The artifacts zone holds binaries that are read at every deploy: no cold tiers.
-        let transitions = if *zone != "artifacts" {
-            json!([
-                {"days": lake.standard_ia_after_days, "storage_class": "STANDARD_IA"},
-                {"days": lake.glacier_after_days, "storage_class": "GLACIER"},
-            ])
-        } else {
-            json!([])
-        };
-        let mut rules = vec![json!({
-            "id": "indutech-lifecycle",
-            "status": "Enabled",
-            "prefix": "",
-            "abort_incomplete_multipart_upload_days": lake.abort_incomplete_multipart_upload_days,
-            "noncurrent_version_expiration_days": null,
-            "transitions": transitions,
-        })];
+        let mut rules = vec![lifecycle_rule(environment, *zone != "artifacts")];
         // The worker's commit protocol rewrites its commit record at every flush in a
         // versioned bucket: the replaced versions are expired after a day, or they would
         // pile up (one per flush and partition). Staged objects are deleted by version id.
@@ -89,12 +74,36 @@ pub(super) fn lake(environment: &Environment, out: &mut Vec<Resource>) {
                     ("kms_master_key_id", json!(alias)),
                     ("sse_algorithm", json!("aws:kms")),
                 ]),
-                encryption_needs: vec![address::LAKE_KEY.into(), "aws_kms_alias.lake".into()],
+                needs: vec![address::LAKE_KEY.into()],
+                encryption_needs: vec!["aws_kms_alias.lake".into()],
                 policy: tls_only_policy(&bucket),
                 rules,
             },
         );
     }
+}
+
+/// The whole-bucket lifecycle rule: multipart uploads aborted, and with `cold_tiers` objects
+/// moved to STANDARD_IA then GLACIER after `lake.standard_ia_after_days` and
+/// `lake.glacier_after_days`.
+pub(super) fn lifecycle_rule(environment: &Environment, cold_tiers: bool) -> Value {
+    let lake = &environment.lake;
+    let transitions = if cold_tiers {
+        json!([
+            {"days": lake.standard_ia_after_days, "storage_class": "STANDARD_IA"},
+            {"days": lake.glacier_after_days, "storage_class": "GLACIER"},
+        ])
+    } else {
+        json!([])
+    };
+    json!({
+        "id": "indutech-lifecycle",
+        "status": "Enabled",
+        "prefix": "",
+        "abort_incomplete_multipart_upload_days": lake.abort_incomplete_multipart_upload_days,
+        "noncurrent_version_expiration_days": null,
+        "transitions": transitions,
+    })
 }
 
 /// A bucket and its settings, as [`bucket_with_settings`] adds them.
@@ -103,6 +112,9 @@ pub(super) struct BucketSpec<'a> {
     pub zone: &'a str,
     /// Whether it holds data (destroy keeps it, and what protects it, unless forced).
     pub holds_data: bool,
+    /// What the bucket goes after (the key that encrypts it: the key is deleted only after
+    /// every bucket it encrypts).
+    pub needs: Vec<String>,
     /// The default encryption's attributes, and the resources it needs (the key's alias).
     pub encryption: Attributes,
     pub encryption_needs: Vec<String>,
@@ -114,21 +126,19 @@ pub(super) struct BucketSpec<'a> {
 
 /// Adds `aws_s3_bucket.<zone>` (named [`model::bucket_name`]) with its versioning, default
 /// encryption, public access block, policy and lifecycle, each protecting the bucket when it
-/// holds data. The bucket needs the resources of `encryption_needs` (it goes after them).
+/// holds data.
 pub(super) fn bucket_with_settings(b: &mut Builder<'_>, environment: &Environment, spec: BucketSpec<'_>) {
     let zone = spec.zone;
     let bucket = model::bucket_name(environment, zone);
     let bucket_address = format!("aws_s3_bucket.{zone}");
     let on_bucket = || vec![bucket_address.clone()];
     let protected = if spec.holds_data { vec![bucket_address.clone()] } else { Vec::new() };
-    // A key goes only after every bucket it encrypts (it is never scheduled for deletion while
-    // one exists).
     b.add(
         bucket_address.clone(),
         bucket.clone(),
         attributes(&[("bucket", json!(bucket)), ("tags", tags(environment, b.component, None))]),
         &[],
-        spec.encryption_needs.iter().filter(|a| a.starts_with("aws_kms_key.")).cloned().collect(),
+        spec.needs,
     );
     if spec.holds_data {
         b.holds_data();
@@ -142,7 +152,7 @@ pub(super) fn bucket_with_settings(b: &mut Builder<'_>, environment: &Environmen
     );
     b.protects(protected.clone());
     let mut needs = on_bucket();
-    needs.extend(spec.encryption_needs.iter().filter(|a| !a.starts_with("aws_kms_key.")).cloned());
+    needs.extend(spec.encryption_needs);
     b.add(
         format!("aws_s3_bucket_server_side_encryption_configuration.{zone}"),
         bucket.clone(),

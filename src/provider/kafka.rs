@@ -36,6 +36,21 @@ pub fn options() -> AdminOptions {
     AdminOptions::new().operation_timeout(Some(TIMEOUT)).request_timeout(Some(TIMEOUT))
 }
 
+/// The names of every topic of the cluster.
+///
+/// Errors: the brokers did not answer the metadata request.
+pub async fn topics(ctx: &Context) -> anyhow::Result<Vec<String>> {
+    let admin = admin(ctx)?;
+    let servers = crate::model::bootstrap_servers(&ctx.environment);
+    tokio::task::spawn_blocking(move || {
+        let metadata =
+            admin.inner().fetch_metadata(None, TIMEOUT).with_context(|| format!("reading the topics of {servers}"))?;
+        Ok(metadata.topics().iter().map(|t| t.name().to_owned()).collect())
+    })
+    .await
+    .context("the metadata read panicked")?
+}
+
 /// `(partitions, replication factor)` of `topic`, or None when the cluster has no such topic.
 async fn describe(ctx: &Context, topic: &str) -> anyhow::Result<Option<(usize, usize)>> {
     let admin = admin(ctx)?;

@@ -200,24 +200,18 @@ pub(super) async fn observe(ctx: &Context, kind: RedshiftKind, resource: &Resour
             // The parameters set on the group (source "user"), the filter applied here too: an
             // emulator may ignore it.
             let mut parameters = serde_json::Map::new();
-            let mut marker: Option<String> = None;
-            loop {
-                let out = redshift
-                    .describe_cluster_parameters()
-                    .parameter_group_name(name)
-                    .source("user")
-                    .set_marker(marker.take())
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(ctx, "redshift", "DescribeClusterParameters", name, e))?;
-                for p in out.parameters().iter().filter(|p| p.source() == Some("user")) {
+            let mut pages = redshift
+                .describe_cluster_parameters()
+                .parameter_group_name(name)
+                .source("user")
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| sdk_error(ctx, "redshift", "DescribeClusterParameters", name, e))?;
+                for p in page.parameters().iter().filter(|p| p.source() == Some("user")) {
                     if let (Some(key), Some(value)) = (p.parameter_name(), p.parameter_value()) {
                         parameters.insert(key.to_owned(), json!(value));
                     }
-                }
-                match out.marker() {
-                    Some(next) if !next.is_empty() => marker = Some(next.to_owned()),
-                    _ => break,
                 }
             }
             Ok(Observed::Present {

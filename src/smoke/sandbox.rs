@@ -21,14 +21,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rdkafka::admin::{NewTopic, TopicReplication};
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::RDKafkaErrorCode;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::config::stream::Stream;
+use crate::plan::kind::Kind;
 use crate::provider::Context;
 
 /// The start of a sandbox's id, and after `_` the infix of its stream names.
@@ -42,9 +40,6 @@ pub fn original_name(name: &str) -> &str {
         _ => name,
     }
 }
-
-/// How long the broker's metadata read may take.
-const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The sandbox's own names, and its worker once started.
 pub struct Sandbox {
@@ -108,7 +103,7 @@ impl Sandbox {
                 );
             }
         }
-        for topic in all_topics(ctx).await? {
+        for topic in crate::provider::kafka::topics(ctx).await? {
             if let Some((original, id)) = topic.rsplit_once(&format!(".{ID_PREFIX}"))
                 && streams.iter().any(|s| s.topic == original)
                 && is_id_suffix(id)
@@ -124,26 +119,16 @@ impl Sandbox {
     /// Errors: the broker refused a topic, Glue a table, or the worker could not start (its
     /// error is returned by [`Sandbox::remove`] otherwise).
     pub async fn start(&mut self, ctx: &Arc<Context>) -> anyhow::Result<()> {
-        let admin = crate::provider::kafka::admin(ctx)?;
-        let topics: Vec<NewTopic<'_>> = self
-            .streams
-            .iter()
-            .map(|s| NewTopic::new(&s.topic, s.partitions as i32, TopicReplication::Fixed(i32::from(s.replication))))
-            .collect();
-        for result in admin
-            .create_topics(&topics, &crate::provider::kafka::options())
-            .await
-            .context("creating the sandbox topics")?
-        {
-            result.map_err(|(topic, code)| anyhow::anyhow!("creating sandbox topic {topic}: {code}"))?;
-        }
+        // The topics and Glue tables an apply would create for these streams.
         let mut sandboxed = ctx.environment.clone();
         sandboxed.streams = self.streams.iter().map(|s| (**s).clone()).collect();
-        let resources = crate::desired::resources(&sandboxed, &"0".repeat(64), &[crate::plan::Component::Catalog]);
-        for table in resources.iter().filter(|r| r.kind() == crate::plan::kind::Kind::GlueTable) {
-            crate::provider::create_glue_table(ctx, table)
+        let components = [crate::plan::Component::Redpanda, crate::plan::Component::Catalog];
+        let resources = crate::desired::resources(&sandboxed, &"0".repeat(64), &components);
+        let ours = |r: &&crate::plan::Resource| matches!(r.kind(), Kind::KafkaTopic | Kind::GlueTable);
+        for resource in resources.iter().filter(ours) {
+            crate::provider::create(ctx, resource)
                 .await
-                .with_context(|| format!("creating sandbox Glue table {}", table.name))?;
+                .with_context(|| format!("creating the sandbox's {} {}", resource.kind(), resource.name))?;
         }
         let w = &ctx.environment.worker;
         let options = crate::worker::Options {
@@ -267,22 +252,9 @@ impl Sandbox {
     }
 }
 
-/// Every topic the broker's metadata lists.
-async fn all_topics(ctx: &Context) -> anyhow::Result<Vec<String>> {
-    let servers = crate::model::bootstrap_servers(&ctx.environment);
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer =
-            ClientConfig::new().set("bootstrap.servers", &servers).create().context("creating a Kafka client")?;
-        let metadata = consumer.fetch_metadata(None, METADATA_TIMEOUT).context("reading the broker's metadata")?;
-        Ok(metadata.topics().iter().map(|t| t.name().to_owned()).collect())
-    })
-    .await
-    .context("the metadata read panicked")?
-}
-
 /// Which of `topics` the broker's metadata still lists.
 async fn topics_left(ctx: &Context, topics: &[&str]) -> anyhow::Result<Vec<String>> {
-    Ok(all_topics(ctx).await?.into_iter().filter(|t| topics.contains(&t.as_str())).collect())
+    Ok(crate::provider::kafka::topics(ctx).await?.into_iter().filter(|t| topics.contains(&t.as_str())).collect())
 }
 
 /// Whether `id` is the 8 hex digits after [`ID_PREFIX`] in a sandbox id.
