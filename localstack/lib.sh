@@ -23,6 +23,11 @@ TANSU_VERSION=0.6.0
 LOCALSTACK_ADDR=127.0.0.1:4566
 MOTO_ADDR=127.0.0.1:5000
 BROKER_ADDR=127.0.0.1:9092
+# A second broker that takes only SASL/SCRAM-SHA-512 over TLS, as indutech's brokers on AWS:
+# stunnel terminates TLS on SASL_BROKER_ADDR (the advertised address) in front of a Tansu with
+# authentication on SASL_TANSU_ADDR (Tansu 0.6 takes --cert/--key but never uses them).
+SASL_BROKER_ADDR=127.0.0.1:9093
+SASL_TANSU_ADDR=127.0.0.1:9192
 
 LOCALSTACK_VENV="$CACHE_DIR/venv-localstack"
 MOTO_VENV="$CACHE_DIR/venv-moto"
@@ -32,7 +37,7 @@ CHECKOV_VENV="$CACHE_DIR/venv-checkov"
 TANSU_PATCH=1
 TANSU_BIN="$CACHE_DIR/tansu-$TANSU_VERSION-fix$TANSU_PATCH/bin/tansu"
 
-SERVICES=(localstack moto broker)
+SERVICES=(localstack moto broker broker-sasl broker-tls)
 
 log() { printf 'testbed: %s\n' "$*" >&2; }
 

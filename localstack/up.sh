@@ -80,12 +80,13 @@ fetch() {
 }
 
 # The real consumers of rendered files that the tests run (tests/rendered.rs): cloud-init's
-# schema validation, and strongSwan's charon and swanctl. Debian packages; installed when
+# schema validation, and strongSwan's charon and swanctl; stunnel, the SASL broker's TLS. Debian packages; installed when
 # missing (the package lists are refreshed when they are stale).
 ensure_debian_packages() {
     local missing=()
     command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
     command -v swanctl >/dev/null 2>&1 || missing+=(strongswan-swanctl)
+    command -v stunnel4 >/dev/null 2>&1 || missing+=(stunnel4)
     [ -x /usr/lib/ipsec/charon ] || missing+=(strongswan-charon)
     [ ${#missing[@]} -eq 0 ] && return 0
     command -v apt-get >/dev/null || { log "WARNING: no apt-get: install ${missing[*]} for tests/rendered.rs"; return 0; }
@@ -194,11 +195,65 @@ start broker "$TANSU_BIN broker" answers_tcp "$BROKER_ADDR" -- \
     --listener-url "tcp://$BROKER_ADDR" --advertised-listener-url "tcp://$BROKER_ADDR" \
     --storage-engine sqlite://tansu.db
 
+# The SASL/TLS broker: a CA and a certificate for 127.0.0.1 (openssl), the SCRAM users
+# indutech-admin and indutech-worker created through a Tansu without authentication on the
+# same database before the authenticated one starts; each principal's credentials, with the
+# CA, in .run/broker-sasl/<principal>.json as indutech reads them from Secrets Manager (the
+# tests put them there). Made once per database: delete .run/broker-sasl to start over.
+ensure_sasl_broker() {
+    local dir="$RUN_DIR/broker-sasl"
+    mkdir -p "$dir"
+    if [ ! -f "$dir/tansu.db" ] || [ ! -f "$dir/worker.json" ]; then
+        rm -f "$dir"/tansu.db* "$dir"/*.json "$dir"/*.pem "$dir"/*.key
+        (
+            cd "$dir"
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+                -subj "/CN=indutech test bed CA" -keyout ca.key -out ca.pem 2>/dev/null
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+                -keyout broker.key -out broker.csr 2>/dev/null
+            printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' >ext.cnf
+            openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+                -extfile ext.cnf -out broker.pem 2>/dev/null
+            rm -f broker.csr ext.cnf ca.srl ca.key
+        )
+        local setup=127.0.0.1:9194
+        (cd "$dir" && exec setsid "$TANSU_BIN" broker --listener-url "tcp://$setup" \
+            --advertised-listener-url "tcp://$setup" --storage-engine sqlite://tansu.db --silent \
+            >>"$dir/users.log" 2>&1 </dev/null) &
+        local pid=$! deadline=$((SECONDS + 30))
+        until answers_tcp "$setup"; do
+            [ $SECONDS -lt $deadline ] || { log "the SASL broker's user set-up did not start"; exit 1; }
+            sleep 0.2
+        done
+        for principal in admin worker; do
+            local password
+            password=$(openssl rand -hex 24)
+            "$TANSU_BIN" user create --broker "tcp://$setup" --mechanism scram512 \
+                "indutech-$principal" "$password" >>"$dir/users.log" 2>&1
+            python3 -c 'import json, sys; print(json.dumps({"username": sys.argv[1], "password": sys.argv[2], "ca_certificate": open(sys.argv[3]).read()}))' \
+                "indutech-$principal" "$password" "$dir/ca.pem" >"$dir/$principal.json"
+            chmod 600 "$dir/$principal.json"
+        done
+        kill "$pid"
+        wait "$pid" 2>/dev/null || true
+    fi
+    start broker-sasl "$TANSU_BIN broker --listener-url tcp://$SASL_TANSU_ADDR" answers_tcp "$SASL_TANSU_ADDR" -- \
+        "$TANSU_BIN" broker --listener-url "tcp://$SASL_TANSU_ADDR" \
+        --advertised-listener-url "tcp://$SASL_BROKER_ADDR" --storage-engine sqlite://tansu.db --authentication
+    mkdir -p "$RUN_DIR/broker-tls"
+    printf 'foreground = yes\npid =\n[kafka]\naccept = %s\nconnect = %s\ncert = %s\nkey = %s\n' \
+        "$SASL_BROKER_ADDR" "$SASL_TANSU_ADDR" "$dir/broker.pem" "$dir/broker.key" >"$RUN_DIR/broker-tls/stunnel.conf"
+    start broker-tls "stunnel4 $RUN_DIR/broker-tls/stunnel.conf" answers_tcp "$SASL_BROKER_ADDR" -- \
+        stunnel4 "$RUN_DIR/broker-tls/stunnel.conf"
+}
+ensure_sasl_broker
+
 cat <<EOF
 test bed up:
   aws (LocalStack)   http://$LOCALSTACK_ADDR
   aws (moto sidecar) http://$MOTO_ADDR   glue, redshift-data, ds
-  kafka broker       $BROKER_ADDR
+  kafka broker       $BROKER_ADDR   (plaintext)
+  kafka broker       $SASL_BROKER_ADDR   (SASL/SCRAM over TLS; credentials in $RUN_DIR/broker-sasl/*.json)
   test clients       $CLIENTS_VENV/bin/python   (confluent-kafka, pyarrow, duckdb)
   checkov            $CHECKOV_VENV/bin/checkov
   logs               $RUN_DIR/*/log

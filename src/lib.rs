@@ -37,6 +37,7 @@ pub mod digest;
 pub mod engine;
 pub mod export;
 pub mod gaps;
+pub mod kafka;
 pub mod lock;
 pub mod model;
 pub mod plan;

@@ -91,6 +91,13 @@ pub fn secret_name(environment: &Environment, what: &str) -> String {
     format!("indutech/{}/{what}", environment.name)
 }
 
+/// The Secrets Manager secret indutech generates for Kafka principal `principal` (`admin`,
+/// `worker`) of its brokers: `indutech/<env>/kafka-<principal>`, JSON `{"username",
+/// "password", "ca_certificate"}` ([`crate::kafka`]).
+pub fn kafka_secret_name(environment: &Environment, principal: &str) -> String {
+    secret_name(environment, &format!("kafka-{principal}"))
+}
+
 /// The name of worker instance `index`: `indutech-<env>-worker-<index>`.
 pub fn worker_instance_name(environment: &Environment, index: u32) -> String {
     resource_name(environment, &format!("worker-{index}"))

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use chrono::{TimeZone as _, Utc};
-use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::ser::{SerializeMap, Serializer};
 
@@ -220,12 +219,12 @@ pub struct Sent {
     pub bytes: u64,
 }
 
-/// A producer for `bootstrap` (acks=all, lz4 batches; Tansu cannot serve snappy).
+/// A producer over `connection` (acks=all, lz4 batches; Tansu cannot serve snappy).
 ///
 /// Errors: the client cannot be created (bad configuration).
-pub fn producer(bootstrap: &str) -> anyhow::Result<FutureProducer> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+pub fn producer(connection: &crate::kafka::Connection) -> anyhow::Result<FutureProducer> {
+    connection
+        .config()
         .set("acks", "all")
         .set("compression.type", "lz4")
         .set("linger.ms", "20")
@@ -241,14 +240,14 @@ pub fn producer(bootstrap: &str) -> anyhow::Result<FutureProducer> {
 /// Errors: the producer cannot be created, or a delivery failed (the error names the topic and
 /// how many records were acknowledged before it).
 pub async fn send(
-    bootstrap: &str,
+    connection: &crate::kafka::Connection,
     topic: &str,
     records: impl Iterator<Item = anyhow::Result<Record>>,
     rate: Option<f64>,
     mut progress: impl FnMut(Sent),
 ) -> anyhow::Result<Sent> {
     use futures_util::StreamExt as _;
-    let producer = producer(bootstrap)?;
+    let producer = producer(connection)?;
     let mut in_flight = futures_util::stream::FuturesUnordered::new();
     let mut sent = Sent::default();
     let started = Instant::now();

@@ -44,6 +44,7 @@ pub struct Context {
     pub aws: Aws,
     ids: Mutex<HashMap<String, String>>,
     account: tokio::sync::OnceCell<String>,
+    kafka: tokio::sync::OnceCell<crate::kafka::Connection>,
     partial_gaps: Mutex<BTreeMap<String, String>>,
 }
 
@@ -55,8 +56,19 @@ impl Context {
             aws,
             ids: Mutex::new(HashMap::new()),
             account: tokio::sync::OnceCell::new(),
+            kafka: tokio::sync::OnceCell::new(),
             partial_gaps: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The admin principal's connection to the environment's brokers, its credentials read once
+    /// per process ([`crate::kafka::connection`]).
+    ///
+    /// Errors: the credentials' secret cannot be read.
+    pub async fn kafka(&self) -> anyhow::Result<&crate::kafka::Connection> {
+        self.kafka
+            .get_or_try_init(|| crate::kafka::connection(&self.environment, &self.aws, crate::kafka::Principal::Admin))
+            .await
     }
 
     /// Records that a step done on `address` left out part of its work because the target lacks

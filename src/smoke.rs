@@ -426,12 +426,12 @@ async fn data_checks(
     group: &str,
 ) -> anyhow::Result<()> {
     let environment = &ctx.environment;
-    let bootstrap = crate::model::bootstrap_servers(environment);
+    let kafka = ctx.kafka().await?.clone();
     let lake = Lake::new(environment, &ctx.aws);
     let mut replayed: Vec<(Arc<Stream>, u64, u64)> = Vec::new();
     let streams: Vec<Arc<Stream>> = streams.to_vec();
     let group = group.to_owned();
-    let before = crate::worker::status::read_offsets(&bootstrap, &group, &streams).await?;
+    let before = crate::worker::status::read_offsets(&kafka, &group, &streams).await?;
     for stream in &streams {
         let name = format!("data {}: replay", stream.name);
         let (records, malformed): (Vec<crate::produce::Record>, u64) = match sample_for(stream, &options.data_dir) {
@@ -468,7 +468,7 @@ async fn data_checks(
         };
         let count = records.len() as u64;
         eprintln!("smoke test: producing {count} records to {}", stream.topic);
-        let sent = crate::produce::send(&bootstrap, &stream.topic, records.into_iter().map(Ok), None, |_| {}).await?;
+        let sent = crate::produce::send(&kafka, &stream.topic, records.into_iter().map(Ok), None, |_| {}).await?;
         checks.push(check(
             name,
             if sent.records == count { Status::Pass } else { Status::Fail },
@@ -479,7 +479,7 @@ async fn data_checks(
         ));
         replayed.push((stream.clone(), count, malformed));
     }
-    let after = crate::worker::status::read_offsets(&bootstrap, &group, &streams).await?;
+    let after = crate::worker::status::read_offsets(&kafka, &group, &streams).await?;
     let mut produced = Vec::new();
     for (stream, records, malformed) in replayed {
         let start = before.iter().find(|s| s.stream == stream.name);
@@ -497,7 +497,7 @@ async fn data_checks(
             .collect();
         produced.push(Produced { stream, records, malformed, windows });
     }
-    if !wait_for_commits(&bootstrap, &group, &streams, &lake, &produced, options.wait, checks).await? {
+    if !wait_for_commits(&kafka, &group, &streams, &lake, &produced, options.wait, checks).await? {
         return Ok(());
     }
     for p in &produced {
@@ -538,7 +538,7 @@ async fn data_checks(
 /// Waits until the lake's commit records are past the end of every window; adds a failing row
 /// and returns false at `bound`.
 async fn wait_for_commits(
-    bootstrap: &str,
+    kafka: &crate::kafka::Connection,
     group: &str,
     streams: &[Arc<Stream>],
     lake: &Lake,
@@ -550,7 +550,7 @@ async fn wait_for_commits(
     let started = Instant::now();
     let mut last_report = Instant::now();
     loop {
-        let status = crate::worker::status::read(bootstrap, group, streams, lake).await?;
+        let status = crate::worker::status::read(kafka, group, streams, lake).await?;
         let mut pending = 0i64;
         let mut behind = Vec::new();
         for p in produced {

@@ -59,7 +59,6 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::Message as _;
 use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
@@ -606,8 +605,8 @@ struct Worker {
     by_topic: HashMap<String, usize>,
     lake: Arc<Lake>,
     options: Options,
-    /// The brokers' addresses.
-    bootstrap: String,
+    /// The brokers, as the worker principal.
+    kafka: crate::kafka::Connection,
     /// Who takes partitions over: `<group> <host> pid <pid> <run id>`.
     owner: String,
     partitions: HashMap<(String, i32), State>,
@@ -715,8 +714,9 @@ pub async fn run_until(
         tracing::info!(%addr, "Prometheus metrics at http://{addr}/metrics");
     }
     let shared = Arc::new(StdMutex::new(Shared::default()));
-    let consumer: StreamConsumer<WorkerContext> = ClientConfig::new()
-        .set("bootstrap.servers", crate::model::bootstrap_servers(environment))
+    let kafka = crate::kafka::connection(environment, aws, crate::kafka::Principal::Worker).await?;
+    let consumer: StreamConsumer<WorkerContext> = kafka
+        .config()
         .set("group.id", &options.group)
         .set("client.id", format!("indutech-worker-{}", std::process::id()))
         .set("enable.auto.commit", "false")
@@ -746,7 +746,7 @@ pub async fn run_until(
         by_topic,
         lake,
         options,
-        bootstrap: crate::model::bootstrap_servers(environment),
+        kafka,
         owner,
         partitions: HashMap::new(),
         errors: ErrorLog::default(),
@@ -1436,7 +1436,7 @@ impl Worker {
         }
         let read = async {
             let commits = status::read_commits(&self.lake, &self.options.streams).await?;
-            let offsets = status::read_offsets(&self.bootstrap, &self.options.group, &self.options.streams).await?;
+            let offsets = status::read_offsets(&self.kafka, &self.options.group, &self.options.streams).await?;
             anyhow::Ok((commits, offsets))
         };
         let (lake_positions, offsets) = match read.await {

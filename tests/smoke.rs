@@ -122,10 +122,10 @@ async fn apply_deploys_the_worker_smoke_test_passes_and_fails_on_three_sabotages
     // end; production's topics, lake objects and catalog are exactly as before.
     let streams: Vec<std::sync::Arc<indutech::config::stream::Stream>> =
         t.environment.streams.iter().map(|s| std::sync::Arc::new(s.clone())).collect();
-    let bootstrap = indutech::model::bootstrap_servers(&t.environment);
+    let kafka = indutech::kafka::plaintext(indutech::model::bootstrap_servers(&t.environment));
     let group = indutech::model::group_id(&t.environment);
     let offsets = || async {
-        let status = indutech::worker::status::read_offsets(&bootstrap, &group, &streams).await.unwrap();
+        let status = indutech::worker::status::read_offsets(&kafka, &group, &streams).await.unwrap();
         status
             .iter()
             .flat_map(|s| s.partitions.iter().map(move |p| (s.stream.clone(), p.partition, p.high, p.group_committed)))
@@ -153,8 +153,7 @@ async fn apply_deploys_the_worker_smoke_test_passes_and_fails_on_three_sabotages
     let leftover_topic = format!("{}.smoke_deadbeef", t.environment.streams[0].topic);
     {
         use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-        let admin: AdminClient<rdkafka::client::DefaultClientContext> =
-            rdkafka::ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
+        let admin: AdminClient<rdkafka::client::DefaultClientContext> = kafka.config().create().unwrap();
         let created = admin
             .create_topics(&[NewTopic::new(&leftover_topic, 1, TopicReplication::Fixed(1))], &AdminOptions::new())
             .await
@@ -200,8 +199,7 @@ async fn apply_deploys_the_worker_smoke_test_passes_and_fails_on_three_sabotages
     assert_eq!(tables().await, tables_before, "the sandbox left Glue tables");
     let topics: Vec<String> = {
         use rdkafka::consumer::{BaseConsumer, Consumer as _};
-        let consumer: BaseConsumer =
-            rdkafka::ClientConfig::new().set("bootstrap.servers", &bootstrap).create().unwrap();
+        let consumer: BaseConsumer = kafka.config().create().unwrap();
         let metadata = consumer.fetch_metadata(None, Duration::from_secs(10)).unwrap();
         metadata.topics().iter().map(|t| t.name().to_owned()).collect()
     };

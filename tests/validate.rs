@@ -404,3 +404,37 @@ fn operations_cidrs_must_be_private_and_listed_once() {
             "DIR/env.toml:7:55: network.operations_cidrs: `10.40.3.0/24` is listed twice",
         ]);
 }
+
+#[test]
+fn plaintext_kafka_only_on_loopback() {
+    Case::new().env("broker_count = 3", "broker_count = 3\nsecurity = \"plaintext\"").fails_with(&[
+        "DIR/env.toml:29:12: redpanda.security: \"plaintext\" is only for a broker on this machine (redpanda.bootstrap_servers on loopback): anyone on the network could read, write or delete the topics; use \"sasl_ssl\"",
+    ]);
+    Case::new()
+        .env("broker_count = 3", "broker_count = 3\nsecurity = \"plaintext\"\nbootstrap_servers = [\"10.0.0.5:9092\"]")
+        .fails_with(&[
+            "DIR/env.toml:29:12: redpanda.security: \"plaintext\" is only for a broker on this machine (redpanda.bootstrap_servers on loopback): anyone on the network could read, write or delete the topics; use \"sasl_ssl\"",
+        ]);
+    Case::new()
+        .env("broker_count = 3", "broker_count = 3\nsecurity = \"plaintext\"\nbootstrap_servers = [\"localhost:9092\"]")
+        .succeeds();
+}
+
+#[test]
+fn brokers_of_others_over_sasl_need_named_credentials_and_indutech_s_own_take_none() {
+    Case::new().env("broker_count = 3", "broker_count = 3\nbootstrap_servers = [\"kafka.example:9093\"]").fails_with(&[
+        "DIR/env.toml:27:1: redpanda.credentials: brokers named in redpanda.bootstrap_servers with security \"sasl_ssl\" need [redpanda.credentials] (admin, worker: Secrets Manager secrets with username and password), or declare security = \"plaintext\" for a local broker",
+    ]);
+    Case::new()
+        .env(
+            "ami = \"ami-0123456789abcdef0\"",
+            "ami = \"ami-0123456789abcdef0\"\nbootstrap_servers = [\"kafka.example:9093\"]\n\n[redpanda.credentials]\nadmin = \"kafka/admin\"\nworker = \"kafka/worker\"",
+        )
+        .succeeds();
+    Case::new()
+        .env("ami = \"ami-0123456789abcdef0\"", "ami = \"ami-0123456789abcdef0\"\n\n[redpanda.credentials]\nadmin = \"a\"")
+        .fails_with(&[
+            "DIR/env.toml:32:1: redpanda.credentials: missing required key `worker`",
+            "DIR/env.toml:32:1: redpanda.credentials: indutech generates the credentials of the brokers it runs: remove [redpanda.credentials], or name the brokers in redpanda.bootstrap_servers",
+        ]);
+}

@@ -97,8 +97,9 @@ impl TestEnv {
 
     async fn create_topics(&self) {
         use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-        let admin: AdminClient<_> =
-            rdkafka::ClientConfig::new().set("bootstrap.servers", "127.0.0.1:9092").create().unwrap();
+        let connection =
+            indutech::kafka::connection(&self.environment, &self.aws, indutech::kafka::Principal::Admin).await.unwrap();
+        let admin: AdminClient<_> = connection.config().create().unwrap();
         let topics: Vec<String> = STREAMS.iter().map(|s| self.topic(s)).collect();
         let new: Vec<NewTopic<'_>> = topics.iter().map(|t| NewTopic::new(t, 3, TopicReplication::Fixed(1))).collect();
         for result in admin.create_topics(&new, &AdminOptions::new()).await.unwrap() {
@@ -744,15 +745,27 @@ async fn a_second_signal_exits_at_once_and_the_next_start_still_lands_everything
 
 /// `produce.py` (confluent-kafka) into `topic`: `count` tickets with `codec`, in the background.
 fn spawn_confluent_producer(topic: &str, codec: &str, count: u64, rate: u64, malformed_every: u64) -> Child {
+    confluent_producer("127.0.0.1:9092", topic, codec, count, rate, malformed_every).spawn().unwrap()
+}
+
+/// The command of [`spawn_confluent_producer`] for the broker at `bootstrap`.
+fn confluent_producer(
+    bootstrap: &str,
+    topic: &str,
+    codec: &str,
+    count: u64,
+    rate: u64,
+    malformed_every: u64,
+) -> Command {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/produce.py");
-    Command::new(common::clients_python())
+    let mut command = Command::new(common::clients_python());
+    command
         .arg(script)
-        .args(["127.0.0.1:9092", topic, "--codec", codec, "--count", &count.to_string()])
+        .args([bootstrap, topic, "--codec", codec, "--count", &count.to_string()])
         .args(["--rate", &rate.to_string(), "--malformed-every", &malformed_every.to_string()])
         .args(["--batch-size", "65536", "--linger-ms", "20"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stdout(Stdio::piped());
+    command
 }
 
 /// Waits for a background producer; asserts every record was acknowledged.
@@ -1128,4 +1141,93 @@ async fn audit_finds_duplicated_and_missing_rows() {
     let audit: serde_json::Value = serde_json::from_str(&exited(&["audit", "--json"], &out, 1)).unwrap();
     let missing: i64 = audit[0]["partitions"].as_array().unwrap().iter().map(|p| p["missing"].as_i64().unwrap()).sum();
     assert!(missing > 0, "{audit:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_sasl_scram_and_tls_every_client_authenticates_and_a_wrong_password_is_refused() {
+    bed_is_up(&[WHOLE_BED, &[common::SASL_BROKER]].concat());
+    // The principals' credentials go into Secrets Manager, where indutech reads them.
+    let credentials: BTreeMap<&str, String> = ["admin", "worker"]
+        .into_iter()
+        .map(|p| (p, std::fs::read_to_string(common::sasl_credentials(p)).expect("up.sh wrote the SASL credentials")))
+        .collect();
+    let secret_prefix = format!("indutech-test/{}", uuid::Uuid::new_v4().simple());
+    let dev = indutech::config::load(&format!("{}/environments/dev.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let secrets = Aws::new(&dev).await.secrets_manager();
+    let mut wrong: serde_json::Value = serde_json::from_str(&credentials["admin"]).unwrap();
+    wrong["password"] = serde_json::json!("not-the-password-0123456789");
+    for (what, value) in [
+        ("admin", credentials["admin"].clone()),
+        ("worker", credentials["worker"].clone()),
+        ("wrong", wrong.to_string()),
+    ] {
+        secrets.create_secret().name(format!("{secret_prefix}/{what}")).secret_string(value).send().await.unwrap();
+    }
+    let sasl = |admin: &str| {
+        let (prefix, admin) = (secret_prefix.clone(), admin.to_owned());
+        move |text: String| {
+            text.replacen("bootstrap_servers = [\"127.0.0.1:9092\"]", &format!("bootstrap_servers = [\"{}\"]", common::SASL_BROKER), 1)
+                .replacen(
+                    "security = \"plaintext\"\n",
+                    &format!(
+                        "security = \"sasl_ssl\"\n\n[redpanda.credentials]\nadmin = \"{prefix}/{admin}\"\nworker = \"{prefix}/worker\"\n"
+                    ),
+                    1,
+                )
+        }
+    };
+    // Topics are created as the admin principal over SASL_SSL (the test's set-up uses indutech's
+    // connection), records come from indutech's producer and from confluent-kafka with zstd.
+    let env = TestEnv::new_edited("flush_interval_secs = 2\n", sasl("admin")).await;
+    let topic = env.topic("client_tickets");
+    let produced = env
+        .command(&["produce", "--stream", "client_tickets", "--count", "3000", "--malformed", "0.01", "--seed", "5"])
+        .output()
+        .unwrap();
+    exited(&["produce"], &produced, 0);
+    let mut confluent = confluent_producer(common::SASL_BROKER, &topic, "zstd", 1000, 0, 0);
+    confluent.arg("--credentials").arg(common::sasl_credentials("admin"));
+    producer_done(confluent.spawn().unwrap(), 1000);
+
+    // The worker consumes as the worker principal; `status` (admin) sees it catch up.
+    let (worker, log) = env.spawn_worker_logged(&["--stream", "client_tickets"]);
+    env.wait_until_caught_up(&["client_tickets"], Duration::from_secs(120));
+    assert!(stop(worker, "TERM").success());
+    let lake = env.assert_exactly_once("client_tickets").await;
+    let malformed =
+        indutech::produce::TicketGenerator::new(5, 0.01).take(3000).filter(|t| t.malformed.is_some()).count();
+    assert_eq!(lake.rows(), 4000 - malformed);
+    assert_eq!(lake.rejected.len(), malformed);
+
+    // No password in what the commands printed or logged.
+    let status = env.command(&["status"]).output().unwrap();
+    let shown = format!(
+        "{}{}{}{}",
+        String::from_utf8_lossy(&produced.stdout),
+        String::from_utf8_lossy(&produced.stderr),
+        String::from_utf8_lossy(&status.stdout),
+        std::fs::read_to_string(&log).unwrap()
+    );
+    for principal in ["admin", "worker"] {
+        let value: serde_json::Value = serde_json::from_str(&credentials[principal]).unwrap();
+        assert!(!shown.contains(value["password"].as_str().unwrap()), "the {principal} password was shown");
+    }
+
+    // The same environment with a wrong admin password: refused, the error names the secret.
+    let text = std::fs::read_to_string(&env.path)
+        .unwrap()
+        .replace(&format!("{secret_prefix}/admin"), &format!("{secret_prefix}/wrong"));
+    let wrong_path = env.path.with_file_name(format!("{}-wrong.toml", env.name));
+    std::fs::write(&wrong_path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_indutech"))
+        .args(["status", "--env"])
+        .arg(&wrong_path)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("{secret_prefix}/wrong")) && stderr.contains("SASL authentication"), "{stderr}");
+    assert!(!stderr.contains("not-the-password-0123456789"), "{stderr}");
 }

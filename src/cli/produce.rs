@@ -46,7 +46,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.malformed) {
         bail!("--malformed {}: must be between 0.0 and 1.0", args.malformed);
     }
-    let bootstrap = crate::model::bootstrap_servers(environment);
+    let connection = ctx.kafka().await?.clone();
     let (records, total): (Box<dyn Iterator<Item = anyhow::Result<crate::produce::Record>> + Send>, Option<u64>) =
         match (&args.from, args.count) {
             (Some(path), _) => {
@@ -81,7 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     bar.set_message(format!("producing to {}", stream.topic));
     let started = std::time::Instant::now();
     let sent =
-        crate::produce::send(&bootstrap, &stream.topic, records, args.rate, |s| bar.set_position(s.records)).await;
+        crate::produce::send(&connection, &stream.topic, records, args.rate, |s| bar.set_position(s.records)).await;
     bar.finish_and_clear();
     let sent = sent?;
     println!(

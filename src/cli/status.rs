@@ -27,10 +27,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let environment = ctx.environment.clone();
     let streams = super::worker::select_streams(&environment, &args.selection.streams)?;
     let group = args.selection.group.unwrap_or_else(|| crate::model::group_id(&environment));
-    let bootstrap = crate::model::bootstrap_servers(&environment);
+    let connection = ctx.kafka().await?.clone();
     let lake = crate::worker::lake::Lake::new(&environment, &ctx.aws);
     loop {
-        let statuses = crate::worker::status::read(&bootstrap, &group, &streams, &lake).await?;
+        let statuses = crate::worker::status::read(&connection, &group, &streams, &lake).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&statuses)?);
             return Ok(ExitCode::SUCCESS);

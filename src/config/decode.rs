@@ -28,7 +28,7 @@ pub(crate) struct Reader<'s> {
 /// A TOML table being decoded: keys are removed as they are read; what is left is unknown.
 pub(crate) struct Table<'de> {
     path: String,
-    span: Span,
+    pub(crate) span: Span,
     entries: RawTable<'de>,
     expected: Vec<&'static str>,
 }

@@ -249,6 +249,37 @@ pub struct Redpanda {
     /// Kafka bootstrap servers (`host:port`) used by indutech itself to create topics and by the
     /// worker; default: the brokers' private IPs on port 9092.
     pub bootstrap_servers: Vec<String>,
+    /// How clients authenticate and encrypt on the Kafka listener (default
+    /// [`KafkaSecurity::SaslSsl`]).
+    pub security: KafkaSecurity,
+    /// Secrets Manager secrets holding the SCRAM credentials of brokers indutech does not run
+    /// (`bootstrap_servers` set, `security = "sasl_ssl"`): `[redpanda.credentials]`. None for
+    /// indutech's own brokers, whose credentials it generates ([`crate::model::kafka_secret_name`]).
+    pub credentials: Option<KafkaCredentials>,
+}
+
+/// Security of the Kafka listener (`redpanda.security`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KafkaSecurity {
+    /// SASL/SCRAM-SHA-512 over TLS: every client authenticates, every byte is encrypted.
+    SaslSsl,
+    /// Neither authentication nor encryption: only for a local broker (the test bed's), declared
+    /// explicitly.
+    Plaintext,
+}
+decode_enum!(KafkaSecurity { SaslSsl => "sasl_ssl", Plaintext => "plaintext" });
+
+/// The secrets of brokers indutech does not run, by the principal that uses them. Each holds
+/// JSON `{"username": ..., "password": ..., "ca_certificate": PEM (optional: without it, the
+/// system's trust store verifies the brokers)}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KafkaCredentials {
+    /// Secret of the principal that creates topics and reads offsets (apply, `status`,
+    /// `produce`, smoke-test).
+    pub admin: String,
+    /// Secret of the principal the worker consumes with.
+    pub worker: String,
 }
 
 /// Managed Microsoft AD and its trust.
@@ -955,6 +986,59 @@ fn decode_redpanda(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(Re
     let instance_type = reader.required::<String>(table, "instance_type");
     let ami = reader.required::<String>(table, "ami");
     let bootstrap_servers = reader.or_default::<Vec<String>>(table, "bootstrap_servers", Vec::new());
+    let security = reader.or_default(table, "security", KafkaSecurity::SaslSsl);
+    let credentials = match reader.optional_table(table, "credentials") {
+        Some(mut t) => {
+            let span = t.span;
+            let admin = reader.required::<String>(&mut t, "admin");
+            let worker = reader.required::<String>(&mut t, "worker");
+            reader.finish(t);
+            if bootstrap_servers.value.is_empty() {
+                reader.error(
+                    span,
+                    "redpanda.credentials",
+                    "indutech generates the credentials of the brokers it runs: remove [redpanda.credentials], \
+                     or name the brokers in redpanda.bootstrap_servers"
+                        .to_owned(),
+                );
+            } else if security.value == KafkaSecurity::Plaintext {
+                reader.error(
+                    span,
+                    "redpanda.credentials",
+                    "credentials need redpanda.security = \"sasl_ssl\" (a plaintext listener takes none)".to_owned(),
+                );
+            }
+            Some((admin, worker))
+        }
+        None => {
+            if !bootstrap_servers.value.is_empty() && security.value == KafkaSecurity::SaslSsl {
+                reader.error(
+                    security.span,
+                    "redpanda.credentials",
+                    "brokers named in redpanda.bootstrap_servers with security \"sasl_ssl\" need [redpanda.credentials] \
+                     (admin, worker: Secrets Manager secrets with username and password), or declare \
+                     security = \"plaintext\" for a local broker"
+                        .to_owned(),
+                );
+            }
+            None
+        }
+    };
+    let loopback = |server: &String| {
+        let host = server.rsplit_once(':').map_or(server.as_str(), |(host, _)| host);
+        host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    };
+    if security.value == KafkaSecurity::Plaintext
+        && (bootstrap_servers.value.is_empty() || !bootstrap_servers.value.iter().all(loopback))
+    {
+        reader.error(
+            security.span,
+            "redpanda.security",
+            "\"plaintext\" is only for a broker on this machine (redpanda.bootstrap_servers on loopback): \
+             anyone on the network could read, write or delete the topics; use \"sasl_ssl\""
+                .to_owned(),
+        );
+    }
     if let Some(count) = &broker_count
         && count.value < 3
     {
@@ -997,6 +1081,11 @@ fn decode_redpanda(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(Re
         ami: ami?.value,
         version: version.value,
         bootstrap_servers: bootstrap_servers.value,
+        security: security.value,
+        credentials: match credentials {
+            Some((admin, worker)) => Some(KafkaCredentials { admin: admin?.value, worker: worker?.value }),
+            None => None,
+        },
     };
     Some((redpanda, broker_count.span))
 }

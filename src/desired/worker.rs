@@ -10,7 +10,7 @@ use crate::model::{self, security_group_name, worker_binary_key, worker_instance
 use crate::plan::{Component, Resource};
 
 /// Digest of what the worker reads from the environment at start (name, region, endpoints,
-/// lake, bootstrap servers, worker settings, streams): a change restarts (replaces) it.
+/// lake, bootstrap servers and Kafka security, worker settings, streams): a change restarts (replaces) it.
 pub fn worker_config_sha256(environment: &Environment) -> String {
     let relevant = json!({
         "name": environment.name,
@@ -18,6 +18,8 @@ pub fn worker_config_sha256(environment: &Environment) -> String {
         "endpoints": environment.endpoints,
         "lake": environment.lake,
         "bootstrap_servers": crate::model::bootstrap_servers(environment),
+        "kafka_security": environment.redpanda.security,
+        "kafka_credentials": environment.redpanda.credentials,
         "worker": environment.worker,
         "streams": environment.streams,
     });

@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::RDKafkaErrorCode;
 use serde_json::json;
@@ -20,12 +19,14 @@ use crate::plan::{Change, Observed, Resource};
 /// How long a metadata request or an admin operation may take.
 const TIMEOUT: Duration = Duration::from_secs(15);
 
-/// An admin client of the environment's bootstrap servers.
+/// An admin client of the environment's bootstrap servers, as the admin principal
+/// ([`Context::kafka`]).
 ///
-/// Errors: librdkafka refused the configuration.
-pub fn admin(ctx: &Context) -> anyhow::Result<AdminClient<DefaultClientContext>> {
-    ClientConfig::new()
-        .set("bootstrap.servers", crate::model::bootstrap_servers(&ctx.environment))
+/// Errors: the credentials cannot be read; librdkafka refused the configuration.
+pub async fn admin(ctx: &Context) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+    ctx.kafka()
+        .await?
+        .config()
         .set("socket.timeout.ms", TIMEOUT.as_millis().to_string())
         .create()
         .context("creating the Kafka admin client")
@@ -40,7 +41,7 @@ pub fn options() -> AdminOptions {
 ///
 /// Errors: the brokers did not answer the metadata request.
 pub async fn topics(ctx: &Context) -> anyhow::Result<Vec<String>> {
-    let admin = admin(ctx)?;
+    let admin = admin(ctx).await?;
     let servers = crate::model::bootstrap_servers(&ctx.environment);
     tokio::task::spawn_blocking(move || {
         let metadata =
@@ -53,7 +54,7 @@ pub async fn topics(ctx: &Context) -> anyhow::Result<Vec<String>> {
 
 /// `(partitions, replication factor)` of `topic`, or None when the cluster has no such topic.
 async fn describe(ctx: &Context, topic: &str) -> anyhow::Result<Option<(usize, usize)>> {
-    let admin = admin(ctx)?;
+    let admin = admin(ctx).await?;
     let servers = crate::model::bootstrap_servers(&ctx.environment);
     let topic = topic.to_owned();
     tokio::task::spawn_blocking(move || {
@@ -116,7 +117,8 @@ pub(super) async fn create(ctx: &Context, KafkaKind::Topic: KafkaKind, resource:
     let topic = str_attr(resource, "name")?;
     let partitions = resource.attributes["partitions"].as_i64().context("partitions")? as i32;
     let replication = resource.attributes["replication_factor"].as_i64().context("replication_factor")? as i32;
-    let results = admin(ctx)?
+    let results = admin(ctx)
+        .await?
         .create_topics(&[NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))], &options())
         .await
         .with_context(|| format!("CreateTopics {topic}"))?;
@@ -146,7 +148,8 @@ pub(super) async fn update(
                  --force-delete-data and apply again (its records are lost)"
             );
         }
-        let results = admin(ctx)?
+        let results = admin(ctx)
+            .await?
             .create_partitions(&[NewPartitions::new(topic, want)], &options())
             .await
             .with_context(|| format!("CreatePartitions {topic}"))?;
@@ -161,8 +164,10 @@ pub(super) async fn update(
 /// Errors: the cluster cannot be reached or does not answer for a partition.
 pub(super) async fn records_held(ctx: &Context, topic: &str) -> anyhow::Result<Option<String>> {
     let Some((partitions, _)) = describe(ctx, topic).await? else { return Ok(None) };
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", crate::model::bootstrap_servers(&ctx.environment))
+    let consumer: BaseConsumer = ctx
+        .kafka()
+        .await?
+        .config()
         .set("socket.timeout.ms", TIMEOUT.as_millis().to_string())
         .create()
         .context("creating a Kafka client for the watermarks")?;
@@ -198,7 +203,7 @@ pub(super) async fn delete(
     }
     // A broker that does not answer in time may still delete the topic: asked again (bounded),
     // a topic already gone counts as deleted.
-    let admin = admin(ctx)?;
+    let admin = admin(ctx).await?;
     let timed_out = |code: RDKafkaErrorCode| {
         matches!(code, RDKafkaErrorCode::OperationTimedOut | RDKafkaErrorCode::RequestTimedOut)
     };

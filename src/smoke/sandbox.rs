@@ -170,7 +170,7 @@ impl Sandbox {
                 Err(_) => problems.push("the sandbox worker did not stop within its drain deadline".into()),
             }
         }
-        let admin = crate::provider::kafka::admin(ctx)?;
+        let admin = crate::provider::kafka::admin(ctx).await?;
         let topics: Vec<&str> = self.streams.iter().map(|s| s.topic.as_str()).collect();
         // A topic already gone (an earlier, interrupted removal) is not an error.
         match admin.delete_topics(&topics, &crate::provider::kafka::options()).await {

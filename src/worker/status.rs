@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -103,12 +102,12 @@ impl StreamStatus {
 /// Errors: the broker is unreachable, a topic does not exist, or a commit record cannot be
 /// read.
 pub async fn read(
-    bootstrap: &str,
+    connection: &crate::kafka::Connection,
     group: &str,
     streams: &[Arc<Stream>],
     lake: &super::lake::Lake,
 ) -> anyhow::Result<Vec<StreamStatus>> {
-    let mut statuses = read_offsets(bootstrap, group, streams).await?;
+    let mut statuses = read_offsets(connection, group, streams).await?;
     let records = read_commits(lake, streams).await?;
     for status in &mut statuses {
         for p in &mut status.partitions {
@@ -155,25 +154,44 @@ pub async fn read_commits(
 /// lake's records (`committed` and `landed` stay None). No AWS call.
 ///
 /// Errors: the broker is unreachable or a topic does not exist.
-pub async fn read_offsets(bootstrap: &str, group: &str, streams: &[Arc<Stream>]) -> anyhow::Result<Vec<StreamStatus>> {
-    let (bootstrap, group, streams) = (bootstrap.to_owned(), group.to_owned(), streams.to_vec());
-    tokio::task::spawn_blocking(move || read_broker(&bootstrap, &group, &streams))
+pub async fn read_offsets(
+    connection: &crate::kafka::Connection,
+    group: &str,
+    streams: &[Arc<Stream>],
+) -> anyhow::Result<Vec<StreamStatus>> {
+    let (connection, group, streams) = (connection.clone(), group.to_owned(), streams.to_vec());
+    tokio::task::spawn_blocking(move || read_broker(&connection, &group, &streams))
         .await
         .context("status reader panicked")?
 }
 
-fn read_broker(bootstrap: &str, group: &str, streams: &[Arc<Stream>]) -> anyhow::Result<Vec<StreamStatus>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+fn read_broker(
+    connection: &crate::kafka::Connection,
+    group: &str,
+    streams: &[Arc<Stream>],
+) -> anyhow::Result<Vec<StreamStatus>> {
+    let consumer: BaseConsumer<crate::kafka::ErrorsSeen> = connection
+        .config()
         .set("group.id", group)
         .set("enable.auto.commit", "false")
-        .create()
+        .create_with_context(crate::kafka::ErrorsSeen::default())
         .context("creating the Kafka client")?;
     let mut out = Vec::new();
     for stream in streams {
-        let metadata = consumer
-            .fetch_metadata(Some(&stream.topic), TIMEOUT)
-            .with_context(|| format!("reading the metadata of topic {} (is the broker up?)", stream.topic))?;
+        let metadata = consumer.fetch_metadata(Some(&stream.topic), TIMEOUT);
+        if metadata.is_err() {
+            // The client's error events (a refused authentication) arrive through the queue.
+            let _ = consumer.poll(Duration::from_millis(100));
+        }
+        let metadata = metadata.with_context(|| {
+            format!(
+                "reading the metadata of topic {} from {} ({}){}",
+                stream.topic,
+                connection.bootstrap,
+                connection.describe(),
+                consumer.context().explain()
+            )
+        })?;
         let partitions: Vec<i32> = metadata
             .topics()
             .iter()

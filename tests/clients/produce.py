@@ -2,6 +2,7 @@
 ordinary producer the project did not write, with the compression and batching given.
 
 usage: produce.py BOOTSTRAP TOPIC --codec zstd --count 1000 [--rate 0] [--malformed-every 0]
+                  [--credentials FILE]   (JSON username, password, ca_certificate: SASL/SCRAM over TLS)
 prints one JSON line: {"acked": N, "failed": M}
 """
 import argparse
@@ -20,15 +21,27 @@ parser.add_argument("--rate", type=float, default=0, help="records per second, 0
 parser.add_argument("--malformed-every", type=int, default=0)
 parser.add_argument("--batch-size", type=int, default=16384)
 parser.add_argument("--linger-ms", type=int, default=5)
+parser.add_argument("--credentials")
 args = parser.parse_args()
 
-producer = Producer({
+config = {
     "bootstrap.servers": args.bootstrap,
     "compression.type": args.codec,
     "batch.size": args.batch_size,
     "linger.ms": args.linger_ms,
     "enable.idempotence": False,
-})
+}
+if args.credentials:
+    with open(args.credentials) as f:
+        credentials = json.load(f)
+    config.update({
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanisms": "SCRAM-SHA-512",
+        "sasl.username": credentials["username"],
+        "sasl.password": credentials["password"],
+        "ssl.ca.pem": credentials["ca_certificate"],
+    })
+producer = Producer(config)
 acked = failed = 0
 
 

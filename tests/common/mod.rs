@@ -14,6 +14,16 @@ pub(crate) const AWS_EMULATORS: &[&str] = &["127.0.0.1:4566", "127.0.0.1:5000"];
 /// The emulators and the Kafka broker.
 pub(crate) const WHOLE_BED: &[&str] = &["127.0.0.1:4566", "127.0.0.1:5000", "127.0.0.1:9092"];
 
+/// The bed's broker that takes only SASL/SCRAM over TLS (stunnel in front of Tansu).
+pub(crate) const SASL_BROKER: &str = "127.0.0.1:9093";
+
+/// The file `localstack/up.sh` wrote with `principal`'s (`admin`, `worker`) credentials on
+/// [`SASL_BROKER`]: JSON `username`, `password`, `ca_certificate`.
+#[allow(dead_code)]
+pub(crate) fn sasl_credentials(principal: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("localstack/.run/broker-sasl/{principal}.json"))
+}
+
 /// Panics with how to start the bed unless every address answers.
 pub(crate) fn bed_is_up(addresses: &[&str]) {
     for address in addresses {
