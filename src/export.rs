@@ -287,6 +287,7 @@ fn context(environment: &Environment, resources: &[&Resource], omitted: &[(Strin
             "final_snapshot": format!("{}-final", crate::model::cluster_identifier(environment)),
             "kafka_bootstrap_servers": bootstrap,
             "own_brokers": environment.redpanda.bootstrap_servers.is_empty(),
+            "kafka_admin_secret": environment.redpanda.credentials.as_ref().map(|c| c.admin.clone()),
             "worker_metrics": workers,
             "placeholder": WORKER_BINARY_PLACEHOLDER,
         },
