@@ -19,6 +19,7 @@ mod network;
 pub mod policies;
 mod redpanda;
 pub mod render;
+pub mod secrets;
 mod vpn;
 mod warehouse;
 mod worker;

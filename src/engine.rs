@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use crate::config::environment::Environment;
 use crate::desired;
 use crate::plan::diff::{Input, diff};
+use crate::plan::kind::Kind;
 use crate::plan::{Action, Change, Component, Mode, Observed, Orphan, Plan, Resource};
 use crate::provider::{self, Context, NotImplemented, Step};
 
@@ -151,14 +152,18 @@ pub async fn observe(
         tokio::spawn(async move { provider::orphans(&ctx, &resources, &components).await })
     };
     // Everything in parallel, except what lives on its dependencies: that is read once they
-    // are known, and not at all when none of them exists (a topic before its brokers).
+    // are known, and not at all when none of the instances it lives on exists (a topic before
+    // its brokers).
     let (later, first): (Vec<Resource>, Vec<Resource>) =
         resources.iter().chain(outside.iter()).cloned().partition(|r| r.lives_on_dependencies);
     let mut all = BTreeMap::new();
     let mut errors = Vec::new();
     read_all(ctx, &limit, first, &mut all, &mut errors).await?;
-    let (absent, readable): (Vec<Resource>, Vec<Resource>) =
-        later.into_iter().partition(|r| r.depends_on.iter().all(|d| matches!(all.get(d), Some(Observed::Absent))));
+    // It lives on the instances it needs (a topic on its brokers), not on the secrets it reads.
+    let (absent, readable): (Vec<Resource>, Vec<Resource>) = later.into_iter().partition(|r| {
+        let mut hosts = r.depends_on.iter().filter(|d| matches!(Kind::of(d), Ok(Kind::Instance))).peekable();
+        hosts.peek().is_some() && hosts.all(|d| matches!(all.get(d), Some(Observed::Absent)))
+    });
     for resource in absent {
         all.insert(resource.address, Observed::Absent);
     }

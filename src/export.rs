@@ -139,6 +139,19 @@ pub struct File {
     pub text: String,
 }
 
+/// Terraform resources that make a secret's value (keys, certificates, passwords and the
+/// secret's version), which indutech's provider generates inside the secret's own create
+/// ([`crate::provider::secrets`]): the export writes them beside the secret, outside the
+/// one-to-one mapping of the model's resources.
+pub const COMPANION_TYPES: [&str; 6] = [
+    "tls_private_key",
+    "tls_self_signed_cert",
+    "tls_cert_request",
+    "tls_locally_signed_cert",
+    "random_password",
+    "aws_secretsmanager_secret_version",
+];
+
 /// A rendered Terraform configuration.
 #[derive(Debug, Clone)]
 pub struct Export {
@@ -185,7 +198,13 @@ pub fn terraform(environment: &Environment) -> anyhow::Result<Export> {
             );
         }
     }
-    let written = files.iter().flat_map(|f| f.text.lines()).filter(|l| l.starts_with("resource \"")).count();
+    let written = files
+        .iter()
+        .flat_map(|f| f.text.lines())
+        .filter(|l| {
+            l.starts_with("resource \"") && !COMPANION_TYPES.iter().any(|t| l.starts_with(&format!("resource \"{t}\"")))
+        })
+        .count();
     if written != exported.len() {
         bail!("templates/terraform/ render {written} resources, the model has {} (an indutech bug)", exported.len());
     }
@@ -288,6 +307,7 @@ fn context(environment: &Environment, resources: &[&Resource], omitted: &[(Strin
             "kafka_bootstrap_servers": bootstrap,
             "own_brokers": environment.redpanda.bootstrap_servers.is_empty(),
             "kafka_admin_secret": environment.redpanda.credentials.as_ref().map(|c| c.admin.clone()),
+            "kafka_generated": resources.iter().any(|r| r.address == "aws_secretsmanager_secret.kafka_ca"),
             "worker_metrics": workers,
             "placeholder": WORKER_BINARY_PLACEHOLDER,
         },
@@ -317,20 +337,27 @@ fn engine() -> anyhow::Result<tera::Tera> {
 }
 
 /// `{{ r | depends_on(except=[...]) }}`: a `depends_on = [...]` argument (after a blank line)
-/// listing the resource's model dependencies that the template does not already reference;
+/// listing the resource's model dependencies that the template does not already reference (a
+/// generated Kafka secret as its version: what needs it needs its value);
 /// `except` holds the referenced types (`aws_vpc`) or addresses (`aws_vpc.main`). Empty when
 /// every dependency is referenced.
 fn depends_on(value: &Value, args: &HashMap<String, Value>) -> tera::Result<Value> {
     let except: Vec<&str> =
         args.get("except").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
-    let needs: Vec<&str> = value
+    let needs: Vec<String> = value
         .get("depends_on")
         .and_then(Value::as_array)
         .ok_or_else(|| tera::Error::msg("depends_on: expects a resource"))?
         .iter()
         .filter_map(Value::as_str)
         .filter(|address| !except.iter().any(|e| e == address || *e == kind_of(address)))
+        // What needs a generated secret needs its value: in Terraform, the secret's version.
+        .map(|address| match address.strip_prefix("aws_secretsmanager_secret.kafka_") {
+            Some(label) => format!("aws_secretsmanager_secret_version.kafka_{label}"),
+            None => address.to_owned(),
+        })
         .collect();
+    let needs: Vec<&str> = needs.iter().map(String::as_str).collect();
     Ok(Value::String(match needs.as_slice() {
         [] => String::new(),
         [one] => format!("\n\n  depends_on = [{one}]"),
@@ -506,7 +533,7 @@ mod tests {
         for file in export.files.iter().filter(|f| f.path.ends_with(".tf")) {
             let body: Body = hcl::parse(&file.text).unwrap_or_else(|e| panic!("{} does not parse: {e}", file.path));
             for block in body.into_inner().into_iter().filter_map(|s| s.into_block()) {
-                if block.identifier.as_str() == "resource" {
+                if block.identifier.as_str() == "resource" && !COMPANION_TYPES.contains(&block.labels[0].as_str()) {
                     let address = format!("{}.{}", block.labels[0].as_str(), block.labels[1].as_str());
                     assert!(blocks.insert(address.clone(), block).is_none(), "{address} twice");
                 }
@@ -635,12 +662,19 @@ mod tests {
                 seen
             };
             for (address, block) in &blocks {
-                let refs = references(&block.body);
+                let mut refs = references(&block.body);
+                // A secret's version stands for the secret (it references it).
+                let versions: Vec<String> = refs
+                    .iter()
+                    .filter_map(|r| r.strip_prefix("aws_secretsmanager_secret_version."))
+                    .map(|label| format!("aws_secretsmanager_secret.{label}"))
+                    .collect();
+                refs.extend(versions);
                 for d in needs[address.as_str()] {
                     assert!(refs.contains(d), "{name}: {address} needs {d} but neither references nor depends on it");
                 }
                 let implied = closure(address);
-                for r in &refs {
+                for r in refs.iter().filter(|r| !COMPANION_TYPES.iter().any(|t| r.starts_with(&format!("{t}.")))) {
                     assert!(blocks.contains_key(r), "{name}: {address} refers to {r}, which is not exported");
                     assert!(
                         implied.contains(r),
@@ -848,7 +882,23 @@ mod tests {
                 }
             }
             let text: String = export.files.iter().map(|f| f.text.as_str()).collect();
-            assert!(!text.contains("secret_string") && !text.contains("master_password ="), "{name}");
+            assert!(!text.contains("master_password ="), "{name}");
+            // A generated secret's value is made by Terraform (tls_*, random_password) inside
+            // the plan, never written: its version's `secret_string` is jsonencode() of those.
+            for file in export.files.iter().filter(|f| f.path.ends_with(".tf")) {
+                let body: Body = hcl::parse(&file.text).unwrap();
+                for block in body.blocks().filter(|b| b.identifier.as_str() == "resource") {
+                    if let Some(value) = attribute(block, "secret_string") {
+                        assert_eq!(block.labels[0].as_str(), "aws_secretsmanager_secret_version", "{name}");
+                        assert!(
+                            matches!(value, Expression::FuncCall(f) if f.name.name.as_str() == "jsonencode"),
+                            "{name}: {value:?}"
+                        );
+                        let shown = value.to_string();
+                        assert!(!shown.contains("password = \""), "{name}: a literal password: {shown}");
+                    }
+                }
+            }
         }
     }
 

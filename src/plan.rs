@@ -120,7 +120,8 @@ pub struct Resource {
     #[serde(default)]
     pub idempotent_create: bool,
     /// Whether it can exist only on one of its dependencies (a topic on the broker instances):
-    /// when every dependency is absent it is absent, and is not read (there is nothing to ask).
+    /// when every instance it needs is absent it is absent, and is not read (there is nothing
+    /// to ask); the other dependencies (the admin principal's secret) do not count.
     #[serde(default)]
     pub lives_on_dependencies: bool,
     /// Whether it holds data that only `--force-delete-data` may delete (a lake bucket other

@@ -20,6 +20,7 @@ pub mod local_worker;
 mod logs;
 mod redshift;
 mod s3;
+pub mod secrets;
 pub mod vpn;
 
 use std::collections::{BTreeMap, HashMap};

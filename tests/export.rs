@@ -226,7 +226,11 @@ fn a_production_export_has_exactly_the_resources_plan_creates_from_empty() {
     let out = dir.join("terraform");
     let args = ["export", "terraform", "--env", env, "--out", out.to_str().unwrap()];
     common::exited(&args, &indutech(&args), 0);
-    let exported = resources(&out);
+    // Besides them, what makes the generated secrets' values (keys, certificates, passwords).
+    let (companions, exported): (BTreeSet<String>, BTreeSet<String>) = resources(&out)
+        .into_iter()
+        .partition(|a| indutech::export::COMPANION_TYPES.iter().any(|t| a.starts_with(&format!("{t}."))));
+    assert_eq!(companions.len(), 11, "{companions:?}");
     assert_eq!(exported, planned);
     assert_eq!(exported.len(), plan["resource_count"].as_u64().unwrap() as usize);
     assert!(exported.iter().any(|a| a.starts_with("aws_instance.worker_")), "{exported:?}");

@@ -1557,3 +1557,118 @@ async fn bench_plan_reports_the_aws_calls_it_timed() {
     assert!(calls.iter().all(|&c| c >= 30), "{line}");
     assert!(line.contains("one read at a time"), "{line}");
 }
+
+/// The JSON value of `environment`'s generated Kafka secret `what` (`ca`, `brokers-tls`,
+/// `admin`, `worker`).
+async fn kafka_secret(t: &TestEnv, what: &str) -> serde_json::Value {
+    let name = indutech::model::kafka_secret_name(&t.environment, what);
+    let out = t.aws.secrets_manager().get_secret_value().secret_id(&name).send().await.unwrap();
+    serde_json::from_str(out.secret_string().unwrap()).unwrap()
+}
+
+/// Whether OpenSSL (a verifier indutech did not write) accepts `certificate` for `ip`, signed by
+/// `ca` (PEM both).
+fn openssl_verifies(ca: &str, certificate: &str, ip: &str) -> bool {
+    let dir = std::env::temp_dir().join(format!("indutech-verify-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca).unwrap();
+    std::fs::write(dir.join("cert.pem"), certificate).unwrap();
+    let out = Command::new("openssl")
+        .args(["verify", "-purpose", "sslserver", "-verify_ip", ip, "-CAfile"])
+        .arg(dir.join("ca.pem"))
+        .arg(dir.join("cert.pem"))
+        .output()
+        .expect("openssl is installed");
+    std::fs::remove_dir_all(&dir).unwrap();
+    out.status.success()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sasl_ssl_secrets_are_generated_once_reissued_for_new_brokers_and_restored_after_destroy() {
+    // indutech's own brokers with SASL/SCRAM over TLS (no bootstrap servers of the bed).
+    let t = test_env_with(|text| {
+        text.replace("bootstrap_servers = [\"127.0.0.1:9092\"]\n", "")
+            .replace("security = \"plaintext\"", "security = \"sasl_ssl\"")
+    })
+    .await;
+    let applied = t.expect(&["apply", "--component", "network", "--component", "redpanda", "--auto-approve"], 0);
+    // The bed's EC2 cannot start an instance with a profile its IAM holds: the brokers (and
+    // so their topics) are a recorded gap; everything else converges.
+    assert!(applied.contains("aws_instance.broker_0: RunInstances with an IAM instance profile"), "{applied}");
+    t.plan_is_empty("redpanda");
+
+    let (ca, tls, admin, worker) = (
+        kafka_secret(&t, "ca").await,
+        kafka_secret(&t, "brokers-tls").await,
+        kafka_secret(&t, "admin").await,
+        kafka_secret(&t, "worker").await,
+    );
+    let ca_pem = ca["certificate"].as_str().unwrap();
+    let ca_key = ca["private_key"].as_str().unwrap();
+    for (principal, value) in [("indutech-admin", &admin), ("indutech-worker", &worker)] {
+        assert_eq!(value["username"], principal);
+        let password = value["password"].as_str().unwrap();
+        assert!(password.len() == 40 && password.chars().all(|c| c.is_ascii_alphanumeric()), "{principal}");
+        assert_eq!(value["ca_certificate"], ca_pem, "{principal}: the CA that signed the brokers");
+        assert!(!applied.contains(password), "a password was printed");
+    }
+    assert_ne!(admin["password"], worker["password"]);
+    let ips: Vec<String> =
+        indutech::model::broker_placements(&t.environment).iter().map(|p| p.private_ip.to_string()).collect();
+    assert_eq!(tls["ip_addresses"], serde_json::json!(ips));
+    assert_eq!(tls["ca_certificate"], ca_pem);
+    let certificate = tls["certificate"].as_str().unwrap();
+    for ip in &ips {
+        assert!(openssl_verifies(ca_pem, certificate, ip), "{ip}");
+    }
+    assert!(!openssl_verifies(ca_pem, certificate, "10.40.99.99"));
+    // The CA's key is in the CA's secret only.
+    for value in [&tls, &admin, &worker] {
+        assert!(!value.to_string().contains(&ca_key.lines().nth(1).unwrap().to_owned()), "the CA key leaked");
+    }
+    // The brokers' role reads their three secrets, never the CA's.
+    let role = indutech::model::resource_name(&t.environment, "brokers");
+    let policy = t.aws.iam().get_role_policy().role_name(&role).policy_name("brokers").send().await.unwrap();
+    let policy = percent_encoding::percent_decode_str(policy.policy_document()).decode_utf8().unwrap().into_owned();
+    let policy: serde_json::Value = serde_json::from_str(&policy).unwrap();
+    let resources: Vec<&str> =
+        policy["Statement"][0]["Resource"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert_eq!(policy["Statement"][0]["Action"], serde_json::json!(["secretsmanager:GetSecretValue"]));
+    assert_eq!(resources.len(), 3, "{resources:?}");
+    for (what, readable) in [("brokers-tls", true), ("admin", true), ("worker", true), ("ca", false)] {
+        let name = indutech::model::kafka_secret_name(&t.environment, what);
+        assert_eq!(
+            resources.iter().any(|r| r.contains(&format!(":secret:{name}-"))),
+            readable,
+            "{what}: {resources:?}"
+        );
+    }
+
+    // A fourth broker: the same CA issues the brokers' certificate again for four addresses;
+    // the passwords stay.
+    let text = std::fs::read_to_string(&t.path).unwrap().replacen("broker_count = 3", "broker_count = 4", 1);
+    std::fs::write(&t.path, text).unwrap();
+    let t = TestEnv { environment: indutech::config::load(t.path.to_str().unwrap()).unwrap(), ..t };
+    let plan = t.expect(&["plan", "--component", "redpanda", "--detailed-exitcode"], 2);
+    assert!(plan.contains("aws_secretsmanager_secret.kafka_brokers_tls will be updated in place"), "{plan}");
+    t.expect(&["apply", "--component", "redpanda", "--auto-approve"], 0);
+    t.plan_is_empty("redpanda");
+    let reissued = kafka_secret(&t, "brokers-tls").await;
+    let ips: Vec<String> =
+        indutech::model::broker_placements(&t.environment).iter().map(|p| p.private_ip.to_string()).collect();
+    assert_eq!((ips.len(), &reissued["ip_addresses"]), (4, &serde_json::json!(ips)));
+    assert!(openssl_verifies(ca_pem, reissued["certificate"].as_str().unwrap(), &ips[3]));
+    assert_eq!(kafka_secret(&t, "ca").await["certificate"], ca_pem);
+    assert_eq!(kafka_secret(&t, "admin").await["password"], admin["password"]);
+
+    // Destroy leaves the secrets recoverable; the next apply restores them with their values.
+    t.expect(&["destroy", "--component", "redpanda", "--auto-approve"], 0);
+    let name = indutech::model::kafka_secret_name(&t.environment, "admin");
+    let described = t.aws.secrets_manager().describe_secret().secret_id(&name).send().await.unwrap();
+    assert!(described.deleted_date().is_some(), "{name} is not scheduled for deletion");
+    t.expect(&["apply", "--component", "redpanda", "--auto-approve"], 0);
+    assert_eq!(kafka_secret(&t, "admin").await["password"], admin["password"]);
+    assert_eq!(kafka_secret(&t, "worker").await["password"], worker["password"]);
+    assert_eq!(kafka_secret(&t, "ca").await["certificate"], ca_pem);
+    t.destroy_all().await;
+}

@@ -36,6 +36,28 @@ fn cloud_init_schema(file: &Path) -> (bool, String) {
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
+/// Every shell script of a cloud-config (`write_files` starting with `#!/bin/sh`, every
+/// `runcmd` string) through `sh -n` (Debian's dash, the AMIs' /bin/sh kind): (all parse, what
+/// the shell said). The YAML is read by Python's yaml, which cloud-init itself uses.
+fn shell_syntax(file: &Path) -> (bool, String) {
+    let script = r##"
+import subprocess, sys, yaml
+config = yaml.safe_load(open(sys.argv[1]))
+scripts = [f["content"] for f in config.get("write_files", []) if f.get("content", "").startswith("#!/bin/sh")]
+scripts += [c for c in config.get("runcmd", []) if isinstance(c, str)]
+failed = 0
+for text in scripts:
+    out = subprocess.run(["sh", "-n"], input=text, capture_output=True, text=True)
+    if out.returncode != 0:
+        failed += 1
+        print(out.stderr, text[:200])
+print(f"{len(scripts)} scripts, {failed} do not parse")
+sys.exit(1 if failed or not scripts else 0)
+"##;
+    let out = Command::new("python3").args(["-c", script]).arg(file).output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
 #[test]
 fn every_instance_s_cloud_init_passes_cloud_init_s_own_schema_validation() {
     require("cloud-init", "cloud-init");
@@ -52,6 +74,8 @@ fn every_instance_s_cloud_init_passes_cloud_init_s_own_schema_validation() {
             std::fs::write(&file, text).unwrap();
             let (valid, said) = cloud_init_schema(&file);
             assert!(valid && said.contains("Valid cloud-config"), "{name} {}: {said}", resource.address);
+            let (parsed, said) = shell_syntax(&file);
+            assert!(parsed, "{name} {}: a script does not parse: {said}", resource.address);
             checked.push(format!("{name} {}", resource.address));
         }
     }
@@ -64,6 +88,11 @@ fn every_instance_s_cloud_init_passes_cloud_init_s_own_schema_validation() {
     std::fs::write(&file, "#cloud-config\nruncmd: 5\nwrite_files: yes\n").unwrap();
     let (valid, said) = cloud_init_schema(&file);
     assert!(!valid, "cloud-init accepted a broken file: {said}");
+    // And the shell rejects a script that does not parse.
+    let file = dir.join("broken-script.yaml");
+    std::fs::write(&file, "#cloud-config\nruncmd:\n  - |\n    if true; then echo unfinished\n").unwrap();
+    let (parsed, said) = shell_syntax(&file);
+    assert!(!parsed && said.contains("1 do not parse"), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,11 +1,11 @@
 //! The network component: VPC, one private subnet per zone, route table, security groups, S3
-//! gateway endpoint, Glue interface endpoint (private DNS) and its security group. The VPC has
+//! gateway endpoint, Glue and (`sasl_ssl`) Secrets Manager interface endpoints (private DNS) and their security group. The VPC has
 //! no internet route: every AWS API the instances call is reached through an endpoint.
 
 use serde_json::{Value, json};
 
 use super::*;
-use crate::config::environment::Environment;
+use crate::config::environment::{Environment, KafkaSecurity};
 use crate::model::address;
 use crate::model::{self, BROKER_PORTS, security_group_name, zone_key};
 use crate::plan::{Component, Resource};
@@ -83,30 +83,37 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
         );
     }
 
-    // Glue, which the ec2 workers call (partition registration) from subnets without an
-    // internet route: an interface endpoint in every private subnet, with private DNS so that
-    // the SDK's regional name resolves to it, reachable on 443 from the VPC only.
+    // The AWS APIs the instances call from subnets without an internet route: Glue (the ec2
+    // workers register partitions) and, with `sasl_ssl`, Secrets Manager (brokers and workers
+    // read their Kafka secrets at start). An interface endpoint in every private subnet, with
+    // private DNS so that the SDK's regional name resolves to it, reachable on 443 from the VPC.
     let name = security_group_name(environment, "endpoints");
     let zones: Vec<String> = model::private_subnets(environment).into_iter().map(|(zone, _)| zone).collect();
     let mut subnets: Vec<String> = zones.iter().map(|z| model::private_subnet_name(environment, z)).collect();
     subnets.sort();
-    let endpoint = format!("indutech-{}-glue-endpoint", environment.name);
-    let mut needs = vec![address::VPC.to_owned(), address::security_group("endpoints")];
-    needs.extend(zones.iter().map(|z| address::subnet(z)));
-    b.add(
-        address::GLUE_ENDPOINT.into(),
-        endpoint.clone(),
-        attributes(&[
-            ("private_dns_enabled", json!(true)),
-            ("security_groups", json!([name])),
-            ("service_name", json!(format!("com.amazonaws.{}.glue", environment.region))),
-            ("subnets", json!(subnets)),
-            ("tags", tags(environment, c, Some(&endpoint))),
-            ("vpc_endpoint_type", json!("Interface")),
-        ]),
-        &["private_dns_enabled", "security_groups", "service_name", "subnets", "vpc_endpoint_type"],
-        needs,
-    );
+    let mut services = vec![(address::GLUE_ENDPOINT, "glue")];
+    if environment.redpanda.security == KafkaSecurity::SaslSsl {
+        services.push((address::SECRETS_ENDPOINT, "secretsmanager"));
+    }
+    for (endpoint_address, service) in services {
+        let endpoint = format!("indutech-{}-{service}-endpoint", environment.name);
+        let mut needs = vec![address::VPC.to_owned(), address::security_group("endpoints")];
+        needs.extend(zones.iter().map(|z| address::subnet(z)));
+        b.add(
+            endpoint_address.into(),
+            endpoint.clone(),
+            attributes(&[
+                ("private_dns_enabled", json!(true)),
+                ("security_groups", json!([name])),
+                ("service_name", json!(format!("com.amazonaws.{}.{service}", environment.region))),
+                ("subnets", json!(subnets)),
+                ("tags", tags(environment, c, Some(&endpoint))),
+                ("vpc_endpoint_type", json!("Interface")),
+            ]),
+            &["private_dns_enabled", "security_groups", "service_name", "subnets", "vpc_endpoint_type"],
+            needs,
+        );
+    }
 
     let endpoint = model::s3_endpoint_name(environment);
     b.add(

@@ -136,7 +136,7 @@ pub fn ec2_trust_policy() -> Value {
 /// bucket; list, read, write and delete the streams' prefixes and the worker's progress
 /// documents in the curated and rejected buckets (a resumed partition deletes what an
 /// uncommitted attempt left); read the Glue tables and add partitions; use the lake key only
-/// through S3.
+/// through S3; with `sasl_ssl`, read its Kafka credentials' secret.
 pub fn worker_policy(environment: &Environment) -> Value {
     let artifacts = model::bucket_name(environment, "artifacts");
     let curated = model::bucket_name(environment, "curated");
@@ -154,7 +154,7 @@ pub fn worker_policy(environment: &Environment) -> Value {
         environment.streams.iter().map(|s| glue(&format!("table/{database}/{}", s.name))).collect();
     let mut catalog = vec![glue("catalog"), glue(&format!("database/{database}"))];
     catalog.extend(tables);
-    json!({
+    let mut policy = json!({
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -217,6 +217,42 @@ pub fn worker_policy(environment: &Environment) -> Value {
                 }
             }
         ]
+    });
+    if environment.redpanda.security == crate::config::environment::KafkaSecurity::SaslSsl
+        && let Some(statements) = policy["Statement"].as_array_mut()
+    {
+        let secret = crate::kafka::secret_of(environment, crate::kafka::Principal::Worker);
+        statements.push(json!({
+            "Sid": "ReadKafkaCredentials",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [secret_arn(environment, &secret)]
+        }));
+    }
+    policy
+}
+
+/// The ARN pattern of Secrets Manager secret `name` (AWS appends `-` and six random characters).
+fn secret_arn(environment: &Environment, name: &str) -> String {
+    format!("arn:aws:secretsmanager:{}:${{aws:PrincipalAccount}}:secret:{name}-??????", environment.region)
+}
+
+/// The brokers' inline policy (`sasl_ssl`), least privilege: read their TLS key and certificate
+/// and the two principals' credentials (the brokers create the SCRAM users at boot); never the
+/// CA's key.
+pub fn broker_policy(environment: &Environment) -> Value {
+    let secrets: Vec<String> = ["brokers-tls", "admin", "worker"]
+        .iter()
+        .map(|what| secret_arn(environment, &model::kafka_secret_name(environment, what)))
+        .collect();
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "ReadKafkaSecrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": secrets
+        }]
     })
 }
 

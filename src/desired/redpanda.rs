@@ -1,19 +1,111 @@
-//! The Redpanda component: the broker instances and the topics.
+//! The Redpanda component: the broker instances and the topics; with `redpanda.security =
+//! "sasl_ssl"`, the secrets of SASL/SCRAM over TLS (a CA, the brokers' certificate, the admin and
+//! worker principals' credentials) and the brokers' IAM role that reads theirs at boot.
 
 use serde_json::json;
 
+use super::secrets::Recipe;
 use super::*;
-use crate::config::environment::Environment;
+use crate::config::environment::{Environment, KafkaSecurity};
+use crate::kafka::{KAFKA_ADMIN_USER, KAFKA_WORKER_USER};
 use crate::model::address;
 use crate::model::{self, broker_name, security_group_name};
 use crate::plan::{Component, Resource};
+
+/// The secrets of SASL/SCRAM over TLS on indutech's brokers, by address key: the CA (read by
+/// apply only), the brokers' key and certificate, the admin and worker principals.
+pub(super) const KAFKA_SECRETS: [&str; 4] = ["kafka_ca", "kafka_brokers_tls", "kafka_admin", "kafka_worker"];
 
 pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
     let mut b = Builder { out, component: Component::Redpanda };
     let c = Component::Redpanda;
     let r = &environment.redpanda;
+    let sasl = r.security == KafkaSecurity::SaslSsl;
+    let placements = model::broker_placements(environment);
+    // Before the brokers: the secrets they read at boot, and the role that lets them.
+    let mut broker_needs: Vec<String> = Vec::new();
+    if sasl {
+        let ca = model::kafka_secret_name(environment, "ca");
+        let ips: Vec<String> = placements.iter().map(|p| p.private_ip.to_string()).collect();
+        let secrets = [
+            (
+                "kafka_ca",
+                "ca",
+                "the Kafka CA's certificate and key (only indutech reads it, to sign the brokers' certificate)"
+                    .to_owned(),
+                Recipe::KafkaCa { common_name: format!("indutech {} Kafka CA", environment.name) },
+            ),
+            (
+                "kafka_brokers_tls",
+                "brokers-tls",
+                "the Redpanda brokers' TLS key and certificate".to_owned(),
+                Recipe::KafkaBrokersTls { ca_secret: ca.clone(), ip_addresses: ips.clone() },
+            ),
+            (
+                "kafka_admin",
+                "admin",
+                format!("SCRAM credentials of Kafka principal {} (superuser: topics, status)", KAFKA_ADMIN_USER),
+                Recipe::KafkaScram { username: KAFKA_ADMIN_USER.into(), ca_secret: ca.clone() },
+            ),
+            (
+                "kafka_worker",
+                "worker",
+                format!("SCRAM credentials of Kafka principal {} (the worker)", KAFKA_WORKER_USER),
+                Recipe::KafkaScram { username: KAFKA_WORKER_USER.into(), ca_secret: ca.clone() },
+            ),
+        ];
+        for (key, what, description, recipe) in secrets {
+            let name = model::kafka_secret_name(environment, what);
+            let mut attrs = vec![
+                ("description", json!(format!("indutech {}: {description}", environment.name))),
+                ("name", json!(name)),
+                ("tags", tags(environment, c, None)),
+            ];
+            if let Recipe::KafkaBrokersTls { ip_addresses, .. } = &recipe {
+                attrs.push(("ip_addresses", json!(ip_addresses)));
+            }
+            let needs = if key == "kafka_ca" { vec![] } else { vec!["aws_secretsmanager_secret.kafka_ca".to_owned()] };
+            b.add(format!("aws_secretsmanager_secret.{key}"), name, attributes(&attrs), &["name"], needs);
+            b.content(serde_json::to_string(&recipe).expect("a recipe serialises"));
+        }
+        let role = model::resource_name(environment, "brokers");
+        b.add(
+            address::BROKER_ROLE.into(),
+            role.clone(),
+            attributes(&[
+                ("assume_role_policy", ec2_trust_policy()),
+                ("description", json!(format!("indutech {}: the Redpanda brokers' instances", environment.name))),
+                ("tags", tags(environment, c, None)),
+            ]),
+            &[],
+            vec![],
+        );
+        b.add(
+            address::BROKER_ROLE_POLICY.into(),
+            format!("{role}/brokers"),
+            attributes(&[("name", json!("brokers")), ("policy", broker_policy(environment)), ("role", json!(role))]),
+            &[],
+            vec![address::BROKER_ROLE.into()],
+        );
+        b.add(
+            address::BROKER_INSTANCE_PROFILE.into(),
+            role,
+            attributes(&[
+                ("role", json!(model::resource_name(environment, "brokers"))),
+                ("tags", tags(environment, c, None)),
+            ]),
+            &[],
+            vec![address::BROKER_ROLE.into()],
+        );
+        broker_needs.extend(KAFKA_SECRETS[1..].iter().map(|k| format!("aws_secretsmanager_secret.{k}")));
+        broker_needs.extend([
+            address::BROKER_ROLE_POLICY.to_owned(),
+            address::BROKER_INSTANCE_PROFILE.to_owned(),
+            address::SECRETS_ENDPOINT.to_owned(),
+        ]);
+    }
     let mut brokers = Vec::new();
-    for placement in model::broker_placements(environment) {
+    for placement in placements {
         let name = broker_name(environment, placement.index);
         let user_data = render::broker_cloud_init(environment, &placement)
             .expect("the compiled-in broker template renders (unit-tested)");
@@ -21,40 +113,46 @@ pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
         tags.insert("Name".into(), name.clone());
         tags.insert("indutech:rack".into(), placement.availability_zone.clone());
         let address = address::instance("broker", placement.index);
-        b.add(
-            address.clone(),
-            name,
-            attributes(&[
-                ("ami", json!(r.ami)),
-                ("availability_zone", json!(placement.availability_zone)),
-                ("instance_type", json!(r.instance_type)),
-                ("metadata_http_tokens", json!("required")),
-                ("private_ip", json!(placement.private_ip.to_string())),
-                // The root volume holds the OS and Redpanda's configuration; the data is on
-                // the instance store, which AWS encrypts (NVMe instance store, hardware XTS-AES).
-                ("root_volume_encrypted", json!(true)),
-                ("subnet", json!(model::private_subnet_name(environment, &placement.availability_zone))),
-                ("tags", json!(tags)),
-                ("user_data_sha256", json!(crate::digest::sha256_hex(&user_data))),
-                ("vpc_security_groups", json!([security_group_name(environment, "brokers")])),
-            ]),
-            &[
-                "ami",
-                "availability_zone",
-                "instance_type",
-                "private_ip",
-                "root_volume_encrypted",
-                "subnet",
-                "user_data_sha256",
-            ],
-            vec![address::subnet(&placement.availability_zone), address::security_group("brokers")],
-        );
+        let mut attrs = vec![
+            ("ami", json!(r.ami)),
+            ("availability_zone", json!(placement.availability_zone)),
+            ("instance_type", json!(r.instance_type)),
+            ("metadata_http_tokens", json!("required")),
+            ("private_ip", json!(placement.private_ip.to_string())),
+            // The root volume holds the OS and Redpanda's configuration; the data is on
+            // the instance store, which AWS encrypts (NVMe instance store, hardware XTS-AES).
+            ("root_volume_encrypted", json!(true)),
+            ("subnet", json!(model::private_subnet_name(environment, &placement.availability_zone))),
+            ("tags", json!(tags)),
+            ("user_data_sha256", json!(crate::digest::sha256_hex(&user_data))),
+            ("vpc_security_groups", json!([security_group_name(environment, "brokers")])),
+        ];
+        let mut replace_on = vec![
+            "ami",
+            "availability_zone",
+            "instance_type",
+            "private_ip",
+            "root_volume_encrypted",
+            "subnet",
+            "user_data_sha256",
+        ];
+        if sasl {
+            attrs.push(("iam_instance_profile", json!(model::resource_name(environment, "brokers"))));
+            replace_on.push("iam_instance_profile");
+        }
+        let mut needs = vec![address::subnet(&placement.availability_zone), address::security_group("brokers")];
+        needs.extend(broker_needs.iter().cloned());
+        b.add(address.clone(), name, attributes(&attrs), &replace_on, needs);
         b.content(user_data);
         brokers.push(address);
     }
     // Topics are created through the bootstrap servers: the brokers themselves unless the
     // environment names others (the local broker in `dev`).
-    let topic_needs = if r.bootstrap_servers.is_empty() { brokers } else { Vec::new() };
+    let mut topic_needs = if r.bootstrap_servers.is_empty() { brokers } else { Vec::new() };
+    if sasl && r.credentials.is_none() {
+        // Created as the admin principal, whose secret must exist first.
+        topic_needs.push("aws_secretsmanager_secret.kafka_admin".into());
+    }
     for stream in &environment.streams {
         b.add(
             address::topic(&stream.name),

@@ -40,7 +40,12 @@ fn render(name: &str, context: &serde_json::Value) -> anyhow::Result<String> {
 /// `node_id`, `rack` = the broker's availability zone; then a check that the AMI holds Redpanda
 /// `redpanda.version` (nothing is installed from the internet: the VPC has no route to it),
 /// production mode, `rpk redpanda tune all`, the local NVMe disk as data directory, and rack
-/// awareness switched on.
+/// awareness switched on. With `redpanda.security = "sasl_ssl"`: the Kafka listener takes only
+/// SASL/SCRAM over TLS, the cluster starts with authorisation on and indutech's admin principal
+/// as superuser (`.bootstrap.yaml`), a script reads the brokers' key, certificate, CA and the
+/// principals' passwords from Secrets Manager (the AMI must hold the AWS CLI and Python 3,
+/// checked), and once the cluster is healthy the SCRAM users and the worker's ACLs are created.
+/// No secret is in the user data: only the secrets' names.
 ///
 /// Errors: the template does not render (a bug: the template is compiled in).
 pub fn broker_cloud_init(environment: &Environment, placement: &BrokerPlacement) -> anyhow::Result<String> {
@@ -55,6 +60,16 @@ pub fn broker_cloud_init(environment: &Environment, placement: &BrokerPlacement)
             "private_ip": placement.private_ip.to_string(),
             "seed_servers": seeds,
             "redpanda_version": environment.redpanda.version,
+            "region": environment.region,
+            "sasl": environment.redpanda.security == crate::config::environment::KafkaSecurity::SaslSsl,
+            "admin_user": crate::kafka::KAFKA_ADMIN_USER,
+            "worker_user": crate::kafka::KAFKA_WORKER_USER,
+            "group": model::group_id(environment),
+            "secrets": {
+                "brokers_tls": model::kafka_secret_name(environment, "brokers-tls"),
+                "admin": model::kafka_secret_name(environment, "admin"),
+                "worker": model::kafka_secret_name(environment, "worker"),
+            },
             "ports": {
                 "kafka": kafka, "rpc": rpc, "admin": admin,
                 "schema_registry": schema_registry, "http_proxy": http_proxy,
@@ -222,6 +237,10 @@ mod tests {
         let placement = &model::broker_placements(&dev)[1];
         let text = broker_cloud_init(&dev, placement).unwrap();
         snapshot("broker-1-dev.cloud-init.yaml", &text);
+        let prod = environment("prod");
+        let text = broker_cloud_init(&prod, &model::broker_placements(&prod)[0]).unwrap();
+        snapshot("broker-0-prod.cloud-init.yaml", &text);
+        assert!(text.contains("authentication_method: sasl") && text.contains("kafka_enable_authorization: true"));
     }
 
     #[test]

@@ -16,6 +16,15 @@ pub const S3_ENDPOINT: &str = "aws_vpc_endpoint.s3";
 pub const FLOW_LOG: &str = "aws_flow_log.vpc";
 /// The Glue interface endpoint (the ec2 workers register partitions without internet access).
 pub const GLUE_ENDPOINT: &str = "aws_vpc_endpoint.glue";
+/// The Secrets Manager interface endpoint (`sasl_ssl`: brokers and ec2 workers read their
+/// Kafka secrets).
+pub const SECRETS_ENDPOINT: &str = "aws_vpc_endpoint.secretsmanager";
+/// The brokers' IAM role, its inline policy and instance profile (`sasl_ssl`).
+pub const BROKER_ROLE: &str = "aws_iam_role.brokers";
+/// See [`BROKER_ROLE`].
+pub const BROKER_ROLE_POLICY: &str = "aws_iam_role_policy.brokers";
+/// See [`BROKER_ROLE`].
+pub const BROKER_INSTANCE_PROFILE: &str = "aws_iam_instance_profile.brokers";
 /// The VPN tunnels' log group.
 pub const VPN_LOG_GROUP: &str = "aws_cloudwatch_log_group.vpn";
 /// The factory's customer gateway.

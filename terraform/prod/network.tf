@@ -371,6 +371,25 @@ resource "aws_vpc_endpoint" "glue" {
   }
 }
 
+resource "aws_vpc_endpoint" "secretsmanager" {
+  vpc_id              = aws_vpc.main.id
+  service_name        = "com.amazonaws.eu-west-3.secretsmanager"
+  vpc_endpoint_type   = "Interface"
+  security_group_ids  = [aws_security_group.endpoints.id]
+  private_dns_enabled = true
+  subnet_ids = [
+    aws_subnet.eu_west_3a.id,
+    aws_subnet.eu_west_3b.id,
+    aws_subnet.eu_west_3c.id,
+  ]
+  tags = {
+    Name                 = "indutech-prod-secretsmanager-endpoint"
+    "indutech:component" = "network"
+    "indutech:env"       = "prod"
+    managed-by           = "indutech"
+  }
+}
+
 resource "aws_vpc_endpoint" "s3" {
   vpc_id            = aws_vpc.main.id
   service_name      = "com.amazonaws.eu-west-3.s3"

@@ -136,6 +136,14 @@ resource "aws_iam_role_policy" "worker" {
         Resource = ["*"]
         Sid      = "LakeKeyThroughS3"
       },
+      {
+        Action = ["secretsmanager:GetSecretValue"]
+        Effect = "Allow"
+        Resource = [
+          "arn:aws:secretsmanager:eu-west-3:$${aws:PrincipalAccount}:secret:indutech/prod/kafka-worker-??????",
+        ]
+        Sid = "ReadKafkaCredentials"
+      },
     ]
     Version = "2012-10-17"
   })

@@ -15,6 +15,15 @@ terraform {
       source  = "Mongey/kafka"
       version = ">= 0.8, < 1.0"
     }
+    # The Kafka CA, the brokers' certificate and the principals' passwords (sasl_ssl).
+    tls = {
+      source  = "hashicorp/tls"
+      version = ">= 4.0, < 5.0"
+    }
+    random = {
+      source  = "hashicorp/random"
+      version = ">= 3.6, < 4.0"
+    }
   }
 }
 
@@ -26,7 +35,10 @@ provider "aws" {
 
 provider "kafka" {
   bootstrap_servers = ["10.30.0.10:9092", "10.30.16.10:9092", "10.30.32.10:9092"]
-  # The brokers' Kafka listener is still plaintext inside the VPC (and through the VPN): their
-  # SASL/SCRAM over TLS (redpanda.security = "sasl_ssl") is not built yet (issue 18).
-  tls_enabled = false
+  # SASL/SCRAM over TLS as indutech's admin principal, with the CA and password made below.
+  tls_enabled    = true
+  sasl_mechanism = "scram-sha512"
+  sasl_username  = "indutech-admin"
+  sasl_password  = random_password.kafka_admin.result
+  ca_cert        = tls_self_signed_cert.kafka_ca.cert_pem
 }
