@@ -108,6 +108,42 @@ impl Builder<'_> {
         });
     }
 
+    /// An EC2 instances' IAM role `indutech-<env>-<key>` (EC2 trust, `description`), its inline
+    /// policy named `key` and its instance profile, at `aws_iam_role.<key>`,
+    /// `aws_iam_role_policy.<key>` and `aws_iam_instance_profile.<key>`. Returns the role's name
+    /// (the profile's too).
+    fn instance_role(&mut self, environment: &Environment, key: &str, description: &str, policy: Value) -> String {
+        let role = model::resource_name(environment, key);
+        let role_address = format!("aws_iam_role.{key}");
+        let tags = tags(environment, self.component, None);
+        self.add(
+            role_address.clone(),
+            role.clone(),
+            attributes(&[
+                ("assume_role_policy", ec2_trust_policy()),
+                ("description", json!(format!("indutech {}: {description}", environment.name))),
+                ("tags", tags.clone()),
+            ]),
+            &[],
+            vec![],
+        );
+        self.add(
+            format!("aws_iam_role_policy.{key}"),
+            format!("{role}/{key}"),
+            attributes(&[("name", json!(key)), ("policy", policy), ("role", json!(role))]),
+            &[],
+            vec![role_address.clone()],
+        );
+        self.add(
+            format!("aws_iam_instance_profile.{key}"),
+            role.clone(),
+            attributes(&[("role", json!(role)), ("tags", tags)]),
+            &[],
+            vec![role_address],
+        );
+        role
+    }
+
     /// Sets the content of the resource added last (see `Resource::content`).
     fn content(&mut self, text: String) {
         if let Some(last) = self.out.last_mut() {

@@ -68,35 +68,7 @@ pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
             b.add(format!("aws_secretsmanager_secret.{key}"), name, attributes(&attrs), &["name"], needs);
             b.content(serde_json::to_string(&recipe).expect("a recipe serialises"));
         }
-        let role = model::resource_name(environment, "brokers");
-        b.add(
-            address::BROKER_ROLE.into(),
-            role.clone(),
-            attributes(&[
-                ("assume_role_policy", ec2_trust_policy()),
-                ("description", json!(format!("indutech {}: the Redpanda brokers' instances", environment.name))),
-                ("tags", tags(environment, c, None)),
-            ]),
-            &[],
-            vec![],
-        );
-        b.add(
-            address::BROKER_ROLE_POLICY.into(),
-            format!("{role}/brokers"),
-            attributes(&[("name", json!("brokers")), ("policy", broker_policy(environment)), ("role", json!(role))]),
-            &[],
-            vec![address::BROKER_ROLE.into()],
-        );
-        b.add(
-            address::BROKER_INSTANCE_PROFILE.into(),
-            role,
-            attributes(&[
-                ("role", json!(model::resource_name(environment, "brokers"))),
-                ("tags", tags(environment, c, None)),
-            ]),
-            &[],
-            vec![address::BROKER_ROLE.into()],
-        );
+        b.instance_role(environment, "brokers", "the Redpanda brokers' instances", broker_policy(environment));
         broker_needs.extend(KAFKA_SECRETS[1..].iter().map(|k| format!("aws_secretsmanager_secret.{k}")));
         broker_needs.extend([
             address::BROKER_ROLE_POLICY.to_owned(),

@@ -79,32 +79,7 @@ pub(super) fn ec2_worker(environment: &Environment, binary_sha256: &str, needs: 
             "aws_s3_bucket_server_side_encryption_configuration.artifacts".into(),
         ],
     );
-    let role = model::resource_name(environment, "worker");
-    b.add(
-        address::WORKER_ROLE.into(),
-        role.clone(),
-        attributes(&[
-            ("assume_role_policy", ec2_trust_policy()),
-            ("description", json!(format!("indutech {}: the streaming worker's instances", environment.name))),
-            ("tags", tags(environment, c, None)),
-        ]),
-        &[],
-        vec![],
-    );
-    b.add(
-        address::WORKER_ROLE_POLICY.into(),
-        format!("{role}/worker"),
-        attributes(&[("name", json!("worker")), ("policy", worker_policy(environment)), ("role", json!(role))]),
-        &[],
-        vec![address::WORKER_ROLE.into()],
-    );
-    b.add(
-        address::WORKER_INSTANCE_PROFILE.into(),
-        role.clone(),
-        attributes(&[("role", json!(role)), ("tags", tags(environment, c, None))]),
-        &[],
-        vec![address::WORKER_ROLE.into()],
-    );
+    let role = b.instance_role(environment, "worker", "the streaming worker's instances", worker_policy(environment));
     // Every instance boots the same cloud-init.
     let user_data = render::worker_cloud_init(environment, binary_sha256)
         .expect("the compiled-in worker template renders (unit-tested)");

@@ -19,11 +19,9 @@ pub const GLUE_ENDPOINT: &str = "aws_vpc_endpoint.glue";
 /// The Secrets Manager interface endpoint (`sasl_ssl`: brokers and ec2 workers read their
 /// Kafka secrets).
 pub const SECRETS_ENDPOINT: &str = "aws_vpc_endpoint.secretsmanager";
-/// The brokers' IAM role, its inline policy and instance profile (`sasl_ssl`).
-pub const BROKER_ROLE: &str = "aws_iam_role.brokers";
-/// See [`BROKER_ROLE`].
+/// The brokers' IAM role's inline policy and instance profile (`sasl_ssl`).
 pub const BROKER_ROLE_POLICY: &str = "aws_iam_role_policy.brokers";
-/// See [`BROKER_ROLE`].
+/// See [`BROKER_ROLE_POLICY`].
 pub const BROKER_INSTANCE_PROFILE: &str = "aws_iam_instance_profile.brokers";
 /// The VPN tunnels' log group.
 pub const VPN_LOG_GROUP: &str = "aws_cloudwatch_log_group.vpn";
@@ -53,8 +51,6 @@ pub const REDSHIFT_PARAMETER_GROUP: &str = "aws_redshift_parameter_group.main";
 pub const SPECTRUM_ROLE: &str = "aws_iam_role.spectrum";
 /// The worker binary in the artifacts bucket.
 pub const WORKER_BINARY: &str = "aws_s3_object.worker_binary";
-/// The ec2 worker instances' role.
-pub const WORKER_ROLE: &str = "aws_iam_role.worker";
 /// The ec2 worker role's inline policy.
 pub const WORKER_ROLE_POLICY: &str = "aws_iam_role_policy.worker";
 /// The ec2 worker instances' instance profile.

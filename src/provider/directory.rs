@@ -46,19 +46,6 @@ async fn directory(
     Ok(None)
 }
 
-/// The value of the secret called `name`.
-async fn secret_value(ctx: &Context, name: &str) -> anyhow::Result<String> {
-    let out = ctx
-        .aws
-        .secrets_manager()
-        .get_secret_value()
-        .secret_id(name)
-        .send()
-        .await
-        .map_err(|e| sdk_error(ctx, "secrets_manager", "GetSecretValue", name, e))?;
-    out.secret_string.with_context(|| format!("secret {name} holds no string"))
-}
-
 /// Whether the directory service and EC2 are two different emulators.
 fn split_emulators(ctx: &Context) -> Option<String> {
     let (ds, ec2) = (ctx.aws.endpoint("directory_service")?, ctx.aws.endpoint("ec2")?);
@@ -139,7 +126,7 @@ pub(super) async fn create(ctx: &Context, kind: DirectoryKind, resource: &Resour
                 })
                 .collect::<anyhow::Result<_>>()?;
             let vpc = ctx.dependency_id(resource, Kind::Vpc)?;
-            let password = secret_value(ctx, str_attr(resource, "password_secret")?).await?;
+            let password = super::secrets::value(ctx, str_attr(resource, "password_secret")?).await?;
             let tags = tags_attr(resource)
                 .into_iter()
                 .map(|(k, v)| aws_sdk_directory::types::Tag::builder().key(k).value(v).build())
@@ -174,7 +161,7 @@ pub(super) async fn create(ctx: &Context, kind: DirectoryKind, resource: &Resour
         DirectoryKind::Trust => {
             let domain = str_attr(resource, "directory")?;
             let d = directory(ctx, domain).await?.with_context(|| format!("directory {domain} does not exist"))?;
-            let password = secret_value(ctx, str_attr(resource, "password_secret")?).await?;
+            let password = super::secrets::value(ctx, str_attr(resource, "password_secret")?).await?;
             ctx.aws
                 .directory()
                 .create_trust()

@@ -61,8 +61,8 @@ pub mod tls {
     }
 }
 
-/// The JSON object in secret `name`.
-async fn json_value(ctx: &Context, name: &str) -> anyhow::Result<serde_json::Map<String, Value>> {
+/// The value of the secret called `name` (passed on to an API call, never shown).
+pub(super) async fn value(ctx: &Context, name: &str) -> anyhow::Result<String> {
     let out = ctx
         .aws
         .secrets_manager()
@@ -71,7 +71,12 @@ async fn json_value(ctx: &Context, name: &str) -> anyhow::Result<serde_json::Map
         .send()
         .await
         .map_err(|e| sdk_error(ctx, "secrets_manager", "GetSecretValue", name, e))?;
-    let text = out.secret_string.with_context(|| format!("secret {name} holds no string"))?;
+    out.secret_string.with_context(|| format!("secret {name} holds no string"))
+}
+
+/// The JSON object in secret `name`.
+async fn json_value(ctx: &Context, name: &str) -> anyhow::Result<serde_json::Map<String, Value>> {
+    let text = value(ctx, name).await?;
     match serde_json::from_str(&text) {
         Ok(Value::Object(map)) => Ok(map),
         _ => bail!("secret {name} does not hold a JSON object as indutech writes it"),
