@@ -17,8 +17,9 @@ use std::sync::Mutex;
 use anyhow::{Context as _, bail};
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::ConsumerContext;
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext};
 use rdkafka::error::KafkaError;
+use rdkafka::metadata::Metadata;
 
 use crate::aws::Aws;
 use crate::config::environment::{Environment, KafkaSecurity};
@@ -206,9 +207,40 @@ impl Connection {
         config
     }
 
-    /// Whether clients authenticate (SASL_SSL).
-    pub fn is_authenticated(&self) -> bool {
-        self.sasl.is_some()
+    /// A client that reads metadata, watermarks and (with `group`) a consumer group's committed
+    /// offsets, and keeps the errors the client reports ([`ErrorsSeen`]).
+    ///
+    /// Errors: librdkafka refused the configuration.
+    pub fn reader(&self, group: Option<&str>) -> anyhow::Result<BaseConsumer<ErrorsSeen>> {
+        let mut config = self.config();
+        if let Some(group) = group {
+            config.set("group.id", group).set("enable.auto.commit", "false");
+        }
+        config.create_with_context(ErrorsSeen::default()).context("creating the Kafka client")
+    }
+
+    /// The cluster's metadata of `topic` (None: every topic) through `reader` (made by
+    /// [`Connection::reader`]), waiting at most `timeout`.
+    ///
+    /// Errors: no broker answered; the message names the servers, how the client connects and
+    /// what the client reported (a refused authentication, a certificate that does not verify).
+    pub fn metadata(
+        &self,
+        reader: &BaseConsumer<ErrorsSeen>,
+        topic: Option<&str>,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<Metadata> {
+        reader.fetch_metadata(topic, timeout).map_err(|e| {
+            // The client's error events arrive through its queue, served by a poll.
+            let _ = reader.poll(std::time::Duration::from_millis(100));
+            let what = topic.map_or_else(|| "the topics".to_owned(), |t| format!("the metadata of topic {t}"));
+            anyhow::Error::new(e).context(format!(
+                "reading {what} from {} ({}){}",
+                self.bootstrap,
+                self.describe(),
+                reader.context().explain()
+            ))
+        })
     }
 
     /// `username (credentials from secret NAME)` or `plaintext`: what to say in an error.

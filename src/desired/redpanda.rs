@@ -12,10 +12,6 @@ use crate::model::address;
 use crate::model::{self, broker_name, security_group_name};
 use crate::plan::{Component, Resource};
 
-/// The secrets of SASL/SCRAM over TLS on indutech's brokers, by address key: the CA (read by
-/// apply only), the brokers' key and certificate, the admin and worker principals.
-pub(super) const KAFKA_SECRETS: [&str; 4] = ["kafka_ca", "kafka_brokers_tls", "kafka_admin", "kafka_worker"];
-
 pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
     let mut b = Builder { out, component: Component::Redpanda };
     let c = Component::Redpanda;
@@ -64,12 +60,16 @@ pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
             if let Recipe::KafkaBrokersTls { ip_addresses, .. } = &recipe {
                 attrs.push(("ip_addresses", json!(ip_addresses)));
             }
+            let address = format!("aws_secretsmanager_secret.{key}");
+            // The CA signs or travels with every other secret; the brokers read all but the CA.
             let needs = if key == "kafka_ca" { vec![] } else { vec!["aws_secretsmanager_secret.kafka_ca".to_owned()] };
-            b.add(format!("aws_secretsmanager_secret.{key}"), name, attributes(&attrs), &["name"], needs);
+            if key != "kafka_ca" {
+                broker_needs.push(address.clone());
+            }
+            b.add(address, name, attributes(&attrs), &["name"], needs);
             b.content(serde_json::to_string(&recipe).expect("a recipe serialises"));
         }
         b.instance_role(environment, "brokers", "the Redpanda brokers' instances", broker_policy(environment));
-        broker_needs.extend(KAFKA_SECRETS[1..].iter().map(|k| format!("aws_secretsmanager_secret.{k}")));
         broker_needs.extend([
             address::BROKER_ROLE_POLICY.to_owned(),
             address::BROKER_INSTANCE_PROFILE.to_owned(),

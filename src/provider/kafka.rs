@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::consumer::Consumer as _;
 use rdkafka::error::RDKafkaErrorCode;
 use serde_json::json;
 
@@ -41,11 +41,9 @@ pub fn options() -> AdminOptions {
 ///
 /// Errors: the brokers did not answer the metadata request.
 pub async fn topics(ctx: &Context) -> anyhow::Result<Vec<String>> {
-    let admin = admin(ctx).await?;
-    let servers = crate::model::bootstrap_servers(&ctx.environment);
+    let connection = ctx.kafka().await?.clone();
     tokio::task::spawn_blocking(move || {
-        let metadata =
-            admin.inner().fetch_metadata(None, TIMEOUT).with_context(|| format!("reading the topics of {servers}"))?;
+        let metadata = connection.metadata(&connection.reader(None)?, None, TIMEOUT)?;
         Ok(metadata.topics().iter().map(|t| t.name().to_owned()).collect())
     })
     .await
@@ -54,14 +52,11 @@ pub async fn topics(ctx: &Context) -> anyhow::Result<Vec<String>> {
 
 /// `(partitions, replication factor)` of `topic`, or None when the cluster has no such topic.
 async fn describe(ctx: &Context, topic: &str) -> anyhow::Result<Option<(usize, usize)>> {
-    let admin = admin(ctx).await?;
-    let servers = crate::model::bootstrap_servers(&ctx.environment);
+    let connection = ctx.kafka().await?.clone();
+    let servers = connection.bootstrap.clone();
     let topic = topic.to_owned();
     tokio::task::spawn_blocking(move || {
-        let metadata = admin
-            .inner()
-            .fetch_metadata(Some(&topic), TIMEOUT)
-            .with_context(|| format!("reading the metadata of topic {topic} from {servers}"))?;
+        let metadata = connection.metadata(&connection.reader(None)?, Some(&topic), TIMEOUT)?;
         let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else { return Ok(None) };
         match t.error() {
             None => {}
@@ -164,13 +159,7 @@ pub(super) async fn update(
 /// Errors: the cluster cannot be reached or does not answer for a partition.
 pub(super) async fn records_held(ctx: &Context, topic: &str) -> anyhow::Result<Option<String>> {
     let Some((partitions, _)) = describe(ctx, topic).await? else { return Ok(None) };
-    let consumer: BaseConsumer = ctx
-        .kafka()
-        .await?
-        .config()
-        .set("socket.timeout.ms", TIMEOUT.as_millis().to_string())
-        .create()
-        .context("creating a Kafka client for the watermarks")?;
+    let consumer = ctx.kafka().await?.reader(None)?;
     let topic = topic.to_owned();
     let records = tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
         let mut records = 0;

@@ -87,22 +87,35 @@ fn field<'a>(map: &'a serde_json::Map<String, Value>, name: &str, key: &str) -> 
     map.get(key).and_then(Value::as_str).with_context(|| format!("secret {name} has no `{key}`"))
 }
 
+/// A password from `GetRandomPassword` (for secret `name`, in errors): `length` characters,
+/// punctuation other than `excluded` when `punctuation`, each kind of character at least once.
+async fn random_password(
+    ctx: &Context,
+    name: &str,
+    length: i64,
+    punctuation: bool,
+    excluded: &str,
+) -> anyhow::Result<String> {
+    ctx.aws
+        .secrets_manager()
+        .get_random_password()
+        .password_length(length)
+        .exclude_punctuation(!punctuation)
+        .set_exclude_characters((!excluded.is_empty()).then(|| excluded.to_owned()))
+        .require_each_included_type(true)
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "secrets_manager", "GetRandomPassword", name, e))?
+        .random_password
+        .context("GetRandomPassword returned no password")
+}
+
 /// The value `recipe` makes (reading the CA's secret where it needs it).
 async fn generate(ctx: &Context, name: &str, recipe: &Recipe) -> anyhow::Result<String> {
-    let sm = ctx.aws.secrets_manager();
     Ok(match recipe {
-        Recipe::Password => sm
-            .get_random_password()
-            .password_length(32)
-            // Active Directory's complexity rules: upper, lower, digit and punctuation, with
-            // none of the characters that break PowerShell or the console quoting.
-            .exclude_characters("\"'`\\/@$;")
-            .require_each_included_type(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error(ctx, "secrets_manager", "GetRandomPassword", name, e))?
-            .random_password
-            .context("GetRandomPassword returned no password")?,
+        // Active Directory's complexity rules: upper, lower, digit and punctuation, with none of
+        // the characters that break PowerShell or the console quoting.
+        Recipe::Password => random_password(ctx, name, 32, true, "\"'`\\/@$;").await?,
         Recipe::KafkaCa { common_name } => {
             let (certificate, private_key) = tls::ca(common_name)?;
             json!({"certificate": certificate, "private_key": private_key}).to_string()
@@ -123,15 +136,7 @@ async fn generate(ctx: &Context, name: &str, recipe: &Recipe) -> anyhow::Result<
         Recipe::KafkaScram { username, ca_secret } => {
             let ca = json_value(ctx, ca_secret).await?;
             // Letters and digits only: the password goes through shell, YAML and rpk flags.
-            let password = sm
-                .get_random_password()
-                .password_length(40)
-                .exclude_punctuation(true)
-                .send()
-                .await
-                .map_err(|e| sdk_error(ctx, "secrets_manager", "GetRandomPassword", name, e))?
-                .random_password
-                .context("GetRandomPassword returned no password")?;
+            let password = random_password(ctx, name, 40, false, "").await?;
             json!({"username": username, "password": password, "ca_certificate": field(&ca, ca_secret, "certificate")?})
                 .to_string()
         }

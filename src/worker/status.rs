@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::commit::{CommitRecord, Stopped};
@@ -170,28 +170,10 @@ fn read_broker(
     group: &str,
     streams: &[Arc<Stream>],
 ) -> anyhow::Result<Vec<StreamStatus>> {
-    let consumer: BaseConsumer<crate::kafka::ErrorsSeen> = connection
-        .config()
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create_with_context(crate::kafka::ErrorsSeen::default())
-        .context("creating the Kafka client")?;
+    let consumer = connection.reader(Some(group))?;
     let mut out = Vec::new();
     for stream in streams {
-        let metadata = consumer.fetch_metadata(Some(&stream.topic), TIMEOUT);
-        if metadata.is_err() {
-            // The client's error events (a refused authentication) arrive through the queue.
-            let _ = consumer.poll(Duration::from_millis(100));
-        }
-        let metadata = metadata.with_context(|| {
-            format!(
-                "reading the metadata of topic {} from {} ({}){}",
-                stream.topic,
-                connection.bootstrap,
-                connection.describe(),
-                consumer.context().explain()
-            )
-        })?;
+        let metadata = connection.metadata(&consumer, Some(&stream.topic), TIMEOUT)?;
         let partitions: Vec<i32> = metadata
             .topics()
             .iter()
