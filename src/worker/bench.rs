@@ -81,11 +81,19 @@ impl BenchResult {
 pub const RUN: usize = 1024;
 
 /// A run of input lines for one partition: the lines' bytes and where each ends.
+#[derive(Default)]
 struct Run {
     partition: usize,
     first_offset: i64,
     bytes: Vec<u8>,
     ends: Vec<usize>,
+}
+
+impl Run {
+    /// An empty run with room for [`RUN`] lines of about 512 bytes.
+    fn empty() -> Self {
+        Self { partition: 0, first_offset: 0, bytes: Vec::with_capacity(RUN * 512), ends: Vec::with_capacity(RUN) }
+    }
 }
 
 /// The partitions one thread owns: their buffers and what was flushed.
@@ -192,27 +200,32 @@ pub fn run(
     };
     let mut result = if threads == 1 {
         let mut lane = lane();
-        read_runs(input, partitions, |run| lane.take(&run))?;
+        read_runs(input, partitions, |run| lane.take(&run).map(|()| Some(run)))?;
         lane.finish()?
     } else {
         std::thread::scope(|scope| -> anyhow::Result<BenchResult> {
             let mut senders = Vec::new();
             let mut handles = Vec::new();
+            // Spent runs come back to the reader to be refilled.
+            let (give_back, spent) = std::sync::mpsc::channel::<Run>();
             for _ in 0..threads {
                 let (send, receive) = std::sync::mpsc::sync_channel::<Run>(4);
                 senders.push(send);
                 let mut lane = lane();
+                let give_back = give_back.clone();
                 handles.push(scope.spawn(move || -> anyhow::Result<BenchResult> {
                     for run in receive {
                         lane.take(&run)?;
+                        let _ = give_back.send(run);
                     }
                     lane.finish()
                 }));
             }
+            drop(give_back);
             let read = read_runs(input, partitions, |run| {
                 // A lane that stopped (an error) makes its send fail: its error is reported below.
                 let _ = senders[run.partition % threads].send(run);
-                Ok(())
+                Ok(spent.try_recv().ok())
             });
             drop(senders);
             let mut total = BenchResult::default();
@@ -228,42 +241,45 @@ pub fn run(
 }
 
 /// Splits `input` into runs of [`RUN`] non-empty lines, the n-th run to partition
-/// `n % partitions` (offsets count per partition), and gives each to `take`.
+/// `n % partitions` (offsets count per partition), and gives each to `take`, which may give a
+/// spent run back to be refilled (the buffers are reused: fresh pages would cost page faults
+/// that the worker, reading into librdkafka's buffers, does not pay).
 fn read_runs(
     mut input: impl BufRead,
     partitions: usize,
-    mut take: impl FnMut(Run) -> anyhow::Result<()>,
+    mut take: impl FnMut(Run) -> anyhow::Result<Option<Run>>,
 ) -> anyhow::Result<()> {
     let mut next_offset = vec![0i64; partitions];
     let mut runs = 0usize;
-    let mut hand_out = |bytes: Vec<u8>, ends: Vec<usize>| {
-        let partition = runs % partitions;
+    let mut hand_out = |mut run: Run| {
+        run.partition = runs % partitions;
         runs += 1;
-        let first_offset = next_offset[partition];
-        next_offset[partition] += ends.len() as i64;
-        take(Run { partition, first_offset, bytes, ends })
+        run.first_offset = next_offset[run.partition];
+        next_offset[run.partition] += run.ends.len() as i64;
+        take(run)
     };
-    let (mut bytes, mut ends) = (Vec::new(), Vec::new());
-    let mut line = Vec::new();
+    let mut run = Run::empty();
     loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
+        let before = run.bytes.len();
+        if input.read_until(b'\n', &mut run.bytes)? == 0 {
             break;
         }
-        if line.last() == Some(&b'\n') {
-            line.pop();
+        if run.bytes.last() == Some(&b'\n') {
+            run.bytes.pop();
         }
-        if line.is_empty() {
+        if run.bytes.len() == before {
             continue;
         }
-        bytes.extend_from_slice(&line);
-        ends.push(bytes.len());
-        if ends.len() == RUN {
-            hand_out(std::mem::take(&mut bytes), std::mem::take(&mut ends))?;
+        run.ends.push(run.bytes.len());
+        if run.ends.len() == RUN {
+            let full = std::mem::take(&mut run);
+            run = hand_out(full)?.unwrap_or_else(Run::empty);
+            run.bytes.clear();
+            run.ends.clear();
         }
     }
-    if !ends.is_empty() {
-        hand_out(bytes, ends)?;
+    if !run.ends.is_empty() {
+        hand_out(run)?;
     }
     Ok(())
 }

@@ -80,7 +80,7 @@ impl Buffer {
         match codec.decode(payload, now) {
             Ok((index, row)) => {
                 let value = self.values.entry(index).or_insert_with(|| Value {
-                    rows: Rows::new(codec.schema().clone()),
+                    rows: codec.rows(),
                     fragments: Vec::new(),
                     spilled_rows: 0,
                     bytes: 0,

@@ -336,6 +336,8 @@ pub struct Codec {
     event: EventSpec,
     categorizer: Option<Categorizer>,
     schema: SchemaRef,
+    /// Columns of UUIDs, written without a dictionary ([`Rows::plain`]).
+    plain: Arc<[String]>,
 }
 
 impl Codec {
@@ -374,7 +376,16 @@ impl Codec {
             Categorizer::new(&c.rules, c.inputs.iter().map(|input| index(input)).collect(), c.default.clone())
         });
         let schema = Arc::new(arrow_schema(&stream));
-        Self { stream, keys, fields, event, categorizer, schema }
+        let plain = (stream.fields.iter().zip(&fields))
+            .filter(|(_, spec)| matches!(spec.format, Format::Uuid))
+            .map(|(f, _)| f.name.clone())
+            .collect();
+        Self { stream, keys, fields, event, categorizer, schema, plain }
+    }
+
+    /// Empty rows of this stream, its UUID columns written without a dictionary.
+    pub fn rows(&self) -> Rows {
+        Rows { plain: self.plain.clone(), ..Rows::new(self.schema.clone()) }
     }
 
     /// The stream this codec was compiled from.
@@ -650,6 +661,9 @@ enum Column {
 /// Rows of one stream being collected into Arrow columns (one open file's worth).
 pub struct Rows {
     schema: SchemaRef,
+    /// Columns written without a dictionary: values unique per row (UUIDs), whose dictionary
+    /// would be built, found as large as the data, and dropped.
+    plain: Arc<[String]>,
     columns: Vec<Column>,
     len: usize,
     /// Payload bytes these rows came from (uncompressed JSON).
@@ -673,7 +687,7 @@ impl Rows {
                 _ => Column::Micros(TimestampMicrosecondBuilder::with_capacity(INITIAL_ROWS).with_timezone("UTC")),
             })
             .collect();
-        Self { schema, columns, len: 0, bytes: 0 }
+        Self { schema, plain: Arc::from([]), columns, len: 0, bytes: 0 }
     }
 
     /// Appends one row from [`Codec::decode`], read from topic partition `partition` at
@@ -772,7 +786,8 @@ impl Rows {
     }
 }
 
-/// Parquet writer settings of every lake file: zstd (level 3), statistics, `created_by` indutech;
+/// Parquet writer settings of every lake file: zstd (level 1: faster than 3 and, on these
+/// pages, no larger), statistics, `created_by` indutech;
 /// the offset column, unique per row, is written plain (a dictionary would only be built to be
 /// dropped).
 pub fn writer_properties() -> WriterProperties {
@@ -781,7 +796,7 @@ pub fn writer_properties() -> WriterProperties {
 
 fn writer_properties_builder() -> parquet::file::properties::WriterPropertiesBuilder {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_column_dictionary_enabled(ColumnPath::from(crate::config::stream::OFFSET_COLUMN), false)
         .set_created_by(format!("indutech {}", env!("CARGO_PKG_VERSION")))
 }
@@ -796,9 +811,13 @@ fn writer_properties_builder() -> parquet::file::properties::WriterPropertiesBui
 /// stored plain. Every Parquet reader reads uncompressed column chunks.
 pub const COMPRESS_FROM_BYTES: usize = 32 * 1024;
 
-/// [`writer_properties`] for `batch`: its columns under [`COMPRESS_FROM_BYTES`] uncompressed.
-fn writer_properties_for(batch: &RecordBatch) -> WriterProperties {
+/// [`writer_properties`] for `batch`: its columns under [`COMPRESS_FROM_BYTES`] uncompressed,
+/// the `plain` columns without a dictionary.
+fn writer_properties_for(batch: &RecordBatch, plain: &[String]) -> WriterProperties {
     let mut builder = writer_properties_builder();
+    for name in plain {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(name.as_str()), false);
+    }
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
         if column.get_array_memory_size() < COMPRESS_FROM_BYTES {
             builder =
@@ -819,7 +838,8 @@ pub const SOURCE_KEY: &str = "indutech.source";
 pub fn encode_parquet(rows: &mut Rows, source: &str) -> anyhow::Result<Vec<u8>> {
     let batch = rows.finish()?;
     let mut out = Vec::with_capacity(batch.get_array_memory_size() / 4);
-    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(writer_properties_for(&batch)))?;
+    let properties = writer_properties_for(&batch, &rows.plain);
+    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(properties))?;
     writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(SOURCE_KEY.to_owned(), source.to_owned()));
     writer.write(&batch)?;
     writer.close()?;
@@ -899,10 +919,10 @@ mod tests {
     const NOW: i64 = 1_798_761_600_000_000;
 
     #[test]
-    fn small_columns_are_stored_plain_large_ones_zstd() {
+    fn small_columns_are_stored_plain_large_ones_zstd_and_uuids_without_a_dictionary() {
         use parquet::file::reader::{FileReader as _, SerializedFileReader};
         let codec = Codec::new(stream("client_tickets"));
-        let mut rows = Rows::new(codec.schema().clone());
+        let mut rows = codec.rows();
         let now = NOW;
         let encode = |rows: &mut Rows, n: usize| {
             for i in 0..n {
@@ -914,15 +934,22 @@ mod tests {
             let body = encode_parquet(rows, "t/0").unwrap();
             let reader = SerializedFileReader::new(bytes::Bytes::from(body)).unwrap();
             let group = reader.metadata().row_group(0).clone();
-            group.columns().iter().map(|c| (c.column_path().string(), c.compression())).collect::<Vec<_>>()
+            group
+                .columns()
+                .iter()
+                .map(|c| (c.column_path().string(), c.compression(), c.dictionary_page_offset().is_some()))
+                .collect::<Vec<_>>()
         };
-        for (column, compression) in encode(&mut rows, 10) {
+        for (column, compression, _) in encode(&mut rows, 10) {
             assert_eq!(compression, Compression::UNCOMPRESSED, "{column} of 10 rows");
         }
         let large = encode(&mut rows, 20_000);
-        let zstd = |c: &str| large.iter().find(|(name, _)| name == c).unwrap().1;
-        assert!(matches!(zstd("ticket_id"), Compression::ZSTD(_)), "{large:?}");
-        assert!(matches!(zstd("kafka_offset"), Compression::ZSTD(_)), "{large:?}");
+        let column = |c: &str| large.iter().find(|(name, ..)| name == c).unwrap();
+        assert!(matches!(column("ticket_id").1, Compression::ZSTD(_)), "{large:?}");
+        assert!(matches!(column("kafka_offset").1, Compression::ZSTD(_)), "{large:?}");
+        // Unique per row: no dictionary (the UUIDs and the offset); repeated texts keep theirs.
+        assert!(!column("ticket_id").2 && !column("kafka_offset").2, "{large:?}");
+        assert!(column("channel").2 && column("priority").2, "{large:?}");
     }
 
     #[test]
@@ -1068,7 +1095,7 @@ mod tests {
     #[test]
     fn parquet_roundtrip_keeps_the_schema() {
         let codec = Codec::new(stream("client_tickets"));
-        let mut rows = Rows::new(codec.schema().clone());
+        let mut rows = codec.rows();
         let (_, row) = codec.decode(TICKET.as_bytes(), NOW).unwrap();
         rows.push(&row, TICKET.len(), 2, 5);
         rows.push(&row, TICKET.len(), 2, 9);

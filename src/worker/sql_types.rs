@@ -172,7 +172,7 @@ mod tests {
         for name in ["dev", "staging", "prod"] {
             for stream in crate::config::shipped(name).streams {
                 let codec = crate::worker::codec::Codec::new(Arc::new(stream.clone()));
-                let mut rows = crate::worker::codec::Rows::new(codec.schema().clone());
+                let mut rows = codec.rows();
                 let body = crate::worker::codec::encode_parquet(&mut rows, "t/0").unwrap();
                 let reader = parquet::file::reader::SerializedFileReader::new(bytes::Bytes::from(body)).unwrap();
                 let schema = parquet::file::reader::FileReader::metadata(&reader).file_metadata().schema_descr_ptr();
