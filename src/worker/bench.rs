@@ -101,7 +101,10 @@ struct Lane<'a> {
     codec: &'a Codec,
     topic: String,
     target_file_size: usize,
-    memory_budget: usize,
+    /// Memory each lane's buffers held at its last check, bytes (this lane at `lane`): the
+    /// lanes share [`super::MEMORY_BUDGET`] as the worker's partitions share it.
+    memory: &'a [std::sync::atomic::AtomicUsize],
+    lane: usize,
     now: i64,
     buffers: std::collections::BTreeMap<usize, Buffer>,
     /// (partition, value) pairs that got rows, for [`BenchResult::minimum_files`].
@@ -128,7 +131,14 @@ impl Lane<'_> {
             if self.records_since_check >= super::MEMORY_CHECK_EVERY {
                 self.records_since_check = 0;
                 // As the worker: while over the budget, spill, or flush the largest buffer.
-                while let Some(relief) = relief(self.buffers.iter().map(|(k, b)| (*k, b)), self.memory_budget) {
+                // The budget left by the other lanes (their memory at their last check).
+                use std::sync::atomic::Ordering::Relaxed;
+                let mine: usize = self.buffers.values().map(Buffer::memory).sum();
+                self.memory[self.lane].store(mine, Relaxed);
+                let others: usize =
+                    self.memory.iter().enumerate().filter(|(i, _)| *i != self.lane).map(|(_, m)| m.load(Relaxed)).sum();
+                let budget = super::MEMORY_BUDGET.saturating_sub(others);
+                while let Some(relief) = relief(self.buffers.iter().map(|(k, b)| (*k, b)), budget) {
                     match relief {
                         Relief::Spill(partition) => {
                             if let Some(buffer) = self.buffers.get_mut(&partition) {
@@ -138,6 +148,7 @@ impl Lane<'_> {
                         Relief::Flush(partition) => self.flush(partition)?,
                     }
                 }
+                self.memory[self.lane].store(self.buffers.values().map(Buffer::memory).sum(), Relaxed);
             }
         }
         Ok(())
@@ -175,7 +186,8 @@ impl Lane<'_> {
 /// thread only reads lines and hands runs out). Flushes (encodes) as the worker does: when one
 /// partition value's rows reach `target_file_size` payload bytes, a buffer holds
 /// [`super::MAX_OPEN_DATES`] values, or the buffers' memory exceeds [`super::MEMORY_BUDGET`]
-/// (shared equally by the threads; spilling first, as the worker); and at the end.
+/// (shared by the threads as the worker's partitions share it: a lane's budget is what the
+/// others' memory at their last check leaves; spilling first, as the worker); and at the end.
 ///
 /// Errors: `input` cannot be read, or encoding failed.
 pub fn run(
@@ -187,11 +199,13 @@ pub fn run(
 ) -> anyhow::Result<BenchResult> {
     let started = Instant::now();
     let (partitions, threads) = (partitions.max(1), threads.max(1));
-    let lane = || Lane {
+    let memory: Vec<std::sync::atomic::AtomicUsize> = (0..threads).map(|_| Default::default()).collect();
+    let lane = |lane: usize| Lane {
         codec,
         topic: codec.stream().topic.clone(),
         target_file_size,
-        memory_budget: super::MEMORY_BUDGET / threads,
+        memory: &memory,
+        lane,
         now: chrono::Utc::now().timestamp_micros(),
         buffers: Default::default(),
         values: Default::default(),
@@ -199,7 +213,7 @@ pub fn run(
         result: BenchResult::default(),
     };
     let mut result = if threads == 1 {
-        let mut lane = lane();
+        let mut lane = lane(0);
         read_runs(input, partitions, |run| lane.take(&run).map(|()| Some(run)))?;
         lane.finish()?
     } else {
@@ -208,10 +222,10 @@ pub fn run(
             let mut handles = Vec::new();
             // Spent runs come back to the reader to be refilled.
             let (give_back, spent) = std::sync::mpsc::channel::<Run>();
-            for _ in 0..threads {
+            for index in 0..threads {
                 let (send, receive) = std::sync::mpsc::sync_channel::<Run>(4);
                 senders.push(send);
-                let mut lane = lane();
+                let mut lane = lane(index);
                 let give_back = give_back.clone();
                 handles.push(scope.spawn(move || -> anyhow::Result<BenchResult> {
                     for run in receive {
