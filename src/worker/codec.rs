@@ -671,7 +671,8 @@ pub struct Rows {
 }
 
 impl Rows {
-    /// Empty columns for `schema`.
+    /// Empty columns for `schema`, every column dictionary-encoded where the writer finds it
+    /// pays ([`Codec::rows`] gives a stream's rows, its UUID columns without a dictionary).
     pub fn new(schema: SchemaRef) -> Self {
         let columns = schema
             .fields()
