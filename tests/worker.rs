@@ -1219,27 +1219,22 @@ async fn over_sasl_scram_and_tls_every_client_authenticates_and_a_wrong_password
         .replace(&format!("{secret_prefix}/admin"), &format!("{secret_prefix}/wrong"));
     let wrong_path = env.path.with_file_name(format!("{}-wrong.toml", env.name));
     std::fs::write(&wrong_path, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_indutech"))
-        .args(["status", "--env"])
-        .arg(&wrong_path)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("{secret_prefix}/wrong")) && stderr.contains("SASL authentication"), "{stderr}");
-    assert!(!stderr.contains("not-the-password-0123456789"), "{stderr}");
-    // So does `plan`, whose topic provider reads the topics as the admin principal.
-    let out = Command::new(env!("CARGO_BIN_EXE_indutech"))
-        .args(["plan", "--component", "redpanda", "--env"])
-        .arg(&wrong_path)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("{secret_prefix}/wrong")) && stderr.contains("SASL authentication"), "{stderr}");
-    assert!(!stderr.contains("not-the-password-0123456789"), "{stderr}");
+    // `status`, and `plan`, whose topic provider reads the topics as the admin principal.
+    for verb in [&["status"][..], &["plan", "--component", "redpanda"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_indutech"))
+            .args(verb)
+            .arg("--env")
+            .arg(&wrong_path)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{verb:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{secret_prefix}/wrong")) && stderr.contains("SASL authentication"),
+            "{verb:?}: {stderr}"
+        );
+        assert!(!stderr.contains("not-the-password-0123456789"), "{verb:?}: {stderr}");
+    }
 }
