@@ -184,10 +184,11 @@ else
         "$MOTO_VENV/bin/moto_server" -H "${LOCALSTACK_ADDR%:*}" -p "${LOCALSTACK_ADDR#*:}"
 fi
 
+# moto_server.py: moto_server with its DMS timestamps in the AWS protocol (see the file).
 MOTO_IAM_LOAD_MANAGED_POLICIES=true \
-    start moto "moto_server -H ${MOTO_ADDR%:*} -p ${MOTO_ADDR#*:}" \
+    start moto "moto_server.py -H ${MOTO_ADDR%:*} -p ${MOTO_ADDR#*:}" \
     answers_http "http://$MOTO_ADDR/moto-api/" -- \
-    "$MOTO_VENV/bin/moto_server" -H "${MOTO_ADDR%:*}" -p "${MOTO_ADDR#*:}"
+    "$MOTO_VENV/bin/python" "$TESTBED_ROOT/localstack/moto_server.py" -H "${MOTO_ADDR%:*}" -p "${MOTO_ADDR#*:}"
 
 # Tansu wants a relative sqlite path: the database lives in .run/broker/tansu.db.
 start broker "$TANSU_BIN broker" answers_tcp "$BROKER_ADDR" -- \
