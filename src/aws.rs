@@ -134,6 +134,11 @@ impl Aws {
         client!(self, aws_sdk_directory, "directory_service")
     }
 
+    /// AWS DMS client.
+    pub fn dms(&self) -> aws_sdk_databasemigration::Client {
+        client!(self, aws_sdk_databasemigration, "dms")
+    }
+
     /// STS client.
     pub fn sts(&self) -> aws_sdk_sts::Client {
         client!(self, aws_sdk_sts, "sts")

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod bench;
 pub mod completions;
 pub mod export;
+pub mod load;
 pub mod plan;
 pub mod produce;
 pub mod render;
@@ -59,6 +60,8 @@ pub enum Command {
     Status(status::Args),
     /// Prove that every committed offset is in the lake exactly once.
     Audit(audit::Args),
+    /// Write a CSV export of an ERP table into the raw zone as DMS's full-load files.
+    Load(load::Args),
     /// Measure the worker's pipeline in-process.
     Bench(bench::Args),
     /// Prove the applied platform works end to end: resources, settings, data through the worker.
@@ -83,6 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Produce(args) => produce::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Audit(args) => audit::run(args).await,
+        Command::Load(args) => load::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::SmokeTest(args) => smoke::run(args).await,
         Command::Completions(args) => completions::run(args),

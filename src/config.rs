@@ -11,6 +11,7 @@
 pub(crate) mod decode;
 pub mod diagnostic;
 pub mod environment;
+pub mod erp;
 pub mod stream;
 
 use std::fmt;
@@ -149,6 +150,20 @@ pub fn load(env: &str) -> Result<Environment, LoadError> {
                     ),
                 ));
             }
+        }
+    }
+    // ERP tables share the Glue database with the streams.
+    for table in &file.erp_tables {
+        if streams.iter().any(|s| s.name == table.value) {
+            diagnostics.push(source.diagnostic(
+                table.span.start,
+                &format!("erp.tables.{}", table.value),
+                format!(
+                    "`{}` is also a stream's name: the ERP tables and the streams share one Glue database; rename \
+                     the ERP table",
+                    table.value
+                ),
+            ));
         }
     }
     if !diagnostics.is_empty() {

@@ -15,6 +15,7 @@ mod audit;
 mod catalog;
 mod directory;
 mod lake;
+mod migration;
 mod network;
 pub mod policies;
 mod redpanda;
@@ -30,8 +31,8 @@ pub use policies::*;
 pub use vpn::tunnel_options;
 pub use worker::worker_config_sha256;
 use {
-    audit::audit, catalog::catalog, directory::directory, lake::lake, network::network, redpanda::redpanda, vpn::vpn,
-    warehouse::warehouse, worker::worker,
+    audit::audit, catalog::catalog, directory::directory, lake::lake, migration::migration, network::network,
+    redpanda::redpanda, vpn::vpn, warehouse::warehouse, worker::worker,
 };
 
 /// Redshift's port.
@@ -69,6 +70,9 @@ pub fn resources(environment: &Environment, binary_sha256: &str, components: &[C
     }
     if wanted(Component::Worker) {
         worker(environment, binary_sha256, &mut out);
+    }
+    if wanted(Component::Migration) {
+        migration(environment, &mut out);
     }
     out
 }

@@ -56,6 +56,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("redpanda.tf", include_str!("../templates/terraform/redpanda.tf.tera")),
     ("directory.tf", include_str!("../templates/terraform/directory.tf.tera")),
     ("worker.tf", include_str!("../templates/terraform/worker.tf.tera")),
+    ("migration.tf", include_str!("../templates/terraform/migration.tf.tera")),
     ("outputs.tf", include_str!("../templates/terraform/outputs.tf.tera")),
 ];
 
@@ -108,6 +109,11 @@ fn not_exported(kind: Kind) -> Option<&'static str> {
         | Kind::RedshiftLogging
         | Kind::RedshiftParameterGroup
         | Kind::Instance
+        | Kind::DmsSubnetGroup
+        | Kind::DmsInstance
+        | Kind::DmsEndpoint
+        | Kind::DmsS3Endpoint
+        | Kind::DmsTask
         | Kind::Secret
         | Kind::Directory
         | Kind::DirectoryTrust
@@ -118,6 +124,7 @@ fn not_exported(kind: Kind) -> Option<&'static str> {
 /// Terraform's names for the `[endpoints]` services (`provider "aws" { endpoints { ... } }`).
 const ENDPOINT_NAMES: &[(&str, &str)] = &[
     ("directory_service", "ds"),
+    ("dms", "dms"),
     ("ec2", "ec2"),
     ("glue", "glue"),
     ("iam", "iam"),
@@ -575,7 +582,9 @@ mod tests {
                 Expression::Traversal(t) => {
                     if let (Expression::Variable(root), Some(TraversalOperator::GetAttr(name))) =
                         (&t.expr, t.operators.first())
-                        && !matches!(root.as_str(), "var" | "local" | "path")
+                        // `data.*`: what the configuration reads and does not own (the ERP
+                        // owners' secret).
+                        && !matches!(root.as_str(), "var" | "local" | "path" | "data")
                     {
                         out.insert(format!("{}.{}", root.as_str(), name.as_str()));
                     }

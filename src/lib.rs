@@ -38,6 +38,7 @@ pub mod engine;
 pub mod export;
 pub mod gaps;
 pub mod kafka;
+pub mod load;
 pub mod lock;
 pub mod model;
 pub mod plan;

@@ -14,6 +14,7 @@ use crate::config::environment::Environment;
 
 pub mod address;
 pub mod addressing;
+pub mod transfer;
 
 /// Tag key holding the environment name.
 pub const TAG_ENV: &str = "indutech:env";

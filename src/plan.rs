@@ -47,11 +47,15 @@ pub enum Component {
     /// The streaming worker's deployment: a local supervised process (`local` runtime), or the
     /// binary in the artifacts bucket, its IAM role and instance profile and the instances (`ec2`).
     Worker,
+    /// The cold path (with `[erp]`): AWS DMS replicating the factory's ERP tables into the raw
+    /// zone: subnet group, replication instance, source and target endpoints, replication task
+    /// and DMS's IAM role.
+    Migration,
 }
 
 impl Component {
     /// Every component, in the order plans list them.
-    pub const ALL: [Component; 9] = [
+    pub const ALL: [Component; 10] = [
         Component::Network,
         Component::Vpn,
         Component::Lake,
@@ -61,6 +65,7 @@ impl Component {
         Component::Redpanda,
         Component::Directory,
         Component::Worker,
+        Component::Migration,
     ];
 
     /// The name used in tags, addresses and `--component`.
@@ -75,6 +80,7 @@ impl Component {
             Component::Redpanda => "redpanda",
             Component::Directory => "directory",
             Component::Worker => "worker",
+            Component::Migration => "migration",
         }
     }
 }

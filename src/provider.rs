@@ -10,6 +10,7 @@
 //! step as not performed; neither is ever silently skipped.
 
 mod directory;
+mod dms;
 mod ec2;
 mod glue;
 mod iam;
@@ -270,6 +271,7 @@ pub async fn observe(ctx: &Context, resource: &Resource) -> anyhow::Result<Obser
         Service::Kafka(kind) => kafka::observe(ctx, kind, resource).await,
         Service::LocalWorker(kind) => local_worker::observe(ctx, kind, resource).await,
         Service::Directory(kind) => directory::observe(ctx, kind, resource).await,
+        Service::Dms(kind) => dms::observe(ctx, kind, resource).await,
     };
     match result {
         Ok(observed) => {
@@ -325,6 +327,9 @@ pub async fn orphans(ctx: &Context, desired: &[Resource], components: &[Componen
     if wanted(Component::Redpanda) || wanted(Component::Worker) {
         out.extend(instances::orphans(ctx, desired, components).await?);
     }
+    if wanted(Component::Migration) {
+        out.extend(dms::orphans(ctx, desired).await?);
+    }
     Ok(out)
 }
 
@@ -367,6 +372,7 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step, delete_data: bo
             Service::Kafka(kind) => kafka::delete(ctx, kind, change, delete_data).await,
             Service::LocalWorker(kind) => local_worker::delete(ctx, kind, change).await,
             Service::Directory(kind) => directory::delete(ctx, kind, change).await,
+            Service::Dms(kind) => dms::delete(ctx, kind, change).await,
         };
     }
     let resource = change.desired.as_ref().context("a create or update without a desired resource (a bug)")?;
@@ -384,6 +390,7 @@ pub async fn perform(ctx: &Context, change: &Change, step: Step, delete_data: bo
             Service::Kafka(kind) => kafka::update(ctx, kind, resource, change).await,
             Service::LocalWorker(kind) => local_worker::update(ctx, kind, resource, change).await,
             Service::Directory(kind) => directory::update(ctx, kind, resource, change).await,
+            Service::Dms(kind) => dms::update(ctx, kind, resource, change).await,
         }
     } else {
         create(ctx, resource).await
@@ -409,6 +416,7 @@ pub async fn create(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
         Service::Kafka(kind) => kafka::create(ctx, kind, resource).await,
         Service::LocalWorker(kind) => local_worker::create(ctx, kind, resource).await,
         Service::Directory(kind) => directory::create(ctx, kind, resource).await,
+        Service::Dms(kind) => dms::create(ctx, kind, resource).await,
     }
 }
 

@@ -120,6 +120,8 @@ const VPN_ROW: &str = "vpn: gateways, connection with two tunnel-option sets";
 const VPN_ROUTES_ROW: &str = "vpn: routes to the on-premises CIDRs";
 const WAREHOUSE_ROW: &str = "warehouse: cluster, subnet group, Spectrum role attached";
 const DIRECTORY_ROW: &str = "directory: Managed AD, trust, secrets";
+const MIGRATION_ROW: &str = "migration: DMS role, subnet group, private replication instance with the lake key";
+const MIGRATION_TASK_ROW: &str = "migration: ERP source and lake target endpoints, replication task";
 
 /// The platform rows, in the order they are printed: one label per concern.
 pub const GROUPS: &[&str] = &[
@@ -142,14 +144,20 @@ pub const GROUPS: &[&str] = &[
     "redpanda: topics (partitions, replication)",
     DIRECTORY_ROW,
     WORKER_ROW,
+    MIGRATION_ROW,
+    MIGRATION_TASK_ROW,
 ];
 
 /// The platform row (one of [`GROUPS`]) that reports a resource: the worker component's
-/// resources under [`WORKER_ROW`] whatever their kind, the others by kind. Exhaustive: a new
+/// resources under [`WORKER_ROW`] whatever their kind (the migration's IAM role under
+/// [`MIGRATION_ROW`]), the others by kind. Exhaustive: a new
 /// resource type does not compile until it has a row.
 pub fn group(kind: Kind, component: Component) -> &'static str {
     if component == Component::Worker {
         return WORKER_ROW;
+    }
+    if component == Component::Migration && matches!(kind, Kind::IamRole | Kind::IamRolePolicy) {
+        return MIGRATION_ROW;
     }
     match kind {
         Kind::Vpc
@@ -183,6 +191,8 @@ pub fn group(kind: Kind, component: Component) -> &'static str {
         Kind::Instance => "redpanda: broker instances",
         Kind::KafkaTopic => "redpanda: topics (partitions, replication)",
         Kind::Secret | Kind::Directory | Kind::DirectoryTrust => DIRECTORY_ROW,
+        Kind::DmsSubnetGroup | Kind::DmsInstance => MIGRATION_ROW,
+        Kind::DmsEndpoint | Kind::DmsS3Endpoint | Kind::DmsTask => MIGRATION_TASK_ROW,
         // Resources of the worker component only (handled above).
         Kind::LocalWorker | Kind::S3Object | Kind::IamInstanceProfile => WORKER_ROW,
     }
@@ -203,6 +213,7 @@ pub async fn run(ctx: &Arc<Context>, options: &Options) -> anyhow::Result<Vec<Ch
     let observation = crate::engine::observe(ctx, crate::plan::Mode::Apply, &[], &planning).await?;
     let plan = crate::engine::plan_from(ctx, Mode::Apply, &observation, &planning);
     let mut checks = platform_checks(&observation, &plan);
+    cold_checks(ctx, &mut checks).await?;
     if let Some(why) = data_checks_refused(&ctx.environment, options.write_test_data) {
         checks.push(check(DATA_ROW, Status::Skipped, why));
         return Ok(checks);
@@ -612,6 +623,65 @@ fn candidates(keys: &[String], topic: &str, windows: &BTreeMap<i32, (i64, i64)>)
         out.extend(files.iter().filter(|(first, _)| first >= from && first < to).map(|(_, k)| (*k).clone()));
     }
     out
+}
+
+/// The row of the ERP tables in the raw zone.
+const COLD_ROW: &str = "cold: ERP tables in the raw zone, readable through their Glue columns";
+
+/// With `[erp]`: every Parquet file under each ERP table's prefix of the raw bucket (what DMS,
+/// or `indutech load`, wrote) is read back, and each Glue column of the table (`op` and the
+/// declared ones) must be one of its columns of a type Spectrum and Athena read as that Glue
+/// type. Read-only, so it runs on every target. A table without files yet is not verifiable.
+///
+/// Errors: the raw bucket cannot be listed or a file read.
+async fn cold_checks(ctx: &Context, checks: &mut Vec<Check>) -> anyhow::Result<()> {
+    let Some(erp) = &ctx.environment.erp else { return Ok(()) };
+    let lake = Lake::new(&ctx.environment, &ctx.aws);
+    let raw = crate::model::bucket_name(&ctx.environment, "raw");
+    let (mut found, mut empty, mut problems) = (Vec::new(), Vec::new(), Vec::new());
+    for table in &erp.tables {
+        let keys: Vec<String> =
+            lake.list(&raw, &table.prefix()).await?.into_iter().filter(|k| k.ends_with(".parquet")).collect();
+        if keys.is_empty() {
+            empty.push(format!("{} (s3://{raw}/{})", table.name, table.prefix()));
+            continue;
+        }
+        let mut rows = 0i64;
+        for key in &keys {
+            let body = lake.get(&raw, key).await?;
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(body).with_context(|| format!("{key}: not Parquet"))?;
+            rows += builder.metadata().file_metadata().num_rows();
+            let descriptor = builder.metadata().file_metadata().schema_descr();
+            for (name, ty) in table.columns() {
+                match descriptor.columns().iter().find(|c| c.name() == name) {
+                    None => problems.push(format!("{key}: no column `{name}`")),
+                    Some(column) => {
+                        if let Err(why) = crate::worker::sql_types::readable(ty.as_str(), column) {
+                            problems.push(format!("{key}: `{name}`: {why}"));
+                        }
+                    }
+                }
+            }
+        }
+        found.push(format!("{}: {rows} rows in {} file(s)", table.name, keys.len()));
+    }
+    let how = format!(
+        "no files yet under {}: DMS has not written them (where nothing runs DMS, `indutech load --env {} \
+         --table erp.<table> --from FILE.csv` writes a CSV export as its full load)",
+        empty.join(", "),
+        ctx.environment.name
+    );
+    checks.push(if !problems.is_empty() {
+        check(COLD_ROW, Status::Fail, problems.join("; "))
+    } else if found.is_empty() {
+        check(COLD_ROW, Status::NotVerifiable, how)
+    } else if !empty.is_empty() {
+        check(COLD_ROW, Status::Pass, format!("{}; {how}", found.join(", ")))
+    } else {
+        check(COLD_ROW, Status::Pass, found.join(", "))
+    });
+    Ok(())
 }
 
 async fn read_back(lake: &Lake, produced: &Produced, checks: &mut Vec<Check>) -> anyhow::Result<()> {

@@ -199,6 +199,7 @@ fn dev_points_the_providers_at_the_test_bed_and_says_what_it_leaves_out() {
     assert_eq!(endpoint("glue"), "http://127.0.0.1:5000");
     assert_eq!(endpoint("redshiftdata"), "http://127.0.0.1:5000");
     assert_eq!(endpoint("ds"), "http://127.0.0.1:5000");
+    assert_eq!(endpoint("dms"), "http://127.0.0.1:5000");
     let kafka = providers.blocks().find(|b| b.labels.first().is_some_and(|l| l.as_str() == "kafka")).unwrap();
     let servers = kafka.body.attributes().find(|a| a.key.as_str() == "bootstrap_servers").unwrap();
     assert_eq!(hcl::Value::from(servers.expr.clone()), hcl::Value::from(vec!["127.0.0.1:9092"]));
@@ -215,7 +216,7 @@ fn a_production_export_has_exactly_the_resources_plan_creates_from_empty() {
         text.replace("111122223333", "000000000000")
             + "\n[endpoints]\ndefault = \"http://127.0.0.1:4566\"\nglue = \"http://127.0.0.1:5000\"\n\
                 redshift_data = \"http://127.0.0.1:5000\"\ndirectory_service = \"http://127.0.0.1:5000\"\n\
-                test_credentials = true\n"
+                dms = \"http://127.0.0.1:5000\"\ntest_credentials = true\n"
     });
     let env = path.to_str().unwrap();
     let args = ["plan", "--env", env, "--json"];

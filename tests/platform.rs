@@ -936,6 +936,137 @@ async fn directory_secrets_are_generated_never_printed_and_the_directory_gap_is_
     t.destroy_all().await;
 }
 
+#[tokio::test]
+async fn migration_dms_converges_drift_is_repaired_and_destroy_removes_it() {
+    let t = test_env().await;
+    let components = ["network", "lake", "catalog", "migration"];
+    let mut args = vec!["apply", "--auto-approve"];
+    for c in &components {
+        args.extend(["--component", c]);
+    }
+    let out = t.expect(&args, 0);
+    assert!(out.contains("Apply complete!") && !out.contains("not performed"), "{out}");
+    let plan = t.expect(&["plan", "--component", "migration", "--detailed-exitcode"], 0);
+    assert!(plan.contains("No changes."), "{plan}");
+    // moto serves DMS apart from LocalStack's EC2: what it cannot see is said, not faked.
+    assert!(plan.contains("aws_dms_replication_subnet_group.erp: `subnets` is not reported by the target"), "{plan}");
+
+    let dms = t.aws.dms();
+    let name = format!("indutech-{}-erp", t.name);
+    let tasks = dms.describe_replication_tasks().send().await.unwrap();
+    let task = tasks.replication_tasks().iter().find(|x| x.replication_task_identifier() == Some(&name)).unwrap();
+    assert_eq!(task.migration_type().map(|m| m.as_str()), Some("full-load-and-cdc"));
+    let mappings: serde_json::Value = serde_json::from_str(task.table_mappings().unwrap()).unwrap();
+    let rules = mappings["rules"].as_array().unwrap();
+    assert!(rules.iter().any(|r| r["rule-action"] == "include"
+        && r["object-locator"]["table-name"] == "MonitoringStations"
+        && r["object-locator"]["schema-name"] == "dbo"));
+    assert!(rules.iter().any(|r| r["rule-action"] == "rename"
+        && r["object-locator"]["column-name"] == "StationName"
+        && r["value"] == "station"));
+    // The source names the ERP owners' secret and DMS's role: no server, user or password.
+    let endpoints = dms.describe_endpoints().send().await.unwrap();
+    let source_name = format!("indutech-{}-erp-source", t.name);
+    let source = endpoints.endpoints().iter().find(|e| e.endpoint_identifier() == Some(&source_name)).unwrap();
+    let sql = source.microsoft_sql_server_settings().unwrap();
+    assert_eq!(sql.secrets_manager_secret_id(), Some("indutech/dev/erp-sqlserver"));
+    assert!(sql.secrets_manager_access_role_arn().unwrap().ends_with(&format!(":role/indutech-{}-dms", t.name)));
+    assert!(sql.password().is_none() && sql.username().is_none() && sql.server_name().is_none());
+    let target_name = format!("indutech-{}-erp-target", t.name);
+    let target = endpoints.endpoints().iter().find(|e| e.endpoint_identifier() == Some(&target_name)).unwrap();
+    let s3 = target.s3_settings().unwrap();
+    assert_eq!(s3.bucket_name(), Some(t.bucket("raw").as_str()));
+    assert_eq!(s3.bucket_folder(), Some("erp"));
+    assert_eq!(s3.encryption_mode().map(|m| m.as_str()), Some("SSE_KMS"));
+    assert!(s3.server_side_encryption_kms_key_id().unwrap().starts_with("arn:aws:kms:"));
+    // The ERP table in Glue, next to the streams, where DMS writes it.
+    let database = indutech::model::glue_database_name(&t.environment);
+    let table = t.aws.glue().get_table().database_name(&database).name("stations").send().await.unwrap();
+    let table = table.table().unwrap();
+    let sd = table.storage_descriptor().unwrap();
+    assert_eq!(sd.location(), Some(format!("s3://{}/erp/dbo/stations/", t.bucket("raw")).as_str()));
+    let columns: Vec<&str> = sd.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(columns, ["op", "station", "first_reading_at", "last_reading_at", "hourly_rows", "pm2_5_missing_hours"]);
+
+    // Drift: the instance resized and the task started by hand.
+    let instances = dms.describe_replication_instances().send().await.unwrap();
+    let instance =
+        instances.replication_instances().iter().find(|i| i.replication_instance_identifier() == Some(&name)).unwrap();
+    dms.modify_replication_instance()
+        .replication_instance_arn(instance.replication_instance_arn().unwrap())
+        .replication_instance_class("dms.t3.large")
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    dms.start_replication_task()
+        .replication_task_arn(task.replication_task_arn().unwrap())
+        .start_replication_task_type(aws_sdk_databasemigration::types::StartReplicationTaskTypeValue::StartReplication)
+        .send()
+        .await
+        .unwrap();
+    let plan = t.expect(&["plan", "--component", "migration", "--detailed-exitcode"], 2);
+    assert!(plan.contains("replication_instance_class = \"dms.t3.large\" -> \"dms.t3.medium\""), "{plan}");
+    assert!(plan.contains("start_replication_task = true -> false"), "{plan}");
+    t.expect(&["apply", "--component", "migration", "--auto-approve"], 0);
+    t.plan_is_empty("migration");
+    let tasks = dms.describe_replication_tasks().send().await.unwrap();
+    let task = tasks.replication_tasks().iter().find(|x| x.replication_task_identifier() == Some(&name)).unwrap();
+    assert_eq!(task.status(), Some("stopped"), "apply stopped the task the environment wants stopped");
+
+    // `[erp]` removed from the environment: everything it made is planned for deletion, and goes.
+    let text = std::fs::read_to_string(&t.path).unwrap();
+    let start = text.find("[erp]").unwrap();
+    let end = start + text[start..].find("# One local broker").unwrap();
+    std::fs::write(&t.path, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    let mut args = vec!["plan", "--detailed-exitcode"];
+    for c in &components {
+        args.extend(["--component", c]);
+    }
+    let plan = t.expect(&args, 2);
+    for orphan in [
+        "aws_dms_replication_task.erp",
+        "aws_dms_endpoint.erp_source",
+        "aws_dms_s3_endpoint.erp_target",
+        "aws_dms_replication_instance.erp",
+        "aws_dms_replication_subnet_group.erp",
+        "aws_iam_role_policy.dms",
+        "aws_iam_role.dms",
+        "aws_glue_catalog_table.stations",
+        "aws_security_group.erp",
+        "aws_vpc_endpoint.secretsmanager",
+    ] {
+        assert!(
+            plan.contains(&format!("# {orphan} will be destroyed (no longer in the environment)")),
+            "{orphan}\n{plan}"
+        );
+    }
+    assert!(plan.contains("10 to destroy"), "{plan}");
+    args[0] = "apply";
+    args[1] = "--auto-approve";
+    t.expect(&args, 0);
+    args[0] = "plan";
+    args[1] = "--detailed-exitcode";
+    let plan = t.expect(&args, 0);
+    assert!(plan.contains("No changes."), "{plan}");
+    let tasks = dms.describe_replication_tasks().send().await.unwrap();
+    assert!(tasks.replication_tasks().iter().all(|x| x.replication_task_identifier() != Some(&name)));
+    assert!(t.aws.iam().get_role().role_name(format!("indutech-{}-dms", t.name)).send().await.is_err());
+
+    t.destroy_all().await;
+    let ours = format!("indutech-{}-", t.name);
+    let tasks = dms.describe_replication_tasks().send().await.unwrap();
+    assert!(
+        tasks.replication_tasks().iter().all(|x| !x.replication_task_identifier().unwrap_or("").starts_with(&ours))
+    );
+    let endpoints = dms.describe_endpoints().send().await.unwrap();
+    assert!(endpoints.endpoints().iter().all(|e| !e.endpoint_identifier().unwrap_or("").starts_with(&ours)));
+    let instances = dms.describe_replication_instances().send().await.unwrap();
+    assert!(instances.replication_instances().iter().all(|i| i.replication_instance_identifier() != Some(&name)));
+    let groups = dms.describe_replication_subnet_groups().send().await.unwrap();
+    assert!(groups.replication_subnet_groups().iter().all(|g| g.replication_subnet_group_identifier() != Some(&name)));
+}
+
 fn tagged_again(name: &str) -> Filter {
     Filter::builder().name("tag:indutech:env").values(name).build()
 }
@@ -1042,7 +1173,9 @@ async fn a_transit_gateway_carries_the_vpn_when_the_environment_asks() {
     ] {
         assert!(out.contains(&format!("# {address} will be created")), "{address}\n{out}");
     }
-    assert!(out.contains("Apply complete! Resources: 20 added"), "{out}");
+    // 20, and with dev's `[erp]` the DMS instance's security group and the Secrets Manager
+    // endpoint it reads the ERP's login through.
+    assert!(out.contains("Apply complete! Resources: 22 added"), "{out}");
     assert!(!out.contains("aws_vpn_gateway"), "{out}");
     t.plan_is_empty("vpn");
 
@@ -1084,8 +1217,10 @@ async fn a_transit_gateway_carries_the_vpn_when_the_environment_asks() {
     // The factory's network renumbered: the routes to the old CIDR are orphans, deleted; the
     // new ones are created.
     let text = std::fs::read_to_string(&t.path).unwrap();
-    let renumbered =
-        text.replacen("cidrs = [\"192.168.0.0/16\"]", "cidrs = [\"172.30.0.0/16\", \"192.168.10.0/24\"]", 1);
+    // (The ERP's SQL Server moves into the kept range, or validation refuses the file.)
+    let renumbered = text
+        .replacen("cidrs = [\"192.168.0.0/16\"]", "cidrs = [\"172.30.0.0/16\", \"192.168.10.0/24\"]", 1)
+        .replacen("host = \"192.168.20.15\"", "host = \"192.168.10.15\"", 1);
     std::fs::write(&t.path, renumbered).unwrap();
     let plan = t.expect(&["plan", "--component", "vpn", "--detailed-exitcode"], 2);
     for orphan in ["aws_route.onprem_192_168_0_0_16", "aws_ec2_transit_gateway_route.onprem_192_168_0_0_16"] {
@@ -1336,10 +1471,10 @@ async fn a_saved_plan_is_checked_not_trusted_and_names_its_environment() {
     assert_eq!(other.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&other.stderr).contains("but --env (or INDUTECH_ENV) names"));
     // A fresh saved plan is applied exactly, without --env: one update (the description) and
-    // three tables.
+    // four tables (three streams, one ERP table).
     let out = apply_saved(&[]);
     let stdout = exited(&["apply", saved], &out, 0);
-    assert!(stdout.contains("Apply complete! Resources: 3 added, 1 changed, 0 replaced, 0 destroyed."), "{stdout}");
+    assert!(stdout.contains("Apply complete! Resources: 4 added, 1 changed, 0 replaced, 0 destroyed."), "{stdout}");
 
     // INDUTECH_ENV stands for --env in every verb.
     for verb in [&["plan", "--component", "catalog", "--detailed-exitcode"][..], &["validate"]] {

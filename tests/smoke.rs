@@ -102,6 +102,25 @@ async fn apply_deploys_the_worker_smoke_test_passes_and_fails_on_three_sabotages
     let plan = t.expect(&["plan", "--detailed-exitcode"], 0);
     assert!(plan.contains("No changes."), "{plan}");
 
+    // The stations' reference table, loaded as DMS's full load would write it.
+    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/environments/erp/stations.csv");
+    let out = t.expect(&["load", "--table", "erp.stations", "--from", csv], 0);
+    let raw = indutech::model::bucket_name(&t.environment, "raw");
+    assert_eq!(out.trim(), format!("wrote s3://{raw}/erp/dbo/stations/LOAD00000001.parquet (12 rows)"));
+    // DuckDB (an SQL engine indutech did not write) reads it through the Glue table: its
+    // location, each column of the type Glue declares.
+    let database = indutech::model::glue_database_name(&t.environment);
+    let table = t.aws.glue().get_table().database_name(&database).name("stations").send().await.unwrap();
+    let descriptor = table.table().unwrap().storage_descriptor().unwrap().clone();
+    let columns: Vec<[&str; 2]> =
+        descriptor.columns().iter().map(|c| [c.name(), c.r#type().unwrap_or_default()]).collect();
+    let location = descriptor.location().unwrap();
+    let columns = serde_json::to_string(&columns).unwrap();
+    let read = common::run_client("duckdb_glue.py", &["http://127.0.0.1:4566", location, &columns, "-"]);
+    let read: serde_json::Value = serde_json::from_str(&read).unwrap();
+    assert_eq!(read["mismatches"], serde_json::json!([]), "DuckDB reads other types than Glue declares: {read}");
+    assert_eq!(read["counts"], serde_json::json!({"": 12}), "{read}");
+
     // Healthy: every check passes or says what the target cannot verify; data landed.
     let (code, checks) = t.smoke();
     assert_eq!(failed(&checks), Vec::<String>::new());
@@ -115,6 +134,9 @@ async fn apply_deploys_the_worker_smoke_test_passes_and_fails_on_three_sabotages
     let tickets = row(&checks, "data client_tickets: every record landed exactly once");
     assert!(tickets["detail"].as_str().unwrap().ends_with("= 300 produced"), "{tickets}");
     assert_eq!(row(&checks, "lake: versioning enabled")["status"], "pass");
+    let cold = row(&checks, "cold: ERP tables in the raw zone, readable through their Glue columns");
+    assert_eq!(cold["status"], "pass", "{cold}");
+    assert_eq!(cold["detail"], "stations: 12 rows in 1 file(s)");
     assert_eq!(row(&checks, "worker: deployed, running this binary")["status"], "pass");
 
     // The sandbox (what a real account gets with --write-test-data): the same checks pass on
@@ -268,4 +290,44 @@ async fn apply_deploys_the_worker_smoke_test_passes_and_fails_on_three_sabotages
     assert!(t.worker_pid().is_none(), "destroy left the PID file");
     let plan = t.expect(&["plan", "--destroy", "--detailed-exitcode"], 0);
     assert!(plan.contains("Nothing of environment"), "{plan}");
+}
+
+/// `environments/erp/stations.csv` is what the Beijing dataset says about each station
+/// (environments/erp/README.md): recomputed here from the station files.
+#[test]
+fn the_shipped_stations_table_is_what_the_dataset_says() {
+    let dir = data_dir().join("beijing_multisite_air_quality");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 12);
+    let mut want = String::from("StationName,FirstReadingAt,LastReadingAt,HourlyRows,PM25MissingHours\n");
+    for file in files {
+        let mut reader = csv::Reader::from_path(&file).unwrap();
+        let header = reader.headers().unwrap().clone();
+        let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let (year, month, day, hour, pm, station) =
+            (at("year"), at("month"), at("day"), at("hour"), at("PM2.5"), at("station"));
+        let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let utc = |r: &csv::StringRecord| {
+            let local = chrono::NaiveDate::from_ymd_opt(
+                r[year].parse().unwrap(),
+                r[month].parse().unwrap(),
+                r[day].parse().unwrap(),
+            )
+            .unwrap()
+            .and_hms_opt(r[hour].parse().unwrap(), 0, 0)
+            .unwrap();
+            (local - chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M:%S").to_string()
+        };
+        let (first, last) = (records.first().unwrap(), records.last().unwrap());
+        let missing = records.iter().filter(|r| &r[pm] == "NA").count();
+        want.push_str(&format!("{},{},{},{},{missing}\n", &first[station], utc(first), utc(last), records.len()));
+    }
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/environments/erp/stations.csv")).unwrap();
+    assert_eq!(shipped, want);
 }

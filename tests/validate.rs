@@ -438,3 +438,31 @@ fn brokers_of_others_over_sasl_need_named_credentials_and_indutech_s_own_take_no
             "DIR/env.toml:32:1: redpanda.credentials: indutech generates the credentials of the brokers it runs: remove [redpanda.credentials], or name the brokers in redpanda.bootstrap_servers",
         ]);
 }
+
+/// A valid `[erp]` section appended to the fixture (line 40 on).
+const ERP: &str = "runtime = \"local\"\n\n[erp]\nhost = \"192.168.20.15\"\ndatabase = \"erp\"\ncredentials_secret = \"erp/sql-login\"\n\n[erp.tables.stations]\nsource_table = \"MonitoringStations\"\ncolumns = [\n  { name = \"station\", source = \"StationName\", type = \"string\" },\n  { name = \"opened_on\", type = \"date\" },\n]";
+
+#[test]
+fn erp_tables_are_checked_like_streams() {
+    Case::new().env("runtime = \"local\"", ERP).succeeds();
+    Case::new()
+        .env("runtime = \"local\"", ERP)
+        .env("host = \"192.168.20.15\"", "host = \"10.9.0.5\"\ninstance_class = \"db.r6i.large\"")
+        .env("{ name = \"opened_on\", type = \"date\" }", "{ name = \"op\", type = \"date\" }, { name = \"station\", type = \"int\" }")
+        .fails_with(&[
+            "DIR/env.toml:39:8: erp.host: `10.9.0.5` is not inside any of on_premises.cidrs: the replication instance reaches the ERP through the VPN",
+            "DIR/env.toml:40:18: erp.instance_class: `db.r6i.large` is not a DMS replication instance class (dms.<family>.<size>, family one of: t3, c5, c6i, c7i, r5, r6i, r7i)",
+            "DIR/env.toml:48:3: erp.tables.stations.columns[1].name: `op` is the column DMS writes first (the source operation); rename this one",
+            "DIR/env.toml:48:35: erp.tables.stations.columns[2].name: column `station` is declared twice",
+        ]);
+}
+
+#[test]
+fn erp_tables_need_columns_and_names_of_their_own() {
+    Case::new()
+        .env("runtime = \"local\"", ERP)
+        .env("[erp.tables.stations]", "[erp.tables.readings]")
+        .fails_with(&[
+            "DIR/env.toml:43:13: erp.tables.readings: `readings` is also a stream's name: the ERP tables and the streams share one Glue database; rename the ERP table",
+        ]);
+}

@@ -15,8 +15,8 @@ pub struct Args {
     /// The environment (`--env`, [`super::EnvArg`]).
     #[command(flatten)]
     pub env: super::EnvArg,
-    /// Only these components (repeatable): network, vpn, lake, catalog, warehouse, redpanda,
-    /// directory. Default: all.
+    /// Only these components (repeatable): network, vpn, lake, audit, catalog, warehouse,
+    /// redpanda, directory, worker, migration. Default: all.
     #[arg(long = "component", value_name = "COMPONENT")]
     pub components: Vec<Component>,
     /// Plan the destruction of every resource instead (what holds data is kept, with what
@@ -60,6 +60,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         print!("{}", render::text(&plan, color(args.no_color)));
         if let Some(why) = engine::brokers_replaced_at_once(&plan) {
             println!("\nWarning: apply will refuse this plan without --replace-brokers-at-once: {why}");
+        }
+        // How long the ERP's history takes to land, and whether another path would be faster.
+        let migration = args.components.is_empty() || args.components.contains(&Component::Migration);
+        if mode == Mode::Apply
+            && migration
+            && let Some(estimate) = ctx.environment.erp.as_ref().and_then(crate::model::transfer::estimate)
+        {
+            print!("\n{}", crate::model::transfer::render(&estimate));
         }
     }
     if let Some(out) = &args.out {

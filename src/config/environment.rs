@@ -42,6 +42,9 @@ pub struct Environment {
     pub directory: Directory,
     /// The streaming worker's deployment and tuning.
     pub worker: Worker,
+    /// The cold path: the factory's ERP database and the tables DMS replicates into the raw
+    /// zone (`[erp]`, optional: without it the platform has no migration component).
+    pub erp: Option<crate::config::erp::Erp>,
     /// Streams deployed in this environment, sorted by name.
     pub streams: Vec<Stream>,
     /// The environment file it was loaded from, absolute (empty until [`crate::config::load`]
@@ -80,6 +83,7 @@ pub struct Endpoints {
 /// Service names accepted in `[endpoints]`.
 pub const SERVICES: &[&str] = &[
     "directory_service",
+    "dms",
     "ec2",
     "glue",
     "iam",
@@ -380,6 +384,8 @@ pub(crate) struct EnvironmentFile {
     pub(crate) streams_dir: String,
     /// `[streams.NAME]` overrides: partitions, replication, topic, partition granularity.
     pub(crate) stream_overrides: Vec<StreamOverride>,
+    /// `[erp.tables.NAME]`: each ERP table's name where it is declared.
+    pub(crate) erp_tables: Vec<Spanned<String>>,
 }
 
 /// Per-environment deployment knobs of a shared stream.
@@ -409,6 +415,11 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
     let redpanda = section(reader, &mut root, "redpanda", decode_redpanda);
     let directory = section(reader, &mut root, "directory", decode_directory);
     let worker = section(reader, &mut root, "worker", decode_worker);
+    let erp = reader.optional_table(&mut root, "erp").map(|mut table| {
+        let erp = crate::config::erp::decode_erp(reader, &mut table);
+        reader.finish(table);
+        erp
+    });
     let stream_overrides = match reader.optional_table(&mut root, "streams") {
         Some(table) => decode_stream_overrides(reader, table),
         None => Vec::new(),
@@ -503,7 +514,28 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
         }
     }
 
+    if let (Some(Some(decoded)), Some((on_premises, _))) = (&erp, &on_premises)
+        && !on_premises.cidrs.iter().any(|c| c.contains(&decoded.erp.host))
+    {
+        reader.error(
+            decoded.host,
+            "erp.host",
+            format!(
+                "`{}` is not inside any of on_premises.cidrs: the replication instance reaches the ERP through the VPN",
+                decoded.erp.host
+            ),
+        );
+    }
+    let erp_tables = match &erp {
+        Some(Some(decoded)) => decoded.tables.clone(),
+        _ => Vec::new(),
+    };
+    // An `[erp]` section that failed to decode makes the environment invalid, not ERP-less.
+    let erp_failed = matches!(erp, Some(None));
     let environment = (|| {
+        if erp_failed {
+            return None;
+        }
         Some(Environment {
             name: name?.value,
             region: region?.value,
@@ -517,12 +549,13 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
             redpanda: redpanda?.0,
             directory: directory?,
             worker: worker?.0,
+            erp: erp.flatten().map(|decoded| decoded.erp),
             streams: Vec::new(),
             file: std::path::PathBuf::new(),
             sources: Sources::default(),
         })
     })();
-    EnvironmentFile { environment, streams_dir: streams_dir.value, stream_overrides }
+    EnvironmentFile { environment, streams_dir: streams_dir.value, stream_overrides, erp_tables }
 }
 
 /// Whether `value` is an AWS account id: 12 decimal digits.

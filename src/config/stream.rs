@@ -235,7 +235,7 @@ impl Stream {
 }
 
 /// Is `name` a column name Glue, Hive and Spectrum accept unquoted?
-fn is_identifier(name: &str) -> bool {
+pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some('a'..='z' | '_'))
         && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))

@@ -1,4 +1,5 @@
-//! The catalog component: the Glue database and one Parquet table per stream, partitioned by `dt`.
+//! The catalog component: the Glue database and one Parquet table per stream, partitioned by `dt`,
+//! and one per ERP table (`[erp]`), over the raw zone's `erp/<schema>/<table>/`.
 
 use serde_json::{Value, json};
 
@@ -35,24 +36,58 @@ pub(super) fn catalog(environment: &Environment, out: &mut Vec<Resource>) {
     b.protects(vec!["aws_s3_bucket.curated".into()]);
     let curated = model::bucket_name(environment, "curated");
     for stream in &environment.streams {
-        let columns: Vec<Value> =
-            stream.columns().into_iter().map(|(name, ty)| json!({"name": name, "type": ty.as_str()})).collect();
         b.add(
             address::glue_table(&stream.name),
             stream.name.clone(),
-            attributes(&[
-                ("columns", Value::Array(columns)),
-                ("input_format", json!(PARQUET_INPUT_FORMAT)),
-                ("location", json!(format!("s3://{curated}/{}/", stream.name))),
-                ("output_format", json!(PARQUET_OUTPUT_FORMAT)),
-                ("parameters", json!({"classification": "parquet", "parquet.compression": "ZSTD"})),
-                ("partition_keys", json!([{"name": stream.partition_key, "type": "string"}])),
-                ("serialization_library", json!(PARQUET_SERDE)),
-                ("table_type", json!("EXTERNAL_TABLE")),
-            ]),
+            parquet_table(
+                &stream.columns(),
+                &format!("s3://{curated}/{}/", stream.name),
+                json!({"classification": "parquet", "parquet.compression": "ZSTD"}),
+                json!([{"name": stream.partition_key, "type": "string"}]),
+            ),
             &[],
             vec![address::GLUE_DATABASE.into()],
         );
         b.protects(vec!["aws_s3_bucket.curated".into()]);
     }
+    // The ERP tables DMS writes into the raw zone, next to the streams (one external schema
+    // sees both): no partition key, the operation column first as in DMS's files.
+    if let Some(erp) = &environment.erp {
+        let raw = model::bucket_name(environment, "raw");
+        for table in &erp.tables {
+            b.add(
+                address::glue_table(&table.name),
+                table.name.clone(),
+                parquet_table(
+                    &table.columns(),
+                    &format!("s3://{raw}/{}", table.prefix()),
+                    json!({"classification": "parquet"}),
+                    json!([]),
+                ),
+                &[],
+                vec![address::GLUE_DATABASE.into()],
+            );
+            b.protects(vec!["aws_s3_bucket.raw".into()]);
+        }
+    }
+}
+
+/// A Glue table's attributes over Parquet files at `location`.
+fn parquet_table(
+    columns: &[(String, crate::config::stream::FieldType)],
+    location: &str,
+    parameters: Value,
+    partition_keys: Value,
+) -> crate::plan::Attributes {
+    let columns: Vec<Value> = columns.iter().map(|(name, ty)| json!({"name": name, "type": ty.as_str()})).collect();
+    attributes(&[
+        ("columns", Value::Array(columns)),
+        ("input_format", json!(PARQUET_INPUT_FORMAT)),
+        ("location", json!(location)),
+        ("output_format", json!(PARQUET_OUTPUT_FORMAT)),
+        ("parameters", parameters),
+        ("partition_keys", partition_keys),
+        ("serialization_library", json!(PARQUET_SERDE)),
+        ("table_type", json!("EXTERNAL_TABLE")),
+    ])
 }

@@ -92,7 +92,8 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
     let mut subnets: Vec<String> = zones.iter().map(|z| model::private_subnet_name(environment, z)).collect();
     subnets.sort();
     let mut services = vec![(address::GLUE_ENDPOINT, "glue")];
-    if environment.redpanda.security == KafkaSecurity::SaslSsl {
+    // DMS reads the ERP's login from Secrets Manager from inside the VPC too.
+    if environment.redpanda.security == KafkaSecurity::SaslSsl || environment.erp.is_some() {
         services.push((address::SECRETS_ENDPOINT, "secretsmanager"));
     }
     for (endpoint_address, service) in services {
@@ -182,7 +183,7 @@ pub(super) fn security_groups(environment: &Environment) -> Vec<(&'static str, &
     let worker_out = vec![rule(kafka, &vpc, "Kafka API of the brokers".into()), https_out()];
 
     let endpoints_in = vec![rule(443, &vpc, "HTTPS from the VPC".into())];
-    vec![
+    let mut groups = vec![
         (
             "brokers",
             "Redpanda brokers: Kafka, RPC, admin, schema registry, HTTP proxy",
@@ -192,5 +193,13 @@ pub(super) fn security_groups(environment: &Environment) -> Vec<(&'static str, &
         ("warehouse", "Redshift warehouse", sorted(warehouse_in), sorted(vec![https_out()])),
         ("worker", "indutech streaming workers (metrics)", sorted(worker_in), sorted(worker_out)),
         ("endpoints", "interface endpoints of AWS APIs (HTTPS from the VPC)", sorted(endpoints_in), json!([])),
-    ]
+    ];
+    // The DMS replication instance: nothing in; out to the ERP's SQL Server (through the VPN)
+    // and HTTPS (S3 through the gateway endpoint, Secrets Manager through its interface one).
+    if let Some(erp) = &environment.erp {
+        let erp_out =
+            vec![rule(erp.port, &format!("{}/32", erp.host), "SQL Server of the factory's ERP".into()), https_out()];
+        groups.push(("erp", "AWS DMS replication instance (ERP to the lake)", json!([]), sorted(erp_out)));
+    }
+    groups
 }

@@ -66,7 +66,7 @@ pub fn redshift_trust_policy() -> Value {
 }
 
 /// The Spectrum role's inline policy, least privilege: list and read the streams' prefixes of
-/// the curated bucket, read the environment's Glue database and its tables and partitions, and
+/// the curated bucket (and the ERP tables' prefixes of the raw bucket), read the environment's Glue database and its tables and partitions, and
 /// decrypt with the lake key only through S3. ARNs name the account through the
 /// `${aws:PrincipalAccount}` policy variable, so the desired state needs no account id.
 pub fn spectrum_policy(environment: &Environment) -> Value {
@@ -75,8 +75,20 @@ pub fn spectrum_policy(environment: &Environment) -> Value {
     let region = &environment.region;
     let glue = |suffix: &str| format!("arn:aws:glue:{region}:${{aws:PrincipalAccount}}:{suffix}");
     let prefixes: Vec<String> = environment.streams.iter().map(|s| format!("{}/*", s.name)).collect();
-    let objects: Vec<String> =
+    let mut objects: Vec<String> =
         environment.streams.iter().map(|s| format!("arn:aws:s3:::{curated}/{}/*", s.name)).collect();
+    let mut buckets = vec![format!("arn:aws:s3:::{curated}")];
+    let mut erp_prefixes = Vec::new();
+    if let Some(erp) = &environment.erp {
+        let raw = model::bucket_name(environment, "raw");
+        buckets.push(format!("arn:aws:s3:::{raw}"));
+        for table in &erp.tables {
+            erp_prefixes.push(format!("{}*", table.prefix()));
+            objects.push(format!("arn:aws:s3:::{raw}/{}*", table.prefix()));
+        }
+    }
+    let mut prefixes = prefixes;
+    prefixes.extend(erp_prefixes);
     json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -84,7 +96,7 @@ pub fn spectrum_policy(environment: &Environment) -> Value {
                 "Sid": "ListStreamPrefixes",
                 "Effect": "Allow",
                 "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-                "Resource": [format!("arn:aws:s3:::{curated}")],
+                "Resource": buckets,
                 "Condition": {"StringLike": {"s3:prefix": prefixes}}
             },
             {
@@ -206,16 +218,7 @@ pub fn worker_policy(environment: &Environment) -> Value {
                 ],
                 "Resource": catalog
             },
-            {
-                "Sid": "LakeKeyThroughS3",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": ["*"],
-                "Condition": {
-                    "StringEquals": {"kms:ViaService": format!("s3.{region}.amazonaws.com")},
-                    "ForAnyValue:StringEquals": {"kms:ResourceAliases": [lake_key_alias(environment)]}
-                }
-            }
+            lake_key_through_s3(environment)
         ]
     });
     if environment.redpanda.security == crate::config::environment::KafkaSecurity::SaslSsl
@@ -232,9 +235,138 @@ pub fn worker_policy(environment: &Environment) -> Value {
     policy
 }
 
+/// The statement that lets a role encrypt and decrypt with the lake key, only through S3 (for
+/// writing and reading the lake's SSE-KMS objects).
+fn lake_key_through_s3(environment: &Environment) -> Value {
+    json!({
+        "Sid": "LakeKeyThroughS3",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": ["*"],
+        "Condition": {
+            "StringEquals": {"kms:ViaService": format!("s3.{}.amazonaws.com", environment.region)},
+            "ForAnyValue:StringEquals": {"kms:ResourceAliases": [lake_key_alias(environment)]}
+        }
+    })
+}
+
 /// The ARN pattern of Secrets Manager secret `name` (AWS appends `-` and six random characters).
 fn secret_arn(environment: &Environment, name: &str) -> String {
     format!("arn:aws:secretsmanager:{}:${{aws:PrincipalAccount}}:secret:{name}-??????", environment.region)
+}
+
+/// The DMS role's trust policy: DMS assumes it to write the S3 target (`dms.amazonaws.com`)
+/// and to read the source endpoint's secret (the regional `dms.<region>.amazonaws.com`, as
+/// AWS DMS's documentation for `SecretsManagerAccessRoleArn` requires).
+pub fn dms_trust_policy(environment: &Environment) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": ["dms.amazonaws.com", format!("dms.{}.amazonaws.com", environment.region)]},
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+/// The DMS role's inline policy, least privilege: what DMS's S3 target needs on the raw
+/// bucket's `erp/` folder only (list it, put and delete objects, tag them; AWS DMS User Guide,
+/// "Prerequisites for using Amazon S3 as a target"), the lake key only through S3, and reading
+/// the ERP credentials' secret (`erp.credentials_secret`) for the source endpoint.
+pub fn dms_policy(environment: &Environment) -> Value {
+    let raw = model::bucket_name(environment, "raw");
+    let folder = crate::config::erp::ERP_FOLDER;
+    let mut statements = vec![
+        json!({
+            "Sid": "ListErpFolder",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": [format!("arn:aws:s3:::{raw}")],
+            "Condition": {"StringLike": {"s3:prefix": [format!("{folder}/*")]}}
+        }),
+        json!({
+            "Sid": "WriteErpFolder",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:DeleteObject", "s3:PutObjectTagging"],
+            "Resource": [format!("arn:aws:s3:::{raw}/{folder}/*")]
+        }),
+        lake_key_through_s3(environment),
+    ];
+    if let Some(erp) = &environment.erp {
+        statements.push(json!({
+            "Sid": "ReadErpCredentials",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": [secret_arn(environment, &erp.credentials_secret)]
+        }));
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// DMS table mappings for `erp`'s tables (the task's `TableMappings`, AWS DMS User Guide,
+/// "Specifying table selection and transformations rules using JSON"): one selection rule per
+/// table (`schema`, `source_table`), then transformations: the schema in lower case, the table
+/// renamed to its lake name, and each column whose `source` differs renamed to its `name`.
+/// Rule ids and names are positional, so the same declaration gives the same document.
+pub fn dms_table_mappings(erp: &crate::config::erp::Erp) -> Value {
+    let mut rules = Vec::new();
+    let mut next = 0u32;
+    let mut id = || {
+        next += 1;
+        next
+    };
+    for table in &erp.tables {
+        let n = id();
+        rules.push(json!({
+            "rule-type": "selection",
+            "rule-id": n.to_string(),
+            "rule-name": format!("include-{}", table.name),
+            "object-locator": {"schema-name": table.schema, "table-name": table.source_table},
+            "rule-action": "include"
+        }));
+    }
+    let schemas: std::collections::BTreeSet<&str> = erp.tables.iter().map(|t| t.schema.as_str()).collect();
+    for schema in schemas {
+        let n = id();
+        rules.push(json!({
+            "rule-type": "transformation",
+            "rule-id": n.to_string(),
+            "rule-name": format!("schema-lower-{}", schema.to_lowercase()),
+            "rule-target": "schema",
+            "object-locator": {"schema-name": schema},
+            "rule-action": "convert-lowercase"
+        }));
+    }
+    for table in &erp.tables {
+        let locator = json!({"schema-name": table.schema, "table-name": table.source_table});
+        let n = id();
+        rules.push(json!({
+            "rule-type": "transformation",
+            "rule-id": n.to_string(),
+            "rule-name": format!("table-{}", table.name),
+            "rule-target": "table",
+            "object-locator": locator,
+            "rule-action": "rename",
+            "value": table.name
+        }));
+        for column in table.columns.iter().filter(|c| c.source != c.name) {
+            let n = id();
+            rules.push(json!({
+                "rule-type": "transformation",
+                "rule-id": n.to_string(),
+                "rule-name": format!("column-{}-{}", table.name, column.name),
+                "rule-target": "column",
+                "object-locator": {
+                    "schema-name": table.schema,
+                    "table-name": table.source_table,
+                    "column-name": column.source
+                },
+                "rule-action": "rename",
+                "value": column.name
+            }));
+        }
+    }
+    json!({"rules": rules})
 }
 
 /// The brokers' inline policy (`sasl_ssl`), least privilege: read their TLS key and certificate

@@ -96,6 +96,21 @@ pub fn orphan_onprem_route(kind: &str, cidr: &str) -> String {
     format!("{kind}.onprem_{}", cidr.replace(['.', '/'], "_"))
 }
 
+/// DMS's IAM role (S3 target, the source's secret).
+pub const DMS_ROLE: &str = "aws_iam_role.dms";
+/// Its inline policy.
+pub const DMS_ROLE_POLICY: &str = "aws_iam_role_policy.dms";
+/// The replication subnet group.
+pub const DMS_SUBNET_GROUP: &str = "aws_dms_replication_subnet_group.erp";
+/// The replication instance.
+pub const DMS_INSTANCE: &str = "aws_dms_replication_instance.erp";
+/// The SQL Server source endpoint.
+pub const DMS_SOURCE_ENDPOINT: &str = "aws_dms_endpoint.erp_source";
+/// The S3 target endpoint.
+pub const DMS_TARGET_ENDPOINT: &str = "aws_dms_s3_endpoint.erp_target";
+/// The replication task.
+pub const DMS_TASK: &str = "aws_dms_replication_task.erp";
+
 #[cfg(test)]
 mod tests {
     use super::*;

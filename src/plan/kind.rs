@@ -165,6 +165,14 @@ kinds! {
     LocalWorker(LocalWorkerKind) {
         LocalWorker / Worker = "indutech_local_worker",
     }
+    /// AWS DMS: the replication subnet group, instance, endpoints and task (the ERP's cold path).
+    Dms(DmsKind) {
+        DmsSubnetGroup / SubnetGroup = "aws_dms_replication_subnet_group",
+        DmsInstance / Instance = "aws_dms_replication_instance",
+        DmsEndpoint / Endpoint = "aws_dms_endpoint",
+        DmsS3Endpoint / S3Endpoint = "aws_dms_s3_endpoint",
+        DmsTask / Task = "aws_dms_replication_task",
+    }
     /// Managed AD, its trust and their secrets.
     Directory(DirectoryKind) {
         Secret / Secret = "aws_secretsmanager_secret",

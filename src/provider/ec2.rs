@@ -105,6 +105,25 @@ pub(super) async fn security_group_id(ctx: &Context, name: &str) -> anyhow::Resu
         .and_then(|g| g.group_id().map(str::to_owned)))
 }
 
+/// The name (`Name` tag) of this environment's security group `id`, if it is one of them.
+///
+/// Errors: DescribeSecurityGroups failed.
+pub(super) async fn security_group_name(ctx: &Context, id: &str) -> anyhow::Result<Option<String>> {
+    let out = ctx
+        .aws
+        .ec2()
+        .describe_security_groups()
+        .set_filters(Some(filters(ctx, None)))
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeSecurityGroups", id, e))?;
+    Ok(out
+        .security_groups()
+        .iter()
+        .find(|g| g.group_id() == Some(id) && is_ours(ctx, g.tags(), None))
+        .and_then(|g| g.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).map(str::to_owned)))
+}
+
 /// The private route table's id and associations `(association id, subnet id)`.
 async fn route_table(ctx: &Context, name: &str) -> anyhow::Result<Option<(String, Vec<(String, String)>, Value)>> {
     let out = ctx
@@ -750,8 +769,65 @@ pub(super) async fn delete(ctx: &Context, kind: Ec2Kind, change: &Change) -> any
     }
 }
 
-/// Subnets of this environment in zones the environment no longer lists.
+/// Subnets of this environment in zones the environment no longer lists, and its security
+/// groups and VPC endpoints the environment no longer asks for (the DMS instance's group and
+/// the Secrets Manager endpoint once `[erp]` is removed).
 pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Result<Vec<Orphan>> {
+    let mut orphans = subnet_orphans(ctx, desired).await?;
+    let prefix = format!("indutech-{}-", ctx.environment.name);
+    let wanted = |kind: Kind, name: &str| desired.iter().any(|r| r.kind() == kind && r.name == name);
+    let out = ctx
+        .aws
+        .ec2()
+        .describe_security_groups()
+        .set_filters(Some(filters(ctx, None)))
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeSecurityGroups", "of the environment", e))?;
+    for group in out.security_groups().iter().filter(|g| is_ours(ctx, g.tags(), None)) {
+        let name = group.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or_default();
+        let role = name.strip_prefix(&prefix).and_then(|n| n.strip_suffix("-sg"));
+        let (Some(role), false) = (role, group.group_name() == Some("default") || wanted(Kind::SecurityGroup, name))
+        else {
+            continue;
+        };
+        orphans.push(Orphan {
+            address: address::security_group(role),
+            component: Component::Network,
+            name: name.to_owned(),
+            id: group.group_id().unwrap_or_default().to_owned(),
+            attributes: Default::default(),
+            depends_on: vec![address::VPC.into()],
+        });
+    }
+    let out = ctx
+        .aws
+        .ec2()
+        .describe_vpc_endpoints()
+        .set_filters(Some(filters(ctx, None)))
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeVpcEndpoints", "of the environment", e))?;
+    for endpoint in out.vpc_endpoints().iter().filter(|e| is_ours(ctx, e.tags(), None)) {
+        let gone = endpoint
+            .state()
+            .is_some_and(|s| matches!(s.as_str().to_ascii_lowercase().as_str(), "deleted" | "deleting"));
+        let name = endpoint.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or_default();
+        let service = name.strip_prefix(&prefix).and_then(|n| n.strip_suffix("-endpoint"));
+        let (Some(service), false) = (service, gone || wanted(Kind::VpcEndpoint, name)) else { continue };
+        orphans.push(Orphan {
+            address: format!("aws_vpc_endpoint.{service}"),
+            component: Component::Network,
+            name: name.to_owned(),
+            id: endpoint.vpc_endpoint_id().unwrap_or_default().to_owned(),
+            attributes: Default::default(),
+            depends_on: vec![address::VPC.into(), address::security_group("endpoints")],
+        });
+    }
+    Ok(orphans)
+}
+
+async fn subnet_orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Result<Vec<Orphan>> {
     let out = ctx
         .aws
         .ec2()

@@ -24,6 +24,15 @@ async fn alias_target(ctx: &Context, alias: &str) -> anyhow::Result<Option<Strin
     Ok(None)
 }
 
+/// The ARN of the enabled key the alias `alias` points at, if there is one: what services that
+/// take a key ARN (DMS) are given, and what their answers are compared with.
+///
+/// Errors: ListAliases or DescribeKey failed.
+pub(super) async fn key_arn_of_alias(ctx: &Context, alias: &str) -> anyhow::Result<Option<String>> {
+    let Some(key_id) = alias_target(ctx, alias).await? else { return Ok(None) };
+    Ok(enabled(ctx, &key_id).await?.and_then(|m| m.arn().map(str::to_owned)))
+}
+
 async fn key_tags(ctx: &Context, key_id: &str) -> anyhow::Result<Vec<(String, String)>> {
     let out = ctx
         .aws

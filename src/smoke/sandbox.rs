@@ -122,6 +122,8 @@ impl Sandbox {
         // The topics and Glue tables an apply would create for these streams.
         let mut sandboxed = ctx.environment.clone();
         sandboxed.streams = self.streams.iter().map(|s| (**s).clone()).collect();
+        // The streams' only: the ERP tables are production's, never the sandbox's.
+        sandboxed.erp = None;
         let components = [crate::plan::Component::Redpanda, crate::plan::Component::Catalog];
         let resources = crate::desired::resources(&sandboxed, &"0".repeat(64), &components);
         let ours = |r: &&crate::plan::Resource| matches!(r.kind(), Kind::KafkaTopic | Kind::GlueTable);

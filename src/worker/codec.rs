@@ -632,7 +632,8 @@ pub fn arrow_schema(stream: &Stream) -> Schema {
     Schema::new(fields)
 }
 
-fn arrow_type(ty: FieldType) -> DataType {
+/// The Arrow type of a column of Glue type `ty` (timestamps: microseconds, UTC).
+pub fn arrow_type(ty: FieldType) -> DataType {
     match ty {
         FieldType::String => DataType::Utf8,
         FieldType::Int => DataType::Int32,

@@ -280,7 +280,8 @@ impl Lake {
     }
 
     /// Deletes the given versions of keys of `bucket` for good (no delete markers), 1000 per
-    /// request; versions already gone count as deleted.
+    /// request; versions already gone count as deleted. A key given without a version id gets
+    /// a delete marker instead (its versions stay recoverable).
     ///
     /// Errors: S3 failed, or refused one of them.
     pub async fn delete_versions(&self, bucket: &str, versions: &[(String, Option<String>)]) -> anyhow::Result<()> {

@@ -445,3 +445,52 @@ resource "aws_glue_catalog_table" "sensor_readings" {
     }
   }
 }
+
+resource "aws_glue_catalog_table" "stations" {
+  name          = "stations"
+  database_name = aws_glue_catalog_database.main.name
+  table_type    = "EXTERNAL_TABLE"
+  parameters = {
+    classification = "parquet"
+  }
+
+  storage_descriptor {
+    location      = "s3://indutech-prod-raw-prd-4f2a/erp/dbo/stations/"
+    input_format  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+    output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+
+    ser_de_info {
+      serialization_library = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+    }
+
+    columns {
+      name = "op"
+      type = "string"
+    }
+
+    columns {
+      name = "station"
+      type = "string"
+    }
+
+    columns {
+      name = "first_reading_at"
+      type = "timestamp"
+    }
+
+    columns {
+      name = "last_reading_at"
+      type = "timestamp"
+    }
+
+    columns {
+      name = "hourly_rows"
+      type = "bigint"
+    }
+
+    columns {
+      name = "pm2_5_missing_hours"
+      type = "int"
+    }
+  }
+}

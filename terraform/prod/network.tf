@@ -347,6 +347,35 @@ resource "aws_security_group" "endpoints" {
   }
 }
 
+resource "aws_security_group" "erp" {
+  name        = "indutech-prod-erp-sg"
+  description = "AWS DMS replication instance (ERP to the lake)"
+  vpc_id      = aws_vpc.main.id
+
+  egress {
+    description = "HTTPS to S3 (gateway endpoint) and the interface endpoints"
+    protocol    = "tcp"
+    from_port   = 443
+    to_port     = 443
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  egress {
+    description = "SQL Server of the factory's ERP"
+    protocol    = "tcp"
+    from_port   = 1433
+    to_port     = 1433
+    cidr_blocks = ["172.20.30.20/32"]
+  }
+
+  tags = {
+    Name                 = "indutech-prod-erp-sg"
+    "indutech:component" = "network"
+    "indutech:env"       = "prod"
+    managed-by           = "indutech"
+  }
+}
+
 # The VPC's default security group, emptied (no rule declared: Terraform removes AWS's).
 resource "aws_default_security_group" "main" {
   vpc_id = aws_vpc.main.id

@@ -33,12 +33,20 @@ resource "aws_iam_role_policy" "spectrum_lake_read" {
         Action = ["s3:ListBucket", "s3:GetBucketLocation"]
         Condition = {
           StringLike = {
-            "s3:prefix" = ["client_tickets/*", "incident_events/*", "sensor_readings/*"]
+            "s3:prefix" = [
+              "client_tickets/*",
+              "incident_events/*",
+              "sensor_readings/*",
+              "erp/dbo/stations/*",
+            ]
           }
         }
-        Effect   = "Allow"
-        Resource = ["arn:aws:s3:::indutech-prod-curated-prd-4f2a"]
-        Sid      = "ListStreamPrefixes"
+        Effect = "Allow"
+        Resource = [
+          "arn:aws:s3:::indutech-prod-curated-prd-4f2a",
+          "arn:aws:s3:::indutech-prod-raw-prd-4f2a",
+        ]
+        Sid = "ListStreamPrefixes"
       },
       {
         Action = ["s3:GetObject"]
@@ -47,6 +55,7 @@ resource "aws_iam_role_policy" "spectrum_lake_read" {
           "arn:aws:s3:::indutech-prod-curated-prd-4f2a/client_tickets/*",
           "arn:aws:s3:::indutech-prod-curated-prd-4f2a/incident_events/*",
           "arn:aws:s3:::indutech-prod-curated-prd-4f2a/sensor_readings/*",
+          "arn:aws:s3:::indutech-prod-raw-prd-4f2a/erp/dbo/stations/*",
         ]
         Sid = "ReadStreamObjects"
       },

@@ -9,8 +9,9 @@ copied from S3 (LocalStack) with pyarrow into a temporary folder, keeping their 
 usage: duckdb_glue.py ENDPOINT LOCATION COLUMNS_JSON PARTITION_KEY
   LOCATION: s3://bucket/prefix/ (the Glue table's StorageDescriptor.Location)
   COLUMNS_JSON: [["name", "glue type"], ...] (the Glue table's columns)
+  PARTITION_KEY: the table's partition key, or - for a table without one (an ERP table)
 prints one JSON object: {"types": {"column": "duckdb type"}, "mismatches": [...],
-"counts": {"<partition value>": rows}}
+"counts": {"<partition value>": rows}} (without a partition key: {"": rows})
 """
 import json
 import os
@@ -56,8 +57,11 @@ with tempfile.TemporaryDirectory() as tmp:
         print(json.dumps({"types": {}, "mismatches": [], "counts": {}}))
         sys.exit(0)
     con = duckdb.connect()
-    source = (f"read_parquet('{tmp}/**/*.parquet', hive_partitioning = true, "
-              f"hive_types = {{'{partition_key}': 'VARCHAR'}})")
+    if partition_key == "-":
+        source = f"read_parquet('{tmp}/**/*.parquet')"
+    else:
+        source = (f"read_parquet('{tmp}/**/*.parquet', hive_partitioning = true, "
+                  f"hive_types = {{'{partition_key}': 'VARCHAR'}})")
     types = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
     mismatches = []
     for name, glue_type in columns:
@@ -65,7 +69,10 @@ with tempfile.TemporaryDirectory() as tmp:
         if got not in EXPECTED.get(glue_type, set()):
             mismatches.append(f"{name}: Glue says {glue_type}, the files hold {got}")
     selected = ", ".join(f'"{name}"' for name, _ in columns)
-    rows = con.execute(
-        f'SELECT "{partition_key}", count(*) FROM (SELECT {selected}, "{partition_key}" FROM {source}) '
-        f'GROUP BY 1 ORDER BY 1').fetchall()
+    if partition_key == "-":
+        rows = [("", con.execute(f"SELECT count(*) FROM (SELECT {selected} FROM {source})").fetchone()[0])]
+    else:
+        rows = con.execute(
+            f'SELECT "{partition_key}", count(*) FROM (SELECT {selected}, "{partition_key}" FROM {source}) '
+            f'GROUP BY 1 ORDER BY 1').fetchall()
     print(json.dumps({"types": types, "mismatches": mismatches, "counts": {v: n for v, n in rows}}))
