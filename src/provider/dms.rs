@@ -512,12 +512,15 @@ pub(super) async fn create(ctx: &Context, kind: DmsKind, resource: &Resource) ->
 
 pub(super) async fn update(ctx: &Context, kind: DmsKind, resource: &Resource, change: &Change) -> anyhow::Result<()> {
     let name = resource.name.as_str();
-    let a = &resource.attributes;
     let changed = |attribute: &str| change.attributes.iter().any(|c| c.name == attribute);
     let id = ctx.id(&resource.address)?;
-    let mut rest: Vec<&str> = change.attributes.iter().map(|c| c.name.as_str()).collect();
+    // The settings first, the tags last: a target without the tag calls (moto) still gets the
+    // settings repaired.
+    let rest: Vec<&str> = change.attributes.iter().map(|c| c.name.as_str()).filter(|n| *n != "tags").collect();
+    if !rest.is_empty() {
+        update_settings(ctx, kind, resource, change, &id).await?;
+    }
     if changed("tags") {
-        rest.retain(|n| *n != "tags");
         let before = change.attributes.iter().find(|c| c.name == "tags").and_then(|c| c.before.as_ref());
         let stale = super::stale_tag_keys(before, resource);
         if !stale.is_empty() {
@@ -539,9 +542,19 @@ pub(super) async fn update(ctx: &Context, kind: DmsKind, resource: &Resource, ch
             .await
             .map_err(|e| sdk_error(ctx, "dms", "AddTagsToResource", name, e))?;
     }
-    if rest.is_empty() {
-        return Ok(());
-    }
+    Ok(())
+}
+
+async fn update_settings(
+    ctx: &Context,
+    kind: DmsKind,
+    resource: &Resource,
+    change: &Change,
+    id: &str,
+) -> anyhow::Result<()> {
+    let name = resource.name.as_str();
+    let a = &resource.attributes;
+    let changed = |attribute: &str| change.attributes.iter().any(|c| c.name == attribute);
     match kind {
         DmsKind::SubnetGroup => {
             let subnets = super::ec2::subnet_ids(ctx, &strings(&a["subnets"])).await?;
@@ -560,7 +573,7 @@ pub(super) async fn update(ctx: &Context, kind: DmsKind, resource: &Resource, ch
             ctx.aws
                 .dms()
                 .modify_replication_instance()
-                .replication_instance_arn(&id)
+                .replication_instance_arn(id)
                 .apply_immediately(true)
                 .replication_instance_class(str_attr(resource, "replication_instance_class")?)
                 .allocated_storage(a["allocated_storage"].as_i64().unwrap_or(100) as i32)
@@ -577,7 +590,7 @@ pub(super) async fn update(ctx: &Context, kind: DmsKind, resource: &Resource, ch
             ctx.aws
                 .dms()
                 .modify_endpoint()
-                .endpoint_arn(&id)
+                .endpoint_arn(id)
                 .set_microsoft_sql_server_settings(settings.sql_server)
                 .set_s3_settings(settings.s3)
                 .set_ssl_mode(settings.ssl_mode)
@@ -593,7 +606,7 @@ pub(super) async fn update(ctx: &Context, kind: DmsKind, resource: &Resource, ch
                 ctx.aws
                     .dms()
                     .modify_replication_task()
-                    .replication_task_arn(&id)
+                    .replication_task_arn(id)
                     .table_mappings(a["table_mappings"].to_string())
                     .send()
                     .await

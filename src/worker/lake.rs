@@ -371,6 +371,31 @@ impl Lake {
         Ok(object.body.collect().await.with_context(|| format!("reading s3://{bucket}/{key}"))?.into_bytes())
     }
 
+    /// The last `n` bytes of `bucket`/`key` (all of it when it is smaller) and the object's size,
+    /// bytes: what a Parquet reader needs of a file to know its schema and row count.
+    ///
+    /// Errors: the object cannot be read, or S3 reported no size.
+    pub async fn get_tail(&self, bucket: &str, key: &str, n: u64) -> anyhow::Result<(bytes::Bytes, u64)> {
+        let object = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .range(format!("bytes=-{n}"))
+            .send()
+            .await
+            .with_context(|| format!("reading the end of s3://{bucket}/{key}"))?;
+        // `bytes FIRST-LAST/SIZE`; a whole small object may come without a range.
+        let size = object
+            .content_range()
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|s| s.parse().ok())
+            .or(object.content_length().and_then(|l| u64::try_from(l).ok()))
+            .with_context(|| format!("s3://{bucket}/{key}: S3 reported no size"))?;
+        let body = object.body.collect().await.with_context(|| format!("reading s3://{bucket}/{key}"))?.into_bytes();
+        Ok((body, size))
+    }
+
     /// The values of the partitions registered in `stream`'s Glue table (the dates of `dt`).
     ///
     /// Errors: the table cannot be read.
