@@ -651,12 +651,7 @@ async fn cold_checks(ctx: &Context, checks: &mut Vec<Check>) -> anyhow::Result<(
             empty.push(format!("{} (s3://{raw}/{})", table.name, table.prefix()));
             continue;
         }
-        let half = COLD_FILES_CHECKED / 2;
-        let checked: Vec<&String> = if keys.len() <= COLD_FILES_CHECKED {
-            keys.iter().collect()
-        } else {
-            keys[..half].iter().chain(&keys[keys.len() - half..]).collect()
-        };
+        let checked = sampled(&keys);
         let mut rows = 0i64;
         for key in &checked {
             let metadata = footer(&lake, &raw, key).await?;
@@ -700,6 +695,17 @@ async fn cold_checks(ctx: &Context, checks: &mut Vec<Check>) -> anyhow::Result<(
         check(COLD_ROW, Status::Pass, found.join(", "))
     });
     Ok(())
+}
+
+/// The files of a table the cold row reads: all of `keys` up to [`COLD_FILES_CHECKED`], else
+/// the first and the last half of that many, in key order.
+fn sampled(keys: &[String]) -> Vec<&String> {
+    let half = COLD_FILES_CHECKED / 2;
+    if keys.len() <= COLD_FILES_CHECKED {
+        keys.iter().collect()
+    } else {
+        keys[..half].iter().chain(&keys[keys.len() - half..]).collect()
+    }
 }
 
 /// The metadata of the Parquet file `bucket`/`key`, read from its end only: 64 KiB, then
@@ -869,6 +875,20 @@ pub fn table(checks: &[Check]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cold_row_reads_every_file_of_a_small_table_and_both_ends_of_a_large_one() {
+        let keys = |n: usize| (0..n).map(|i| format!("erp/dbo/t/LOAD{i:08X}.parquet")).collect::<Vec<_>>();
+        assert_eq!(sampled(&keys(3)).len(), 3);
+        assert_eq!(sampled(&keys(10)).len(), 10);
+        let many = keys(120_000);
+        let picked = sampled(&many);
+        assert_eq!(picked.len(), COLD_FILES_CHECKED);
+        assert_eq!(picked[0], &many[0]);
+        assert_eq!(picked[4], &many[4]);
+        assert_eq!(picked[5], &many[119_995]);
+        assert_eq!(picked[9], &many[119_999]);
+    }
 
     #[test]
     fn data_checks_write_into_a_real_account_only_when_asked() {
