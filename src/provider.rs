@@ -165,6 +165,14 @@ impl Context {
         Ok(())
     }
 
+    /// EC2's endpoint when `service` and EC2 are served by two different emulators (moto and
+    /// LocalStack on the bed): `service` then cannot see the VPC's subnets and groups. None on
+    /// AWS and when one emulator serves both.
+    pub(crate) fn apart_from_ec2(&self, service: &str) -> Option<&str> {
+        let (theirs, ec2) = (self.aws.endpoint(service)?, self.aws.endpoint("ec2")?);
+        (theirs != ec2).then_some(ec2)
+    }
+
     fn endpoint_label(&self, service: &str) -> String {
         self.aws.endpoint(service).map_or_else(|| format!("AWS {service}"), str::to_owned)
     }

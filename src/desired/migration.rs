@@ -56,7 +56,7 @@ pub(super) fn migration(environment: &Environment, out: &mut Vec<Resource>) {
         .into_iter()
         .map(|(zone, _)| model::private_subnet_name(environment, &zone))
         .collect();
-    let mut subnet_addresses: Vec<String> =
+    let subnet_addresses: Vec<String> =
         environment.network.availability_zones.iter().map(|z| address::subnet(z)).collect();
     // Untagged: DMS reports a subnet group without its ARN, so its tags cannot be read back
     // (and moto drops them); it is found by its identifier, unique in the account and region.
@@ -71,7 +71,7 @@ pub(super) fn migration(environment: &Environment, out: &mut Vec<Resource>) {
             ("subnets", json!(subnets)),
         ]),
         &[],
-        std::mem::take(&mut subnet_addresses),
+        subnet_addresses,
     );
     b.add(
         address::DMS_INSTANCE.into(),

@@ -46,12 +46,6 @@ async fn directory(
     Ok(None)
 }
 
-/// Whether the directory service and EC2 are two different emulators.
-fn split_emulators(ctx: &Context) -> Option<String> {
-    let (ds, ec2) = (ctx.aws.endpoint("directory_service")?, ctx.aws.endpoint("ec2")?);
-    (ds != ec2).then(|| ec2.to_owned())
-}
-
 pub(super) async fn observe(ctx: &Context, kind: DirectoryKind, resource: &Resource) -> anyhow::Result<Observed> {
     match kind {
         DirectoryKind::Secret => super::secrets::observe(ctx, resource).await,
@@ -144,13 +138,16 @@ pub(super) async fn create(ctx: &Context, kind: DirectoryKind, resource: &Resour
                 .await;
             match result {
                 Ok(_) => {}
-                Err(err) if code(&err) == Some("InvalidParameterException") && split_emulators(ctx).is_some() => {
+                Err(err)
+                    if code(&err) == Some("InvalidParameterException")
+                        && ctx.apart_from_ec2("directory_service").is_some() =>
+                {
                     return Err(NotImplemented {
                         operation: "CreateMicrosoftAD".into(),
                         endpoint: ctx.aws.endpoint("directory_service").unwrap_or_default().to_owned(),
                         detail: format!(
                             "it cannot see the VPC, which lives in the EC2 emulator at {}",
-                            split_emulators(ctx).unwrap_or_default()
+                            ctx.apart_from_ec2("directory_service").unwrap_or_default()
                         ),
                     }
                     .into());

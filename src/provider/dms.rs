@@ -24,6 +24,7 @@ use aws_sdk_databasemigration::types::{
 };
 use serde_json::{Value, json};
 
+use super::iam::{existing_role_arn as role_arn, role_name};
 use super::{
     Context, NotImplemented, attributes, code, deleted, sdk_error, str_attr, strings, tags_attr, tags_value, wait_until,
 };
@@ -35,15 +36,6 @@ use crate::plan::{Change, Component, Observed, Orphan, Resource};
 const INSTANCE_WAIT: Duration = Duration::from_secs(40 * 60);
 /// How long a task may take to be ready, stopped or deleted.
 const TASK_WAIT: Duration = Duration::from_secs(15 * 60);
-
-/// Whether DMS and EC2 are two different emulators (the bed): DMS cannot see the VPC's
-/// subnets and security groups, and reports made-up ones.
-fn split_emulators(ctx: &Context) -> bool {
-    match (ctx.aws.endpoint("dms"), ctx.aws.endpoint("ec2")) {
-        (Some(dms), Some(ec2)) => dms != ec2,
-        _ => false,
-    }
-}
 
 fn dms_tags(resource: &Resource) -> Vec<Tag> {
     tags_attr(resource).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
@@ -60,11 +52,6 @@ async fn tags_of(ctx: &Context, arn: &str, what: &str) -> anyhow::Result<Value> 
         .await
         .map_err(|e| sdk_error(ctx, "dms", "ListTagsForResource", what, e))?;
     Ok(tags_value(out.tag_list().iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))))
-}
-
-/// The name of the role `arn` (`arn:aws:iam::123456789012:role/NAME` -> `NAME`).
-fn role_name(arn: &str) -> &str {
-    arn.rsplit_once(":role/").map_or(arn, |(_, name)| name.rsplit('/').next().unwrap_or(name))
 }
 
 /// The secret's name as the desired state writes it: a full ARN
@@ -92,11 +79,6 @@ async fn key_arn(ctx: &Context, alias: &str) -> anyhow::Result<String> {
     super::kms::key_arn_of_alias(ctx, alias)
         .await?
         .with_context(|| format!("the lake key {alias} does not exist (apply the lake component first)"))
-}
-
-/// The ARN of role `name` in the credentials' account.
-async fn role_arn(ctx: &Context, name: &str) -> anyhow::Result<String> {
-    Ok(format!("arn:aws:iam::{}:role/{name}", ctx.account_id().await?))
 }
 
 async fn subnet_group(
@@ -183,7 +165,8 @@ pub(super) async fn observe(ctx: &Context, kind: DmsKind, resource: &Resource) -
                 "replication_subnet_group_description",
                 json!(g.replication_subnet_group_description()),
             )]);
-            if !split_emulators(ctx) {
+            // Apart from EC2 (the bed), DMS reports made-up subnets and groups.
+            if ctx.apart_from_ec2("dms").is_none() {
                 let ids: Vec<String> =
                     g.subnets().iter().filter_map(|s| s.subnet_identifier().map(str::to_owned)).collect();
                 let mut names = super::ec2::names_of_subnets(ctx, &ids).await?;
@@ -209,12 +192,14 @@ pub(super) async fn observe(ctx: &Context, kind: DmsKind, resource: &Resource) -
                 ),
                 ("tags", tags_of(ctx, &arn, name).await?),
             ]);
-            if !split_emulators(ctx) {
-                let mut groups = Vec::new();
-                for membership in i.vpc_security_groups() {
-                    let id = membership.vpc_security_group_id().unwrap_or_default();
-                    groups.push(super::ec2::security_group_name(ctx, id).await?.unwrap_or_else(|| id.to_owned()));
-                }
+            // Apart from EC2 (the bed), DMS reports made-up subnets and groups.
+            if ctx.apart_from_ec2("dms").is_none() {
+                let ids: Vec<String> = i
+                    .vpc_security_groups()
+                    .iter()
+                    .filter_map(|m| m.vpc_security_group_id().map(str::to_owned))
+                    .collect();
+                let mut groups = super::ec2::names_of_security_groups(ctx, &ids).await?;
                 groups.sort();
                 attributes.insert("vpc_security_groups".into(), json!(groups));
             }
@@ -757,9 +742,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn arns_become_the_names_the_desired_state_uses() {
-        assert_eq!(role_name("arn:aws:iam::123456789012:role/indutech-dev-dms"), "indutech-dev-dms");
-        assert_eq!(role_name("arn:aws:iam::123456789012:role/path/indutech-dev-dms"), "indutech-dev-dms");
+    fn secret_arns_become_the_names_the_desired_state_uses() {
         assert_eq!(
             secret_name("arn:aws:secretsmanager:eu-west-3:123456789012:secret:erp/sql-login-AbC123"),
             "erp/sql-login"

@@ -78,7 +78,7 @@ pub(super) async fn subnet_names(
         .iter()
         .filter(|s| is_ours(ctx, s.tags(), None))
         .map(|s| {
-            let name = s.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or_default();
+            let name = name_tag(s.tags()).unwrap_or_default();
             (
                 s.subnet_id().unwrap_or_default().to_owned(),
                 name.to_owned(),
@@ -105,10 +105,11 @@ pub(super) async fn security_group_id(ctx: &Context, name: &str) -> anyhow::Resu
         .and_then(|g| g.group_id().map(str::to_owned)))
 }
 
-/// The name (`Name` tag) of this environment's security group `id`, if it is one of them.
+/// The names of the security groups `ids`, in their order; an id that is not one of this
+/// environment's groups stays as it is (so a foreign group shows as a difference). One call.
 ///
 /// Errors: DescribeSecurityGroups failed.
-pub(super) async fn security_group_name(ctx: &Context, id: &str) -> anyhow::Result<Option<String>> {
+pub(super) async fn names_of_security_groups(ctx: &Context, ids: &[String]) -> anyhow::Result<Vec<String>> {
     let out = ctx
         .aws
         .ec2()
@@ -116,12 +117,23 @@ pub(super) async fn security_group_name(ctx: &Context, id: &str) -> anyhow::Resu
         .set_filters(Some(filters(ctx, None)))
         .send()
         .await
-        .map_err(|e| sdk_error(ctx, "ec2", "DescribeSecurityGroups", id, e))?;
-    Ok(out
-        .security_groups()
+        .map_err(|e| sdk_error(ctx, "ec2", "DescribeSecurityGroups", "of the environment", e))?;
+    let groups = out.security_groups();
+    Ok(ids
         .iter()
-        .find(|g| g.group_id() == Some(id) && is_ours(ctx, g.tags(), None))
-        .and_then(|g| g.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).map(str::to_owned)))
+        .map(|id| {
+            groups
+                .iter()
+                .find(|g| g.group_id() == Some(id.as_str()) && is_ours(ctx, g.tags(), None))
+                .and_then(|g| name_tag(g.tags()))
+                .map_or_else(|| id.clone(), str::to_owned)
+        })
+        .collect())
+}
+
+/// The `Name` tag's value among `tags`.
+fn name_tag(tags: &[Tag]) -> Option<&str> {
+    tags.iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value())
 }
 
 /// The private route table's id and associations `(association id, subnet id)`.
@@ -396,7 +408,7 @@ pub(super) async fn observe(ctx: &Context, kind: Ec2Kind, resource: &Resource) -
                     .await
                     .map_err(|e| sdk_error(ctx, "ec2", "DescribeRouteTables", name, e))?;
                 for rt in out.route_tables() {
-                    let rt_name = rt.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value());
+                    let rt_name = name_tag(rt.tags());
                     tables.push(rt_name.or(rt.route_table_id()).unwrap_or_default().to_owned());
                 }
                 tables.sort();
@@ -785,7 +797,7 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
         .await
         .map_err(|e| sdk_error(ctx, "ec2", "DescribeSecurityGroups", "of the environment", e))?;
     for group in out.security_groups().iter().filter(|g| is_ours(ctx, g.tags(), None)) {
-        let name = group.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or_default();
+        let name = name_tag(group.tags()).unwrap_or_default();
         let role = name.strip_prefix(&prefix).and_then(|n| n.strip_suffix("-sg"));
         let (Some(role), false) = (role, group.group_name() == Some("default") || wanted(Kind::SecurityGroup, name))
         else {
@@ -812,7 +824,7 @@ pub(super) async fn orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Resu
         let gone = endpoint
             .state()
             .is_some_and(|s| matches!(s.as_str().to_ascii_lowercase().as_str(), "deleted" | "deleting"));
-        let name = endpoint.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or_default();
+        let name = name_tag(endpoint.tags()).unwrap_or_default();
         let service = name.strip_prefix(&prefix).and_then(|n| n.strip_suffix("-endpoint"));
         let (Some(service), false) = (service, gone || wanted(Kind::VpcEndpoint, name)) else { continue };
         orphans.push(Orphan {
@@ -838,7 +850,7 @@ async fn subnet_orphans(ctx: &Context, desired: &[Resource]) -> anyhow::Result<V
         .map_err(|e| sdk_error(ctx, "ec2", "DescribeSubnets", "of the environment", e))?;
     let mut orphans = Vec::new();
     for subnet in out.subnets().iter().filter(|s| is_ours(ctx, s.tags(), None)) {
-        let name = subnet.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).unwrap_or_default();
+        let name = name_tag(subnet.tags()).unwrap_or_default();
         if desired.iter().any(|r| r.kind() == Kind::Subnet && r.name == name) {
             continue;
         }

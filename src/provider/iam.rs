@@ -137,6 +137,20 @@ pub(super) async fn role_arn(ctx: &Context, name: &str) -> anyhow::Result<Option
     }
 }
 
+/// The ARN of the IAM role called `name`, which must exist.
+///
+/// Errors: it does not exist (it is a dependency: apply it first), or the read failed.
+pub(super) async fn existing_role_arn(ctx: &Context, name: &str) -> anyhow::Result<String> {
+    role_arn(ctx, name)
+        .await?
+        .with_context(|| format!("IAM role {name} does not exist (it is a dependency; apply it first)"))
+}
+
+/// The role name of a role ARN (`arn:aws:iam::123456789012:role/path/NAME` -> `NAME`).
+pub(super) fn role_name(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
 async fn put_policy(ctx: &Context, resource: &Resource) -> anyhow::Result<()> {
     let (role, name) = policy_of(resource)?;
     let policy = resource.attributes.get("policy").context("no `policy`")?.to_string();
@@ -311,6 +325,12 @@ pub(super) async fn delete(ctx: &Context, kind: IamKind, change: &Change) -> any
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_names_come_from_arns() {
+        assert_eq!(role_name("arn:aws:iam::123456789012:role/indutech-dev-spectrum"), "indutech-dev-spectrum");
+        assert_eq!(role_name("arn:aws:iam::123456789012:role/service/x"), "x");
+    }
 
     #[test]
     fn policy_documents_are_url_decoded() {

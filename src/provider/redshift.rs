@@ -14,7 +14,7 @@ use aws_sdk_redshiftdata::types::{Field, SqlParameter, StatusString};
 use serde_json::{Value, json};
 
 use super::ec2::{names_of_subnets, security_group_id, security_group_ids, subnet_ids};
-use super::iam::role_arn;
+use super::iam::{existing_role_arn as role, role_name};
 use super::{
     Context, NotImplemented, attributes, code, deleted, sdk_error, str_attr, strings, tags_attr, tags_value, wait_until,
 };
@@ -33,10 +33,6 @@ fn tag_value(tags: &[Tag]) -> Value {
 }
 
 /// The role name of an IAM role ARN (`arn:aws:iam::1:role/path/name` -> `name`).
-fn role_name(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
-
 async fn cluster(ctx: &Context, id: &str) -> anyhow::Result<Option<aws_sdk_redshift::types::Cluster>> {
     match ctx.aws.redshift().describe_clusters().cluster_identifier(id).send().await {
         Ok(out) => Ok(out.clusters().first().cloned()),
@@ -85,15 +81,6 @@ async fn retag(ctx: &Context, arn: &str, resource: &Resource, before: Option<&Va
         .await
         .map_err(|e| sdk_error(ctx, "redshift", "CreateTags", &resource.name, e))?;
     Ok(())
-}
-
-/// The ARN of the IAM role called `name`.
-///
-/// Errors: it does not exist.
-async fn role(ctx: &Context, name: &str) -> anyhow::Result<String> {
-    role_arn(ctx, name)
-        .await?
-        .with_context(|| format!("IAM role {name} does not exist (it is a dependency; apply it first)"))
 }
 
 /// ARNs of the cluster's IAM roles (attribute `iam_roles`, role names).
@@ -695,16 +682,5 @@ pub(super) async fn delete(
             let sql = format!("DROP SCHEMA IF EXISTS {}", str_attr(&resource, "external_schema")?);
             run_statement(ctx, &resource, &sql, Vec::new()).await.map(|_| ())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn role_names_come_from_arns() {
-        assert_eq!(role_name("arn:aws:iam::123456789012:role/indutech-dev-spectrum"), "indutech-dev-spectrum");
-        assert_eq!(role_name("arn:aws:iam::123456789012:role/service/x"), "x");
     }
 }
