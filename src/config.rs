@@ -124,6 +124,7 @@ pub fn load(env: &str) -> Result<Environment, LoadError> {
                 stream.partitions = stream_override.partitions.unwrap_or(stream.partitions);
                 stream.replication = stream_override.replication.unwrap_or(stream.replication);
                 stream.granularity = stream_override.granularity.unwrap_or(stream.granularity);
+                stream.ingress_mb_per_sec = stream_override.ingress_mb_per_sec.or(stream.ingress_mb_per_sec);
                 if let Some(topic) = &stream_override.topic {
                     stream.topic = topic.clone();
                 }
@@ -166,11 +167,26 @@ pub fn load(env: &str) -> Result<Environment, LoadError> {
             ));
         }
     }
+    streams.sort_by(|a, b| a.name.cmp(&b.name));
+    environment.streams = streams;
+    if environment.redpanda.throughput.is_none() {
+        for stream_override in file.stream_overrides.iter().filter(|o| o.ingress_mb_per_sec.is_some()) {
+            diagnostics.push(source.diagnostic(
+                stream_override.name.span.start,
+                &format!("streams.{}.ingress_mb_per_sec", stream_override.name.value),
+                "a stream's part of the ingestion target needs the target: declare [redpanda.throughput]",
+            ));
+        }
+    }
+    // The brokers against the declared ingestion target, with one of them down.
+    if let (Some(inputs), Some(span)) = (environment.sizing_inputs(), file.throughput_span) {
+        for problem in crate::model::sizing::size(&inputs).problems {
+            diagnostics.push(source.diagnostic(span.start, &problem.field, problem.message));
+        }
+    }
     if !diagnostics.is_empty() {
         return Err(LoadError::Invalid(sorted(diagnostics, &path)));
     }
-    streams.sort_by(|a, b| a.name.cmp(&b.name));
-    environment.streams = streams;
     environment.file = std::path::absolute(&path).unwrap_or(path);
     environment.sources = environment::Sources {
         environment: source.text.clone(),

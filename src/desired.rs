@@ -367,6 +367,93 @@ mod tests {
     }
 
     #[test]
+    fn tiered_storage_puts_segments_in_a_lake_bucket_that_only_the_brokers_write() {
+        let sized = environment("examples/throughput-100mbps");
+        assert!(sized.redpanda.tiered_storage);
+        let all = resources(&sized, BINARY, &[]);
+        let find = |address: &str| all.iter().find(|r| r.address == address).unwrap_or_else(|| panic!("{address}"));
+        // A lake bucket with every setting, kept by destroy, its key protecting it.
+        let bucket = find("aws_s3_bucket.tiered");
+        assert_eq!(bucket.name, "indutech-ingest100-tiered-i100-4f2a");
+        assert!(bucket.holds_data);
+        for kind in ["versioning", "server_side_encryption_configuration", "public_access_block", "policy"] {
+            assert!(find(&format!("aws_s3_bucket_{kind}.tiered")).protects.contains(&bucket.address), "{kind}");
+        }
+        assert!(find("aws_kms_key.lake").protects.contains(&bucket.address));
+        assert!(find("aws_s3_bucket_logging.tiered").protects.contains(&bucket.address));
+        assert_eq!(
+            find("aws_s3_bucket_server_side_encryption_configuration.tiered").attributes["kms_master_key_id"],
+            json!(model::lake_key_alias(&sized))
+        );
+        // Redpanda reads segments back at any time: no GLACIER; deleted ones expire after a week.
+        let rule = &find("aws_s3_bucket_lifecycle_configuration.tiered").attributes["rules"][0];
+        assert_eq!(
+            (rule["transitions"].clone(), rule["noncurrent_version_expiration_days"].clone()),
+            (json!([]), json!(7))
+        );
+        // The brokers' role: their secrets, and of the lake only the tiered bucket.
+        let policy = &find("aws_iam_role_policy.brokers").attributes["policy"];
+        let statements: Vec<(String, Value, Value)> = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["Sid"].as_str().unwrap().to_owned(), s["Action"].clone(), s["Resource"].clone()))
+            .collect();
+        let tiered = "arn:aws:s3:::indutech-ingest100-tiered-i100-4f2a";
+        assert_eq!(
+            statements[1],
+            ("ListTieredBucket".into(), json!(["s3:ListBucket", "s3:GetBucketLocation"]), json!([tiered]))
+        );
+        assert_eq!(
+            statements[2],
+            (
+                "TieredSegments".into(),
+                json!(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]),
+                json!([format!("{tiered}/*")])
+            )
+        );
+        assert_eq!(statements[3].0, "LakeKeyThroughS3");
+        assert_eq!(statements.len(), 4, "ReadKafkaSecrets, the two S3 statements, the key: {statements:?}");
+        // No other principal's policy names the bucket.
+        for r in all
+            .iter()
+            .filter(|r| r.address.starts_with("aws_iam_role_policy.") && r.address != "aws_iam_role_policy.brokers")
+        {
+            assert!(!r.attributes["policy"].to_string().contains("tiered"), "{}", r.address);
+        }
+        // Each broker boots after the bucket's protections and the endpoint, with the role,
+        // HTTPS out, and the cluster properties that point Redpanda at the bucket.
+        let broker = find("aws_instance.broker_4");
+        for need in [
+            "aws_s3_bucket_server_side_encryption_configuration.tiered",
+            "aws_vpc_endpoint.s3",
+            "aws_iam_instance_profile.brokers",
+        ] {
+            assert!(broker.depends_on.iter().any(|d| d == need), "{need}");
+        }
+        let egress = find("aws_security_group.brokers").attributes["egress"].to_string();
+        assert!(egress.contains("\"to_port\":443"), "{egress}");
+        let user_data = broker.content.as_deref().unwrap();
+        for line in [
+            "      log_retention_ms: 604800000",
+            "      retention_local_target_ms_default: 14400000",
+            "      cloud_storage_enabled: true",
+            "      cloud_storage_bucket: indutech-ingest100-tiered-i100-4f2a",
+            "      cloud_storage_region: eu-west-3",
+            "      cloud_storage_credentials_source: aws_instance_metadata",
+            "      cloud_storage_enable_remote_write: true",
+            "      cloud_storage_enable_remote_read: true",
+        ] {
+            assert!(user_data.lines().any(|l| l == line), "missing `{line}`");
+        }
+        // Without Tiered Storage (prod), no tiered bucket and no S3 statement for the brokers.
+        let prod = resources(&environment("prod"), BINARY, &[]);
+        assert!(!prod.iter().any(|r| r.address.ends_with(".tiered")));
+        let brokers = prod.iter().find(|r| r.address == "aws_iam_role_policy.brokers").unwrap();
+        assert!(!brokers.attributes["policy"].to_string().contains("s3:"));
+    }
+
+    #[test]
     fn lake_buckets_get_every_setting() {
         let dev = environment("dev");
         let resources = resources(&dev, BINARY, &[Component::Lake]);

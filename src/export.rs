@@ -531,6 +531,13 @@ mod tests {
             env.vpn.attachment = crate::config::environment::Attachment::TransitGateway;
             out.push((format!("{name} on a transit gateway"), env));
         }
+        // Tiered Storage: the lake's tiered bucket and the brokers' role, with and without the
+        // SASL secrets that otherwise come with the role.
+        let sized = environment("examples/throughput-100mbps");
+        let mut plaintext = sized.clone();
+        plaintext.redpanda.security = crate::config::environment::KafkaSecurity::Plaintext;
+        out.push(("the 100 MB/s example".to_owned(), sized));
+        out.push(("the 100 MB/s example on a plaintext listener".to_owned(), plaintext));
         out
     }
 

@@ -14,6 +14,7 @@ use crate::config::environment::Environment;
 
 pub mod address;
 pub mod addressing;
+pub mod sizing;
 pub mod transfer;
 
 /// Tag key holding the environment name.
@@ -31,6 +32,20 @@ pub const PROTOCOL_PREFIX: &str = "_indutech/";
 
 /// The lake zones, one bucket each.
 pub const LAKE_ZONES: &[&str] = &["raw", "curated", "rejected", "artifacts"];
+
+/// The lake's bucket of Redpanda's Tiered Storage (closed log segments), with
+/// `redpanda.tiered_storage` only.
+pub const TIERED_ZONE: &str = "tiered";
+
+/// The lake zones of `environment`: [`LAKE_ZONES`], and [`TIERED_ZONE`] with
+/// `redpanda.tiered_storage`.
+pub fn lake_zones(environment: &Environment) -> Vec<&'static str> {
+    let mut zones = LAKE_ZONES.to_vec();
+    if environment.redpanda.tiered_storage {
+        zones.push(TIERED_ZONE);
+    }
+    zones
+}
 
 /// Ports of a Redpanda broker: Kafka API, internal RPC, admin API and metrics, schema
 /// registry, HTTP proxy.

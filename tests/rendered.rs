@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use indutech::config::environment::Environment;
 use indutech::model::Tunnel;
 
-const ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
+/// The shipped environments and the example sized for 100 MB/s (Tiered Storage's cluster properties).
+const ENVIRONMENTS: [&str; 4] = ["dev", "staging", "prod", "examples/throughput-100mbps"];
 
 fn environment(name: &str) -> Environment {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("environments").join(format!("{name}.toml"));
@@ -70,7 +71,7 @@ fn every_instance_s_cloud_init_passes_cloud_init_s_own_schema_validation() {
                 continue;
             }
             let text = resource.content.as_deref().unwrap_or_else(|| panic!("{} has no user data", resource.address));
-            let file = dir.join(format!("{name}-{}.yaml", resource.address));
+            let file = dir.join(format!("{}-{}.yaml", name.replace('/', "-"), resource.address));
             std::fs::write(&file, text).unwrap();
             let (valid, said) = cloud_init_schema(&file);
             assert!(valid && said.contains("Valid cloud-config"), "{name} {}: {said}", resource.address);
@@ -80,7 +81,12 @@ fn every_instance_s_cloud_init_passes_cloud_init_s_own_schema_validation() {
         }
     }
     // Brokers everywhere, ec2 workers where the environment runs them there.
-    for want in ["dev aws_instance.broker_0", "prod aws_instance.broker_2", "staging aws_instance.worker_0"] {
+    for want in [
+        "dev aws_instance.broker_0",
+        "prod aws_instance.broker_2",
+        "staging aws_instance.worker_0",
+        "examples/throughput-100mbps aws_instance.broker_4",
+    ] {
         assert!(checked.iter().any(|c| c == want), "{want} not among {checked:?}");
     }
     // The validator does reject: a module key with the wrong type.
@@ -188,7 +194,7 @@ fn the_factory_s_strongswan_configuration_and_its_secrets_load_into_a_real_charo
     // One charon at a time (its PID file is fixed): the environments in turn.
     for name in ENVIRONMENTS {
         let environment = environment(name);
-        let dir = temp_dir(&format!("swanctl-{name}"));
+        let dir = temp_dir(&format!("swanctl-{}", name.replace('/', "-")));
         let conf = indutech::desired::render::swanctl_conf(&environment, "vpn-0123", &tunnels).unwrap();
         std::fs::write(dir.join("swanctl.conf"), &conf).unwrap();
         std::fs::create_dir_all(dir.join("conf.d")).unwrap();

@@ -466,3 +466,72 @@ fn erp_tables_need_columns_and_names_of_their_own() {
             "DIR/env.toml:43:13: erp.tables.readings: `readings` is also a stream's name: the ERP tables and the streams share one Glue database; rename the ERP table",
         ]);
 }
+
+/// `[redpanda.throughput]` after the fixture's AMI line (line 31 on).
+const THROUGHPUT: &str =
+    "ami = \"ami-0123456789abcdef0\"\n\n[redpanda.throughput]\ningress_mb_per_sec = 10\nlocal_retention_hours = 6";
+
+#[test]
+fn a_declared_throughput_prints_the_brokers_sizing_with_one_down() {
+    let case = Case::new().env("ami = \"ami-0123456789abcdef0\"", THROUGHPUT);
+    case.succeeds();
+    let (_, stdout, _) = case.validate();
+    for line in [
+        "Broker sizing: 10 MB/s in after compression, 1 consumer group reading it, 6 h local retention, on 3 x i4i.large",
+        "  i4i.large: 2 vCPUs, 16 GiB, 468 GB NVMe instance store, 0.781 Gbps baseline each way (98 MB/s)",
+        "  per broker          3 up           2 up (one down)",
+        "  network out         3.3 MB/s (3%)  5.0 MB/s (5%)",
+        "  local storage       72 GB (15%)    108 GB (23%)",
+        "  partition replicas  1              2",
+        "    readings            10 MB/s: 3 partitions, 1 needed, ok",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "missing `{line}` in:\n{stdout}");
+    }
+}
+
+#[test]
+fn brokers_that_cannot_carry_the_target_with_one_down_fail_naming_the_limit_and_the_fix() {
+    Case::new()
+        .env("ami = \"ami-0123456789abcdef0\"", THROUGHPUT)
+        .env("ingress_mb_per_sec = 10\nlocal_retention_hours = 6", "ingress_mb_per_sec = 200\nlocal_retention_hours = 24\nretention_hours = 48")
+        .fails_with(&[
+            "DIR/env.toml:32:1: redpanda.instance_type: network: with one of 3 brokers down a broker receives 100 MB/s and sends 100 MB/s, 102% of i4i.large's 98 MB/s baseline (at most 80%): add brokers (redpanda.broker_count) or choose a larger instance type (redpanda.instance_type)",
+            "DIR/env.toml:32:1: redpanda.instance_type: cores: with one of 3 brokers down a broker's 200 MB/s of traffic needs 2.0 cores at 100 MB/s a core, more than 80% of i4i.large's 2 vCPUs: add brokers (redpanda.broker_count) or choose a larger instance type (redpanda.instance_type)",
+            "DIR/env.toml:32:1: redpanda.throughput.local_retention_hours: storage: with one of 3 brokers down 24 h of local retention take 8640 GB a broker, 1846% of i4i.large's 468 GB instance store (at most 80%): shorten local_retention_hours (with redpanda.tiered_storage = true the rest of retention_hours stays readable from the lake), or add brokers (redpanda.broker_count) or choose a larger instance type (redpanda.instance_type)",
+            "DIR/env.toml:32:1: streams.readings.partitions: 3 partitions carry at most 60 MB/s at 20 MB/s a partition, and the stream's 200 MB/s needs 10 (at least one per core its traffic keeps busy): set partitions = 10 in [streams.readings]",
+            "DIR/env.toml:35:19: redpanda.throughput.retention_hours: 48 h beyond the 24 h kept on the brokers' NVMe needs Tiered Storage: set redpanda.tiered_storage = true, or retention_hours = local_retention_hours",
+        ]);
+}
+
+#[test]
+fn sizing_and_tiered_storage_belong_to_brokers_indutech_runs() {
+    Case::new()
+        .env("ami = \"ami-0123456789abcdef0\"", "ami = \"ami-0123456789abcdef0\"\nbootstrap_servers = [\"127.0.0.1:9092\"]\nsecurity = \"plaintext\"\ntiered_storage = true\n\n[redpanda.throughput]\ningress_mb_per_sec = 10\nlocal_retention_hours = 6")
+        .fails_with(&[
+            "DIR/env.toml:33:18: redpanda.tiered_storage: Tiered Storage is configured on the brokers indutech runs, and these are named in redpanda.bootstrap_servers: turn it on where they run",
+            "DIR/env.toml:35:1: redpanda.throughput: sizing applies to the brokers indutech runs, and these are named in redpanda.bootstrap_servers: remove [redpanda.throughput] or redpanda.bootstrap_servers",
+        ]);
+}
+
+#[test]
+fn the_readme_shows_the_100_mbps_example_s_sizing_as_validate_prints_it() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(env!("CARGO_BIN_EXE_indutech"))
+        .current_dir(root)
+        .args(["validate", "--env", "environments/examples/throughput-100mbps.toml"])
+        .env_remove("INDUTECH_ENV")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: String = String::from_utf8_lossy(&out.stdout).lines().map(|l| format!("    {l}\n")).collect();
+    let readme = std::fs::read_to_string(Path::new(root).join("README.md")).unwrap();
+    assert!(readme.contains(&printed), "README.md's sizing table differs from what validate prints:\n{printed}");
+    assert!(printed.contains("the brokers carry the target with one down"), "{printed}");
+}
+
+#[test]
+fn a_stream_s_part_of_the_target_needs_the_target() {
+    Case::new()
+        .env("runtime = \"local\"", "runtime = \"local\"\n\n[streams.readings]\ningress_mb_per_sec = 5")
+        .fails_with(&["DIR/env.toml:38:10: streams.readings.ingress_mb_per_sec: a stream's part of the ingestion target needs the target: declare [redpanda.throughput]"]);
+}

@@ -69,6 +69,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         {
             print!("\n{}", crate::model::transfer::render(&estimate));
         }
+        // What the declared ingestion target asks of each broker (validation refused a
+        // cluster that cannot carry it with one broker down).
+        let redpanda = args.components.is_empty() || args.components.contains(&Component::Redpanda);
+        if mode == Mode::Apply
+            && redpanda
+            && let Some(inputs) = ctx.environment.sizing_inputs()
+        {
+            print!("\n{}", crate::model::sizing::table(&inputs, &crate::model::sizing::size(&inputs)));
+        }
     }
     if let Some(out) = &args.out {
         let saved = SavedPlan {

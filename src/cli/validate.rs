@@ -17,7 +17,8 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Prints a one-line summary and exits 0 when valid; prints every problem as
+/// Prints a one-line summary (and with `[redpanda.throughput]` the brokers' sizing table) and
+/// exits 0 when valid; prints every problem as
 /// `FILE:LINE:COLUMN: FIELD: MESSAGE` on stderr and exits 1 otherwise. Makes no AWS call.
 ///
 /// Errors: the environment file or its streams folder cannot be read.
@@ -37,6 +38,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     streams.len(),
                     streams.join(", ")
                 );
+                if let Some(inputs) = environment.sizing_inputs() {
+                    let sizing = crate::model::sizing::size(&inputs);
+                    print!("{}", crate::model::sizing::table(&inputs, &sizing));
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -260,6 +260,62 @@ pub struct Redpanda {
     /// (`bootstrap_servers` set, `security = "sasl_ssl"`): `[redpanda.credentials]`. None for
     /// indutech's own brokers, whose credentials it generates ([`crate::model::kafka_secret_name`]).
     pub credentials: Option<KafkaCredentials>,
+    /// Redpanda Tiered Storage (`redpanda.tiered_storage`, default false): closed log segments
+    /// go to the lake's `tiered` bucket ([`crate::model::TIERED_ZONE`]) and stay readable from
+    /// there after the local retention; the brokers get an instance role with exactly that
+    /// access. A Redpanda Enterprise feature: the cluster needs a license (`rpk cluster
+    /// license set`), which indutech does not hold.
+    pub tiered_storage: bool,
+    /// The ingestion target the brokers are sized for (`[redpanda.throughput]`); None: no sizing.
+    pub throughput: Option<Throughput>,
+}
+
+/// The ingestion target of `[redpanda.throughput]`: what `plan` and `validate` size the brokers
+/// for ([`crate::model::sizing`]), and the brokers' retention. Each stream's replication is its
+/// topic's (`[streams.NAME] replication`), its part of the target `[streams.NAME]
+/// ingress_mb_per_sec` or an equal part of the rest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Throughput {
+    /// MB/s produced into all the streams together, after compression (10^6 bytes a second).
+    pub ingress_mb_per_sec: u32,
+    /// How many consumer groups read every byte (default 1: the worker).
+    pub consumer_fan_out: u32,
+    /// Hours of records kept on the brokers' NVMe (the topics' local retention).
+    pub local_retention_hours: u32,
+    /// Hours records are kept in all (default: the local retention); beyond the local retention
+    /// only with `redpanda.tiered_storage`.
+    pub retention_hours: u32,
+    /// MB/s one partition carries end to end (default 20: below the worker's slowest
+    /// one-thread rate, 24 MB/s on the sensor replay, README "Worker speed").
+    pub partition_mb_per_sec: u32,
+}
+
+impl Environment {
+    /// What [`crate::model::sizing::size`] takes from this environment; None without
+    /// `[redpanda.throughput]` or with brokers indutech does not run.
+    pub fn sizing_inputs(&self) -> Option<crate::model::sizing::Inputs> {
+        let r = &self.redpanda;
+        let t = r.throughput.as_ref().filter(|_| r.bootstrap_servers.is_empty())?;
+        Some(crate::model::sizing::Inputs {
+            instance_type: r.instance_type.clone(),
+            brokers: r.broker_count,
+            ingress_mb_per_sec: f64::from(t.ingress_mb_per_sec),
+            consumer_fan_out: t.consumer_fan_out,
+            local_retention_hours: f64::from(t.local_retention_hours),
+            retention_hours: f64::from(t.retention_hours),
+            partition_mb_per_sec: f64::from(t.partition_mb_per_sec),
+            streams: self
+                .streams
+                .iter()
+                .map(|s| crate::model::sizing::StreamInput {
+                    name: s.name.clone(),
+                    partitions: s.partitions,
+                    replication: u32::from(s.replication),
+                    ingress_mb_per_sec: s.ingress_mb_per_sec.map(f64::from),
+                })
+                .collect(),
+        })
+    }
 }
 
 /// Security of the Kafka listener (`redpanda.security`).
@@ -386,6 +442,8 @@ pub(crate) struct EnvironmentFile {
     pub(crate) stream_overrides: Vec<StreamOverride>,
     /// `[erp.tables.NAME]`: each ERP table's name where it is declared.
     pub(crate) erp_tables: Vec<Spanned<String>>,
+    /// Where `[redpanda.throughput]` is, when declared: sizing's problems point there.
+    pub(crate) throughput_span: Option<Span>,
 }
 
 /// Per-environment deployment knobs of a shared stream.
@@ -395,6 +453,7 @@ pub(crate) struct StreamOverride {
     pub(crate) replication: Option<u16>,
     pub(crate) topic: Option<String>,
     pub(crate) granularity: Option<super::stream::Granularity>,
+    pub(crate) ingress_mb_per_sec: Option<u32>,
 }
 
 /// Decodes and checks an environment file's root table; problems go to `reader`.
@@ -482,7 +541,7 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
 
     // Fixed addresses: the brokers from the subnet's address +10 in each zone, then the ec2
     // workers'; AWS keeps the subnet's first four addresses and its last one.
-    if let (Some((network, _)), Some((redpanda, broker_span))) = (&network, &redpanda) {
+    if let (Some((network, _)), Some((redpanda, broker_span, _))) = (&network, &redpanda) {
         use crate::model::addressing::{FIRST_FIXED_HOST as first, FixedSlots, last_usable_offset, subnet_prefix};
         let worker = worker.as_ref().filter(|(w, _)| w.runtime == WorkerRuntime::Ec2);
         let workers = worker.map_or(0, |(w, _)| w.instance_count);
@@ -532,6 +591,7 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
     };
     // An `[erp]` section that failed to decode makes the environment invalid, not ERP-less.
     let erp_failed = matches!(erp, Some(None));
+    let throughput_span = redpanda.as_ref().and_then(|(_, _, span)| *span);
     let environment = (|| {
         if erp_failed {
             return None;
@@ -555,7 +615,7 @@ pub(crate) fn decode_environment(reader: &mut Reader<'_>, mut root: Table<'_>) -
             sources: Sources::default(),
         })
     })();
-    EnvironmentFile { environment, streams_dir: streams_dir.value, stream_overrides, erp_tables }
+    EnvironmentFile { environment, streams_dir: streams_dir.value, stream_overrides, erp_tables, throughput_span }
 }
 
 /// Whether `value` is an AWS account id: 12 decimal digits.
@@ -1001,11 +1061,11 @@ fn decode_warehouse(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Wa
     })
 }
 
-/// The Redpanda section and the position of `broker_count`.
 /// The Redpanda version brokers run unless `redpanda.version` says otherwise.
 pub const REDPANDA_VERSION: &str = "24.2.7";
 
-fn decode_redpanda(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(Redpanda, Span)> {
+/// The Redpanda section, the position of `broker_count` and that of `[redpanda.throughput]`.
+fn decode_redpanda(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(Redpanda, Span, Option<Span>)> {
     let broker_count = reader.required::<u32>(table, "broker_count");
     let version = reader.or_default::<String>(table, "version", REDPANDA_VERSION.to_owned());
     let parts: Vec<&str> = version.value.split('.').collect();
@@ -1020,6 +1080,31 @@ fn decode_redpanda(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(Re
     let ami = reader.required::<String>(table, "ami");
     let bootstrap_servers = reader.or_default::<Vec<String>>(table, "bootstrap_servers", Vec::new());
     let security = reader.or_default(table, "security", KafkaSecurity::SaslSsl);
+    let tiered_storage = reader.or_default(table, "tiered_storage", false);
+    let throughput = reader.optional_table(table, "throughput").map(|mut t| {
+        let span = t.span;
+        let value = decode_throughput(reader, &mut t, tiered_storage.value);
+        reader.finish(t);
+        (value, span)
+    });
+    if !bootstrap_servers.value.is_empty() {
+        if let Some((_, span)) = &throughput {
+            reader.error(
+                *span,
+                "redpanda.throughput",
+                "sizing applies to the brokers indutech runs, and these are named in redpanda.bootstrap_servers: \
+                 remove [redpanda.throughput] or redpanda.bootstrap_servers",
+            );
+        }
+        if tiered_storage.value {
+            reader.error(
+                tiered_storage.span,
+                "redpanda.tiered_storage",
+                "Tiered Storage is configured on the brokers indutech runs, and these are named in \
+                 redpanda.bootstrap_servers: turn it on where they run",
+            );
+        }
+    }
     let credentials = match reader.optional_table(table, "credentials") {
         Some(mut t) => {
             let span = t.span;
@@ -1108,6 +1193,7 @@ fn decode_redpanda(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(Re
         }
     }
     let broker_count = broker_count?;
+    let throughput_span = throughput.as_ref().map(|(_, span)| *span);
     let redpanda = Redpanda {
         broker_count: broker_count.value,
         instance_type: instance_type?.value,
@@ -1119,8 +1205,66 @@ fn decode_redpanda(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<(Re
             Some((admin, worker)) => Some(KafkaCredentials { admin: admin?.value, worker: worker?.value }),
             None => None,
         },
+        tiered_storage: tiered_storage.value,
+        throughput: match throughput {
+            Some((t, _)) => Some(t?),
+            None => None,
+        },
     };
-    Some((redpanda, broker_count.span))
+    Some((redpanda, broker_count.span, throughput_span))
+}
+
+/// `[redpanda.throughput]`; `tiered_storage`: whether `redpanda.tiered_storage` is on (a
+/// retention beyond the local one needs it).
+fn decode_throughput(reader: &mut Reader<'_>, table: &mut Table<'_>, tiered_storage: bool) -> Option<Throughput> {
+    let ingress = reader.required::<u32>(table, "ingress_mb_per_sec");
+    let fan_out = reader.or_default::<u32>(table, "consumer_fan_out", 1);
+    let local = reader.required::<u32>(table, "local_retention_hours");
+    let retention = reader.optional::<u32>(table, "retention_hours");
+    let partition = reader.or_default::<u32>(table, "partition_mb_per_sec", 20);
+    let path = table.path().to_owned();
+    for (value, key) in [
+        (ingress.as_ref(), "ingress_mb_per_sec"),
+        (Some(&fan_out), "consumer_fan_out"),
+        (local.as_ref(), "local_retention_hours"),
+        (Some(&partition), "partition_mb_per_sec"),
+    ] {
+        if let Some(v) = value
+            && v.value == 0
+        {
+            reader.error(v.span, &format!("{path}.{key}"), "must be at least 1");
+        }
+    }
+    if let (Some(r), Some(l)) = (&retention, &local) {
+        if r.value < l.value {
+            reader.error(
+                r.span,
+                &format!("{path}.retention_hours"),
+                format!(
+                    "{} h is shorter than local_retention_hours ({} h): the local retention is part of it",
+                    r.value, l.value
+                ),
+            );
+        } else if r.value > l.value && !tiered_storage {
+            reader.error(
+                r.span,
+                &format!("{path}.retention_hours"),
+                format!(
+                    "{} h beyond the {} h kept on the brokers' NVMe needs Tiered Storage: set redpanda.tiered_storage = \
+                     true, or retention_hours = local_retention_hours",
+                    r.value, l.value
+                ),
+            );
+        }
+    }
+    let local = local?.value;
+    Some(Throughput {
+        ingress_mb_per_sec: ingress?.value,
+        consumer_fan_out: fan_out.value,
+        local_retention_hours: local,
+        retention_hours: retention.map_or(local, |r| r.value),
+        partition_mb_per_sec: partition.value,
+    })
 }
 
 fn decode_directory(reader: &mut Reader<'_>, table: &mut Table<'_>) -> Option<Directory> {
@@ -1216,6 +1360,7 @@ fn decode_stream_overrides(reader: &mut Reader<'_>, table: Table<'_>) -> Vec<Str
         let replication = reader.optional::<u16>(&mut sub, "replication");
         let topic = reader.optional::<String>(&mut sub, "topic");
         let granularity = reader.optional::<super::stream::Granularity>(&mut sub, "partition_granularity");
+        let ingress = reader.optional::<u32>(&mut sub, "ingress_mb_per_sec");
         let path = sub.path().to_owned();
         if let Some(t) = &topic
             && !super::stream::is_topic_name(&t.value)
@@ -1239,6 +1384,7 @@ fn decode_stream_overrides(reader: &mut Reader<'_>, table: Table<'_>) -> Vec<Str
             replication: replication.map(|r| r.value),
             topic: topic.map(|t| t.value),
             granularity: granularity.map(|g| g.value),
+            ingress_mb_per_sec: ingress.map(|i| i.value),
         });
     }
     overrides

@@ -36,6 +36,10 @@ pub struct Stream {
     pub granularity: Granularity,
     /// Keyword categorisation, if the stream has one.
     pub categorize: Option<Categorize>,
+    /// MB/s produced into the stream, after compression (`[streams.NAME] ingress_mb_per_sec` in
+    /// an environment); None: an equal part of what the declared streams leave of
+    /// `redpanda.throughput.ingress_mb_per_sec`. Only sizing reads it.
+    pub ingress_mb_per_sec: Option<u32>,
 }
 
 /// The column every typed row gets: when the worker ingested it (UTC timestamp).
@@ -436,6 +440,7 @@ pub(crate) fn decode_stream(reader: &mut Reader<'_>, mut root: Table<'_>) -> Opt
         partition_key: partition_key.value,
         granularity: granularity.value,
         categorize: categorize_value.map(|c| c.value),
+        ingress_mb_per_sec: None,
     })
 }
 

@@ -41,7 +41,7 @@ pub(super) fn audit(environment: &Environment, out: &mut Vec<Resource>) {
         },
     );
     let policy = "aws_s3_bucket_policy.logs".to_owned();
-    for zone in model::LAKE_ZONES {
+    for zone in &model::lake_zones(environment) {
         let bucket = format!("aws_s3_bucket.{zone}");
         b.add(
             format!("aws_s3_bucket_logging.{zone}"),

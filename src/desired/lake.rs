@@ -13,9 +13,17 @@ use crate::plan::{Attributes, Component, Resource};
 /// under [`model::PROTOCOL_PREFIX`]) expires.
 const PROTOCOL_NONCURRENT_DAYS: u32 = 1;
 
+/// Days after which a log segment Redpanda deleted from the tiered bucket (past the topics'
+/// retention) is gone for good: the versioned bucket keeps it that long.
+const TIERED_NONCURRENT_DAYS: u32 = 7;
+
 /// Addresses of the lake buckets that hold data (every zone but artifacts).
-pub(super) fn data_buckets() -> Vec<String> {
-    model::LAKE_ZONES.iter().filter(|z| **z != "artifacts").map(|z| format!("aws_s3_bucket.{z}")).collect()
+pub(super) fn data_buckets(environment: &Environment) -> Vec<String> {
+    model::lake_zones(environment)
+        .into_iter()
+        .filter(|z| *z != "artifacts")
+        .map(|z| format!("aws_s3_bucket.{z}"))
+        .collect()
 }
 
 pub(super) fn lake(environment: &Environment, out: &mut Vec<Resource>) {
@@ -35,7 +43,7 @@ pub(super) fn lake(environment: &Environment, out: &mut Vec<Resource>) {
         &[],
         vec![],
     );
-    b.protects(data_buckets());
+    b.protects(data_buckets(environment));
     b.add(
         "aws_kms_alias.lake".into(),
         alias.clone(),
@@ -43,12 +51,18 @@ pub(super) fn lake(environment: &Environment, out: &mut Vec<Resource>) {
         &[],
         vec![address::LAKE_KEY.into()],
     );
-    b.protects(data_buckets());
+    b.protects(data_buckets(environment));
     let lake = &environment.lake;
-    for zone in model::LAKE_ZONES {
+    for zone in &model::lake_zones(environment) {
         let bucket = model::bucket_name(environment, zone);
-        // The artifacts zone holds binaries that are read at every deploy: no cold tiers.
-        let mut rules = vec![lifecycle_rule(environment, *zone != "artifacts")];
+        // The artifacts zone holds binaries that are read at every deploy, the tiered zone
+        // segments Redpanda reads back at any time: no cold tiers (GLACIER is not readable).
+        let mut rules = vec![lifecycle_rule(environment, !matches!(*zone, "artifacts" | model::TIERED_ZONE))];
+        // Redpanda deletes segments past the topics' retention: in a versioned bucket they
+        // become noncurrent versions, kept a week for recovery, then expired.
+        if *zone == model::TIERED_ZONE {
+            rules[0]["noncurrent_version_expiration_days"] = json!(TIERED_NONCURRENT_DAYS);
+        }
         // The worker's commit protocol rewrites its commit record at every flush in a
         // versioned bucket: the replaced versions are expired after a day, or they would
         // pile up (one per flush and partition). Staged objects are deleted by version id.

@@ -137,7 +137,7 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
 /// registry, HTTP proxy, Redshift) from the VPC and the factory; the brokers' internal RPC
 /// from the brokers only; the admin API and metrics from the brokers and
 /// `network.operations_cidrs` only. Egress is only what each role calls: brokers their peers,
-/// workers the brokers and HTTPS, Redshift (Spectrum with enhanced VPC routing) HTTPS; HTTPS to
+/// workers the brokers and HTTPS, brokers HTTPS when they have a role, Redshift (Spectrum with enhanced VPC routing) HTTPS; HTTPS to
 /// 0.0.0.0/0 reaches S3 through the gateway endpoint (S3's public ranges) and the interface
 /// endpoints, since the VPC has no internet route.
 pub(super) fn security_groups(environment: &Environment) -> Vec<(&'static str, &'static str, Value, Value)> {
@@ -167,7 +167,7 @@ pub(super) fn security_groups(environment: &Environment) -> Vec<(&'static str, &
         broker_in.push(rule(admin, cidr, format!("admin API from {broker}")));
     }
     broker_in.extend(operations.iter().map(|cidr| rule(admin, cidr, "admin API and metrics from operations".into())));
-    let broker_out: Vec<Value> = [(kafka, "Kafka API"), (rpc, "internal RPC"), (admin, "admin API")]
+    let mut broker_out: Vec<Value> = [(kafka, "Kafka API"), (rpc, "internal RPC"), (admin, "admin API")]
         .into_iter()
         .map(|(port, what)| rule(port, &vpc, format!("{what} of the other brokers")))
         .collect();
@@ -175,6 +175,12 @@ pub(super) fn security_groups(environment: &Environment) -> Vec<(&'static str, &
     let warehouse_in: Vec<Value> =
         clients.iter().map(|(cidr, from)| rule(WAREHOUSE_PORT, cidr, format!("Redshift from {from}"))).collect();
     let https_out = || rule(443, "0.0.0.0/0", "HTTPS to S3 (gateway endpoint) and the interface endpoints".into());
+    // The brokers call AWS with their role: Secrets Manager at boot (SASL/SCRAM over TLS), S3
+    // for Tiered Storage.
+    let r = &environment.redpanda;
+    if r.security == crate::config::environment::KafkaSecurity::SaslSsl || r.tiered_storage {
+        broker_out.push(https_out());
+    }
 
     let worker_in: Vec<Value> = operations
         .iter()

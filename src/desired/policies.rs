@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::config::environment::Environment;
+use crate::config::environment::{Environment, KafkaSecurity};
 use crate::model::{self, lake_key_alias};
 
 /// The TLS-only bucket policy of `bucket`, in the form S3 returns it.
@@ -369,23 +369,45 @@ pub fn dms_table_mappings(erp: &crate::config::erp::Erp) -> Value {
     json!({"rules": rules})
 }
 
-/// The brokers' inline policy (`sasl_ssl`), least privilege: read their TLS key and certificate
-/// and the two principals' credentials (the brokers create the SCRAM users at boot); never the
-/// CA's key.
+/// The brokers' inline policy, least privilege: with `sasl_ssl`, read their TLS key and
+/// certificate and the two principals' credentials (the brokers create the SCRAM users at boot),
+/// never the CA's key; with Tiered Storage, the tiered bucket's objects and the lake key
+/// through S3, nothing of the other lake buckets.
 pub fn broker_policy(environment: &Environment) -> Value {
-    let secrets: Vec<String> = ["brokers-tls", "admin", "worker"]
-        .iter()
-        .map(|what| secret_arn(environment, &model::kafka_secret_name(environment, what)))
-        .collect();
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
+    let r = &environment.redpanda;
+    let mut statements = Vec::new();
+    if r.security == KafkaSecurity::SaslSsl {
+        let secrets: Vec<String> = ["brokers-tls", "admin", "worker"]
+            .iter()
+            .map(|what| secret_arn(environment, &model::kafka_secret_name(environment, what)))
+            .collect();
+        statements.push(json!({
             "Sid": "ReadKafkaSecrets",
             "Effect": "Allow",
             "Action": ["secretsmanager:GetSecretValue"],
             "Resource": secrets
-        }]
-    })
+        }));
+    }
+    // Tiered Storage: what Redpanda's documentation lists for its S3 client (list the bucket;
+    // put, get and delete segments and manifests), on the tiered bucket only, and the lake key
+    // through S3 (the bucket's default encryption).
+    if r.tiered_storage {
+        let bucket = model::bucket_name(environment, model::TIERED_ZONE);
+        statements.push(json!({
+            "Sid": "ListTieredBucket",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": [format!("arn:aws:s3:::{bucket}")]
+        }));
+        statements.push(json!({
+            "Sid": "TieredSegments",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": [format!("arn:aws:s3:::{bucket}/*")]
+        }));
+        statements.push(lake_key_through_s3(environment));
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
 }
 
 /// The Spectrum DDL for `external_schema` over `glue_database`, assumed through `role_arn`:

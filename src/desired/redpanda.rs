@@ -1,6 +1,7 @@
 //! The Redpanda component: the broker instances and the topics; with `redpanda.security =
 //! "sasl_ssl"`, the secrets of SASL/SCRAM over TLS (a CA, the brokers' certificate, the admin and
-//! worker principals' credentials) and the brokers' IAM role that reads theirs at boot.
+//! worker principals' credentials); with it or `redpanda.tiered_storage`, the brokers' IAM role
+//! (their secrets, the lake's tiered bucket).
 
 use serde_json::json;
 
@@ -69,11 +70,22 @@ pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
             b.add(address, name, attributes(&attrs), &["name"], needs);
             b.content(serde_json::to_string(&recipe).expect("a recipe serialises"));
         }
+        broker_needs.push(address::SECRETS_ENDPOINT.to_owned());
+    }
+    // The role the brokers call AWS with: their secrets (SASL/SCRAM over TLS) and the tiered
+    // bucket (Tiered Storage), whose encryption and endpoint must exist before they boot.
+    if sasl || r.tiered_storage {
         b.instance_role(environment, "brokers", "the Redpanda brokers' instances", broker_policy(environment));
+        broker_needs.extend([address::BROKER_ROLE_POLICY.to_owned(), address::BROKER_INSTANCE_PROFILE.to_owned()]);
+    }
+    if r.tiered_storage {
+        let zone = model::TIERED_ZONE;
         broker_needs.extend([
-            address::BROKER_ROLE_POLICY.to_owned(),
-            address::BROKER_INSTANCE_PROFILE.to_owned(),
-            address::SECRETS_ENDPOINT.to_owned(),
+            format!("aws_s3_bucket_server_side_encryption_configuration.{zone}"),
+            format!("aws_s3_bucket_public_access_block.{zone}"),
+            format!("aws_s3_bucket_policy.{zone}"),
+            format!("aws_s3_bucket_versioning.{zone}"),
+            address::S3_ENDPOINT.to_owned(),
         ]);
     }
     let mut brokers = Vec::new();
@@ -108,7 +120,7 @@ pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
             "subnet",
             "user_data_sha256",
         ];
-        if sasl {
+        if sasl || r.tiered_storage {
             attrs.push(("iam_instance_profile", json!(model::resource_name(environment, "brokers"))));
             replace_on.push("iam_instance_profile");
         }

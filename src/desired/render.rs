@@ -51,6 +51,7 @@ fn render(name: &str, context: &serde_json::Value) -> anyhow::Result<String> {
 pub fn broker_cloud_init(environment: &Environment, placement: &BrokerPlacement) -> anyhow::Result<String> {
     let seeds: Vec<String> = model::broker_placements(environment).iter().map(|p| p.private_ip.to_string()).collect();
     let [kafka, rpc, admin, schema_registry, http_proxy] = BROKER_PORTS;
+    let sasl = environment.redpanda.security == crate::config::environment::KafkaSecurity::SaslSsl;
     render(
         "templates/redpanda/cloud-init.yaml.tera",
         &json!({
@@ -61,7 +62,8 @@ pub fn broker_cloud_init(environment: &Environment, placement: &BrokerPlacement)
             "seed_servers": seeds,
             "redpanda_version": environment.redpanda.version,
             "region": environment.region,
-            "sasl": environment.redpanda.security == crate::config::environment::KafkaSecurity::SaslSsl,
+            "sasl": sasl,
+            "cluster_properties": cluster_properties(environment),
             "admin_user": crate::kafka::KAFKA_ADMIN_USER,
             "worker_user": crate::kafka::KAFKA_WORKER_USER,
             "group": model::group_id(environment),
@@ -76,6 +78,48 @@ pub fn broker_cloud_init(environment: &Environment, placement: &BrokerPlacement)
             },
         }),
     )
+}
+
+/// The cluster properties the brokers' cluster starts with (`/etc/redpanda/.bootstrap.yaml`,
+/// one `key: value` YAML line each, a comment line before the retention and the Tiered Storage
+/// groups): with `sasl_ssl`,
+/// authorisation by ACLs and SCRAM with indutech's admin principal as superuser; with
+/// `[redpanda.throughput]`, the retention (`log_retention_ms`; with Tiered Storage the local part
+/// `retention_local_target_ms_default`); with Tiered Storage, the lake's tiered bucket through
+/// the instance role, remote write and read on for every topic.
+fn cluster_properties(environment: &Environment) -> Vec<String> {
+    let r = &environment.redpanda;
+    let mut lines = Vec::new();
+    if r.security == crate::config::environment::KafkaSecurity::SaslSsl {
+        lines.extend([
+            "kafka_enable_authorization: true".to_owned(),
+            "sasl_mechanisms: [SCRAM]".to_owned(),
+            format!("superusers: [{}]", crate::kafka::KAFKA_ADMIN_USER),
+        ]);
+    }
+    let hours_ms = |hours: u32| u64::from(hours) * 3_600_000;
+    if let Some(t) = &r.throughput {
+        lines.push(format!(
+            "# Retention (redpanda.throughput): {} h in all, {} h of it on the brokers' NVMe.",
+            t.retention_hours, t.local_retention_hours
+        ));
+        lines.push(format!("log_retention_ms: {}", hours_ms(t.retention_hours)));
+        if r.tiered_storage {
+            lines.push(format!("retention_local_target_ms_default: {}", hours_ms(t.local_retention_hours)));
+        }
+    }
+    if r.tiered_storage {
+        lines.extend([
+            "# Tiered Storage: closed segments go to the lake's tiered bucket, with the instance role.".to_owned(),
+            "cloud_storage_enabled: true".to_owned(),
+            format!("cloud_storage_region: {}", environment.region),
+            format!("cloud_storage_bucket: {}", model::bucket_name(environment, model::TIERED_ZONE)),
+            "cloud_storage_credentials_source: aws_instance_metadata".to_owned(),
+            "cloud_storage_enable_remote_write: true".to_owned(),
+            "cloud_storage_enable_remote_read: true".to_owned(),
+        ]);
+    }
+    lines
 }
 
 /// The cloud-init user data of every worker instance (ec2 runtime): a system user, the

@@ -278,7 +278,8 @@ pub(super) async fn delete(ctx: &Context, kind: KmsKind, change: &Change) -> any
         // KMS never deletes a key at once: the shortest waiting period is 7 days, during which
         // the key is disabled (PendingDeletion) and plan no longer finds it.
         KmsKind::Key => {
-            for zone in crate::model::LAKE_ZONES {
+            // Every zone a lake bucket may have, the tiered one even when no longer declared.
+            for zone in crate::model::LAKE_ZONES.iter().chain([&crate::model::TIERED_ZONE]) {
                 let bucket = crate::model::bucket_name(&ctx.environment, zone);
                 let exists = match ctx.aws.s3().head_bucket().bucket(&bucket).send().await {
                     Ok(_) => true,

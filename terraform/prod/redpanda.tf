@@ -241,9 +241,9 @@ resource "aws_instance" "broker_0" {
     aws_secretsmanager_secret_version.kafka_brokers_tls,
     aws_secretsmanager_secret_version.kafka_admin,
     aws_secretsmanager_secret_version.kafka_worker,
+    aws_vpc_endpoint.secretsmanager,
     aws_iam_role_policy.brokers,
     aws_iam_instance_profile.brokers,
-    aws_vpc_endpoint.secretsmanager,
   ]
 }
 
@@ -287,9 +287,9 @@ resource "aws_instance" "broker_1" {
     aws_secretsmanager_secret_version.kafka_brokers_tls,
     aws_secretsmanager_secret_version.kafka_admin,
     aws_secretsmanager_secret_version.kafka_worker,
+    aws_vpc_endpoint.secretsmanager,
     aws_iam_role_policy.brokers,
     aws_iam_instance_profile.brokers,
-    aws_vpc_endpoint.secretsmanager,
   ]
 }
 
@@ -333,9 +333,9 @@ resource "aws_instance" "broker_2" {
     aws_secretsmanager_secret_version.kafka_brokers_tls,
     aws_secretsmanager_secret_version.kafka_admin,
     aws_secretsmanager_secret_version.kafka_worker,
+    aws_vpc_endpoint.secretsmanager,
     aws_iam_role_policy.brokers,
     aws_iam_instance_profile.brokers,
-    aws_vpc_endpoint.secretsmanager,
   ]
 }
 

@@ -187,6 +187,14 @@ resource "aws_security_group" "brokers" {
   }
 
   egress {
+    description = "HTTPS to S3 (gateway endpoint) and the interface endpoints"
+    protocol    = "tcp"
+    from_port   = 443
+    to_port     = 443
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  egress {
     description = "Kafka API of the other brokers"
     protocol    = "tcp"
     from_port   = 9092
