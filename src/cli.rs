@@ -9,6 +9,7 @@ pub mod audit;
 pub mod bench;
 pub mod completions;
 pub mod export;
+pub mod graph;
 pub mod load;
 pub mod plan;
 pub mod produce;
@@ -52,6 +53,8 @@ pub enum Command {
     Render(render::Args),
     /// Write the platform as another tool's configuration (Terraform).
     Export(export::Args),
+    /// Draw the platform: components, resources, dependencies, the factory side, the data path.
+    Graph(graph::Args),
     /// Run the streaming worker: topics -> typed Parquet in the lake, exactly once.
     Worker(worker::Args),
     /// Publish generated tickets or a replayed CSV dataset to a stream's topic.
@@ -76,6 +79,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Graph(args) => graph::run(args),
         Command::Plan(args) => plan::run(args).await,
         Command::Apply(args) => apply::run(args).await,
         Command::Destroy(args) => apply::destroy(args).await,

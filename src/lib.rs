@@ -12,6 +12,7 @@
 //! - [`desired`]: the environment -> every desired `Resource` (names, attributes, dependencies,
 //!   content such as the instances' cloud-init); [`desired::render`] renders the files from
 //!   `templates/` (cloud-init, the factory's swanctl.conf);
+//! - [`graph`]: the platform as a picture (SVG laid out in-process, DOT, Mermaid), pure;
 //! - [`plan`]: the plan's types, the pure diff, the plan's text, the saved plan's file, the
 //!   resource types as enums ([`plan::kind`]);
 //! - [`provider`]: observe, create, update and delete each resource type through the SDKs;
@@ -37,6 +38,7 @@ pub mod digest;
 pub mod engine;
 pub mod export;
 pub mod gaps;
+pub mod graph;
 pub mod kafka;
 pub mod load;
 pub mod lock;
