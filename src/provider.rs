@@ -309,6 +309,17 @@ pub async fn data_held(ctx: &Context, resource: &Resource) -> anyhow::Result<Opt
     }
 }
 
+/// `SELECT count(*)` of Glue table `table` through Redshift Spectrum: the external schema of
+/// `statement` (the desired `aws_redshiftdata_statement.external_schema`, which names the
+/// cluster, database and user) run through the Data API and waited for like apply's statements.
+///
+/// Errors: the statement failed (Redshift's message: a column type Spectrum cannot read fails
+/// here), did not finish within `warehouse.statement_timeout_secs`, or returned no count; an
+/// emulator that never runs statements gives a [`NotImplemented`].
+pub async fn spectrum_count(ctx: &Context, statement: &Resource, table: &str) -> anyhow::Result<u64> {
+    redshift::spectrum_count(ctx, statement, table).await
+}
+
 /// Deletes every object version and delete marker of `bucket` under `prefix`; returns how
 /// many (see `s3::delete_versions`).
 ///

@@ -540,10 +540,53 @@ async fn data_checks(
             )
         });
     }
+    spectrum_counts(ctx, &audits, checks).await;
     if !is_sandbox(&streams) {
         eprintln!("smoke test: its records stay in the lake (deleting them would leave holes the audit reports)");
     }
     Ok(())
+}
+
+/// Per audited stream, `SELECT count(*)` of its Glue table through the external schema with the
+/// Data API, against the audited rows: the lake answers SQL through the catalog (a Glue type
+/// Spectrum cannot read, or a partition never registered, fails here). On an environment with
+/// `[endpoints]` (the bed) the rows are n/a: LocalStack's Data API accepts statements and runs
+/// none; DuckDB reads the same tables in the bed's tests instead.
+async fn spectrum_counts(ctx: &Context, audits: &[crate::worker::audit::StreamAudit], checks: &mut Vec<Check>) {
+    let statement = crate::desired::resources(&ctx.environment, "", &[Component::Warehouse])
+        .into_iter()
+        .find(|r| r.kind() == Kind::RedshiftDataStatement);
+    for audit in audits {
+        let name = format!("data {}: SELECT count(*) through Spectrum's external schema", audit.stream);
+        let rows: u64 = audit.partitions.iter().map(|p| p.rows).sum();
+        let Some(statement) = statement.as_ref().filter(|_| is_real_account(&ctx.environment)) else {
+            checks.push(check(
+                name,
+                Status::NotVerifiable,
+                "the bed's Redshift Data API accepts statements and runs no SQL (on an account without [endpoints] \
+                 this row counts through it); DuckDB reads the Glue table in the bed's tests",
+            ));
+            continue;
+        };
+        let schema = statement.attributes["external_schema"].as_str().unwrap_or_default().to_owned();
+        checks.push(match crate::provider::spectrum_count(ctx, statement, &audit.stream).await {
+            Ok(count) if count == rows => check(
+                name,
+                Status::Pass,
+                format!("{schema}.{} counts {count} rows, as many as the audit found in the lake", audit.stream),
+            ),
+            Ok(count) => check(
+                name,
+                Status::Fail,
+                format!(
+                    "{schema}.{} counts {count} rows, the audit {rows}: Spectrum reads the registered partitions of \
+                     the Glue table (see `indutech status`, and the Glue partitions row)",
+                    audit.stream
+                ),
+            ),
+            Err(err) => check(name, Status::Fail, format!("{err:#}")),
+        });
+    }
 }
 
 /// Waits until the lake's commit records are past the end of every window; adds a failing row

@@ -130,6 +130,10 @@ async fn apply_deploys_the_worker_smoke_test_passes_and_fails_on_three_sabotages
         assert_eq!(landed["status"], "pass", "{landed}");
         let sql = row(&checks, &format!("data {stream}: Spectrum and Athena read the files as the Glue columns"));
         assert_eq!(sql["status"], "pass", "{sql}");
+        // The count through Spectrum runs on an account; the bed's Data API runs no SQL.
+        let count = row(&checks, &format!("data {stream}: SELECT count(*) through Spectrum's external schema"));
+        assert_eq!(count["status"], "not_verifiable", "{count}");
+        assert!(count["detail"].as_str().unwrap().contains("runs no SQL"), "{count}");
     }
     let tickets = row(&checks, "data client_tickets: every record landed exactly once");
     assert!(tickets["detail"].as_str().unwrap().ends_with("= 300 produced"), "{tickets}");

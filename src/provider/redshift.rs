@@ -335,6 +335,26 @@ async fn observe_schema(ctx: &Context, resource: &Resource) -> anyhow::Result<Ob
     })
 }
 
+/// `SELECT count(*) FROM "<external schema>"."<table>"` through the Data API (see
+/// [`super::spectrum_count`]).
+pub(super) async fn spectrum_count(ctx: &Context, statement: &Resource, table: &str) -> anyhow::Result<u64> {
+    let schema = str_attr(statement, "external_schema")?;
+    let identifier = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    let sql = format!("SELECT count(*) FROM {}.{}", identifier(schema), identifier(table));
+    let id = run_statement(ctx, statement, &sql, Vec::new()).await?;
+    let result = ctx
+        .aws
+        .redshift_data()
+        .get_statement_result()
+        .id(&id)
+        .send()
+        .await
+        .map_err(|e| sdk_error(ctx, "redshift_data", "GetStatementResult", table, e))?;
+    let count = result.records().first().and_then(|row| row.first()).and_then(|f| f.as_long_value().ok().copied());
+    let count = count.with_context(|| format!("{sql} returned no count"))?;
+    u64::try_from(count).with_context(|| format!("{sql} returned {count}"))
+}
+
 /// Runs one SQL statement through the Data API (never batched) and waits, at most
 /// `warehouse.statement_timeout_secs`, for it to finish; returns the statement id.
 ///
