@@ -307,17 +307,9 @@ async fn observe_schema(ctx: &Context, resource: &Resource) -> anyhow::Result<Ob
     }
     let sql = "SELECT databasename, esoptions FROM svv_external_schemas WHERE schemaname = :schema";
     let parameter = SqlParameter::builder().name("schema").value(schema).build()?;
-    let id = run_statement(ctx, resource, sql, vec![parameter]).await?;
-    let result = ctx
-        .aws
-        .redshift_data()
-        .get_statement_result()
-        .id(&id)
-        .send()
-        .await
-        .map_err(|e| sdk_error(ctx, "redshift_data", "GetStatementResult", schema, e))?;
+    let records = query(ctx, resource, sql, vec![parameter], schema).await?;
     let text = |f: &Field| f.as_string_value().ok().cloned().unwrap_or_default();
-    let row = result.records().first().with_context(|| format!("schema {schema} is listed but not external"))?;
+    let row = records.first().with_context(|| format!("schema {schema} is listed but not external"))?;
     let glue_database = row.first().map(text).unwrap_or_default();
     // esoptions is JSON such as {"IAM_ROLE":"arn:aws:iam::1:role/name"}.
     let options: Value = serde_json::from_str(&row.get(1).map(text).unwrap_or_default()).unwrap_or(Value::Null);
@@ -341,7 +333,22 @@ pub(super) async fn spectrum_count(ctx: &Context, statement: &Resource, table: &
     let schema = str_attr(statement, "external_schema")?;
     let identifier = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
     let sql = format!("SELECT count(*) FROM {}.{}", identifier(schema), identifier(table));
-    let id = run_statement(ctx, statement, &sql, Vec::new()).await?;
+    let records = query(ctx, statement, &sql, Vec::new(), table).await?;
+    let count = records.first().and_then(|row| row.first()).and_then(|f| f.as_long_value().ok().copied());
+    let count = count.with_context(|| format!("{sql} returned no count"))?;
+    u64::try_from(count).with_context(|| format!("{sql} returned {count}"))
+}
+
+/// Runs `sql` (see [`run_statement`]) and returns its result's rows (the first page: these
+/// queries return one row); `what` names the object in errors.
+async fn query(
+    ctx: &Context,
+    resource: &Resource,
+    sql: &str,
+    parameters: Vec<SqlParameter>,
+    what: &str,
+) -> anyhow::Result<Vec<Vec<Field>>> {
+    let id = run_statement(ctx, resource, sql, parameters).await?;
     let result = ctx
         .aws
         .redshift_data()
@@ -349,10 +356,8 @@ pub(super) async fn spectrum_count(ctx: &Context, statement: &Resource, table: &
         .id(&id)
         .send()
         .await
-        .map_err(|e| sdk_error(ctx, "redshift_data", "GetStatementResult", table, e))?;
-    let count = result.records().first().and_then(|row| row.first()).and_then(|f| f.as_long_value().ok().copied());
-    let count = count.with_context(|| format!("{sql} returned no count"))?;
-    u64::try_from(count).with_context(|| format!("{sql} returned {count}"))
+        .map_err(|e| sdk_error(ctx, "redshift_data", "GetStatementResult", what, e))?;
+    Ok(result.records().to_vec())
 }
 
 /// Runs one SQL statement through the Data API (never batched) and waits, at most
