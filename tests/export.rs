@@ -104,7 +104,8 @@ fn exports_are_terraform_fmt_clean() {
         std::fs::remove_dir_all(&out).unwrap();
     }
 }
-/// checkov (`localstack/up.sh` installs it) on the checked-in exports: no failed check, and
+/// checkov (`localstack/up.sh` installs it) on the checked-in exports and on a fresh export of
+/// the 100 MB/s example (Tiered Storage's bucket and the brokers' role): no failed check, and
 /// every skipped one is an inline skip with its reason in a template, listed in
 /// terraform/README.md (check id and resource type).
 #[test]
@@ -113,10 +114,24 @@ fn checkov_fails_no_check_and_every_skip_is_written_down() {
     assert!(checkov.exists(), "{} is missing: run localstack/up.sh (it installs checkov)", checkov.display());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("terraform/README.md")).unwrap();
-    for env in ["staging", "prod"] {
+    let example = temp_dir("ingest100");
+    let exported = indutech(&[
+        "export",
+        "terraform",
+        "--env",
+        root.join("environments/examples/throughput-100mbps.toml").to_str().unwrap(),
+        "--out",
+        example.to_str().unwrap(),
+    ]);
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    for (env, dir) in [
+        ("staging", root.join("terraform/staging")),
+        ("prod", root.join("terraform/prod")),
+        ("the 100 MB/s example", example.clone()),
+    ] {
         let out = Command::new(&checkov)
             .args(["--framework", "terraform", "--output", "json", "--skip-download", "--directory"])
-            .arg(root.join("terraform").join(env))
+            .arg(&dir)
             .output()
             .unwrap();
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -142,6 +157,7 @@ fn checkov_fails_no_check_and_every_skip_is_written_down() {
             );
         }
     }
+    std::fs::remove_dir_all(&example).unwrap();
 }
 
 #[test]
