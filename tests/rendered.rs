@@ -200,7 +200,7 @@ fn the_factory_s_strongswan_configuration_and_its_secrets_load_into_a_real_charo
         std::fs::create_dir_all(dir.join("conf.d")).unwrap();
         let secrets = secrets_from_comment(&conf);
         assert_eq!(secrets.matches("secret = ").count(), 2, "{name}: the comment shows both tunnels' entries: {conf}");
-        std::fs::write(dir.join(format!("conf.d/indutech-{name}.secrets")), &secrets).unwrap();
+        std::fs::write(dir.join(format!("conf.d/indutech-{}.secrets", environment.name)), &secrets).unwrap();
 
         let charon = Charon::start(&dir);
         let file = dir.join("swanctl.conf");
