@@ -286,7 +286,7 @@ pub struct Throughput {
     /// only with `redpanda.tiered_storage`.
     pub retention_hours: u32,
     /// MB/s one partition carries end to end (default 20: below the worker's slowest
-    /// one-thread rate, 24 MB/s on the sensor replay, README "Worker speed").
+    /// one-thread rate, 23.8 MB/s on the sensor replay by day: README, `bench worker` table).
     pub partition_mb_per_sec: u32,
 }
 
