@@ -203,6 +203,17 @@ start broker "$TANSU_BIN broker" answers_tcp "$BROKER_ADDR" -- \
 # tests put them there). Made once per database: delete .run/broker-sasl to start over.
 ensure_sasl_broker() {
     local dir="$RUN_DIR/broker-sasl"
+    # The SASL/TLS broker's CA and users are this folder's: one another checkout's up.sh started
+    # has other credentials, with which every test here would fail its TLS handshake (a timeout,
+    # not an error). Say so instead of using it.
+    if ! live_pid broker-tls >/dev/null && answers_tcp "$SASL_BROKER_ADDR"; then
+        local other
+        other=$(ps -eo args= | sed -n 's|^stunnel4 \(.*\)/broker-tls/stunnel\.conf$|\1|p' | head -n 1)
+        if [ -n "$other" ] && [ "$other" != "$RUN_DIR" ]; then
+            log "the SASL/TLS broker on $SASL_BROKER_ADDR is another checkout's test bed ($other), with other credentials: stop that bed with its localstack/down.sh, or run from that checkout"
+            exit 1
+        fi
+    fi
     mkdir -p "$dir"
     if [ ! -f "$dir/tansu.db" ] || [ ! -f "$dir/worker.json" ]; then
         rm -f "$dir"/tansu.db* "$dir"/*.json "$dir"/*.pem "$dir"/*.key
