@@ -80,16 +80,18 @@ fetch() {
 }
 
 # The real consumers of rendered files that the tests run (tests/rendered.rs): cloud-init's
-# schema validation, and strongSwan's charon and swanctl; stunnel, the SASL broker's TLS. Debian packages; installed when
-# missing (the package lists are refreshed when they are stale).
+# schema validation, and strongSwan's charon and swanctl; Graphviz's dot, which reads
+# `indutech graph --format dot` (tests/graph.rs); stunnel, the SASL broker's TLS. Debian
+# packages; installed when missing (the package lists are refreshed when they are stale).
 ensure_debian_packages() {
     local missing=()
     command -v cloud-init >/dev/null 2>&1 || missing+=(cloud-init)
     command -v swanctl >/dev/null 2>&1 || missing+=(strongswan-swanctl)
     command -v stunnel4 >/dev/null 2>&1 || missing+=(stunnel4)
+    command -v dot >/dev/null 2>&1 || missing+=(graphviz)
     [ -x /usr/lib/ipsec/charon ] || missing+=(strongswan-charon)
     [ ${#missing[@]} -eq 0 ] && return 0
-    command -v apt-get >/dev/null || { log "WARNING: no apt-get: install ${missing[*]} for tests/rendered.rs"; return 0; }
+    command -v apt-get >/dev/null || { log "WARNING: no apt-get: install ${missing[*]} for tests/rendered.rs and tests/graph.rs"; return 0; }
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo
     log "installing Debian packages: ${missing[*]}"

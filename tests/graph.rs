@@ -1,7 +1,8 @@
 //! `indutech graph`: the real binary's pictures read back by parsers indutech did not write:
 //! the SVG by roxmltree (an XML parser), which must find every resource's address in its text;
-//! and the committed picture of `prod` (`docs/architecture-prod.svg`, shown by the README) is
-//! what the binary draws today.
+//! the DOT laid out by Graphviz's own `dot` (Debian's graphviz, which `localstack/up.sh`
+//! installs); and the committed picture of `prod` (`docs/architecture-prod.svg`, shown by the
+//! README) is what the binary draws today.
 
 use std::path::Path;
 use std::process::Command;
@@ -55,6 +56,49 @@ fn the_svg_parses_and_names_every_resource_in_its_group_and_the_factory_side() {
         assert!(texts.contains(&gateway), "{env}: {gateway}");
         assert!(texts.iter().any(|t| t.starts_with("factory: AD forest ")), "{env}");
     }
+}
+
+#[test]
+fn graphviz_lays_out_the_dot_with_every_resource_in_its_component_s_cluster() {
+    let found = Command::new("sh").args(["-c", "command -v dot"]).output().unwrap().status.success();
+    assert!(found, "Graphviz's dot is missing: run localstack/up.sh, which installs Debian's graphviz");
+    let dot = graph("prod", "dot");
+    let mut child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), dot.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "dot refuses the DOT: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "dot warns: {}", String::from_utf8_lossy(&out.stderr));
+    let svg = String::from_utf8(out.stdout).unwrap();
+    // Graphviz writes each cluster as a group titled `cluster_<component>` holding its label.
+    // Graphviz's SVG starts with its DOCTYPE.
+    let options = roxmltree::ParsingOptions { allow_dtd: true, ..roxmltree::ParsingOptions::default() };
+    let document = roxmltree::Document::parse_with_options(&svg, options).unwrap();
+    let title = |n: roxmltree::Node<'_, '_>| {
+        n.children().find(|c| c.has_tag_name("title")).and_then(|t| t.text()).unwrap_or_default().to_owned()
+    };
+    let clusters: Vec<String> = document
+        .descendants()
+        .filter(|n| n.has_tag_name("g") && n.attribute("class") == Some("cluster"))
+        .map(title)
+        .collect();
+    assert_eq!(clusters.len(), 11, "{clusters:?}");
+    let environment = indutech::config::load(&format!("{ROOT}/environments/prod.toml")).unwrap();
+    let resources = indutech::desired::resources(&environment, &"0".repeat(64), &[]);
+    let nodes: Vec<String> = document
+        .descendants()
+        .filter(|n| n.has_tag_name("g") && n.attribute("class") == Some("node"))
+        .map(title)
+        .collect();
+    for r in &resources {
+        assert!(nodes.contains(&r.address), "Graphviz drew no node {}", r.address);
+    }
+    assert!(clusters.contains(&"cluster_migration".to_owned()) && clusters.contains(&"cluster_factory".to_owned()));
 }
 
 #[test]
