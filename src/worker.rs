@@ -1366,8 +1366,13 @@ impl Worker {
             })
             .collect();
         if !stuck.is_empty() {
+            // Asked on a connection of its own: the consumer's connections are the ones the
+            // failing fetches keep breaking (a broker that cannot serve a batch may drop the
+            // connection), so its own metadata request could fail with them.
             let reachable = tokio::task::block_in_place(|| {
-                self.consumer.fetch_metadata(Some(&stuck[0].0.0), Duration::from_secs(5))
+                self.kafka
+                    .reader(None)
+                    .and_then(|reader| self.kafka.metadata(&reader, Some(&stuck[0].0.0), Duration::from_secs(5)))
             })
             .is_ok();
             if reachable {
