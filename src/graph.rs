@@ -113,9 +113,10 @@ fn picture_of(environment: &Environment, resources: &[Resource]) -> Picture {
     // Dependencies, without those another path of dependencies already implies (a transitive
     // reduction: a broker needs its subnet, and its subnet the VPC, so no arrow from the VPC to
     // the broker).
+    let by_address: BTreeMap<&str, &Resource> = resources.iter().map(|r| (r.address.as_str(), r)).collect();
     for r in resources {
         for needed in &r.depends_on {
-            let implied = r.depends_on.iter().any(|other| other != needed && depends(resources, other, needed));
+            let implied = r.depends_on.iter().any(|other| other != needed && depends(&by_address, other, needed));
             if !implied {
                 edge(needed, &r.address, EdgeKind::Dependency);
             }
@@ -175,9 +176,9 @@ fn picture_of(environment: &Environment, resources: &[Resource]) -> Picture {
     Picture { environment: environment.name.clone(), nodes, edges }
 }
 
-/// Whether resource `address` needs `needed`, directly or through what it needs.
-fn depends(resources: &[Resource], address: &str, needed: &str) -> bool {
-    let by_address: BTreeMap<&str, &Resource> = resources.iter().map(|r| (r.address.as_str(), r)).collect();
+/// Whether resource `address` needs `needed`, directly or through what it needs (resources by
+/// address).
+fn depends(by_address: &BTreeMap<&str, &Resource>, address: &str, needed: &str) -> bool {
     let mut stack = vec![address];
     let mut seen = std::collections::BTreeSet::new();
     while let Some(current) = stack.pop() {

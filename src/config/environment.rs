@@ -290,6 +290,14 @@ pub struct Throughput {
     pub partition_mb_per_sec: u32,
 }
 
+impl Redpanda {
+    /// Whether the brokers call AWS, so have an instance role and HTTPS out: for their secrets
+    /// (`sasl_ssl`) or the tiered bucket (Tiered Storage).
+    pub fn brokers_have_role(&self) -> bool {
+        self.security == KafkaSecurity::SaslSsl || self.tiered_storage
+    }
+}
+
 impl Environment {
     /// What [`crate::model::sizing::size`] takes from this environment; None without
     /// `[redpanda.throughput]` or with brokers indutech does not run.

@@ -136,10 +136,10 @@ pub(super) fn network(environment: &Environment, out: &mut Vec<Resource>) {
 /// `provider::ec2` observes them. Least privilege per port: clients' ports (Kafka, schema
 /// registry, HTTP proxy, Redshift) from the VPC and the factory; the brokers' internal RPC
 /// from the brokers only; the admin API and metrics from the brokers and
-/// `network.operations_cidrs` only. Egress is only what each role calls: brokers their peers,
-/// workers the brokers and HTTPS, brokers HTTPS when they have a role, Redshift (Spectrum with enhanced VPC routing) HTTPS; HTTPS to
-/// 0.0.0.0/0 reaches S3 through the gateway endpoint (S3's public ranges) and the interface
-/// endpoints, since the VPC has no internet route.
+/// `network.operations_cidrs` only. Egress is only what each role calls: brokers their peers
+/// (and HTTPS when they have a role), workers the brokers and HTTPS, Redshift (Spectrum with
+/// enhanced VPC routing) HTTPS; HTTPS to 0.0.0.0/0 reaches S3 through the gateway endpoint (S3's
+/// public ranges) and the interface endpoints, since the VPC has no internet route.
 pub(super) fn security_groups(environment: &Environment) -> Vec<(&'static str, &'static str, Value, Value)> {
     let [kafka, rpc, admin, registry, proxy] = BROKER_PORTS;
     let vpc = environment.network.vpc_cidr.to_string();
@@ -177,8 +177,7 @@ pub(super) fn security_groups(environment: &Environment) -> Vec<(&'static str, &
     let https_out = || rule(443, "0.0.0.0/0", "HTTPS to S3 (gateway endpoint) and the interface endpoints".into());
     // The brokers call AWS with their role: Secrets Manager at boot (SASL/SCRAM over TLS), S3
     // for Tiered Storage.
-    let r = &environment.redpanda;
-    if r.security == crate::config::environment::KafkaSecurity::SaslSsl || r.tiered_storage {
+    if environment.redpanda.brokers_have_role() {
         broker_out.push(https_out());
     }
 

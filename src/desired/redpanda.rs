@@ -74,7 +74,7 @@ pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
     }
     // The role the brokers call AWS with: their secrets (SASL/SCRAM over TLS) and the tiered
     // bucket (Tiered Storage), whose encryption and endpoint must exist before they boot.
-    if sasl || r.tiered_storage {
+    if r.brokers_have_role() {
         b.instance_role(environment, "brokers", "the Redpanda brokers' instances", broker_policy(environment));
         broker_needs.extend([address::BROKER_ROLE_POLICY.to_owned(), address::BROKER_INSTANCE_PROFILE.to_owned()]);
     }
@@ -120,7 +120,7 @@ pub(super) fn redpanda(environment: &Environment, out: &mut Vec<Resource>) {
             "subnet",
             "user_data_sha256",
         ];
-        if sasl || r.tiered_storage {
+        if r.brokers_have_role() {
             attrs.push(("iam_instance_profile", json!(model::resource_name(environment, "brokers"))));
             replace_on.push("iam_instance_profile");
         }

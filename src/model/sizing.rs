@@ -146,9 +146,11 @@ pub struct BrokerLoad {
     pub network_in_mb_per_sec: f64,
     /// MB/s sent: replication to followers and consumers' reads.
     pub network_out_mb_per_sec: f64,
-    /// The larger of in and out against the baseline bandwidth (0.5 = half); None without the
-    /// instance's figures.
-    pub network_share: Option<f64>,
+    /// What comes in against the baseline bandwidth (0.5 = half); None without the instance's
+    /// figures.
+    pub network_in_share: Option<f64>,
+    /// What goes out against the baseline bandwidth; None without the instance's figures.
+    pub network_out_share: Option<f64>,
     /// GB of local storage the local retention takes (10^9 bytes).
     pub local_storage_gb: f64,
     /// Against the instance store; None without the instance's figures.
@@ -159,6 +161,13 @@ pub struct BrokerLoad {
     pub partition_replicas: u32,
     /// GiB the cores and replicas need at least (2 GB a core, 2 MB a replica).
     pub memory_needed_gib: f64,
+}
+
+impl BrokerLoad {
+    /// The larger of the in and out shares: AWS states the bandwidth for each direction.
+    pub fn network_share(&self) -> Option<f64> {
+        Some(self.network_in_share?.max(self.network_out_share?))
+    }
 }
 
 /// One stream's partitions against what its part of the target needs.
@@ -189,7 +198,7 @@ pub struct Problem {
 pub struct Sizing {
     /// The instance type's figures, None when it is not in the table.
     pub instance: Option<Instance>,
-    /// Every broker up, then one down.
+    /// Every broker up.
     pub normal: BrokerLoad,
     /// One broker down: what the cluster must carry.
     pub degraded: BrokerLoad,
@@ -244,7 +253,8 @@ pub fn size(inputs: &Inputs) -> Sizing {
             disk_write_mb_per_sec: disk,
             network_in_mb_per_sec: net_in,
             network_out_mb_per_sec: net_out,
-            network_share: instance.map(|i| net_in.max(net_out) / (i.baseline_gbps * MB_PER_SEC_PER_GBPS)),
+            network_in_share: instance.map(|i| net_in / (i.baseline_gbps * MB_PER_SEC_PER_GBPS)),
+            network_out_share: instance.map(|i| net_out / (i.baseline_gbps * MB_PER_SEC_PER_GBPS)),
             local_storage_gb,
             storage_share: instance.map(|i| local_storage_gb / i.instance_store_gb),
             cores_needed,
@@ -282,7 +292,7 @@ pub fn size(inputs: &Inputs) -> Sizing {
             let d = &degraded;
             let down = format!("with one of {} brokers down", inputs.brokers);
             let bandwidth = i.baseline_gbps * MB_PER_SEC_PER_GBPS;
-            if d.network_share.unwrap_or(0.0) > HEADROOM {
+            if d.network_share().unwrap_or(0.0) > HEADROOM {
                 problem(
                     "redpanda.instance_type",
                     format!(
@@ -290,7 +300,7 @@ pub fn size(inputs: &Inputs) -> Sizing {
                          MB/s baseline (at most {:.0}%): {bigger}",
                         d.network_in_mb_per_sec,
                         d.network_out_mb_per_sec,
-                        d.network_share.unwrap_or(0.0) * 100.0,
+                        d.network_share().unwrap_or(0.0) * 100.0,
                         inputs.instance_type,
                         bandwidth,
                         HEADROOM * 100.0
@@ -405,13 +415,13 @@ pub fn table(inputs: &Inputs, sizing: &Sizing) -> String {
         ),
         (
             "network in".into(),
-            format!("{:.1} MB/s{}", n.network_in_mb_per_sec, percent(n.network_share.map(|_| share_in(sizing, n)))),
-            format!("{:.1} MB/s{}", d.network_in_mb_per_sec, percent(d.network_share.map(|_| share_in(sizing, d)))),
+            format!("{:.1} MB/s{}", n.network_in_mb_per_sec, percent(n.network_in_share)),
+            format!("{:.1} MB/s{}", d.network_in_mb_per_sec, percent(d.network_in_share)),
         ),
         (
             "network out".into(),
-            format!("{:.1} MB/s{}", n.network_out_mb_per_sec, percent(n.network_share.map(|_| share_out(sizing, n)))),
-            format!("{:.1} MB/s{}", d.network_out_mb_per_sec, percent(d.network_share.map(|_| share_out(sizing, d)))),
+            format!("{:.1} MB/s{}", n.network_out_mb_per_sec, percent(n.network_out_share)),
+            format!("{:.1} MB/s{}", d.network_out_mb_per_sec, percent(d.network_out_share)),
         ),
         (
             "local storage".into(),
@@ -445,14 +455,6 @@ pub fn table(inputs: &Inputs, sizing: &Sizing) -> String {
             writeln!(out, "  the brokers carry the target with one down (each limit under {:.0}%)", HEADROOM * 100.0);
     }
     out
-}
-
-fn share_in(sizing: &Sizing, load: &BrokerLoad) -> f64 {
-    sizing.instance.map_or(0.0, |i| load.network_in_mb_per_sec / (i.baseline_gbps * MB_PER_SEC_PER_GBPS))
-}
-
-fn share_out(sizing: &Sizing, load: &BrokerLoad) -> f64 {
-    sizing.instance.map_or(0.0, |i| load.network_out_mb_per_sec / (i.baseline_gbps * MB_PER_SEC_PER_GBPS))
 }
 
 fn cores(needed: f64, instance: Option<Instance>) -> String {
@@ -502,7 +504,7 @@ mod tests {
         assert!((d.network_in_mb_per_sec - 75.0).abs() < 1e-9);
         assert!((d.network_out_mb_per_sec - 100.0).abs() < 1e-9, "(2 + 2) x 100 / 4");
         // 4.687 Gbps = 585.9 MB/s each way; the larger direction counts.
-        assert!((d.network_share.unwrap() - 100.0 / 585.875).abs() < 1e-6);
+        assert!((d.network_share().unwrap() - 100.0 / 585.875).abs() < 1e-6);
         // 75 MB/s x 4 h = 1,080 GB of the 1,875 GB store.
         assert!((d.local_storage_gb - 1080.0).abs() < 1e-6);
         assert!((d.cores_needed - 1.75).abs() < 1e-9);
@@ -569,7 +571,7 @@ mod tests {
         let fields: Vec<&str> = sizing.problems.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, ["redpanda.throughput.ingress_mb_per_sec", "redpanda.instance_type"]);
         assert!(sizing.problems[1].message.contains("not in indutech's sizing table"));
-        assert_eq!(sizing.normal.network_share, None);
+        assert_eq!(sizing.normal.network_share(), None);
         // Without a table entry the table still prints the loads.
         let text = table(&inputs("m6id.large", 3, vec![]), &sizing);
         assert!(text.contains("disk write"), "{text}");
