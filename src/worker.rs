@@ -1142,7 +1142,7 @@ impl Worker {
         for key in due {
             self.flush(&key).await?;
         }
-        // Measuring the builders' memory walks every column of every open date: every
+        // Each buffer keeps its memory up to date, but relief walks every partition: every
         // MEMORY_CHECK_EVERY records is often enough (they add at most a few MB between checks).
         if self.summary.records_in < self.memory_checked_at + MEMORY_CHECK_EVERY {
             return Ok(());
