@@ -82,7 +82,7 @@ pub const MEMORY_BUDGET: usize = 96 * 1024 * 1024;
 /// few kB per value and is bounded by [`MEMORY_BUDGET`] before this.
 pub const MAX_OPEN_DATES: usize = 2048;
 
-/// The buffers' memory is measured again after this many records.
+/// The buffers' memory is checked against [`MEMORY_BUDGET`] again after this many records.
 pub const MEMORY_CHECK_EVERY: u64 = 1024;
 
 /// A stopped partition is tried again after this long.

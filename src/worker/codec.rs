@@ -935,11 +935,14 @@ pub fn concat_parquet(fragments: Vec<bytes::Bytes>) -> anyhow::Result<Vec<u8>> {
     for kv in first.file_metadata().key_value_metadata().into_iter().flatten() {
         writer.append_key_value_metadata(kv.clone());
     }
+    // A page index for every row group or for none: readers that use one expect it throughout
+    // (one-page fragments are written without one, `fits_one_page`).
+    let indexed = inputs.iter().all(|(_, metadata)| metadata.page_index().is_some());
     for (bytes, metadata) in &inputs {
         if metadata.file_metadata().schema_descr().root_schema() != first.file_metadata().schema_descr().root_schema() {
             anyhow::bail!("Parquet fragments of one file have different schemas (a bug)");
         }
-        let page_index = metadata.page_index();
+        let page_index = metadata.page_index().filter(|_| indexed);
         for (g, group) in metadata.row_groups().iter().enumerate() {
             let mut out_group = writer.next_row_group()?;
             for (c, column) in group.columns().iter().enumerate() {
@@ -1174,6 +1177,47 @@ mod tests {
             codec.decode(bad.as_bytes(), NOW).unwrap_err().to_string(),
             "field `opened_at`: `31/2/2016 01:16` does not match `%d/%m/%Y %H:%M`"
         );
+    }
+
+    #[test]
+    fn one_page_files_have_no_page_index_larger_ones_do_and_both_join_in_order() {
+        use arrow_array::cast::AsArray as _;
+        use arrow_array::types::Int64Type;
+        use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
+        let codec = Codec::new(stream("client_tickets"));
+        let (_, row) = codec.decode(TICKET.as_bytes(), NOW).unwrap();
+        let mut offset = 0i64;
+        let mut fragment = |n: usize| {
+            let mut rows = codec.rows();
+            for _ in 0..n {
+                rows.push(&row, TICKET.len(), 0, offset);
+                offset += 1;
+            }
+            bytes::Bytes::from(encode_parquet(&mut rows, "t/0").unwrap())
+        };
+        // Over the writer's 20,000 rows per data page: several pages, a page index.
+        let (small, large, last) = (fragment(10), fragment(25_000), fragment(3));
+        let fragment_copy = large.clone();
+        let indexed = |file: &bytes::Bytes| -> Vec<bool> {
+            let metadata = ParquetMetaDataReader::new().parse_and_finish(file).unwrap();
+            metadata.row_groups().iter().map(|g| g.column(0).column_index_offset().is_some()).collect()
+        };
+        assert_eq!((indexed(&small), indexed(&large)), (vec![false], vec![true]));
+        let joined = bytes::Bytes::from(concat_parquet(vec![small, large, last]).unwrap());
+        assert_eq!(indexed(&joined), [false, false, false], "a page index for every row group or none");
+        let large_only = bytes::Bytes::from(concat_parquet(vec![fragment_copy.clone(), fragment_copy]).unwrap());
+        let metadata = ParquetMetaDataReader::new()
+            .with_page_index_policy(PageIndexPolicy::Required)
+            .parse_and_finish(&large_only)
+            .unwrap();
+        assert!(metadata.page_index().is_some(), "indexed fragments keep their page index when joined");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(joined).unwrap();
+        let mut offsets: Vec<i64> = Vec::new();
+        for batch in reader.build().unwrap() {
+            let batch = batch.unwrap();
+            offsets.extend(batch.column_by_name("kafka_offset").unwrap().as_primitive::<Int64Type>().values().iter());
+        }
+        assert_eq!(offsets, (0..25_013).collect::<Vec<i64>>());
     }
 
     #[test]
