@@ -1175,8 +1175,7 @@ impl Worker {
                 Some(buffer::Relief::Spill(key)) => {
                     let Some(State::Active(active)) = self.partitions.get_mut(&key) else { break };
                     let started = Instant::now();
-                    let source = format!("{}/{}", key.0, key.1);
-                    tokio::task::block_in_place(|| active.buffer.spill(&source))?;
+                    tokio::task::block_in_place(|| active.buffer.spill())?;
                     spent(&mut self.summary.time.encoding, started);
                 }
                 Some(buffer::Relief::Flush(key)) => self.flush(&key).await?,

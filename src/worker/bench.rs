@@ -142,7 +142,7 @@ impl Lane<'_> {
                     match relief {
                         Relief::Spill(partition) => {
                             if let Some(buffer) = self.buffers.get_mut(&partition) {
-                                buffer.spill(&format!("bench/{partition}"))?;
+                                buffer.spill()?;
                             }
                         }
                         Relief::Flush(partition) => self.flush(partition)?,

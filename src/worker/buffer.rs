@@ -4,15 +4,14 @@
 //! partition value of the time they were rejected (their own event time may be what is
 //! wrong).
 //!
-//! Under memory pressure a buffer is spilled before it is flushed: its open rows are encoded
-//! into Parquet fragments (zstd: a tenth of their Arrow size or less) held in memory, and a
-//! flush joins each value's fragments into one file without encoding them again
-//! ([`codec::concat_parquet`]). A replay of history that touches the same old values again and
-//! again so writes one file per value and flush, not one per value and spill.
+//! Under memory pressure a buffer is spilled before it is flushed: each value's open rows are
+//! encoded into a Parquet fragment (zstd: a tenth of their Arrow size or less) held in memory,
+//! and a flush writes each value's fragments and its last rows into one file without encoding
+//! the fragments again ([`codec::write_parquet`]). A replay of history that touches the same
+//! old values again and again so writes one file per value and flush, not one per value and
+//! spill.
 
 use std::collections::BTreeMap;
-
-use bytes::Bytes;
 
 use super::codec::{self, Codec, Rows};
 use crate::config::stream::Granularity;
@@ -21,8 +20,8 @@ use crate::config::stream::Granularity;
 struct Value {
     /// Rows not encoded yet.
     rows: Rows,
-    /// Parquet fragments of the rows spilled so far, in offset order.
-    fragments: Vec<Bytes>,
+    /// Parquet fragments of the rows spilled so far ([`codec::spill_parquet`]), in offset order.
+    fragments: Vec<bytes::Bytes>,
     /// Rows in the fragments.
     spilled_rows: usize,
     /// Payload bytes of every row of the value, spilled or not (uncompressed JSON).
@@ -151,16 +150,16 @@ impl Buffer {
     }
 
     /// Encodes every value's open rows into a Parquet fragment (kept in memory until the next
-    /// flush joins them); `source` as in [`Buffer::take_files`].
+    /// flush copies its row group into the value's file).
     ///
     /// Errors: Parquet encoding failed (not expected for rows built by the codec).
-    pub fn spill(&mut self, source: &str) -> anyhow::Result<()> {
+    pub fn spill(&mut self) -> anyhow::Result<()> {
         for value in self.values.values_mut() {
             if value.rows.is_empty() {
                 continue;
             }
             value.spilled_rows += value.rows.len();
-            let fragment = Bytes::from(codec::encode_parquet(&mut value.rows, source)?);
+            let fragment = bytes::Bytes::from(codec::spill_parquet(&mut value.rows)?);
             self.open -= value.memory;
             value.memory = 0;
             self.spilled += fragment.len();
@@ -183,13 +182,10 @@ impl Buffer {
         let mut files = Vec::new();
         for (index, mut value) in std::mem::take(&mut self.values) {
             let records = value.spilled_rows + value.rows.len();
-            if !value.rows.is_empty() || value.fragments.is_empty() {
-                value.fragments.push(Bytes::from(codec::encode_parquet(&mut value.rows, source)?));
-            }
             files.push(File {
                 value: self.granularity.value(index),
                 rejected: false,
-                body: codec::concat_parquet(value.fragments)?,
+                body: codec::write_parquet(&mut value.rows, value.fragments, source)?,
                 records,
             });
         }
@@ -294,7 +290,7 @@ mod tests {
                 }
             }
             let open = buffer.unspilled();
-            buffer.spill("t/0").unwrap();
+            buffer.spill().unwrap();
             assert!(buffer.unspilled() < open, "spilling reclaims the open rows' memory");
         }
         // Rows after the last spill are encoded by the flush itself.
@@ -336,7 +332,7 @@ mod tests {
             buffer.add(&codec, "t", 0, n as i64, payload.as_bytes(), 0).unwrap();
             assert_eq!(buffer.unspilled(), measured(&buffer), "after record {n}");
             if n % 1000 == 999 {
-                buffer.spill("t/0").unwrap();
+                buffer.spill().unwrap();
                 assert_eq!(buffer.unspilled(), 0);
             }
         }
@@ -359,7 +355,7 @@ mod tests {
         };
         let open = filled(0, 2000);
         let mut spilled = filled(1, 40_000);
-        spilled.spill("t/1").unwrap();
+        spilled.spill().unwrap();
         let small = filled(2, 5);
         let total = open.memory() + spilled.memory();
         let both = || [(0, &open), (1, &spilled)].into_iter();

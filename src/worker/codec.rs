@@ -18,7 +18,6 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field as ArrowField, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Datelike as _, FixedOffset, NaiveDate, TimeZone, Utc};
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
@@ -369,9 +368,8 @@ pub struct Codec {
     fields: Vec<FieldSpec>,
     event: EventSpec,
     categorizer: Option<Categorizer>,
-    schema: SchemaRef,
-    /// Columns of UUIDs, written without a dictionary ([`Rows::plain`]).
-    plain: Arc<[String]>,
+    /// The rows' Arrow and Parquet schemas, shared by every [`Rows`] of the stream.
+    layout: Arc<Layout>,
 }
 
 impl Codec {
@@ -409,17 +407,17 @@ impl Codec {
         let categorizer = stream.categorize.as_ref().map(|c| {
             Categorizer::new(&c.rules, c.inputs.iter().map(|input| index(input)).collect(), c.default.clone())
         });
-        let schema = Arc::new(arrow_schema(&stream));
         let plain = (stream.fields.iter().zip(&fields))
             .filter(|(_, spec)| matches!(spec.format, Format::Uuid))
             .map(|(f, _)| f.name.clone())
             .collect();
-        Self { stream, keys, fields, event, categorizer, schema, plain }
+        let layout = Arc::new(Layout::new(Arc::new(arrow_schema(&stream)), plain));
+        Self { stream, keys, fields, event, categorizer, layout }
     }
 
     /// Empty rows of this stream, its UUID columns written without a dictionary.
     pub fn rows(&self) -> Rows {
-        Rows { plain: self.plain.clone(), ..Rows::new(self.schema.clone()) }
+        Rows::with_layout(self.layout.clone())
     }
 
     /// The stream this codec was compiled from.
@@ -430,7 +428,7 @@ impl Codec {
     /// The Arrow schema of the stream's rows: [`Stream::columns`] in order, timestamps as
     /// microseconds in UTC, nullable exactly where the definition allows null.
     pub fn schema(&self) -> &SchemaRef {
-        &self.schema
+        &self.layout.arrow
     }
 
     /// Decodes, validates, types and enriches one payload and appends it to `rows`.
@@ -699,12 +697,38 @@ enum Column {
     Days(Date32Builder),
 }
 
-/// Rows of one stream being collected into Arrow columns (one open file's worth).
-pub struct Rows {
-    schema: SchemaRef,
+/// What every file of one stream shares, computed once per stream rather than once per file
+/// (a replay of history writes thousands of small files): the Arrow schema, the Parquet schema
+/// converted from it, the footer entry that records the Arrow schema for readers
+/// ([`parquet::arrow::ARROW_SCHEMA_META_KEY`], as `ArrowWriter` writes it), and the columns
+/// written without a dictionary.
+#[derive(Debug)]
+pub struct Layout {
+    arrow: SchemaRef,
+    parquet: parquet::schema::types::SchemaDescPtr,
+    arrow_schema_entry: parquet::file::metadata::KeyValue,
     /// Columns written without a dictionary: values unique per row (UUIDs), whose dictionary
     /// would be built, found as large as the data, and dropped.
-    plain: Arc<[String]>,
+    plain: Vec<String>,
+}
+
+impl Layout {
+    fn new(arrow: SchemaRef, plain: Vec<String>) -> Self {
+        // The codec's schemas are flat columns of primitive types, which always convert.
+        let parquet = parquet::arrow::ArrowSchemaConverter::new()
+            .convert(&arrow)
+            .expect("a stream's Arrow schema converts to Parquet");
+        let arrow_schema_entry = parquet::file::metadata::KeyValue::new(
+            parquet::arrow::ARROW_SCHEMA_META_KEY.to_owned(),
+            parquet::arrow::encode_arrow_schema(&arrow),
+        );
+        Self { arrow, parquet: Arc::new(parquet), arrow_schema_entry, plain }
+    }
+}
+
+/// Rows of one stream being collected into Arrow columns (one open file's worth).
+pub struct Rows {
+    layout: Arc<Layout>,
     columns: Vec<Column>,
     len: usize,
     /// Payload bytes these rows came from (uncompressed JSON).
@@ -715,7 +739,12 @@ impl Rows {
     /// Empty columns for `schema`, every column dictionary-encoded where the writer finds it
     /// pays ([`Codec::rows`] gives a stream's rows, its UUID columns without a dictionary).
     pub fn new(schema: SchemaRef) -> Self {
-        let columns = schema
+        Self::with_layout(Arc::new(Layout::new(schema, Vec::new())))
+    }
+
+    fn with_layout(layout: Arc<Layout>) -> Self {
+        let columns = layout
+            .arrow
             .fields()
             .iter()
             .map(|f| match f.data_type() {
@@ -729,7 +758,7 @@ impl Rows {
                 _ => Column::Micros(TimestampMicrosecondBuilder::with_capacity(INITIAL_ROWS).with_timezone("UTC")),
             })
             .collect();
-        Self { schema, plain: Arc::from([]), columns, len: 0, bytes: 0 }
+        Self { layout, columns, len: 0, bytes: 0 }
     }
 
     /// Appends one row from [`Codec::decode`], read from topic partition `partition` at
@@ -824,7 +853,7 @@ impl Rows {
             .collect();
         self.len = 0;
         self.bytes = 0;
-        Ok(RecordBatch::try_new(self.schema.clone(), arrays)?)
+        Ok(RecordBatch::try_new(self.layout.arrow.clone(), arrays)?)
     }
 }
 
@@ -887,61 +916,123 @@ fn fits_one_page(batch: &RecordBatch) -> bool {
 
 /// Key of the Parquet footer metadata naming the rows' source: `<topic>/<partition>`.
 pub const SOURCE_KEY: &str = "indutech.source";
-/// Encodes `rows` as one Parquet file (zstd; small columns plain, [`COMPRESS_FROM_BYTES`]) and
-/// empties them. The footer names the source
-/// (`source`, such as `client_tickets/2`, under [`SOURCE_KEY`]); each row's partition and
-/// offset are columns.
+
+/// One row group of a stream's rows, encoded (pages compressed, statistics and page index
+/// computed) but in no file yet, on its way into one ([`write_parquet`], [`spill_parquet`]).
+/// Never kept: its chunks' bookkeeping (about 43 KB for the 20 columns of a sensor reading,
+/// however few rows, measured with a counting allocator) is many times a small group's encoded
+/// bytes, and each page sits in a buffer of its estimated size; spills keep compact fragments.
+struct RowGroup {
+    /// One encoded chunk per column, in schema order.
+    chunks: Vec<parquet::arrow::arrow_writer::ArrowColumnChunk>,
+    /// Encoded bytes of the chunks (page headers included).
+    bytes: usize,
+}
+
+impl RowGroup {
+    /// Whether every chunk has a page index (a column index and an offset index).
+    fn indexed(&self) -> bool {
+        self.chunks.iter().all(|c| c.close().offset_index.is_some())
+    }
+}
+
+/// Encodes `rows` into one row group (zstd; small columns plain, [`COMPRESS_FROM_BYTES`];
+/// UUID columns without a dictionary; one-page columns without a page index) and empties them.
+/// The stream's schemas come from its [`Layout`], converted once.
+fn encode_row_group(rows: &mut Rows) -> anyhow::Result<RowGroup> {
+    use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
+    use parquet::file::writer::SerializedFileWriter;
+
+    let batch = rows.finish()?;
+    let layout = &rows.layout;
+    let properties = Arc::new(writer_properties_for(&batch, &layout.plain));
+    // The column writers take their settings from a file writer; this one writes nowhere (the
+    // chunks are spliced into a file by `write_file`).
+    let settings = SerializedFileWriter::new(std::io::sink(), layout.parquet.root_schema_ptr(), properties)?;
+    let mut writers = ArrowRowGroupWriterFactory::new(&settings, layout.arrow.clone()).create_column_writers(0)?;
+    let mut next = writers.iter_mut();
+    for (field, column) in layout.arrow.fields().iter().zip(batch.columns()) {
+        for leaf in compute_leaves(field, column)? {
+            next.next().ok_or_else(|| anyhow::anyhow!("more Parquet leaves than columns (a bug)"))?.write(&leaf)?;
+        }
+    }
+    let chunks = writers.into_iter().map(|w| w.close()).collect::<Result<Vec<_>, _>>()?;
+    let bytes = chunks.iter().map(|c| usize::try_from(c.close().bytes_written).unwrap_or(usize::MAX)).sum();
+    Ok(RowGroup { chunks, bytes })
+}
+
+/// Encodes `rows` (emptied) as a fragment: a Parquet file of one row group with no key-value
+/// metadata, kept in memory by a spill until [`write_parquet`] copies its row group into the
+/// value's file. Compact (its footer holds the chunks' metadata in a few hundred bytes).
+///
+/// Errors: Arrow or Parquet encoding errors (not expected for rows built by [`Rows::push`]).
+pub fn spill_parquet(rows: &mut Rows) -> anyhow::Result<Vec<u8>> {
+    let layout = rows.layout.clone();
+    let group = encode_row_group(rows)?;
+    write_file(&layout, Vec::new(), Some(group), &[])
+}
+
+/// One Parquet file of `spilled` (fragments from [`spill_parquet`], in order) and then `rows`
+/// (emptied; encoded into the last row group unless there are none and fragments are), the
+/// fragments' pages copied as encoded. The footer records the Arrow schema (readers restore
+/// the UTC timestamps from it) and names the source (`source`, such as `client_tickets/2`,
+/// under [`SOURCE_KEY`]); each row's partition and offset are columns. A page index is written
+/// for every row group or for none (readers that use one expect it throughout; one-page groups
+/// are encoded without one, `fits_one_page`).
+///
+/// Errors: a fragment is not a Parquet file of this stream's schema (a bug), or Arrow or
+/// Parquet encoding errors.
+pub fn write_parquet(rows: &mut Rows, spilled: Vec<bytes::Bytes>, source: &str) -> anyhow::Result<Vec<u8>> {
+    let layout = rows.layout.clone();
+    let last = if rows.is_empty() && !spilled.is_empty() { None } else { Some(encode_row_group(rows)?) };
+    let entries = [
+        layout.arrow_schema_entry.clone(),
+        parquet::file::metadata::KeyValue::new(SOURCE_KEY.to_owned(), source.to_owned()),
+    ];
+    write_file(&layout, spilled, last, &entries)
+}
+
+/// Encodes `rows` as one Parquet file of one row group ([`write_parquet`] without fragments)
+/// and empties them.
 ///
 /// Errors: Arrow or Parquet encoding errors (not expected for rows built by [`Rows::push`]).
 pub fn encode_parquet(rows: &mut Rows, source: &str) -> anyhow::Result<Vec<u8>> {
-    let batch = rows.finish()?;
-    let mut out = Vec::with_capacity(batch.get_array_memory_size() / 4);
-    let properties = writer_properties_for(&batch, &rows.plain);
-    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(properties))?;
-    writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(SOURCE_KEY.to_owned(), source.to_owned()));
-    writer.write(&batch)?;
-    writer.close()?;
-    Ok(out)
+    write_parquet(rows, Vec::new(), source)
 }
 
-/// One Parquet file with the row groups of `fragments` (Parquet files of the same schema, from
-/// [`encode_parquet`], in order), copied as they are encoded: nothing is decoded or compressed
-/// again. The footer's key-value metadata (the Arrow schema, the source) is the first
-/// fragment's. A single fragment is returned as it is.
-///
-/// Errors: a fragment is not a Parquet file, or the schemas differ (a bug: one stream's rows).
-pub fn concat_parquet(fragments: Vec<bytes::Bytes>) -> anyhow::Result<Vec<u8>> {
+/// A Parquet file of the row groups of `spilled` then `last`, with the key-value `entries`.
+fn write_file(
+    layout: &Layout,
+    spilled: Vec<bytes::Bytes>,
+    last: Option<RowGroup>,
+    entries: &[parquet::file::metadata::KeyValue],
+) -> anyhow::Result<Vec<u8>> {
     use parquet::column::writer::ColumnCloseResult;
     use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader};
     use parquet::file::writer::SerializedFileWriter;
 
-    if fragments.len() == 1 {
-        return Ok(fragments.into_iter().next().unwrap_or_default().to_vec());
-    }
-    let inputs = fragments
+    let fragments = spilled
         .into_iter()
         .map(|bytes| {
             let metadata = ParquetMetaDataReader::new()
                 .with_page_index_policy(PageIndexPolicy::Optional)
                 .parse_and_finish(&bytes)?;
+            if metadata.file_metadata().schema_descr().root_schema() != layout.parquet.root_schema() {
+                anyhow::bail!("a Parquet fragment of another schema (a bug)");
+            }
             Ok((bytes, metadata))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let Some((_, first)) = inputs.first() else { return Ok(Vec::new()) };
-    let schema = first.file_metadata().schema_descr().root_schema_ptr();
-    let size: usize = inputs.iter().map(|(b, _)| b.len()).sum();
-    let mut out = Vec::with_capacity(size);
-    let mut writer = SerializedFileWriter::new(&mut out, schema, Arc::new(writer_properties()))?;
-    for kv in first.file_metadata().key_value_metadata().into_iter().flatten() {
-        writer.append_key_value_metadata(kv.clone());
+    let indexed = fragments.iter().all(|(_, metadata)| metadata.page_index().is_some())
+        && last.as_ref().is_none_or(RowGroup::indexed);
+    let size = fragments.iter().map(|(b, _)| b.len()).sum::<usize>() + last.as_ref().map_or(0, |g| g.bytes);
+    let mut out = Vec::with_capacity(size + 1024);
+    let mut writer =
+        SerializedFileWriter::new(&mut out, layout.parquet.root_schema_ptr(), Arc::new(writer_properties()))?;
+    for entry in entries {
+        writer.append_key_value_metadata(entry.clone());
     }
-    // A page index for every row group or for none: readers that use one expect it throughout
-    // (one-page fragments are written without one, `fits_one_page`).
-    let indexed = inputs.iter().all(|(_, metadata)| metadata.page_index().is_some());
-    for (bytes, metadata) in &inputs {
-        if metadata.file_metadata().schema_descr().root_schema() != first.file_metadata().schema_descr().root_schema() {
-            anyhow::bail!("Parquet fragments of one file have different schemas (a bug)");
-        }
+    for (bytes, metadata) in &fragments {
         let page_index = metadata.page_index().filter(|_| indexed);
         for (g, group) in metadata.row_groups().iter().enumerate() {
             let mut out_group = writer.next_row_group()?;
@@ -960,6 +1051,18 @@ pub fn concat_parquet(fragments: Vec<bytes::Bytes>) -> anyhow::Result<Vec<u8>> {
             }
             out_group.close()?;
         }
+    }
+    if let Some(group) = last {
+        let mut out_group = writer.next_row_group()?;
+        for mut chunk in group.chunks {
+            if !indexed {
+                let close = chunk.close_mut();
+                close.column_index = None;
+                close.offset_index = None;
+            }
+            chunk.append_to_row_group(&mut out_group)?;
+        }
+        out_group.close()?;
     }
     writer.close()?;
     Ok(out)
@@ -1187,37 +1290,45 @@ mod tests {
         let codec = Codec::new(stream("client_tickets"));
         let (_, row) = codec.decode(TICKET.as_bytes(), NOW).unwrap();
         let mut offset = 0i64;
-        let mut fragment = |n: usize| {
+        let mut rows_of = |n: usize| {
             let mut rows = codec.rows();
             for _ in 0..n {
                 rows.push(&row, TICKET.len(), 0, offset);
                 offset += 1;
             }
-            bytes::Bytes::from(encode_parquet(&mut rows, "t/0").unwrap())
+            rows
         };
-        // Over the writer's 20,000 rows per data page: several pages, a page index.
-        let (small, large, last) = (fragment(10), fragment(25_000), fragment(3));
-        let fragment_copy = large.clone();
         let indexed = |file: &bytes::Bytes| -> Vec<bool> {
             let metadata = ParquetMetaDataReader::new().parse_and_finish(file).unwrap();
             metadata.row_groups().iter().map(|g| g.column(0).column_index_offset().is_some()).collect()
         };
+        // Over the writer's 20,000 rows per data page: several pages, a page index.
+        let small = bytes::Bytes::from(spill_parquet(&mut rows_of(10)).unwrap());
+        let large = bytes::Bytes::from(spill_parquet(&mut rows_of(25_000)).unwrap());
+        let mut last = rows_of(3);
         assert_eq!((indexed(&small), indexed(&large)), (vec![false], vec![true]));
-        let joined = bytes::Bytes::from(concat_parquet(vec![small, large, last]).unwrap());
+        let joined = bytes::Bytes::from(write_parquet(&mut last, vec![small, large.clone()], "t/0").unwrap());
+        assert!(last.is_empty());
         assert_eq!(indexed(&joined), [false, false, false], "a page index for every row group or none");
-        let large_only = bytes::Bytes::from(concat_parquet(vec![fragment_copy.clone(), fragment_copy]).unwrap());
+        let large_only =
+            bytes::Bytes::from(write_parquet(&mut rows_of(25_000), vec![large.clone(), large], "t/0").unwrap());
         let metadata = ParquetMetaDataReader::new()
             .with_page_index_policy(PageIndexPolicy::Required)
             .parse_and_finish(&large_only)
             .unwrap();
-        assert!(metadata.page_index().is_some(), "indexed fragments keep their page index when joined");
+        assert!(metadata.page_index().is_some(), "indexed groups keep their page index when joined");
+        assert_eq!(indexed(&large_only), [true, true, true]);
+        // Fragments alone make the file (no empty row group after them).
+        let mut none = codec.rows();
+        let spilled = bytes::Bytes::from(spill_parquet(&mut rows_of(4)).unwrap());
+        assert_eq!(indexed(&bytes::Bytes::from(write_parquet(&mut none, vec![spilled], "t/0").unwrap())), [false]);
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(joined).unwrap();
         let mut offsets: Vec<i64> = Vec::new();
         for batch in reader.build().unwrap() {
             let batch = batch.unwrap();
             offsets.extend(batch.column_by_name("kafka_offset").unwrap().as_primitive::<Int64Type>().values().iter());
         }
-        assert_eq!(offsets, (0..25_013).collect::<Vec<i64>>());
+        assert_eq!(offsets, (0..25_013).collect::<Vec<i64>>(), "the groups' rows, in order");
     }
 
     #[test]
