@@ -703,7 +703,7 @@ enum Column {
 /// ([`parquet::arrow::ARROW_SCHEMA_META_KEY`], as `ArrowWriter` writes it), and the columns
 /// written without a dictionary.
 #[derive(Debug)]
-pub struct Layout {
+struct Layout {
     arrow: SchemaRef,
     parquet: parquet::schema::types::SchemaDescPtr,
     arrow_schema_entry: parquet::file::metadata::KeyValue,
