@@ -80,6 +80,11 @@ impl BenchResult {
 /// records without a key (a batch to one partition, the next batch to another).
 pub const RUN: usize = 1024;
 
+/// Runs queued for each lane (about 8 MB of sensor readings or tickets): a lane that spills or
+/// flushes thousands of files at once (a replay of history) takes tenths of a second, and the
+/// reader, blocked on its full queue, would leave the other lanes without work meanwhile.
+const QUEUED_RUNS: usize = 32;
+
 /// A run of input lines for one partition: the lines' bytes and where each ends.
 #[derive(Default)]
 struct Run {
@@ -223,7 +228,7 @@ pub fn run(
             // Spent runs come back to the reader to be refilled.
             let (give_back, spent) = std::sync::mpsc::channel::<Run>();
             for index in 0..threads {
-                let (send, receive) = std::sync::mpsc::sync_channel::<Run>(4);
+                let (send, receive) = std::sync::mpsc::sync_channel::<Run>(QUEUED_RUNS);
                 senders.push(send);
                 let mut lane = lane(index);
                 let give_back = give_back.clone();
