@@ -260,6 +260,9 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         partitions,
         granularity.as_str(),
     );
+    if let Some(line) = result.threads_line() {
+        eprintln!("{line}");
+    }
     println!("{}", result.line(crate::worker::bench::peak_rss()));
     Ok(ExitCode::SUCCESS)
 }

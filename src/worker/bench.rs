@@ -34,6 +34,47 @@ pub struct BenchResult {
     pub minimum_files: u64,
     /// Wall-clock time of the pipeline.
     pub elapsed: Duration,
+    /// Per thread that ran the pipeline (the lanes, in order; then the reader when it was a
+    /// thread of its own): time on a CPU and time waiting for one, from the kernel's
+    /// `/proc/thread-self/schedstat` (nanoseconds, but a running thread's own figure lags by up
+    /// to a scheduler tick, a few ms); empty where there is no such file.
+    pub threads: Vec<ThreadTime>,
+}
+
+/// CPU time of one bench thread ([`BenchResult::threads`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadTime {
+    /// `lane 0`, `lane 1`..., or `reader`.
+    pub name: String,
+    /// Time the thread ran on a CPU.
+    pub on_cpu: Duration,
+    /// Time it was runnable but waited for a CPU (other threads or processes had them).
+    pub waiting: Duration,
+}
+
+impl ThreadTime {
+    /// The calling thread's times so far, named `name`; None where
+    /// `/proc/thread-self/schedstat` cannot be read (not Linux, or no schedstats).
+    fn of_this_thread(name: String) -> Option<Self> {
+        let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+        let mut fields = text.split_whitespace().map(str::parse::<u64>);
+        let on_cpu = Duration::from_nanos(fields.next()?.ok()?);
+        let waiting = Duration::from_nanos(fields.next()?.ok()?);
+        Some(Self { name, on_cpu, waiting })
+    }
+
+    /// The calling thread's times since `before` (taken on this thread), named `name`.
+    fn of_this_thread_since(name: String, before: Option<&ThreadTime>) -> Option<Self> {
+        let now = Self::of_this_thread(name)?;
+        Some(match before {
+            Some(b) => Self {
+                on_cpu: now.on_cpu.saturating_sub(b.on_cpu),
+                waiting: now.waiting.saturating_sub(b.waiting),
+                ..now
+            },
+            None => now,
+        })
+    }
 }
 
 impl BenchResult {
@@ -57,6 +98,26 @@ impl BenchResult {
         )
     }
 
+    /// The threads' CPU times, one line: `threads: lane 0 1.02 s on CPU (0.03 s waiting), ...,
+    /// total 2.10 s on CPU` (seconds; with one thread, lane 0 also reads the input); None
+    /// without [`BenchResult::threads`]. With several threads,
+    /// the total against a 1-thread run's says whether they cost more CPU for the same records or
+    /// only ran slower (a VM's cores vary in speed from minute to minute).
+    pub fn threads_line(&self) -> Option<String> {
+        if self.threads.is_empty() {
+            return None;
+        }
+        let each: Vec<String> = self
+            .threads
+            .iter()
+            .map(|t| {
+                format!("{} {:.2} s on CPU ({:.2} s waiting)", t.name, t.on_cpu.as_secs_f64(), t.waiting.as_secs_f64())
+            })
+            .collect();
+        let total: Duration = self.threads.iter().map(|t| t.on_cpu).sum();
+        Some(format!("threads: {}, total {:.2} s on CPU", each.join(", "), total.as_secs_f64()))
+    }
+
     /// Median size of the Parquet files, bytes (0 without files).
     pub fn median_file_size(&self) -> u64 {
         let mut sizes = self.parquet_sizes.clone();
@@ -73,6 +134,7 @@ impl BenchResult {
         self.rejected_files += other.rejected_files;
         self.bytes_out += other.bytes_out;
         self.minimum_files += other.minimum_files;
+        self.threads.extend(other.threads);
     }
 }
 
@@ -116,6 +178,8 @@ struct Lane<'a> {
     values: std::collections::BTreeSet<(usize, String)>,
     records_since_check: u64,
     result: BenchResult,
+    /// This lane's thread's times when the lane started on it ([`ThreadTime`]).
+    cpu_before: Option<ThreadTime>,
 }
 
 impl Lane<'_> {
@@ -181,6 +245,8 @@ impl Lane<'_> {
             self.flush(partition)?;
         }
         self.result.minimum_files = self.values.len() as u64;
+        let name = format!("lane {}", self.lane);
+        self.result.threads.extend(ThreadTime::of_this_thread_since(name, self.cpu_before.as_ref()));
         Ok(self.result)
     }
 }
@@ -216,6 +282,7 @@ pub fn run(
         values: Default::default(),
         records_since_check: 0,
         result: BenchResult::default(),
+        cpu_before: ThreadTime::of_this_thread(String::new()),
     };
     let mut result = if threads == 1 {
         let mut lane = lane(0);
@@ -223,6 +290,7 @@ pub fn run(
         lane.finish()?
     } else {
         std::thread::scope(|scope| -> anyhow::Result<BenchResult> {
+            let reader_before = ThreadTime::of_this_thread(String::new());
             let mut senders = Vec::new();
             let mut handles = Vec::new();
             // Spent runs come back to the reader to be refilled.
@@ -233,6 +301,7 @@ pub fn run(
                 let mut lane = lane(index);
                 let give_back = give_back.clone();
                 handles.push(scope.spawn(move || -> anyhow::Result<BenchResult> {
+                    lane.cpu_before = ThreadTime::of_this_thread(String::new());
                     for run in receive {
                         lane.take(&run)?;
                         let _ = give_back.send(run);
@@ -247,11 +316,13 @@ pub fn run(
                 Ok(spent.try_recv().ok())
             });
             drop(senders);
+            let reader = ThreadTime::of_this_thread_since("reader".to_owned(), reader_before.as_ref());
             let mut total = BenchResult::default();
             for handle in handles {
                 total.add(handle.join().map_err(|_| anyhow::anyhow!("a bench thread panicked"))??);
             }
             read?;
+            total.threads.extend(reader);
             Ok(total)
         })?
     };
@@ -339,6 +410,13 @@ mod tests {
             assert_eq!((result.rows + result.rejected, result.rejected), (result.records, malformed));
             // One flush at the end: one file per partition and value, the minimum.
             assert_eq!(result.parquet_sizes.len() as u64, result.minimum_files);
+        }
+        if std::path::Path::new("/proc/thread-self/schedstat").exists() {
+            let names = |r: &BenchResult| r.threads.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+            assert_eq!(names(&one), ["lane 0"]);
+            assert_eq!(names(&two), ["lane 0", "lane 1", "reader"]);
+            assert!(two.threads.iter().map(|t| t.on_cpu).sum::<Duration>() > Duration::ZERO, "{:?}", two.threads);
+            assert!(two.threads_line().unwrap().starts_with("threads: lane 0 "));
         }
         let mut sizes = (one.parquet_sizes.clone(), two.parquet_sizes.clone());
         sizes.0.sort_unstable();
