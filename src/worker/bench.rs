@@ -100,9 +100,9 @@ impl BenchResult {
 
     /// The threads' CPU times, one line: `threads: lane 0 1.02 s on CPU (0.03 s waiting), ...,
     /// total 2.10 s on CPU` (seconds; with one thread, lane 0 also reads the input); None
-    /// without [`BenchResult::threads`]. With several threads,
-    /// the total against a 1-thread run's says whether they cost more CPU for the same records or
-    /// only ran slower (a VM's cores vary in speed from minute to minute).
+    /// without [`BenchResult::threads`]. With several threads, the total against a 1-thread
+    /// run's says whether they cost more CPU for the same records or only ran slower (a VM's
+    /// cores vary in speed from minute to minute).
     pub fn threads_line(&self) -> Option<String> {
         if self.threads.is_empty() {
             return None;
