@@ -246,7 +246,8 @@ struct Pattern {
     text: String,
     items: Vec<chrono::format::Item<'static>>,
     /// The pattern as fixed numeric fields and ASCII literals, when it is only `%Y %m %d %H %M`
-    /// (each once, all five) and optionally `%S`, with literals that are not white space:
+    /// (each once, all five, never two in a row) and optionally `%S`, with literals of
+    /// punctuation or single spaces (letters and other white space leave it to chrono):
     /// read byte by byte ([`Pattern::datetime`]; chrono's general parser was 8% of the ITSM
     /// log's instructions).
     fast: Option<Vec<Part>>,
@@ -1136,9 +1137,10 @@ pub fn write_parquet(rows: &mut Rows, spilled: Vec<bytes::Bytes>, source: &str) 
 }
 
 /// Encodes `rows` as one Parquet file of one row group ([`write_parquet`] without fragments)
-/// and empties them.
+/// and empties them. Tests only: the worker's files come from [`write_parquet`].
 ///
 /// Errors: Arrow or Parquet encoding errors (not expected for rows built by [`Rows::push`]).
+#[cfg(test)]
 pub fn encode_parquet(rows: &mut Rows, source: &str) -> anyhow::Result<Vec<u8>> {
     write_parquet(rows, Vec::new(), source)
 }
