@@ -5,7 +5,8 @@
 //! wrong).
 //!
 //! Under memory pressure a buffer is spilled before it is flushed: each value's open rows are
-//! encoded into a Parquet fragment (zstd: a tenth of their Arrow size or less) held in memory,
+//! encoded into a Parquet fragment held in memory (zstd, [`codec::Fragment`]: a third of
+//! their Arrow size or less),
 //! and a flush writes each value's fragments and its last rows into one file without encoding
 //! the fragments again ([`codec::write_parquet`]). A replay of history that touches the same
 //! old values again and again so writes one file per value and flush, not one per value and
@@ -21,7 +22,7 @@ struct Value {
     /// Rows not encoded yet.
     rows: Rows,
     /// Parquet fragments of the rows spilled so far ([`codec::spill_parquet`]), in offset order.
-    fragments: Vec<bytes::Bytes>,
+    fragments: Vec<codec::Fragment>,
     /// Rows in the fragments.
     spilled_rows: usize,
     /// Payload bytes of every row of the value, spilled or not (uncompressed JSON).
@@ -159,7 +160,7 @@ impl Buffer {
                 continue;
             }
             value.spilled_rows += value.rows.len();
-            let fragment = bytes::Bytes::from(codec::spill_parquet(&mut value.rows)?);
+            let fragment = codec::spill_parquet(&mut value.rows)?;
             self.open -= value.memory;
             value.memory = 0;
             self.spilled += fragment.len();
@@ -354,7 +355,12 @@ mod tests {
             buffer
         };
         let open = filled(0, 2000);
-        let mut spilled = filled(1, 40_000);
+        // Spilled fragments are compact: 300 values of 100 rows make some 300 KB of them.
+        let mut spilled = Buffer::default();
+        for n in 0..30_000 {
+            let day = format!("2025-{:02}-{:02}", 1 + n % 300 / 28, 1 + n % 28);
+            spilled.add(&codec, "t", 1, n as i64, ticket(&day, n).as_bytes(), 0).unwrap();
+        }
         spilled.spill().unwrap();
         let small = filled(2, 5);
         let total = open.memory() + spilled.memory();

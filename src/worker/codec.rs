@@ -1026,8 +1026,18 @@ fn writer_properties_builder() -> parquet::file::properties::WriterPropertiesBui
 /// stored plain. Every Parquet reader reads uncompressed column chunks.
 pub const COMPRESS_FROM_BYTES: usize = 32 * 1024;
 
+/// Row groups of fewer rows are written without dictionaries for their numbers and times
+/// (strings keep theirs).
+///
+/// The Parquet writer (parquet 60) gives each dictionary a hash table of 4,096 slots, allocated
+/// and cleared per column chunk: for the tiny groups of a replay of history (a day of a few
+/// stations, tens of rows) that was a fifth of the time (cachegrind), while such a chunk,
+/// stored plain, is a few hundred bytes.
+pub const DICTIONARY_FROM_ROWS: usize = 256;
+
 /// [`writer_properties`] for `batch`: its columns under [`COMPRESS_FROM_BYTES`] uncompressed,
-/// the `plain` columns without a dictionary.
+/// the `plain` columns without a dictionary, and under [`DICTIONARY_FROM_ROWS`] rows every
+/// column but the strings without one.
 fn writer_properties_for(batch: &RecordBatch, plain: &[String]) -> WriterProperties {
     let mut builder = writer_properties_builder();
     if fits_one_page(batch) {
@@ -1040,6 +1050,13 @@ fn writer_properties_for(batch: &RecordBatch, plain: &[String]) -> WriterPropert
     }
     for name in plain {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(name.as_str()), false);
+    }
+    if batch.num_rows() < DICTIONARY_FROM_ROWS {
+        for field in batch.schema().fields() {
+            if field.data_type() != &DataType::Utf8 {
+                builder = builder.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+            }
+        }
     }
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
         if column.get_array_memory_size() < COMPRESS_FROM_BYTES {
@@ -1105,15 +1122,87 @@ fn encode_row_group(rows: &mut Rows) -> anyhow::Result<RowGroup> {
     Ok(RowGroup { chunks, bytes })
 }
 
-/// Encodes `rows` (emptied) as a fragment: a Parquet file of one row group with no key-value
-/// metadata, kept in memory by a spill until [`write_parquet`] copies its row group into the
-/// value's file. Compact (its footer holds the chunks' metadata in a few hundred bytes).
+/// Rows a spill encoded, kept in memory until [`write_parquet`] copies their row group into the
+/// value's file: a Parquet file of one row group with no key-value metadata, compressed as a
+/// whole with zstd when it is small.
 ///
-/// Errors: Arrow or Parquet encoding errors (not expected for rows built by [`Rows::push`]).
-pub fn spill_parquet(rows: &mut Rows) -> anyhow::Result<Vec<u8>> {
+/// The small groups of a replay of history store their columns uncompressed
+/// ([`COMPRESS_FROM_BYTES`]) and without dictionaries ([`DICTIONARY_FROM_ROWS`]), so such a
+/// fragment is about as large as the Arrow rows it replaces and a spill would reclaim little;
+/// compressing it whole takes one zstd context per thread, not one per column, and makes it a
+/// third to a fifth of that.
+#[derive(Clone)]
+pub struct Fragment {
+    /// The Parquet file, zstd-compressed when `parquet_len` is not its length.
+    body: Vec<u8>,
+    /// Length of the Parquet file, bytes.
+    parquet_len: usize,
+}
+
+impl Fragment {
+    /// Memory the fragment holds, bytes (compressed when it is).
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Whether it holds no bytes (never, for a fragment from [`spill_parquet`]).
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+
+    /// The Parquet file.
+    ///
+    /// Errors: the zstd frame does not decompress to `parquet_len` bytes (a bug).
+    fn parquet(self) -> anyhow::Result<bytes::Bytes> {
+        if self.body.len() == self.parquet_len {
+            return Ok(bytes::Bytes::from(self.body));
+        }
+        let parquet = FRAGMENT_ZSTD.with_borrow_mut(|zstd| -> std::io::Result<Vec<u8>> {
+            if zstd.1.is_none() {
+                zstd.1 = Some(zstd::bulk::Decompressor::new()?);
+            }
+            zstd.1.as_mut().map_or_else(|| Ok(Vec::new()), |d| d.decompress(&self.body, self.parquet_len))
+        })?;
+        anyhow::ensure!(
+            parquet.len() == self.parquet_len,
+            "a spilled fragment decompressed to the wrong length (a bug)"
+        );
+        Ok(bytes::Bytes::from(parquet))
+    }
+}
+
+/// Fragments of at most this many bytes are compressed whole ([`Fragment`]); larger ones come
+/// from large row groups, whose columns are zstd-compressed already.
+const FRAGMENT_COMPRESS_UP_TO: usize = 1 << 20;
+
+thread_local! {
+    /// Each thread's zstd contexts for [`Fragment`]s (creating a context costs a CPUID trap on
+    /// a VM, [`COMPRESS_FROM_BYTES`]).
+    static FRAGMENT_ZSTD: std::cell::RefCell<(Option<zstd::bulk::Compressor<'static>>, Option<zstd::bulk::Decompressor<'static>>)> =
+        const { std::cell::RefCell::new((None, None)) };
+}
+
+/// Encodes `rows` (emptied) as a [`Fragment`].
+///
+/// Errors: Arrow or Parquet encoding errors (not expected for rows built by [`Rows::push`]),
+/// or zstd failed to compress.
+pub fn spill_parquet(rows: &mut Rows) -> anyhow::Result<Fragment> {
     let layout = rows.layout.clone();
     let group = encode_row_group(rows)?;
-    write_file(&layout, Vec::new(), Some(group), &[])
+    let parquet = write_file(&layout, Vec::new(), Some(group), &[])?;
+    let parquet_len = parquet.len();
+    if parquet_len > FRAGMENT_COMPRESS_UP_TO {
+        return Ok(Fragment { body: parquet, parquet_len });
+    }
+    let body = FRAGMENT_ZSTD.with_borrow_mut(|zstd| -> std::io::Result<Vec<u8>> {
+        if zstd.0.is_none() {
+            zstd.0 = Some(zstd::bulk::Compressor::new(1)?);
+        }
+        zstd.0.as_mut().map_or_else(|| Ok(Vec::new()), |c| c.compress(&parquet))
+    })?;
+    // Kept as is when compressing does not pay (a frame never has the Parquet file's length
+    // by chance: it is then not smaller).
+    Ok(if body.len() < parquet_len { Fragment { body, parquet_len } } else { Fragment { body: parquet, parquet_len } })
 }
 
 /// One Parquet file of `spilled` (fragments from [`spill_parquet`], in order) and then `rows`
@@ -1126,7 +1215,7 @@ pub fn spill_parquet(rows: &mut Rows) -> anyhow::Result<Vec<u8>> {
 ///
 /// Errors: a fragment is not a Parquet file of this stream's schema (a bug), or Arrow or
 /// Parquet encoding errors.
-pub fn write_parquet(rows: &mut Rows, spilled: Vec<bytes::Bytes>, source: &str) -> anyhow::Result<Vec<u8>> {
+pub fn write_parquet(rows: &mut Rows, spilled: Vec<Fragment>, source: &str) -> anyhow::Result<Vec<u8>> {
     let layout = rows.layout.clone();
     let last = if rows.is_empty() && !spilled.is_empty() { None } else { Some(encode_row_group(rows)?) };
     let entries = [
@@ -1148,7 +1237,7 @@ pub fn encode_parquet(rows: &mut Rows, source: &str) -> anyhow::Result<Vec<u8>> 
 /// A Parquet file of the row groups of `spilled` then `last`, with the key-value `entries`.
 fn write_file(
     layout: &Layout,
-    spilled: Vec<bytes::Bytes>,
+    spilled: Vec<Fragment>,
     last: Option<RowGroup>,
     entries: &[parquet::file::metadata::KeyValue],
 ) -> anyhow::Result<Vec<u8>> {
@@ -1158,7 +1247,8 @@ fn write_file(
 
     let fragments = spilled
         .into_iter()
-        .map(|bytes| {
+        .map(|fragment| {
+            let bytes = fragment.parquet()?;
             let metadata = ParquetMetaDataReader::new()
                 .with_page_index_policy(PageIndexPolicy::Optional)
                 .parse_and_finish(&bytes)?;
@@ -1228,7 +1318,7 @@ mod tests {
     const NOW: i64 = 1_798_761_600_000_000;
 
     #[test]
-    fn small_columns_are_stored_plain_large_ones_zstd_and_uuids_without_a_dictionary() {
+    fn small_columns_are_stored_plain_large_ones_zstd_and_uuids_and_small_groups_numbers_without_a_dictionary() {
         use parquet::file::reader::{FileReader as _, SerializedFileReader};
         let codec = Codec::new(stream("client_tickets"));
         let mut rows = codec.rows();
@@ -1249,9 +1339,15 @@ mod tests {
                 .map(|c| (c.column_path().string(), c.compression(), c.dictionary_page_offset().is_some()))
                 .collect::<Vec<_>>()
         };
-        for (column, compression, _) in encode(&mut rows, 10) {
-            assert_eq!(compression, Compression::UNCOMPRESSED, "{column} of 10 rows");
+        let small = encode(&mut rows, 10);
+        for (column, compression, _) in &small {
+            assert_eq!(*compression, Compression::UNCOMPRESSED, "{column} of 10 rows");
         }
+        // Under DICTIONARY_FROM_ROWS rows, numbers and times go without a dictionary; texts keep
+        // theirs.
+        let dictionary = |c: &str| small.iter().find(|(name, ..)| name == c).unwrap().2;
+        assert!(!dictionary("created_at") && !dictionary("kafka_partition"), "{small:?}");
+        assert!(dictionary("channel") && dictionary("priority"), "{small:?}");
         let large = encode(&mut rows, 20_000);
         let column = |c: &str| large.iter().find(|(name, ..)| name == c).unwrap();
         assert!(matches!(column("ticket_id").1, Compression::ZSTD(_)), "{large:?}");
@@ -1494,10 +1590,13 @@ mod tests {
             metadata.row_groups().iter().map(|g| g.column(0).column_index_offset().is_some()).collect()
         };
         // Over the writer's 20,000 rows per data page: several pages, a page index.
-        let small = bytes::Bytes::from(spill_parquet(&mut rows_of(10)).unwrap());
-        let large = bytes::Bytes::from(spill_parquet(&mut rows_of(25_000)).unwrap());
+        let small = spill_parquet(&mut rows_of(10)).unwrap();
+        let large = spill_parquet(&mut rows_of(25_000)).unwrap();
         let mut last = rows_of(3);
-        assert_eq!((indexed(&small), indexed(&large)), (vec![false], vec![true]));
+        let parquet = |f: &Fragment| f.clone().parquet().unwrap();
+        assert_eq!((indexed(&parquet(&small)), indexed(&parquet(&large))), (vec![false], vec![true]));
+        // A small fragment (plain columns) is held compressed.
+        assert!(small.len() * 2 < parquet(&small).len(), "{} of {}", small.len(), parquet(&small).len());
         let joined = bytes::Bytes::from(write_parquet(&mut last, vec![small, large.clone()], "t/0").unwrap());
         assert!(last.is_empty());
         assert_eq!(indexed(&joined), [false, false, false], "a page index for every row group or none");
@@ -1511,7 +1610,7 @@ mod tests {
         assert_eq!(indexed(&large_only), [true, true, true]);
         // Fragments alone make the file (no empty row group after them).
         let mut none = codec.rows();
-        let spilled = bytes::Bytes::from(spill_parquet(&mut rows_of(4)).unwrap());
+        let spilled = spill_parquet(&mut rows_of(4)).unwrap();
         assert_eq!(indexed(&bytes::Bytes::from(write_parquet(&mut none, vec![spilled], "t/0").unwrap())), [false]);
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(joined).unwrap();
         let mut offsets: Vec<i64> = Vec::new();
