@@ -1124,7 +1124,7 @@ fn encode_row_group(rows: &mut Rows) -> anyhow::Result<RowGroup> {
 
 /// Rows a spill encoded, kept in memory until [`write_parquet`] copies their row group into the
 /// value's file: a Parquet file of one row group with no key-value metadata, compressed as a
-/// whole with zstd when it is small.
+/// whole with zstd when it has fewer than [`DICTIONARY_FROM_ROWS`] rows.
 ///
 /// The small groups of a replay of history store their columns uncompressed
 /// ([`COMPRESS_FROM_BYTES`]) and without dictionaries ([`DICTIONARY_FROM_ROWS`]), so such a
@@ -1171,10 +1171,6 @@ impl Fragment {
     }
 }
 
-/// Fragments of at most this many bytes are compressed whole ([`Fragment`]); larger ones come
-/// from large row groups, whose columns are zstd-compressed already.
-const FRAGMENT_COMPRESS_UP_TO: usize = 1 << 20;
-
 thread_local! {
     /// Each thread's zstd contexts for [`Fragment`]s (creating a context costs a CPUID trap on
     /// a VM, [`COMPRESS_FROM_BYTES`]).
@@ -1188,10 +1184,13 @@ thread_local! {
 /// or zstd failed to compress.
 pub fn spill_parquet(rows: &mut Rows) -> anyhow::Result<Fragment> {
     let layout = rows.layout.clone();
+    let small = rows.len() < DICTIONARY_FROM_ROWS;
     let group = encode_row_group(rows)?;
     let parquet = write_file(&layout, Vec::new(), Some(group), &[])?;
     let parquet_len = parquet.len();
-    if parquet_len > FRAGMENT_COMPRESS_UP_TO {
+    if !small {
+        // Dictionaries and zstd pages already: compressing it again costs more than it saves
+        // (a tenth more instructions on the tickets, which spill groups of some 1,000 rows).
         return Ok(Fragment { body: parquet, parquet_len });
     }
     let body = FRAGMENT_ZSTD.with_borrow_mut(|zstd| -> std::io::Result<Vec<u8>> {
@@ -1595,8 +1594,9 @@ mod tests {
         let mut last = rows_of(3);
         let parquet = |f: &Fragment| f.clone().parquet().unwrap();
         assert_eq!((indexed(&parquet(&small)), indexed(&parquet(&large))), (vec![false], vec![true]));
-        // A small fragment (plain columns) is held compressed.
+        // A small fragment (plain columns) is held compressed, a large one as its Parquet file.
         assert!(small.len() * 2 < parquet(&small).len(), "{} of {}", small.len(), parquet(&small).len());
+        assert_eq!(large.len(), parquet(&large).len());
         let joined = bytes::Bytes::from(write_parquet(&mut last, vec![small, large.clone()], "t/0").unwrap());
         assert!(last.is_empty());
         assert_eq!(indexed(&joined), [false, false, false], "a page index for every row group or none");
