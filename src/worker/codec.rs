@@ -580,11 +580,16 @@ impl Codec {
         })?;
         let mut slots: smallvec::SmallVec<[Raw<'a>; INLINE_CELLS]> =
             std::iter::repeat_with(|| Raw::Absent).take(self.fields.len()).collect();
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        RecordSeed { keys: &self.keys, slots: &mut slots }
-            .deserialize(&mut deserializer)
-            .map_err(|e| Rejection { field: None, message: format!("not a JSON object: {e}") })?;
-        deserializer.end().map_err(|e| Rejection { field: None, message: format!("not a JSON object: {e}") })?;
+        // sonic-rs (SIMD string scanning): 4% fewer instructions than serde_json on the tickets
+        // and the incident log (cachegrind), through the same serde visitor.
+        let mut deserializer = sonic_rs::Deserializer::from_str(text);
+        let not_json = |e: sonic_rs::Error| {
+            // The message's first line: what and where (the rest quotes the payload).
+            let e = e.to_string();
+            Rejection { field: None, message: format!("not a JSON object: {}", e.lines().next().unwrap_or_default()) }
+        };
+        RecordSeed { keys: &self.keys, slots: &mut slots }.deserialize(&mut deserializer).map_err(not_json)?;
+        deserializer.end().map_err(not_json)?;
 
         let mut cells: Row<'a> = Row::new();
         for (spec, raw) in self.fields.iter().zip(slots.iter_mut()) {
@@ -1500,6 +1505,10 @@ mod tests {
         assert_eq!(cell("client_id"), &Cell::Str("c-1".into()));
         assert_eq!(cell("customer_tier"), &Cell::Str("pro".into()), "a key with an escape is read");
         assert_eq!(cell("priority"), &Cell::Str("high".into()), "the last of a repeated key counts");
+        let escaped = reordered.replace(r#""subject":"x""#, r#""subject":"caf\u00e9 \"\ud83d\ude00\"\n\t\\""#);
+        let (_, row) = codec.decode(escaped.as_bytes(), NOW).unwrap();
+        let subject = names.iter().position(|n| n == "subject").unwrap();
+        assert_eq!(row[subject], Cell::Str("café \"😀\"\n\t\\".into()), "escapes in values are decoded");
     }
 
     #[test]
@@ -1514,6 +1523,13 @@ mod tests {
             format!("not a JSON object: invalid UTF-8 at byte {at}")
         );
         assert!(reason("not json").starts_with("not a JSON object"), "{}", reason("not json"));
+        // One line that says what and where (the parser's message would go on to quote the
+        // payload, which the rejected line holds in full).
+        assert_eq!(
+            reason(r#"{"a":1,}"#),
+            "not a JSON object: JSON has a comma after the last value in an array or object at line 1 column 8"
+        );
+        assert_eq!(reason(&TICKET[..40]), "not a JSON object: EOF while parsing at line 1 column 40");
         assert!(reason("[1]").starts_with("not a JSON object"));
         assert_eq!(reason(&TICKET.replace(r#""client_id":"c-17","#, "")), "field `client_id`: missing required field");
         assert_eq!(reason(&TICKET.replace(r#""high""#, "3")), "field `priority`: expected string, got a number");
