@@ -1530,6 +1530,15 @@ mod tests {
             "not a JSON object: JSON has a comma after the last value in an array or object at line 1 column 8"
         );
         assert_eq!(reason(&TICKET[..40]), "not a JSON object: EOF while parsing at line 1 column 40");
+        // What the JSON grammar forbids is rejected, as a standard parser would.
+        for bad in ["\t", "\u{1}", "\\x", "\\ud800", "\\ud800x"] {
+            let text = reason(&TICKET.replace("Refund", &format!("Ref{bad}und")));
+            assert!(text.starts_with("not a JSON object: ") && !text.contains('\n'), "{bad:?}: {text}");
+        }
+        for number in ["1e400", "01", "1.", ".5", "NaN", "+1"] {
+            let text = reason(&TICKET.replace(r#""high""#, number));
+            assert!(text.starts_with("not a JSON object: ") && !text.contains('\n'), "{number}: {text}");
+        }
         assert!(reason("[1]").starts_with("not a JSON object"));
         assert_eq!(reason(&TICKET.replace(r#""client_id":"c-17","#, "")), "field `client_id`: missing required field");
         assert_eq!(reason(&TICKET.replace(r#""high""#, "3")), "field `priority`: expected string, got a number");
