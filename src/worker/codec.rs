@@ -1134,8 +1134,9 @@ fn encode_row_group(rows: &mut Rows) -> anyhow::Result<RowGroup> {
 /// The small groups of a replay of history store their columns uncompressed
 /// ([`COMPRESS_FROM_BYTES`]) and without dictionaries ([`DICTIONARY_FROM_ROWS`]), so such a
 /// fragment is about as large as the Arrow rows it replaces and a spill would reclaim little;
-/// compressing it whole takes one zstd context per thread, not one per column, and makes it a
-/// third to a fifth of that.
+/// compressing it whole takes one zstd context per thread, not one per column, and makes it
+/// about a sixth of their Arrow memory (the Beijing replay by day: 16.9 MB of open rows became
+/// 2.9 MB of fragments).
 #[derive(Clone)]
 pub struct Fragment {
     /// The Parquet file, zstd-compressed when `parquet_len` is not its length.
