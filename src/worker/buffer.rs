@@ -5,8 +5,8 @@
 //! wrong).
 //!
 //! Under memory pressure a buffer is spilled before it is flushed: each value's open rows are
-//! encoded into a Parquet fragment held in memory (zstd, [`codec::Fragment`]: a third of
-//! their Arrow size or less),
+//! encoded into a Parquet fragment held in memory ([`codec::Fragment`]: zstd pages, or
+//! compressed whole when small, about a sixth of the rows' Arrow memory on the Beijing replay),
 //! and a flush writes each value's fragments and its last rows into one file without encoding
 //! the fragments again ([`codec::write_parquet`]). A replay of history that touches the same
 //! old values again and again so writes one file per value and flush, not one per value and
@@ -355,10 +355,12 @@ mod tests {
             buffer
         };
         let open = filled(0, 2000);
-        // Spilled fragments are compact: 300 values of 100 rows make some 300 KB of them.
+        // Spilled fragments are compact: many values (300 days of 100 rows) make enough of them
+        // to outweigh a small buffer's open rows.
         let mut spilled = Buffer::default();
         for n in 0..30_000 {
-            let day = format!("2025-{:02}-{:02}", 1 + n % 300 / 28, 1 + n % 28);
+            let v = n % 300;
+            let day = format!("2025-{:02}-{:02}", 1 + v / 28, 1 + v % 28);
             spilled.add(&codec, "t", 1, n as i64, ticket(&day, n).as_bytes(), 0).unwrap();
         }
         spilled.spill().unwrap();

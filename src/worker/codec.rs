@@ -1036,7 +1036,7 @@ pub const COMPRESS_FROM_BYTES: usize = 32 * 1024;
 ///
 /// The Parquet writer (parquet 60) gives each dictionary a hash table of 4,096 slots, allocated
 /// and cleared per column chunk: for the tiny groups of a replay of history (a day of a few
-/// stations, tens of rows) that was a fifth of the time (cachegrind), while such a chunk,
+/// stations, tens of rows) that was a fifth of the instructions (cachegrind), while such a chunk,
 /// stored plain, is a few hundred bytes.
 pub const DICTIONARY_FROM_ROWS: usize = 256;
 
@@ -1164,10 +1164,11 @@ impl Fragment {
             return Ok(bytes::Bytes::from(self.body));
         }
         let parquet = FRAGMENT_ZSTD.with_borrow_mut(|zstd| -> std::io::Result<Vec<u8>> {
-            if zstd.1.is_none() {
-                zstd.1 = Some(zstd::bulk::Decompressor::new()?);
-            }
-            zstd.1.as_mut().map_or_else(|| Ok(Vec::new()), |d| d.decompress(&self.body, self.parquet_len))
+            let decompressor = match &mut zstd.1 {
+                Some(d) => d,
+                none => none.insert(zstd::bulk::Decompressor::new()?),
+            };
+            decompressor.decompress(&self.body, self.parquet_len)
         })?;
         anyhow::ensure!(
             parquet.len() == self.parquet_len,
@@ -1200,10 +1201,11 @@ pub fn spill_parquet(rows: &mut Rows) -> anyhow::Result<Fragment> {
         return Ok(Fragment { body: parquet, parquet_len });
     }
     let body = FRAGMENT_ZSTD.with_borrow_mut(|zstd| -> std::io::Result<Vec<u8>> {
-        if zstd.0.is_none() {
-            zstd.0 = Some(zstd::bulk::Compressor::new(1)?);
-        }
-        zstd.0.as_mut().map_or_else(|| Ok(Vec::new()), |c| c.compress(&parquet))
+        let compressor = match &mut zstd.0 {
+            Some(c) => c,
+            none => none.insert(zstd::bulk::Compressor::new(1)?),
+        };
+        compressor.compress(&parquet)
     })?;
     // Kept as is when compressing does not pay (a frame never has the Parquet file's length
     // by chance: it is then not smaller).
