@@ -71,15 +71,16 @@ use codec::Codec;
 use commit::{FlushFile, Owned, TakeOver};
 use lake::Lake;
 
-/// Buffers of all partitions together are flushed before their memory (Arrow builders and
-/// JSON lines, as allocated) exceeds this many bytes.
+/// Buffers of all partitions together are flushed before their memory (Arrow chunks and
+/// builders, fragments and JSON lines, as allocated) exceeds this many bytes.
 pub const MEMORY_BUDGET: usize = 96 * 1024 * 1024;
 
 /// A partition's buffer is flushed once it holds rows of this many distinct partition values
 /// (`dt`): it bounds the files (and uploads) of one flush and the commit record listing them.
 /// Large enough that four years of daily partitions (a replay of history) fit in one flush,
-/// so that each value gets one file, not one per flush; input whose dates are garbage opens a
-/// few kB per value and is bounded by [`MEMORY_BUDGET`] before this.
+/// so that each value gets one file, not one per flush; an open value costs its rows and their
+/// numbers ([`buffer::CHUNK_ROWS`]), so input whose dates are garbage is bounded by
+/// [`MEMORY_BUDGET`] before this.
 pub const MAX_OPEN_DATES: usize = 2048;
 
 /// The buffers' memory is checked against [`MEMORY_BUDGET`] again after this many records.

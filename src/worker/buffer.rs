@@ -1,34 +1,49 @@
 //! One topic partition's records between two flushes, as the worker and `bench worker` both
-//! hold them: valid rows as Arrow columns per partition value (`dt`: the event time's hour,
-//! day or month, as the stream's granularity says), rejected records as JSON lines per
-//! partition value of the time they were rejected (their own event time may be what is
-//! wrong).
+//! hold them: valid rows as Arrow columns, built in arrival order whatever their partition
+//! value (`dt`: the event time's hour, day or month, as the stream's granularity says), each
+//! value keeping its rows' numbers; rejected records as JSON lines per partition value of the
+//! time they were rejected (their own event time may be what is wrong).
+//!
+//! One set of column builders serves every value (finished into [`CHUNK_ROWS`]-row chunks):
+//! an open value costs its rows and their numbers (8 bytes a row), not builders of its own, so
+//! the Beijing replay's 1,461 days a partition fit the memory budget without a spill. A spill
+//! or a flush gathers each value's rows out of the chunks ([`codec::Encoder::gather`]).
 //!
 //! Under memory pressure a buffer is spilled before it is flushed: each value's open rows are
 //! encoded into a Parquet fragment held in memory ([`codec::Fragment`]: zstd pages, or
-//! compressed whole when small, about a sixth of the rows' Arrow memory on the Beijing replay),
-//! and a flush writes each value's fragments and its last rows into one file without encoding
-//! the fragments again ([`codec::write_parquet`]). A replay of history that touches the same
-//! old values again and again so writes one file per value and flush, not one per value and
-//! spill.
+//! compressed whole when small), and a flush writes each value's fragments and its last rows
+//! into one file without encoding the fragments again ([`codec::Encoder::write`]). A backlog
+//! that touches the same old values again and again so writes one file per value and flush,
+//! not one per value and spill.
 
 use std::collections::BTreeMap;
+
+use arrow_array::RecordBatch;
 
 use super::codec::{self, Codec, Rows};
 use crate::config::stream::Granularity;
 
+/// Rows per chunk: a buffer's open rows, whatever their partition values, are built in one set
+/// of column builders and finished into a record batch of this many rows (then gathered per
+/// value at a spill or a flush, [`codec::Encoder::gather`]).
+///
+/// One set of builders per value cost a fixed 20 x 256 bytes per value and left each column
+/// up to half empty (they grow by doubling): a replay of history that opens 1,461 days per
+/// partition spilled four times. Chunks cost one builder set's doubling at most.
+pub const CHUNK_ROWS: usize = 8192;
+
 /// The valid rows of one partition value since the last flush.
+#[derive(Default)]
 struct Value {
-    /// Rows not encoded yet.
-    rows: Rows,
-    /// Parquet fragments of the rows spilled so far ([`codec::spill_parquet`]), in offset order.
+    /// The value's rows not encoded yet: their numbers among the buffer's open rows (chunk
+    /// `n / CHUNK_ROWS`, row `n % CHUNK_ROWS`), in offset order.
+    rows: Vec<usize>,
+    /// Parquet fragments of the rows spilled so far ([`codec::Encoder::spill`]), in offset order.
     fragments: Vec<codec::Fragment>,
     /// Rows in the fragments.
     spilled_rows: usize,
     /// Payload bytes of every row of the value, spilled or not (uncompressed JSON).
     bytes: usize,
-    /// [`Rows::memory`] of `rows` after its last push, 0 while it holds no rows (bytes).
-    memory: usize,
 }
 
 /// Records of one partition since its last flush.
@@ -36,6 +51,18 @@ struct Value {
 pub struct Buffer {
     /// Valid rows per partition index ([`Granularity::index_of_micros`] of the event time).
     values: BTreeMap<i32, Value>,
+    /// Open rows of every value, [`CHUNK_ROWS`] per batch, in arrival order.
+    chunks: Vec<RecordBatch>,
+    /// Open rows after the chunks (fewer than [`CHUNK_ROWS`]); None before the first row.
+    rows: Option<Rows>,
+    /// The stream's encoder (set by the first [`Buffer::add`]).
+    encoder: Option<codec::Encoder>,
+    /// Arrow memory of the chunks, bytes.
+    chunks_memory: usize,
+    /// [`Rows::memory`] of `rows` after its last push, bytes.
+    rows_memory: usize,
+    /// Capacity of the values' row lists, bytes.
+    picks_memory: usize,
     /// Rejected records as JSON lines per partition index of the rejection time.
     rejected: BTreeMap<i32, Vec<u8>>,
     /// Number of rejected records.
@@ -46,10 +73,6 @@ pub struct Buffer {
     largest: usize,
     /// Bytes of all fragments.
     spilled: usize,
-    /// Sum of the values' [`Value::memory`]: the open rows' memory, kept up to date by each
-    /// push (measuring every column of every open value at each check was a sixth of a
-    /// history replay's time), bytes.
-    open: usize,
     /// Capacity of all rejected-line buffers, bytes.
     rejected_memory: usize,
     /// The stream's granularity (set by the first [`Buffer::add`]).
@@ -73,7 +96,7 @@ impl Buffer {
     /// line with topic, partition, offset, reason, the field at fault and the raw payload
     /// (lossy UTF-8). `now` is the ingestion time, microseconds since the epoch (UTC).
     ///
-    /// Errors: none in practice (writing JSON into memory).
+    /// Errors: Arrow could not finish a chunk (not expected for rows built by the codec).
     pub fn add(
         &mut self,
         codec: &Codec,
@@ -85,21 +108,28 @@ impl Buffer {
     ) -> anyhow::Result<()> {
         self.bytes += payload.len();
         self.granularity = codec.stream().granularity;
+        if self.encoder.is_none() {
+            self.encoder = Some(codec.encoder());
+        }
         match codec.decode(payload, now) {
             Ok((index, row)) => {
-                let value = self.values.entry(index).or_insert_with(|| Value {
-                    rows: codec.rows(),
-                    fragments: Vec::new(),
-                    spilled_rows: 0,
-                    bytes: 0,
-                    memory: 0,
-                });
-                value.rows.push(&row, payload.len(), partition, offset);
-                let memory = value.rows.memory();
-                self.open = self.open + memory - value.memory;
-                value.memory = memory;
+                let rows = self.rows.get_or_insert_with(|| codec.rows());
+                let number = self.chunks.len() * CHUNK_ROWS + rows.len();
+                rows.push(&row, payload.len(), partition, offset);
+                let value = self.values.entry(index).or_default();
+                let capacity = value.rows.capacity();
+                value.rows.push(number);
+                self.picks_memory += (value.rows.capacity() - capacity) * size_of::<usize>();
                 value.bytes += payload.len();
                 self.largest = self.largest.max(value.bytes);
+                if rows.len() == CHUNK_ROWS {
+                    let chunk = rows.finish()?;
+                    self.chunks_memory += chunk.get_array_memory_size();
+                    self.chunks.push(chunk);
+                    // The next chunk's builders at their full size at once (no doubling).
+                    *rows = codec.rows_with_capacity(CHUNK_ROWS);
+                }
+                self.rows_memory = rows.memory();
             }
             Err(rejection) => {
                 let line = serde_json::json!({
@@ -123,6 +153,37 @@ impl Buffer {
         Ok(())
     }
 
+    /// The open rows as chunks (the builders' rows finished into the last one); the builders
+    /// are dropped and the open memory counts reset (the caller encodes every value's rows
+    /// next).
+    fn open_chunks(&mut self) -> anyhow::Result<Vec<RecordBatch>> {
+        let mut chunks = std::mem::take(&mut self.chunks);
+        if let Some(mut rows) = self.rows.take()
+            && !rows.is_empty()
+        {
+            chunks.push(rows.finish()?);
+        }
+        self.chunks_memory = 0;
+        self.rows_memory = 0;
+        self.picks_memory = 0;
+        Ok(chunks)
+    }
+
+    /// The open rows of `value` gathered from `chunks` in offset order (its row list emptied);
+    /// None if it has none.
+    fn gather(
+        value: &mut Value,
+        chunks: &[RecordBatch],
+        encoder: &codec::Encoder,
+    ) -> anyhow::Result<Option<RecordBatch>> {
+        if value.rows.is_empty() {
+            return Ok(None);
+        }
+        let picks: Vec<(usize, usize)> = value.rows.iter().map(|n| (n / CHUNK_ROWS, n % CHUNK_ROWS)).collect();
+        value.rows = Vec::new();
+        encoder.gather(chunks, &picks).map(Some)
+    }
+
     /// Number of distinct partition values (`dt`) the valid rows span.
     pub fn dates(&self) -> usize {
         self.values.len()
@@ -137,17 +198,16 @@ impl Buffer {
         self.largest >= target_file_size || self.dates() >= super::MAX_OPEN_DATES
     }
 
-    /// Memory the buffer holds: its Arrow builders' allocations, the fragments and the
-    /// rejected lines, bytes.
+    /// Memory the buffer holds: its open rows (chunks, builders, each value's row numbers),
+    /// the fragments and the rejected lines, bytes.
     pub fn memory(&self) -> usize {
-        self.open + self.spilled + self.rejected_memory
+        self.unspilled() + self.spilled + self.rejected_memory
     }
 
-    /// Memory of the rows not encoded yet (what [`Buffer::spill`] would reclaim), bytes: only
-    /// values that have such rows count (an emptied builder's small fixed cost stays until the
-    /// flush), so a spilled buffer offers nothing more to spill.
+    /// Memory of the rows not encoded yet (what [`Buffer::spill`] would reclaim), bytes; 0
+    /// after a spill, so a spilled buffer offers nothing more to spill.
     pub fn unspilled(&self) -> usize {
-        self.open
+        self.chunks_memory + self.rows_memory + self.picks_memory
     }
 
     /// Encodes every value's open rows into a Parquet fragment (kept in memory until the next
@@ -155,14 +215,12 @@ impl Buffer {
     ///
     /// Errors: Parquet encoding failed (not expected for rows built by the codec).
     pub fn spill(&mut self) -> anyhow::Result<()> {
+        let chunks = self.open_chunks()?;
+        let Some(encoder) = &self.encoder else { return Ok(()) };
         for value in self.values.values_mut() {
-            if value.rows.is_empty() {
-                continue;
-            }
-            value.spilled_rows += value.rows.len();
-            let fragment = codec::spill_parquet(&mut value.rows)?;
-            self.open -= value.memory;
-            value.memory = 0;
+            let Some(batch) = Self::gather(value, &chunks, encoder)? else { continue };
+            value.spilled_rows += batch.num_rows();
+            let fragment = encoder.spill(&batch)?;
             self.spilled += fragment.len();
             value.fragments.push(fragment);
         }
@@ -181,14 +239,19 @@ impl Buffer {
     /// Errors: Parquet encoding failed (not expected for rows built by the codec).
     pub fn take_files(&mut self, source: &str) -> anyhow::Result<Vec<File>> {
         let mut files = Vec::new();
-        for (index, mut value) in std::mem::take(&mut self.values) {
-            let records = value.spilled_rows + value.rows.len();
-            files.push(File {
-                value: self.granularity.value(index),
-                rejected: false,
-                body: codec::write_parquet(&mut value.rows, value.fragments, source)?,
-                records,
-            });
+        let chunks = self.open_chunks()?;
+        let values = std::mem::take(&mut self.values);
+        if let Some(encoder) = &self.encoder {
+            for (index, mut value) in values {
+                let last = Self::gather(&mut value, &chunks, encoder)?;
+                let records = value.spilled_rows + last.as_ref().map_or(0, RecordBatch::num_rows);
+                files.push(File {
+                    value: self.granularity.value(index),
+                    rejected: false,
+                    body: encoder.write(last.as_ref(), value.fragments, source)?,
+                    records,
+                });
+            }
         }
         for (index, lines) in std::mem::take(&mut self.rejected) {
             let records = lines.iter().filter(|b| **b == b'\n').count();
@@ -198,7 +261,6 @@ impl Buffer {
         self.bytes = 0;
         self.largest = 0;
         self.spilled = 0;
-        self.open = 0;
         self.rejected_memory = 0;
         Ok(files)
     }
@@ -324,19 +386,25 @@ mod tests {
     fn the_memory_kept_by_each_push_is_what_measuring_every_column_gives() {
         let codec = tickets_codec();
         let mut buffer = Buffer::default();
+        // The chunks' Arrow memory, the builders' and the values' row numbers.
         let measured = |b: &Buffer| -> usize {
-            b.values.values().filter(|v| !v.rows.is_empty()).map(|v| v.rows.memory()).sum::<usize>()
+            b.chunks.iter().map(RecordBatch::get_array_memory_size).sum::<usize>()
+                + b.rows.as_ref().map_or(0, Rows::memory)
+                + b.values.values().map(|v| v.rows.capacity() * size_of::<usize>()).sum::<usize>()
         };
         let days = ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"];
-        for n in 0..3000usize {
+        let mut chunked = false;
+        for n in 0..20_000usize {
             let payload = if n % 97 == 0 { "not json".to_owned() } else { ticket(days[n * 7 % 4], n) };
             buffer.add(&codec, "t", 0, n as i64, payload.as_bytes(), 0).unwrap();
             assert_eq!(buffer.unspilled(), measured(&buffer), "after record {n}");
-            if n % 1000 == 999 {
+            chunked |= !buffer.chunks.is_empty();
+            if n % 9000 == 8999 {
                 buffer.spill().unwrap();
                 assert_eq!(buffer.unspilled(), 0);
             }
         }
+        assert!(chunked, "the rows filled a chunk between spills");
         let rejected: usize = buffer.rejected.values().map(Vec::capacity).sum();
         assert!(rejected > 0);
         assert_eq!(buffer.memory(), measured(&buffer) + buffer.spilled + rejected);
@@ -380,24 +448,50 @@ mod tests {
     }
 
     #[test]
-    fn each_open_date_costs_little_memory_and_is_counted() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("environments/dev.toml");
-        let environment = crate::config::load(root.to_str().unwrap()).unwrap();
-        let stream = environment.streams.into_iter().find(|s| s.name == "client_tickets").unwrap();
-        let codec = Codec::new(Arc::new(stream));
-        let mut buffer = Buffer::default();
+    fn an_open_date_costs_its_row_numbers_not_a_set_of_builders() {
+        let codec = tickets_codec();
         let start = chrono::NaiveDate::from_ymd_opt(2001, 1, 1).unwrap();
-        for i in 0..300u64 {
-            let day = start + chrono::Days::new(i);
-            let ticket = format!(
-                r#"{{"ticket_id":"0b7f2c1e-8d7a-4c1f-9a55-1f0f6f1d2a11","client_id":"c","created_at":"{day}T12:00:00Z","channel":"web","priority":"low","subject":"s"}}"#
-            );
-            buffer.add(&codec, "t", 0, i as i64, ticket.as_bytes(), 0).unwrap();
+        // 300 tickets on 300 dates, and the same tickets on one date.
+        let filled = |spread: bool| {
+            let mut buffer = Buffer::default();
+            for i in 0..300u64 {
+                let day = start + chrono::Days::new(if spread { i } else { 0 });
+                buffer.add(&codec, "t", 0, i as i64, ticket(&day.to_string(), i as usize).as_bytes(), 0).unwrap();
+            }
+            buffer
+        };
+        let (spread, one) = (filled(true), filled(false));
+        assert_eq!((spread.dates(), one.dates()), (300, 1));
+        let per_date = (spread.memory() - one.memory()) / 299;
+        assert!(per_date <= 64, "{per_date} bytes per open date");
+        // The rows themselves are counted: more than their six text cells' bytes.
+        assert!(one.memory() > 300 * 100, "{} bytes for 300 rows", one.memory());
+    }
+
+    #[test]
+    fn rows_of_many_chunks_land_once_each_in_their_value_s_file_in_offset_order() {
+        let codec = tickets_codec();
+        let days = ["2026-01-01", "2026-01-02", "2026-01-03"];
+        let mut buffer = Buffer::default();
+        let total = 2 * CHUNK_ROWS + 500;
+        for n in 0..total {
+            buffer.add(&codec, "t", 0, n as i64, ticket(days[n % 3], n).as_bytes(), 0).unwrap();
+            if n == CHUNK_ROWS + 100 {
+                buffer.spill().unwrap();
+            }
         }
-        assert_eq!(buffer.dates(), 300);
-        // Builders start small: an open date costs a few kB, not the default 1024 rows per column.
-        let per_date = buffer.memory() / 300;
-        assert!(per_date < 16 * 1024, "{per_date} bytes per open date");
-        assert!(per_date > 1024, "{per_date} bytes per open date: the builders' memory is counted");
+        assert_eq!((buffer.chunks.len(), buffer.row_count()), (1, total));
+        let mut all = Vec::new();
+        for file in buffer.take_files("t/0").unwrap() {
+            let records = file.records;
+            let (offsets, groups) = offsets(file.body);
+            assert_eq!((offsets.len(), groups), (records, 2), "{}: a fragment and the last rows", file.value);
+            assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{}: offsets in order", file.value);
+            let day = days.iter().position(|d| *d == file.value).unwrap() as i64;
+            assert!(offsets.iter().all(|o| o % 3 == day), "{}: only its own rows", file.value);
+            all.extend(offsets);
+        }
+        all.sort_unstable();
+        assert_eq!(all, (0..total as i64).collect::<Vec<_>>(), "every row once");
     }
 }

@@ -550,7 +550,18 @@ impl Codec {
 
     /// Empty rows of this stream, its UUID columns written without a dictionary.
     pub fn rows(&self) -> Rows {
-        Rows::with_layout(self.layout.clone())
+        Rows::with_layout(self.layout.clone(), INITIAL_ROWS)
+    }
+
+    /// The encoder of this stream's batches.
+    pub fn encoder(&self) -> Encoder {
+        Encoder { layout: self.layout.clone() }
+    }
+
+    /// [`Codec::rows`] with room for `rows` rows (and 16 bytes per row of each text column)
+    /// made at once.
+    pub fn rows_with_capacity(&self, rows: usize) -> Rows {
+        Rows::with_layout(self.layout.clone(), rows)
     }
 
     /// The stream this codec was compiled from.
@@ -888,23 +899,22 @@ impl Rows {
     /// Empty columns for `schema`, every column dictionary-encoded where the writer finds it
     /// pays ([`Codec::rows`] gives a stream's rows, its UUID columns without a dictionary).
     pub fn new(schema: SchemaRef) -> Self {
-        Self::with_layout(Arc::new(Layout::new(schema, Vec::new())))
+        Self::with_layout(Arc::new(Layout::new(schema, Vec::new())), INITIAL_ROWS)
     }
 
-    fn with_layout(layout: Arc<Layout>) -> Self {
+    fn with_layout(layout: Arc<Layout>, capacity: usize) -> Self {
         let columns = layout
             .arrow
             .fields()
             .iter()
             .map(|f| match f.data_type() {
-                // Small first allocations: a replay of history opens rows for many dates at once.
-                DataType::Utf8 => Column::Str(StringBuilder::with_capacity(INITIAL_ROWS, 16 * INITIAL_ROWS)),
-                DataType::Int32 => Column::I32(Int32Builder::with_capacity(INITIAL_ROWS)),
-                DataType::Int64 => Column::I64(Int64Builder::with_capacity(INITIAL_ROWS)),
-                DataType::Float64 => Column::F64(Float64Builder::with_capacity(INITIAL_ROWS)),
-                DataType::Boolean => Column::Bool(BooleanBuilder::with_capacity(INITIAL_ROWS)),
-                DataType::Date32 => Column::Days(Date32Builder::with_capacity(INITIAL_ROWS)),
-                _ => Column::Micros(TimestampMicrosecondBuilder::with_capacity(INITIAL_ROWS).with_timezone("UTC")),
+                DataType::Utf8 => Column::Str(StringBuilder::with_capacity(capacity, 16 * capacity)),
+                DataType::Int32 => Column::I32(Int32Builder::with_capacity(capacity)),
+                DataType::Int64 => Column::I64(Int64Builder::with_capacity(capacity)),
+                DataType::Float64 => Column::F64(Float64Builder::with_capacity(capacity)),
+                DataType::Boolean => Column::Bool(BooleanBuilder::with_capacity(capacity)),
+                DataType::Date32 => Column::Days(Date32Builder::with_capacity(capacity)),
+                _ => Column::Micros(TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC")),
             })
             .collect();
         Self { layout, columns, len: 0, bytes: 0 }
@@ -946,6 +956,11 @@ impl Rows {
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// The encoder of this stream's batches.
+    pub fn encoder(&self) -> Encoder {
+        Encoder { layout: self.layout.clone() }
     }
 
     /// Whether there are no rows.
@@ -1084,7 +1099,7 @@ fn fits_one_page(batch: &RecordBatch) -> bool {
 pub const SOURCE_KEY: &str = "indutech.source";
 
 /// One row group of a stream's rows, encoded (pages compressed, statistics and page index
-/// computed) but in no file yet, on its way into one ([`write_parquet`], [`spill_parquet`]).
+/// computed) but in no file yet, on its way into one ([`Encoder::write`], [`Encoder::spill`]).
 /// Never kept: its chunks' bookkeeping (about 43 KB for the 20 columns of a sensor reading,
 /// however few rows, measured with a counting allocator) is many times a small group's encoded
 /// bytes, and each page sits in a buffer of its estimated size; spills keep compact fragments.
@@ -1102,16 +1117,14 @@ impl RowGroup {
     }
 }
 
-/// Encodes `rows` into one row group (zstd; small columns plain, [`COMPRESS_FROM_BYTES`];
-/// UUID columns without a dictionary; one-page columns without a page index) and empties them.
-/// The stream's schemas come from its [`Layout`], converted once.
-fn encode_row_group(rows: &mut Rows) -> anyhow::Result<RowGroup> {
+/// Encodes `batch` (rows of the stream whose [`Layout`] this is) into one row group (zstd;
+/// small columns plain, [`COMPRESS_FROM_BYTES`]; UUID columns without a dictionary; one-page
+/// columns without a page index). The stream's schemas come from its layout, converted once.
+fn encode_row_group(layout: &Layout, batch: &RecordBatch) -> anyhow::Result<RowGroup> {
     use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
     use parquet::file::writer::SerializedFileWriter;
 
-    let batch = rows.finish()?;
-    let layout = &rows.layout;
-    let properties = Arc::new(writer_properties_for(&batch, &layout.plain));
+    let properties = Arc::new(writer_properties_for(batch, &layout.plain));
     // The column writers take their settings from a file writer; this one writes nowhere (the
     // chunks are spliced into a file by `write_file`).
     let settings = SerializedFileWriter::new(std::io::sink(), layout.parquet.root_schema_ptr(), properties)?;
@@ -1127,7 +1140,7 @@ fn encode_row_group(rows: &mut Rows) -> anyhow::Result<RowGroup> {
     Ok(RowGroup { chunks, bytes })
 }
 
-/// Rows a spill encoded, kept in memory until [`write_parquet`] copies their row group into the
+/// Rows a spill encoded, kept in memory until [`Encoder::write`] copies their row group into the
 /// value's file: a Parquet file of one row group with no key-value metadata, compressed as a
 /// whole with zstd when it has fewer than [`DICTIONARY_FROM_ROWS`] rows.
 ///
@@ -1151,7 +1164,7 @@ impl Fragment {
         self.body.len()
     }
 
-    /// Whether it holds no bytes (never, for a fragment from [`spill_parquet`]).
+    /// Whether it holds no bytes (never, for a fragment from [`Encoder::spill`]).
     pub fn is_empty(&self) -> bool {
         self.body.is_empty()
     }
@@ -1185,55 +1198,101 @@ thread_local! {
         const { std::cell::RefCell::new((None, None)) };
 }
 
-/// Encodes `rows` (emptied) as a [`Fragment`].
-///
-/// Errors: Arrow or Parquet encoding errors (not expected for rows built by [`Rows::push`]),
-/// or zstd failed to compress.
-pub fn spill_parquet(rows: &mut Rows) -> anyhow::Result<Fragment> {
-    let layout = rows.layout.clone();
-    let small = rows.len() < DICTIONARY_FROM_ROWS;
-    let group = encode_row_group(rows)?;
-    let parquet = write_file(&layout, Vec::new(), Some(group), &[])?;
-    let parquet_len = parquet.len();
-    if !small {
-        // Dictionaries and zstd pages already: compressing it again costs more than it saves
-        // (a tenth more instructions on the tickets, which spill groups of some 1,000 rows).
-        return Ok(Fragment { body: parquet, parquet_len });
+/// Encodes record batches of one stream (built by its [`Rows`]) into Parquet: spilled
+/// [`Fragment`]s and lake files. Cheap to clone (it shares the stream's schemas).
+#[derive(Clone)]
+pub struct Encoder {
+    layout: Arc<Layout>,
+}
+
+impl Encoder {
+    /// Gathers rows of `chunks` (batches from [`Rows::finish`] of this stream) into one batch:
+    /// `picks` are (chunk, row) pairs, in the order the rows are wanted.
+    ///
+    /// Errors: a pick outside the chunks, or chunks of another schema (bugs).
+    pub fn gather(&self, chunks: &[RecordBatch], picks: &[(usize, usize)]) -> anyhow::Result<RecordBatch> {
+        if let [chunk] = chunks
+            && picks.len() == chunk.num_rows()
+            && picks.iter().enumerate().all(|(i, &(c, r))| c == 0 && r == i)
+        {
+            return Ok(chunk.clone());
+        }
+        let columns = (0..self.layout.arrow.fields().len())
+            .map(|column| {
+                let arrays: Vec<&dyn arrow_array::Array> = chunks.iter().map(|c| c.column(column).as_ref()).collect();
+                arrow_select::interleave::interleave(&arrays, picks)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new(self.layout.arrow.clone(), columns)?)
     }
-    let body = FRAGMENT_ZSTD.with_borrow_mut(|zstd| -> std::io::Result<Vec<u8>> {
-        let compressor = match &mut zstd.0 {
-            Some(c) => c,
-            none => none.insert(zstd::bulk::Compressor::new(1)?),
-        };
-        compressor.compress(&parquet)
-    })?;
-    // Kept as is when compressing does not pay (a frame never has the Parquet file's length
-    // by chance: it is then not smaller).
-    Ok(if body.len() < parquet_len { Fragment { body, parquet_len } } else { Fragment { body: parquet, parquet_len } })
+
+    /// Encodes `batch` as a [`Fragment`].
+    ///
+    /// Errors: Arrow or Parquet encoding errors (not expected for rows built by [`Rows::push`]),
+    /// or zstd failed to compress.
+    pub fn spill(&self, batch: &RecordBatch) -> anyhow::Result<Fragment> {
+        let small = batch.num_rows() < DICTIONARY_FROM_ROWS;
+        let group = encode_row_group(&self.layout, batch)?;
+        let parquet = write_file(&self.layout, Vec::new(), Some(group), &[])?;
+        let parquet_len = parquet.len();
+        if !small {
+            // Dictionaries and zstd pages already: compressing it again costs more than it saves
+            // (a tenth more instructions on the tickets, which spill groups of some 1,000 rows).
+            return Ok(Fragment { body: parquet, parquet_len });
+        }
+        let body = FRAGMENT_ZSTD.with_borrow_mut(|zstd| -> std::io::Result<Vec<u8>> {
+            let compressor = match &mut zstd.0 {
+                Some(c) => c,
+                none => none.insert(zstd::bulk::Compressor::new(1)?),
+            };
+            compressor.compress(&parquet)
+        })?;
+        // Kept as is when compressing does not pay (a frame never has the Parquet file's length
+        // by chance: it is then not smaller).
+        Ok(if body.len() < parquet_len {
+            Fragment { body, parquet_len }
+        } else {
+            Fragment { body: parquet, parquet_len }
+        })
+    }
+
+    /// One Parquet file of `spilled` (fragments from [`Encoder::spill`], in order) and then
+    /// `last` (encoded into the last row group; None only with fragments), the fragments' pages
+    /// copied as encoded. The footer records the Arrow schema (readers restore the UTC
+    /// timestamps from it) and names the source (`source`, such as `client_tickets/2`, under
+    /// [`SOURCE_KEY`]); each row's partition and offset are columns. A page index is written
+    /// for every row group or for none (readers that use one expect it throughout; one-page
+    /// groups are encoded without one, `fits_one_page`).
+    ///
+    /// Errors: a fragment is not a Parquet file of this stream's schema (a bug), or Arrow or
+    /// Parquet encoding errors.
+    pub fn write(&self, last: Option<&RecordBatch>, spilled: Vec<Fragment>, source: &str) -> anyhow::Result<Vec<u8>> {
+        let last = last.map(|batch| encode_row_group(&self.layout, batch)).transpose()?;
+        let entries = [
+            self.layout.arrow_schema_entry.clone(),
+            parquet::file::metadata::KeyValue::new(SOURCE_KEY.to_owned(), source.to_owned()),
+        ];
+        write_file(&self.layout, spilled, last, &entries)
+    }
 }
 
-/// One Parquet file of `spilled` (fragments from [`spill_parquet`], in order) and then `rows`
-/// (emptied; encoded into the last row group unless there are none and fragments are), the
-/// fragments' pages copied as encoded. The footer records the Arrow schema (readers restore
-/// the UTC timestamps from it) and names the source (`source`, such as `client_tickets/2`,
-/// under [`SOURCE_KEY`]); each row's partition and offset are columns. A page index is written
-/// for every row group or for none (readers that use one expect it throughout; one-page groups
-/// are encoded without one, `fits_one_page`).
-///
-/// Errors: a fragment is not a Parquet file of this stream's schema (a bug), or Arrow or
-/// Parquet encoding errors.
-pub fn write_parquet(rows: &mut Rows, spilled: Vec<Fragment>, source: &str) -> anyhow::Result<Vec<u8>> {
-    let layout = rows.layout.clone();
-    let last = if rows.is_empty() && !spilled.is_empty() { None } else { Some(encode_row_group(rows)?) };
-    let entries = [
-        layout.arrow_schema_entry.clone(),
-        parquet::file::metadata::KeyValue::new(SOURCE_KEY.to_owned(), source.to_owned()),
-    ];
-    write_file(&layout, spilled, last, &entries)
+/// `rows` (emptied) as a [`Fragment`] ([`Encoder::spill`]). Tests only.
+#[cfg(test)]
+fn spill_parquet(rows: &mut Rows) -> anyhow::Result<Fragment> {
+    let batch = rows.finish()?;
+    rows.encoder().spill(&batch)
 }
 
-/// Encodes `rows` as one Parquet file of one row group ([`write_parquet`] without fragments)
-/// and empties them. Tests only: the worker's files come from [`write_parquet`].
+/// [`Encoder::write`] of `spilled` then `rows` (emptied; left out when empty and fragments
+/// are given). Tests only.
+#[cfg(test)]
+fn write_parquet(rows: &mut Rows, spilled: Vec<Fragment>, source: &str) -> anyhow::Result<Vec<u8>> {
+    let last = if rows.is_empty() && !spilled.is_empty() { None } else { Some(rows.finish()?) };
+    rows.encoder().write(last.as_ref(), spilled, source)
+}
+
+/// Encodes `rows` as one Parquet file of one row group ([`Encoder::write`] without fragments)
+/// and empties them. Tests only: the worker's files come from [`Encoder::write`].
 ///
 /// Errors: Arrow or Parquet encoding errors (not expected for rows built by [`Rows::push`]).
 #[cfg(test)]
