@@ -467,6 +467,20 @@ mod tests {
     }
 
     #[test]
+    fn a_buffer_of_one_value_flushes_its_rows_as_they_are() {
+        let codec = tickets_codec();
+        let mut buffer = Buffer::default();
+        for n in 0..10 {
+            buffer.add(&codec, "t", 0, n, ticket("2026-01-01", n as usize).as_bytes(), 0).unwrap();
+        }
+        let files = buffer.take_files("t/0").unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].records, 10);
+        let (offsets, groups) = offsets(files.into_iter().next().unwrap().body);
+        assert_eq!((offsets, groups), ((0..10).collect::<Vec<i64>>(), 1));
+    }
+
+    #[test]
     fn rows_of_many_chunks_land_once_each_in_their_value_s_file_in_offset_order() {
         let codec = tickets_codec();
         let days = ["2026-01-01", "2026-01-02", "2026-01-03"];

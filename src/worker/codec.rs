@@ -958,11 +958,6 @@ impl Rows {
         self.len
     }
 
-    /// The encoder of this stream's batches.
-    pub fn encoder(&self) -> Encoder {
-        Encoder { layout: self.layout.clone() }
-    }
-
     /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
         self.len == 0
@@ -1207,9 +1202,11 @@ pub struct Encoder {
 
 impl Encoder {
     /// Gathers rows of `chunks` (batches from [`Rows::finish`] of this stream) into one batch:
-    /// `picks` are (chunk, row) pairs, in the order the rows are wanted.
+    /// `picks` are (chunk, row) pairs, in the order the rows are wanted; all the rows of a
+    /// single chunk, in order, are that chunk itself (no copy: a buffer of one `dt`).
     ///
-    /// Errors: a pick outside the chunks, or chunks of another schema (bugs).
+    /// Errors: chunks of another schema (a bug). Panics on a pick outside the chunks (a bug;
+    /// arrow-select's `interleave` indexes without a check of its own).
     pub fn gather(&self, chunks: &[RecordBatch], picks: &[(usize, usize)]) -> anyhow::Result<RecordBatch> {
         if let [chunk] = chunks
             && picks.len() == chunk.num_rows()
@@ -1280,7 +1277,7 @@ impl Encoder {
 #[cfg(test)]
 fn spill_parquet(rows: &mut Rows) -> anyhow::Result<Fragment> {
     let batch = rows.finish()?;
-    rows.encoder().spill(&batch)
+    Encoder { layout: rows.layout.clone() }.spill(&batch)
 }
 
 /// [`Encoder::write`] of `spilled` then `rows` (emptied; left out when empty and fragments
@@ -1288,7 +1285,7 @@ fn spill_parquet(rows: &mut Rows) -> anyhow::Result<Fragment> {
 #[cfg(test)]
 fn write_parquet(rows: &mut Rows, spilled: Vec<Fragment>, source: &str) -> anyhow::Result<Vec<u8>> {
     let last = if rows.is_empty() && !spilled.is_empty() { None } else { Some(rows.finish()?) };
-    rows.encoder().write(last.as_ref(), spilled, source)
+    Encoder { layout: rows.layout.clone() }.write(last.as_ref(), spilled, source)
 }
 
 /// Encodes `rows` as one Parquet file of one row group ([`Encoder::write`] without fragments)
