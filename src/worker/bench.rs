@@ -142,10 +142,17 @@ impl BenchResult {
 /// records without a key (a batch to one partition, the next batch to another).
 pub const RUN: usize = 1024;
 
-/// Runs queued for each lane (about 8 MB of sensor readings or tickets): a lane that spills or
-/// flushes thousands of files at once (a replay of history) takes tenths of a second, and the
-/// reader, blocked on its full queue, would leave the other lanes without work meanwhile.
+/// Runs queued for each lane at most (about 8 MB of sensor readings or tickets): a lane that
+/// spills or flushes thousands of files at once (a replay of history) takes tenths of a
+/// second, and the reader, blocked on its full queue, would leave the other lanes without work
+/// meanwhile.
 const QUEUED_RUNS: usize = 32;
+
+/// Bytes of runs (their buffers' capacity) out with the lanes, per lane, before the reader
+/// waits for one to come back instead of allocating another: 32 runs of the incident log's
+/// 900-byte lines are 28 MB a lane, and every fresh run's pages fault in (a tenth of a 2-thread
+/// run's CPU time on that log) where the worker reads into librdkafka's reused buffers.
+const QUEUED_BYTES: usize = 8 << 20;
 
 /// A run of input lines for one partition: the lines' bytes and where each ends.
 #[derive(Default)]
@@ -302,18 +309,45 @@ pub fn run(
                 let give_back = give_back.clone();
                 handles.push(scope.spawn(move || -> anyhow::Result<BenchResult> {
                     lane.cpu_before = ThreadTime::of_this_thread(String::new());
+                    // After an error every run still goes back (the reader may be waiting for
+                    // one); the error is reported once the input is read.
+                    let mut failed = None;
                     for run in receive {
-                        lane.take(&run)?;
+                        if failed.is_none() {
+                            failed = lane.take(&run).err();
+                        }
                         let _ = give_back.send(run);
                     }
-                    lane.finish()
+                    match failed {
+                        Some(error) => Err(error),
+                        None => lane.finish(),
+                    }
                 }));
             }
             drop(give_back);
+            let (mut out, mut pool) = (0usize, Vec::new());
             let read = read_runs(input, partitions, |run| {
-                // A lane that stopped (an error) makes its send fail: its error is reported below.
+                out += run.bytes.capacity();
                 let _ = senders[run.partition % threads].send(run);
-                Ok(spent.try_recv().ok())
+                loop {
+                    let back = if pool.is_empty() && out > threads * QUEUED_BYTES {
+                        // Lanes give every run back; one that ended already panicked, and the
+                        // runs it held will not come back.
+                        match spent.recv_timeout(Duration::from_millis(100)) {
+                            Ok(back) => Some(back),
+                            Err(_) if handles.iter().any(|h: &std::thread::ScopedJoinHandle<_>| h.is_finished()) => {
+                                None
+                            }
+                            Err(_) => continue,
+                        }
+                    } else {
+                        spent.try_recv().ok()
+                    };
+                    let Some(back) = back else { break };
+                    out -= back.bytes.capacity();
+                    pool.push(back);
+                }
+                Ok(pool.pop())
             });
             drop(senders);
             let reader = ThreadTime::of_this_thread_since("reader".to_owned(), reader_before.as_ref());

@@ -481,6 +481,41 @@ mod tests {
     }
 
     #[test]
+    fn consecutive_rows_are_a_slice_of_their_chunk_and_encode_as_a_copy_of_them_does() {
+        let codec = tickets_codec();
+        let mut buffer = Buffer::default();
+        for n in 0..CHUNK_ROWS + 300 {
+            buffer.add(&codec, "t", 0, n as i64, ticket("2026-01-01", n).as_bytes(), 0).unwrap();
+        }
+        let chunks = buffer.open_chunks().unwrap();
+        let encoder = codec.encoder();
+        let first_buffer = |b: &RecordBatch| b.column(0).to_data().buffers()[0].as_ptr() as usize;
+        // Whether `part`'s first column lies in `whole`'s memory (a slice shares it).
+        let within = |part: &RecordBatch, whole: &RecordBatch| {
+            let memory = whole.column(0).to_data().buffers()[0].as_slice().as_ptr_range();
+            memory.contains(&(first_buffer(part) as *const u8))
+        };
+        for picks in [(100..600).map(|r| (0, r)).collect::<Vec<_>>(), (0..300).map(|r| (1, r)).collect()] {
+            let gathered = encoder.gather(&chunks, &picks).unwrap();
+            assert!(within(&gathered, &chunks[picks[0].0]), "a slice, not a copy");
+            let refs: Vec<&RecordBatch> = chunks.iter().collect();
+            let copy = arrow_select::interleave::interleave_record_batch(&refs, &picks).unwrap();
+            assert!(!within(&copy, &chunks[picks[0].0]));
+            assert_eq!(gathered, copy);
+            // The same settings (sizes measured on the slice's own rows) and so the same bytes.
+            let write = |b: &RecordBatch| encoder.write(Some(b), Vec::new(), "t/0").unwrap();
+            assert_eq!(write(&gathered), write(&copy));
+            assert_eq!(encoder.spill(&gathered).unwrap().len(), encoder.spill(&copy).unwrap().len());
+        }
+        // Rows of two chunks, or with a gap, are copied out.
+        for picks in [vec![(0, CHUNK_ROWS - 1), (1, 0)], vec![(0, 5), (0, 7)]] {
+            let gathered = encoder.gather(&chunks, &picks).unwrap();
+            assert_eq!(gathered.num_rows(), 2);
+            assert!(!within(&gathered, &chunks[0]) && !within(&gathered, &chunks[1]));
+        }
+    }
+
+    #[test]
     fn rows_of_many_chunks_land_once_each_in_their_value_s_file_in_offset_order() {
         let codec = tickets_codec();
         let days = ["2026-01-01", "2026-01-02", "2026-01-03"];
