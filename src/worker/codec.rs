@@ -882,7 +882,8 @@ enum Column {
 /// (a replay of history writes thousands of small files): the Arrow schema, the Parquet schema
 /// converted from it, the footer entry that records the Arrow schema for readers
 /// ([`parquet::arrow::ARROW_SCHEMA_META_KEY`], as `ArrowWriter` writes it), and the columns
-/// written without a dictionary.
+/// written without a dictionary; and the column writer factories of the writer settings its
+/// row groups have needed so far.
 #[derive(Debug)]
 struct Layout {
     arrow: SchemaRef,
@@ -891,7 +892,46 @@ struct Layout {
     /// Columns written without a dictionary: values unique per row (UUIDs), whose dictionary
     /// would be built, found as large as the data, and dropped.
     plain: Vec<String>,
+    /// The lake files' settings ([`writer_properties`]).
+    file_properties: Arc<WriterProperties>,
+    /// Column writer factories by [`Shape`] (the settings [`writer_properties_for`] derives
+    /// from it): building the settings, a file writer and a factory for every row group was 4%
+    /// of a replay that writes thousands of small files, whose groups mostly share one shape.
+    factories: std::sync::Mutex<std::collections::HashMap<Shape, Arc<Factory>>>,
 }
+
+/// What [`writer_properties_for`] needs to know of a batch: whether each column fits one data
+/// page, whether it has fewer than [`DICTIONARY_FROM_ROWS`] rows, and which columns reach
+/// [`COMPRESS_FROM_BYTES`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Shape {
+    one_page: bool,
+    small: bool,
+    compressed: Vec<bool>,
+}
+
+impl Shape {
+    fn of(batch: &RecordBatch) -> Self {
+        Self {
+            one_page: fits_one_page(batch),
+            small: batch.num_rows() < DICTIONARY_FROM_ROWS,
+            compressed: batch.columns().iter().map(|c| column_bytes(c.as_ref()) >= COMPRESS_FROM_BYTES).collect(),
+        }
+    }
+}
+
+/// Parquet's column writer factory (which holds the writer settings), shown by name only.
+struct Factory(parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory);
+
+impl fmt::Debug for Factory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ArrowRowGroupWriterFactory")
+    }
+}
+
+/// Shapes a stream's factory cache holds before it starts again (a stream's row groups take a
+/// few: their compressed columns vary with their sizes).
+const MAX_SHAPES: usize = 64;
 
 impl Layout {
     fn new(arrow: SchemaRef, plain: Vec<String>) -> Self {
@@ -903,7 +943,38 @@ impl Layout {
             parquet::arrow::ARROW_SCHEMA_META_KEY.to_owned(),
             parquet::arrow::encode_arrow_schema(&arrow),
         );
-        Self { arrow, parquet: Arc::new(parquet), arrow_schema_entry, plain }
+        Self {
+            arrow,
+            parquet: Arc::new(parquet),
+            arrow_schema_entry,
+            plain,
+            file_properties: Arc::new(writer_properties()),
+            factories: Default::default(),
+        }
+    }
+
+    /// The column writer factory for `batch`'s [`Shape`], made once per shape.
+    ///
+    /// Errors: Parquet refused the settings (not expected: they are the writer's own).
+    fn factory(&self, batch: &RecordBatch) -> anyhow::Result<Arc<Factory>> {
+        use parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory;
+        use parquet::file::writer::SerializedFileWriter;
+
+        let shape = Shape::of(batch);
+        let mut factories = self.factories.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(factory) = factories.get(&shape) {
+            return Ok(factory.clone());
+        }
+        let properties = Arc::new(writer_properties_for(&shape, &self.arrow, &self.plain));
+        // The factory takes its settings from a file writer; this one writes nowhere (the
+        // chunks are spliced into a file by `write_file`).
+        let settings = SerializedFileWriter::new(std::io::sink(), self.parquet.root_schema_ptr(), properties)?;
+        let factory = Arc::new(Factory(ArrowRowGroupWriterFactory::new(&settings, self.arrow.clone())));
+        if factories.len() >= MAX_SHAPES {
+            factories.clear();
+        }
+        factories.insert(shape, factory.clone());
+        Ok(factory)
     }
 }
 
@@ -1071,12 +1142,12 @@ pub const COMPRESS_FROM_BYTES: usize = 32 * 1024;
 /// stored plain, is a few hundred bytes.
 pub const DICTIONARY_FROM_ROWS: usize = 256;
 
-/// [`writer_properties`] for `batch`: its columns under [`COMPRESS_FROM_BYTES`] uncompressed,
-/// the `plain` columns without a dictionary, and under [`DICTIONARY_FROM_ROWS`] rows every
-/// column but the strings without one.
-fn writer_properties_for(batch: &RecordBatch, plain: &[String]) -> WriterProperties {
+/// [`writer_properties`] for batches of `shape` (of `schema`): their columns under
+/// [`COMPRESS_FROM_BYTES`] uncompressed, the `plain` columns without a dictionary, and under
+/// [`DICTIONARY_FROM_ROWS`] rows every column but the strings without one.
+fn writer_properties_for(shape: &Shape, schema: &Schema, plain: &[String]) -> WriterProperties {
     let mut builder = writer_properties_builder();
-    if fits_one_page(batch) {
+    if shape.one_page {
         // One data page per column: the page index (a column index and an offset index per
         // column) would repeat the column chunk's statistics and location, at a cost that
         // counts when a replay of history writes thousands of small files.
@@ -1087,15 +1158,15 @@ fn writer_properties_for(batch: &RecordBatch, plain: &[String]) -> WriterPropert
     for name in plain {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(name.as_str()), false);
     }
-    if batch.num_rows() < DICTIONARY_FROM_ROWS {
-        for field in batch.schema().fields() {
+    if shape.small {
+        for field in schema.fields() {
             if field.data_type() != &DataType::Utf8 {
                 builder = builder.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
             }
         }
     }
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        if column_bytes(column.as_ref()) < COMPRESS_FROM_BYTES {
+    for (field, compressed) in schema.fields().iter().zip(&shape.compressed) {
+        if !compressed {
             builder =
                 builder.set_column_compression(ColumnPath::from(field.name().as_str()), Compression::UNCOMPRESSED);
         }
@@ -1155,14 +1226,9 @@ impl RowGroup {
 /// small columns plain, [`COMPRESS_FROM_BYTES`]; UUID columns without a dictionary; one-page
 /// columns without a page index). The stream's schemas come from its layout, converted once.
 fn encode_row_group(layout: &Layout, batch: &RecordBatch) -> anyhow::Result<RowGroup> {
-    use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
-    use parquet::file::writer::SerializedFileWriter;
+    use parquet::arrow::arrow_writer::compute_leaves;
 
-    let properties = Arc::new(writer_properties_for(batch, &layout.plain));
-    // The column writers take their settings from a file writer; this one writes nowhere (the
-    // chunks are spliced into a file by `write_file`).
-    let settings = SerializedFileWriter::new(std::io::sink(), layout.parquet.root_schema_ptr(), properties)?;
-    let mut writers = ArrowRowGroupWriterFactory::new(&settings, layout.arrow.clone()).create_column_writers(0)?;
+    let mut writers = layout.factory(batch)?.0.create_column_writers(0)?;
     let mut next = writers.iter_mut();
     for (field, column) in layout.arrow.fields().iter().zip(batch.columns()) {
         for leaf in compute_leaves(field, column)? {
@@ -1367,7 +1433,7 @@ fn write_file(
     let size = fragments.iter().map(|(b, _)| b.len()).sum::<usize>() + last.as_ref().map_or(0, |g| g.bytes);
     let mut out = Vec::with_capacity(size + 1024);
     let mut writer =
-        SerializedFileWriter::new(&mut out, layout.parquet.root_schema_ptr(), Arc::new(writer_properties()))?;
+        SerializedFileWriter::new(&mut out, layout.parquet.root_schema_ptr(), layout.file_properties.clone())?;
     for entry in entries {
         writer.append_key_value_metadata(entry.clone());
     }
@@ -1459,6 +1525,39 @@ mod tests {
         // Unique per row: no dictionary (the UUIDs and the offset); repeated texts keep theirs.
         assert!(!column("ticket_id").2 && !column("kafka_offset").2, "{large:?}");
         assert!(column("channel").2 && column("priority").2, "{large:?}");
+    }
+
+    #[test]
+    fn row_groups_of_one_shape_share_a_factory_and_a_warm_one_writes_the_same_bytes() {
+        let batch = |codec: &Codec, n: usize| {
+            let mut rows = codec.rows();
+            for i in 0..n {
+                let ticket =
+                    TICKET.replace("0b7f2c1e-8d7a-4c1f-9a55-1f0f6f1d2a11", &format!("0b7f2c1e-8d7a-4c1f-9a55-{i:012}"));
+                let (_, row) = codec.decode(ticket.as_bytes(), NOW).unwrap();
+                rows.push(&row, ticket.len(), 0, i as i64);
+            }
+            rows.finish().unwrap()
+        };
+        let warm = Codec::new(stream("client_tickets"));
+        let encoder = warm.encoder();
+        let shapes = |codec: &Codec| codec.layout.factories.lock().unwrap().len();
+        let (ten, other_ten, big) = (batch(&warm, 10), batch(&warm, 10), batch(&warm, 5_000));
+        let first = encoder.write(Some(&ten), Vec::new(), "t/0").unwrap();
+        encoder.write(Some(&other_ten), Vec::new(), "t/0").unwrap();
+        assert_eq!(shapes(&warm), 1, "two groups of 10 rows, one shape");
+        encoder.write(Some(&big), Vec::new(), "t/0").unwrap();
+        assert_eq!(shapes(&warm), 2, "5,000 rows: dictionaries, compressed columns");
+        assert_eq!(encoder.write(Some(&ten), Vec::new(), "t/0").unwrap(), first);
+        for n in [10, 5_000] {
+            let cold = Codec::new(stream("client_tickets"));
+            let rows = batch(&cold, n);
+            assert_eq!(
+                cold.encoder().write(Some(&rows), Vec::new(), "t/0").unwrap(),
+                encoder.write(Some(&batch(&warm, n)), Vec::new(), "t/0").unwrap(),
+                "{n} rows"
+            );
+        }
     }
 
     #[test]
