@@ -1126,10 +1126,10 @@ fn writer_properties_builder() -> parquet::file::properties::WriterPropertiesBui
 /// A column whose Arrow data is smaller than this many bytes is written uncompressed.
 ///
 /// The Parquet writer creates a zstd compression context for every compressed column of every
-/// file (60.1 also created a decompression context for each, used by readers only: 60.2 makes
-/// both on first use, 8% more tickets a second), and creating one executes CPUID, which traps to the hypervisor
-/// on a virtual machine (about 30 µs each, measured with perf: a third of the time of a replay
-/// that writes many small files). Compressing 32 KiB at zstd's few hundred MB/s takes about as
+/// file (60.1 also created a decompression context for each, which only readers use; 60.2
+/// makes both on first use: 8% more tickets a second), and creating one executes CPUID, which
+/// traps to the hypervisor on a virtual machine (about 30 µs each, measured with perf: a third
+/// of the time of a replay that writes many small files). Compressing 32 KiB at zstd's few hundred MB/s takes about as
 /// long, and saves at most those 32 KiB, so smaller columns (a file of a few hundred rows) are
 /// stored plain. Every Parquet reader reads uncompressed column chunks.
 pub const COMPRESS_FROM_BYTES: usize = 32 * 1024;
