@@ -911,11 +911,17 @@ struct Shape {
 }
 
 impl Shape {
+    /// `batch`'s shape, each column measured once ([`column_bytes`]). A column fits one data
+    /// page under the writer's default limits: 20,000 rows, and 1 MiB estimated by its Arrow
+    /// bytes (more than its encoded size).
     fn of(batch: &RecordBatch) -> Self {
+        use parquet::file::properties::{DEFAULT_DATA_PAGE_ROW_COUNT_LIMIT, DEFAULT_PAGE_SIZE};
+        let bytes: Vec<usize> = batch.columns().iter().map(|c| column_bytes(c.as_ref())).collect();
         Self {
-            one_page: fits_one_page(batch),
+            one_page: batch.num_rows() <= DEFAULT_DATA_PAGE_ROW_COUNT_LIMIT
+                && bytes.iter().all(|&b| b < DEFAULT_PAGE_SIZE),
             small: batch.num_rows() < DICTIONARY_FROM_ROWS,
-            compressed: batch.columns().iter().map(|c| column_bytes(c.as_ref()) >= COMPRESS_FROM_BYTES).collect(),
+            compressed: bytes.iter().map(|&b| b >= COMPRESS_FROM_BYTES).collect(),
         }
     }
 }
@@ -1129,9 +1135,10 @@ fn writer_properties_builder() -> parquet::file::properties::WriterPropertiesBui
 /// file (60.1 also created a decompression context for each, which only readers use; 60.2
 /// makes both on first use: 8% more tickets a second), and creating one executes CPUID, which
 /// traps to the hypervisor on a virtual machine (about 30 µs each, measured with perf: a third
-/// of the time of a replay that writes many small files). Compressing 32 KiB at zstd's few hundred MB/s takes about as
-/// long, and saves at most those 32 KiB, so smaller columns (a file of a few hundred rows) are
-/// stored plain. Every Parquet reader reads uncompressed column chunks.
+/// of the time of a replay that writes many small files). Compressing 32 KiB at zstd's few
+/// hundred MB/s takes about as long, and saves at most those 32 KiB, so smaller columns (a file
+/// of a few hundred rows; measured by [`column_bytes`]) are stored plain. Every Parquet reader
+/// reads uncompressed column chunks.
 pub const COMPRESS_FROM_BYTES: usize = 32 * 1024;
 
 /// Row groups of fewer rows are written without dictionaries for their numbers and times
@@ -1173,14 +1180,6 @@ fn writer_properties_for(shape: &Shape, schema: &Schema, plain: &[String]) -> Wr
         }
     }
     builder.build()
-}
-
-/// Whether every column of `batch` fits one data page with the writer's default limits
-/// (20,000 rows; 1 MiB, estimated by the column's Arrow memory, more than its encoded size).
-fn fits_one_page(batch: &RecordBatch) -> bool {
-    use parquet::file::properties::{DEFAULT_DATA_PAGE_ROW_COUNT_LIMIT, DEFAULT_PAGE_SIZE};
-    batch.num_rows() <= DEFAULT_DATA_PAGE_ROW_COUNT_LIMIT
-        && batch.columns().iter().all(|c| column_bytes(c.as_ref()) < DEFAULT_PAGE_SIZE)
 }
 
 /// Arrow bytes of `column`'s own rows (values, offsets, validity), what a copy of exactly these
@@ -1367,7 +1366,7 @@ impl Encoder {
     /// timestamps from it) and names the source (`source`, such as `client_tickets/2`, under
     /// [`SOURCE_KEY`]); each row's partition and offset are columns. A page index is written
     /// for every row group or for none (readers that use one expect it throughout; one-page
-    /// groups are encoded without one, `fits_one_page`).
+    /// groups are encoded without one, [`Shape::of`]).
     ///
     /// Errors: a fragment is not a Parquet file of this stream's schema (a bug), or Arrow or
     /// Parquet encoding errors.
