@@ -109,8 +109,9 @@ impl Buffer {
         if self.encoder.is_none() {
             self.encoder = Some(codec.encoder());
         }
-        match codec.decode(payload, now) {
-            Ok((index, row)) => {
+        let mut row = codec::Row::new();
+        match codec.decode_into(payload, now, &mut row) {
+            Ok(index) => {
                 let rows = self.rows.get_or_insert_with(|| codec.rows());
                 let number = self.chunks.len() * CHUNK_ROWS + rows.len();
                 rows.push(&row, payload.len(), partition, offset);
