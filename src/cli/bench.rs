@@ -249,12 +249,13 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     }
     let result = result?;
     eprintln!(
-        "{} rows, {} rejected ({} files), {:.1} MB out (Parquet zstd + rejected JSON lines), {:.2} s; {} thread(s), \
-         {} partition(s), {} granularity",
+        "{} rows, {} rejected ({} files), {:.1} MB out (Parquet zstd + rejected JSON lines), {} spills, {:.2} s; \
+         {} thread(s), {} partition(s), {} granularity",
         result.rows,
         result.rejected,
         result.rejected_files,
         result.bytes_out as f64 / 1e6,
+        result.spills,
         result.elapsed.as_secs_f64(),
         threads,
         partitions,

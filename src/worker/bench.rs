@@ -29,6 +29,9 @@ pub struct BenchResult {
     pub rejected_files: u64,
     /// Bytes of all files produced (Parquet, zstd; and JSON lines).
     pub bytes_out: u64,
+    /// Buffers spilled into Parquet fragments to stay under the memory budget (each spill
+    /// adds a row group to every file of a value it held rows of).
+    pub spills: u64,
     /// Distinct (partition, partition value) pairs that got rows: the fewest Parquet files the
     /// input can make.
     pub minimum_files: u64,
@@ -132,6 +135,7 @@ impl BenchResult {
         self.rejected += other.rejected;
         self.parquet_sizes.extend(other.parquet_sizes);
         self.rejected_files += other.rejected_files;
+        self.spills += other.spills;
         self.bytes_out += other.bytes_out;
         self.minimum_files += other.minimum_files;
         self.threads.extend(other.threads);
@@ -220,6 +224,7 @@ impl Lane<'_> {
                         Relief::Spill(partition) => {
                             if let Some(buffer) = self.buffers.get_mut(&partition) {
                                 buffer.spill()?;
+                                self.result.spills += 1;
                             }
                         }
                         Relief::Flush(partition) => self.flush(partition)?,
@@ -443,7 +448,8 @@ mod tests {
         for result in [&one, &two] {
             assert_eq!(result.records, records.len() as u64, "empty lines are skipped, no record is");
             assert_eq!((result.rows + result.rejected, result.rejected), (result.records, malformed));
-            // One flush at the end: one file per partition and value, the minimum.
+            // One flush at the end, nothing spilled: one file per partition and value, the minimum.
+            assert_eq!(result.spills, 0, "5,220 tickets fit the memory budget");
             assert_eq!(result.parquet_sizes.len() as u64, result.minimum_files);
         }
         if std::path::Path::new("/proc/thread-self/schedstat").exists() {

@@ -124,9 +124,10 @@ impl Buffer {
                 if rows.len() == CHUNK_ROWS {
                     let chunk = rows.finish()?;
                     self.chunks_memory += chunk.get_array_memory_size();
+                    // The next chunk's builders at their full size at once (no doubling),
+                    // text sized after this chunk's.
+                    *rows = codec.rows_like(CHUNK_ROWS, &chunk);
                     self.chunks.push(chunk);
-                    // The next chunk's builders at their full size at once (no doubling).
-                    *rows = codec.rows_with_capacity(CHUNK_ROWS);
                 }
             }
             Err(rejection) => {
