@@ -779,8 +779,8 @@ fn type_cell<'a>(spec: &FieldSpec, raw: Raw<'a>) -> Result<Cell<'a>, Rejection> 
             Raw::Float(v) => Cell::F64(*v),
             Raw::Int(v) => Cell::F64(*v as f64),
             Raw::UInt(v) => Cell::F64(*v as f64),
-            Raw::Str(s) => match trim(s).parse::<f64>() {
-                Ok(v) if v.is_finite() => Cell::F64(v),
+            Raw::Str(s) => match parse_f64(trim(s)) {
+                Some(v) if v.is_finite() => Cell::F64(v),
                 _ => return Err(reject(&spec.source, format!("`{}` is not a number", clip(s)))),
             },
             other => return Err(wrong(other)),
@@ -827,6 +827,40 @@ fn trim(text: &str) -> &str {
         [only] if plain(*only) => text,
         _ => text.trim(),
     }
+}
+
+/// `text` as the nearest f64, as `str::parse` reads it (None where it fails). A plain decimal
+/// (`-`, then at most 15 digits with at most one `.` between two of them: what sensors
+/// send, such as `-18.8` or `1023`) is its digits as an integer divided by a power of ten:
+/// both exact in an f64, and IEEE division rounds correctly, so the result is the same as
+/// the standard library's. Its general parser was 5% of the Beijing replay's time.
+fn parse_f64(text: &str) -> Option<f64> {
+    const POWERS: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+    let bytes = text.as_bytes();
+    let (negative, digits) = match bytes {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, bytes),
+    };
+    let (mut mantissa, mut count, mut point) = (0u64, 0usize, None);
+    for (i, &b) in digits.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                count += 1;
+            }
+            b'.' if point.is_none() && i > 0 && i + 1 < digits.len() => point = Some(i),
+            _ => return text.parse().ok(),
+        }
+        if count > 15 {
+            return text.parse().ok();
+        }
+    }
+    if count == 0 {
+        return text.parse().ok();
+    }
+    let scale = point.map_or(0, |p| digits.len() - 1 - p);
+    let value = mantissa as f64 / POWERS[scale];
+    Some(if negative { -value } else { value })
 }
 
 fn parse_timestamp(format: &Format, text: &str) -> Result<i64, String> {
@@ -1642,6 +1676,68 @@ mod tests {
             for b in &texts {
                 assert_eq!(same(a, b), a == b, "{a:?} {b:?}");
             }
+        }
+    }
+
+    #[test]
+    fn parse_f64_reads_every_text_as_the_standard_library_does() {
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "4",
+            "-0.7",
+            "1023.2",
+            "-18.8",
+            "0.1",
+            "0.3",
+            "123456789012345",
+            "-999999999999999",
+            "1234567890123456",
+            "0.000000000000001",
+            "9007199254740993",
+            "1.5e3",
+            "1e400",
+            "5.",
+            ".5",
+            "-.5",
+            "+1",
+            "",
+            "-",
+            ".",
+            "1..2",
+            "1.2.3",
+            "NaN",
+            "inf",
+            "-inf",
+            "0x10",
+            "1_000",
+            "12a",
+            "--1",
+            "00012.50",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        // Pseudo-random decimals of 1-17 digits with the point anywhere, both signs.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let digits = (state % 17 + 1) as usize;
+            let mut text: String = (0..digits).map(|i| char::from(b'0' + ((state >> (i * 3)) % 10) as u8)).collect();
+            let point = (state >> 40) as usize % (digits + 1);
+            if point > 0 && point < digits {
+                text.insert(point, '.');
+            }
+            if state >> 63 == 1 {
+                text.insert(0, '-');
+            }
+            texts.push(text);
+        }
+        for text in &texts {
+            let want = text.parse::<f64>().ok().map(f64::to_bits);
+            assert_eq!(parse_f64(text).map(f64::to_bits), want, "{text:?}");
         }
     }
 
