@@ -151,9 +151,15 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
 }
 
 /// Reads one JSON object into slots by key (the field's `source`); unknown keys are skipped.
-/// Producers tend to write keys in one order, so the key after the last match is tried first.
+/// Producers write keys in one order, most in the order of their fields or sorted (Go's
+/// `encoding/json` sorts a map's keys, so does Python's `sort_keys`, and the generated
+/// tickets are sorted): the key after the last match in field order is tried first, then the
+/// one after it in byte order, then all (the tickets' sorted keys cost a scan of up to all of
+/// them for most keys).
 struct RecordSeed<'s, 'a> {
     keys: &'s [Box<str>],
+    /// [`Codec::sorted_next`].
+    sorted_next: &'s [usize],
     slots: &'s mut [Raw<'a>],
 }
 
@@ -170,17 +176,22 @@ impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut next = 0;
+        let (mut next, mut after) = (0, self.keys.len());
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             let key = key.as_ref();
-            let slot = match self.keys.get(next) {
-                Some(expected) if same(expected, key) => Some(next),
-                _ => self.keys.iter().position(|k| same(k, key)),
+            let try_slot = |slot: usize| self.keys.get(slot).is_some_and(|k| same(k, key));
+            let slot = if try_slot(next) {
+                Some(next)
+            } else {
+                match self.sorted_next.get(after) {
+                    Some(&sorted) if try_slot(sorted) => Some(sorted),
+                    _ => self.keys.iter().position(|k| same(k, key)),
+                }
             };
             match slot {
                 Some(slot) => {
                     self.slots[slot] = map.next_value::<Raw<'de>>()?;
-                    next = slot + 1;
+                    (next, after) = (slot + 1, slot);
                 }
                 None => {
                     map.next_value::<IgnoredAny>()?;
@@ -498,6 +509,9 @@ pub struct Codec {
     stream: Arc<Stream>,
     /// JSON key of each field, in field order.
     keys: Vec<Box<str>>,
+    /// `sorted_next[slot]`: the slot whose key follows `slot`'s in byte order (`keys.len()`
+    /// after the last); `sorted_next[keys.len()]`: the first. See [`RecordSeed`].
+    sorted_next: Vec<usize>,
     fields: Vec<FieldSpec>,
     event: EventSpec,
     categorizer: Option<Categorizer>,
@@ -525,7 +539,7 @@ impl Codec {
                 allowed: f.allowed.clone(),
             })
             .collect();
-        let keys = stream.fields.iter().map(|f| f.source.clone().into_boxed_str()).collect();
+        let keys: Vec<Box<str>> = stream.fields.iter().map(|f| f.source.clone().into_boxed_str()).collect();
         let index = |name: &str| stream.fields.iter().position(|f| f.name == name).unwrap_or(0);
         let event = match &stream.event_time {
             EventTime::Field(field) => EventSpec::Field(index(field)),
@@ -545,7 +559,15 @@ impl Codec {
             .map(|(f, _)| f.name.clone())
             .collect();
         let layout = Arc::new(Layout::new(Arc::new(arrow_schema(&stream)), plain));
-        Self { stream, keys, fields, event, categorizer, layout }
+        let mut sorted: Vec<usize> = (0..keys.len()).collect();
+        sorted.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+        let mut sorted_next = vec![keys.len(); keys.len() + 1];
+        let mut before = keys.len();
+        for &slot in &sorted {
+            sorted_next[before] = slot;
+            before = slot;
+        }
+        Self { stream, keys, sorted_next, fields, event, categorizer, layout }
     }
 
     /// Empty rows of this stream, its UUID columns written without a dictionary.
@@ -614,7 +636,9 @@ impl Codec {
             let e = e.to_string();
             Rejection { field: None, message: format!("not a JSON object: {}", e.lines().next().unwrap_or_default()) }
         };
-        RecordSeed { keys: &self.keys, slots: &mut slots }.deserialize(&mut deserializer).map_err(not_json)?;
+        RecordSeed { keys: &self.keys, sorted_next: &self.sorted_next, slots: &mut slots }
+            .deserialize(&mut deserializer)
+            .map_err(not_json)?;
         deserializer.end().map_err(not_json)?;
 
         for (spec, raw) in self.fields.iter().zip(slots.iter_mut()) {
@@ -1853,6 +1877,29 @@ mod tests {
         let (_, row) = codec.decode(escaped.as_bytes(), NOW).unwrap();
         let subject = names.iter().position(|n| n == "subject").unwrap();
         assert_eq!(row[subject], Cell::Str("café \"😀\"\n\t\\".into()), "escapes in values are decoded");
+
+        // Keys sorted in byte order (as Go's encoding/json writes a map's) read as in field
+        // order; the chain of sorted keys the decoder tries second visits every key once.
+        let ticket_id = r#""ticket_id":"0b7f2c1e-8d7a-4c1f-9a55-1f0f6f1d2a11""#;
+        let (created, tier) = (r#""created_at":"2026-03-01T00:00:00Z""#, r#""customer_tier":"pro""#);
+        let sorted = format!(
+            r#"{{"body":"b","channel":"web","client_id":"c-1",{created},{tier},"priority":"low","subject":"x",{ticket_id}}}"#
+        );
+        let in_field_order = format!(
+            r#"{{{ticket_id},"client_id":"c-1",{created},"channel":"web","priority":"low","subject":"x","body":"b",{tier}}}"#
+        );
+        assert_eq!(
+            codec.decode(sorted.as_bytes(), NOW).unwrap(),
+            codec.decode(in_field_order.as_bytes(), NOW).unwrap()
+        );
+        let (mut chain, mut at) = (Vec::new(), codec.keys.len());
+        while let Some(&slot) = codec.sorted_next.get(at).filter(|&&slot| slot < codec.keys.len()) {
+            chain.push(&*codec.keys[slot]);
+            at = slot;
+        }
+        let mut want: Vec<&str> = codec.keys.iter().map(|k| &**k).collect();
+        want.sort_unstable();
+        assert_eq!(chain, want);
     }
 
     #[test]
