@@ -608,7 +608,7 @@ impl Codec {
     /// (the event time's hour, day or month since the epoch, as the stream's granularity says:
     /// [`crate::config::stream::Granularity::index_of_micros`]). Errors: the payload is not a JSON
     /// object, a required field is missing or null, a value has the wrong type, is not allowed,
-    /// or does not match its format; then nothing is appended.
+    /// or does not match its format.
     pub fn decode<'a>(&'a self, payload: &'a [u8], ingested_at: i64) -> Result<(i32, Row<'a>), Rejection> {
         let mut row = Row::new();
         let index = self.decode_into(payload, ingested_at, &mut row)?;
