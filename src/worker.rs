@@ -358,8 +358,10 @@ impl Batch {
 type Share<'a> = (&'a mut Active, Vec<usize>);
 
 /// Decodes each partition's records of `batch` (indexes) into its buffer, the partitions
-/// spread over up to `threads` threads (the calling one included), balanced by record count.
-/// `now`: ingestion time, microseconds since the epoch.
+/// spread over up to `threads` threads (the calling one included): the partition with the
+/// most records first, each thread taking the next one when it is done with one, so a thread
+/// that runs slower (a VM's vCPU the host is busy on) takes fewer instead of holding the
+/// batch up. `now`: ingestion time, microseconds since the epoch.
 ///
 /// Errors: as [`Buffer::add`].
 fn decode_batch(
@@ -382,18 +384,13 @@ fn decode_batch(
         return work.into_iter().try_for_each(decode);
     }
     work.sort_by_key(|(_, records)| std::cmp::Reverse(records.len()));
-    let mut lanes: Vec<(usize, Vec<Share<'_>>)> = (0..threads).map(|_| (0, Vec::new())).collect();
-    for item in work {
-        let lane = lanes.iter_mut().min_by_key(|(load, _)| *load).expect("at least one lane");
-        lane.0 += item.1.len();
-        lane.1.push(item);
-    }
-    let decode = &decode;
+    let queue = std::sync::Mutex::new(work.into_iter());
+    // The lock is held only to take a share: a thread that panicked decoding left it sound.
+    let next = || queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
+    let drain = || std::iter::from_fn(next).try_for_each(decode);
     std::thread::scope(|scope| {
-        let mut lanes = lanes.into_iter().map(|(_, lane)| lane);
-        let mine = lanes.next().unwrap_or_default();
-        let others: Vec<_> = lanes.map(|lane| scope.spawn(move || lane.into_iter().try_for_each(decode))).collect();
-        let result = mine.into_iter().try_for_each(decode);
+        let others: Vec<_> = (1..threads).map(|_| scope.spawn(drain)).collect();
+        let result = drain();
         for other in others {
             other.join().map_err(|_| anyhow::anyhow!("a decoding thread panicked"))??;
         }
