@@ -584,8 +584,9 @@ impl Codec {
     /// bytes as the same column of `previous` (a finished chunk of this stream) holds, and a
     /// sixteenth more. Builders grow by doubling and a finished chunk keeps its builders'
     /// capacity: at 16 bytes a row to start with, a chunk of 8,192 generated tickets held
-    /// 1.9 MiB of text buffers for 1.1 MiB of text, and the memory budget counts what is
-    /// allocated (so the buffers spilled more often).
+    /// about 1.9 MiB of text buffers for 1.1 MiB of text (from the text columns' mean lengths
+    /// over 20,000 tickets), and the memory budget counts what is allocated (so the buffers
+    /// spilled more often: 14 spills of the 1M tickets in `bench worker`, 10 now).
     pub fn rows_like(&self, rows: usize, previous: &RecordBatch) -> Rows {
         Rows::with_layout(self.layout.clone(), rows, Some(previous))
     }
@@ -601,23 +602,16 @@ impl Codec {
         &self.layout.arrow
     }
 
-    /// Decodes, validates, types and enriches one payload into a [`Row`] (a cell per column
-    /// before the source columns, which [`Rows::push`] adds).
+    /// Decodes, validates, types and enriches one payload into `row` (cleared first), a cell
+    /// per column before the source columns, which [`Rows::push`] adds. The caller's row is
+    /// written in place: a [`Row`] is about 800 bytes inline, and returning one by value copied
+    /// it once or twice per record (3% of the tickets' time in `memcpy`).
     ///
     /// `ingested_at` is microseconds since the epoch (UTC). Returns the row's partition index
     /// (the event time's hour, day or month since the epoch, as the stream's granularity says:
     /// [`crate::config::stream::Granularity::index_of_micros`]). Errors: the payload is not a JSON
     /// object, a required field is missing or null, a value has the wrong type, is not allowed,
-    /// or does not match its format.
-    pub fn decode<'a>(&'a self, payload: &'a [u8], ingested_at: i64) -> Result<(i32, Row<'a>), Rejection> {
-        let mut row = Row::new();
-        let index = self.decode_into(payload, ingested_at, &mut row)?;
-        Ok((index, row))
-    }
-
-    /// [`Codec::decode`] into `row` (cleared first; on an error it holds a part of the row):
-    /// the worker's path. A [`Row`] is about 800 bytes inline; returning one by value copied
-    /// it once or twice per record (3% of the tickets' time in `memcpy`).
+    /// or does not match its format; `row` then holds part of the row, to be ignored.
     pub fn decode_into<'a>(&'a self, payload: &'a [u8], ingested_at: i64, row: &mut Row<'a>) -> Result<i32, Rejection> {
         row.clear();
         // One UTF-8 check of the whole payload: the parser then skips it for every string
@@ -1103,7 +1097,7 @@ impl Rows {
         Self { layout, columns, len: 0, bytes: 0 }
     }
 
-    /// Appends one row from [`Codec::decode`], read from topic partition `partition` at
+    /// Appends one row from [`Codec::decode_into`], read from topic partition `partition` at
     /// `offset` (the last two columns, [`crate::config::stream::SOURCE_COLUMNS`]);
     /// `payload_bytes` counts toward [`Rows::bytes`].
     pub fn push(&mut self, row: &[Cell<'_>], payload_bytes: usize, partition: i32, offset: i64) {
@@ -1222,7 +1216,7 @@ fn writer_properties_builder() -> parquet::file::properties::WriterPropertiesBui
 /// traps to the hypervisor on a virtual machine (about 30 µs each, measured with perf: a third
 /// of the time of a replay that writes many small files). Compressing 32 KiB at zstd's few
 /// hundred MB/s takes about as long, and saves at most those 32 KiB, so smaller columns (a file
-/// of a few hundred rows; measured by [`column_bytes`]) are stored plain. Every Parquet reader
+/// of a few hundred rows; measured by `column_bytes`) are stored plain. Every Parquet reader
 /// reads uncompressed column chunks.
 pub const COMPRESS_FROM_BYTES: usize = 32 * 1024;
 
@@ -1451,7 +1445,7 @@ impl Encoder {
     /// timestamps from it) and names the source (`source`, such as `client_tickets/2`, under
     /// [`SOURCE_KEY`]); each row's partition and offset are columns. A page index is written
     /// for every row group or for none (readers that use one expect it throughout; one-page
-    /// groups are encoded without one, [`Shape::of`]).
+    /// groups are encoded without one, `Shape::of`).
     ///
     /// Errors: a fragment is not a Parquet file of this stream's schema (a bug), or Arrow or
     /// Parquet encoding errors.
@@ -1700,6 +1694,15 @@ mod tests {
             for b in &texts {
                 assert_eq!(same(a, b), a == b, "{a:?} {b:?}");
             }
+        }
+    }
+
+    impl Codec {
+        /// [`Codec::decode_into`] into a new row, returned with the partition index.
+        fn decode<'a>(&'a self, payload: &'a [u8], ingested_at: i64) -> Result<(i32, Row<'a>), Rejection> {
+            let mut row = Row::new();
+            let index = self.decode_into(payload, ingested_at, &mut row)?;
+            Ok((index, row))
         }
     }
 
